@@ -1,0 +1,201 @@
+//! Decoding Arrow IPC (stream and file), Parquet and CSV into record batches. Bytes or a
+//! caller-supplied reader in, batches out: core never opens a file itself.
+
+use std::io::{Cursor, Read, Seek, SeekFrom};
+use std::sync::Arc;
+
+use arrow_schema::{Schema, SchemaRef};
+use bytes::Bytes;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::reader::ChunkReader;
+
+use crate::error::{Error, Result};
+use crate::table::{BatchIter, Table};
+
+/// Rows per decoded batch. Large enough to amortise per-batch work, small enough that a
+/// batch of a wide table stays a few MB.
+pub const DEFAULT_BATCH_ROWS: usize = 64 * 1024;
+
+/// An input format that core can decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// Arrow IPC streaming format (`application/vnd.apache.arrow.stream`).
+    ArrowStream,
+    /// Arrow IPC file format, also called Feather v2 (`application/vnd.apache.arrow.file`).
+    ArrowFile,
+    /// Apache Parquet (`application/vnd.apache.parquet`).
+    Parquet,
+    /// Comma-separated values with a header row (`text/csv`); types are inferred.
+    Csv,
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::ArrowStream => "Arrow IPC stream",
+            Format::ArrowFile => "Arrow IPC file",
+            Format::Parquet => "Parquet",
+            Format::Csv => "CSV",
+        })
+    }
+}
+
+const PARQUET_MAGIC: &[u8] = b"PAR1";
+const ARROW_FILE_MAGIC: &[u8] = b"ARROW1";
+const ARROW_STREAM_CONTINUATION: &[u8] = &[0xFF, 0xFF, 0xFF, 0xFF];
+
+impl Format {
+    /// Guesses the format from the first bytes: Parquet and Arrow files carry magic numbers,
+    /// an Arrow stream starts with its continuation marker; anything else is taken as CSV.
+    pub fn sniff(head: &[u8]) -> Format {
+        if head.starts_with(PARQUET_MAGIC) {
+            Format::Parquet
+        } else if head.starts_with(ARROW_FILE_MAGIC) {
+            Format::ArrowFile
+        } else if head.starts_with(ARROW_STREAM_CONTINUATION) {
+            Format::ArrowStream
+        } else {
+            Format::Csv
+        }
+    }
+
+    /// The format for a file name's extension, if it names one.
+    pub fn from_extension(path: &str) -> Option<Format> {
+        let ext = path.rsplit_once('.')?.1.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "parquet" | "pq" => Format::Parquet,
+            "arrow" | "feather" | "ipc" => Format::ArrowFile,
+            "arrows" => Format::ArrowStream,
+            "csv" => Format::Csv,
+            _ => return None,
+        })
+    }
+
+    /// The format for an HTTP media type (parameters such as `; charset=utf-8` are ignored).
+    pub fn from_media_type(media_type: &str) -> Option<Format> {
+        let essence = media_type.split(';').next()?.trim().to_ascii_lowercase();
+        Some(match essence.as_str() {
+            "application/vnd.apache.arrow.stream" => Format::ArrowStream,
+            "application/vnd.apache.arrow.file" => Format::ArrowFile,
+            "application/vnd.apache.parquet" | "application/x-parquet" => Format::Parquet,
+            "text/csv" => Format::Csv,
+            _ => return None,
+        })
+    }
+
+    /// The media type to send this format with.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Format::ArrowStream => "application/vnd.apache.arrow.stream",
+            Format::ArrowFile => "application/vnd.apache.arrow.file",
+            Format::Parquet => "application/vnd.apache.parquet",
+            Format::Csv => "text/csv",
+        }
+    }
+
+    /// All media types accepted, for error messages.
+    pub const MEDIA_TYPES: &'static str = "application/vnd.apache.arrow.stream, \
+        application/vnd.apache.arrow.file, application/vnd.apache.parquet, text/csv";
+
+    fn error(self, e: impl std::fmt::Display) -> Error {
+        Error::Decode {
+            format: self,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Decodes a whole input held in memory into a [`Table`].
+pub fn decode(bytes: Bytes, format: Format) -> Result<Table> {
+    let (schema, iter) = match format {
+        Format::Parquet => parquet_batches(bytes)?,
+        _ => read_batches(Cursor::new(bytes), format)?,
+    };
+    let batches = iter.collect::<Result<Vec<_>>>()?;
+    Table::try_new(schema, batches)
+}
+
+/// Decodes with the format guessed by [`Format::sniff`].
+pub fn decode_sniffed(bytes: Bytes) -> Result<(Format, Table)> {
+    let format = Format::sniff(&bytes);
+    Ok((format, decode(bytes, format)?))
+}
+
+/// Streams the batches of a Parquet input from anything Parquet can read chunks from
+/// (`Bytes` in memory; a `std::fs::File` in the binary).
+pub fn parquet_batches<R: ChunkReader + 'static>(
+    reader: R,
+) -> Result<(SchemaRef, BatchIter<'static>)> {
+    let format = Format::Parquet;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(reader).map_err(|e| format.error(e))?;
+    let schema = Arc::clone(builder.schema());
+    let reader = builder
+        .with_batch_size(DEFAULT_BATCH_ROWS)
+        .build()
+        .map_err(|e| format.error(e))?;
+    let iter = reader.map(move |b| b.map_err(|e| format.error(e)));
+    Ok((schema, Box::new(iter)))
+}
+
+/// Streams the batches of an Arrow IPC or CSV input from a reader.
+///
+/// CSV types are inferred from the whole input (one extra pass, hence `Seek`): a column
+/// whose values all parse as integers is Int64, as numbers Float64, as ISO dates Date32, as
+/// ISO timestamps Timestamp (an offset is converted to UTC), `true`/`false` Boolean, else
+/// Utf8. Empty fields are null.
+pub fn read_batches<R: Read + Seek + Send + 'static>(
+    mut reader: R,
+    format: Format,
+) -> Result<(SchemaRef, BatchIter<'static>)> {
+    match format {
+        Format::ArrowStream => {
+            let r = arrow_ipc::reader::StreamReader::try_new(std::io::BufReader::new(reader), None)
+                .map_err(|e| format.error(e))?;
+            let schema = r.schema();
+            Ok((
+                schema,
+                Box::new(r.map(move |b| b.map_err(|e| format.error(e)))),
+            ))
+        }
+        Format::ArrowFile => {
+            let r = arrow_ipc::reader::FileReader::try_new(std::io::BufReader::new(reader), None)
+                .map_err(|e| format.error(e))?;
+            let schema = r.schema();
+            Ok((
+                schema,
+                Box::new(r.map(move |b| b.map_err(|e| format.error(e)))),
+            ))
+        }
+        Format::Csv => {
+            let start = reader.stream_position().map_err(|e| format.error(e))?;
+            let schema = infer_csv_schema(&mut reader)?;
+            reader
+                .seek(SeekFrom::Start(start))
+                .map_err(|e| format.error(e))?;
+            let r = arrow_csv::ReaderBuilder::new(Arc::clone(&schema))
+                .with_header(true)
+                .with_batch_size(DEFAULT_BATCH_ROWS)
+                .build(std::io::BufReader::new(reader))
+                .map_err(|e| format.error(e))?;
+            Ok((
+                schema,
+                Box::new(r.map(move |b| b.map_err(|e| format.error(e)))),
+            ))
+        }
+        Format::Parquet => Err(Error::InvalidConfig(
+            "Parquet needs random access: use parquet_batches".into(),
+        )),
+    }
+}
+
+fn infer_csv_schema<R: Read>(reader: R) -> Result<SchemaRef> {
+    let (schema, _) = arrow_csv::reader::Format::default()
+        .with_header(true)
+        .infer_schema(reader, None)
+        .map_err(|e| Format::Csv.error(e))?;
+    if schema.fields().is_empty() {
+        return Err(Format::Csv.error("no header row: the first line must name the columns"));
+    }
+    Ok(Arc::new(Schema::new(schema.fields().clone())))
+}

@@ -1,0 +1,1006 @@
+//! Diffs between two tables: keyed (added, removed and changed rows, cell by cell) or, with
+//! no key, a multiset diff of whole rows; plus the schema diff and per-column statistics.
+//!
+//! The inputs are [`BatchSource`]s, read twice: pass 1 fingerprints each side and keeps 40
+//! bytes a row (key hash, compare hash, row number); the rows are matched by a sort-merge on
+//! key hashes, partitioned so that no partition holds more than `chunk_rows` rows; pass 2
+//! takes only the rows that differ, at most `chunk_rows` pairs at a time, to count changed
+//! cells per column and to build the details. Memory is bounded by the 40-byte entries and
+//! one group of differing rows, not by the size of the tables.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, UInt64Array};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+
+use crate::canon::{self, Family};
+use crate::error::{Error, Result, Side};
+use crate::fingerprint::{Fingerprinted, Fingerprinter, RowHasher, column_list};
+use crate::hash::Hash;
+use crate::par;
+use crate::stats::{ColumnStats, StatsBuilder};
+use crate::table::BatchSource;
+
+/// How to diff two tables. The field names are part of the product's vocabulary.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiffConfig {
+    /// Key column(s). With a key: added, removed and changed rows with cell-level changes.
+    /// Without: a multiset diff of whole rows (added and removed only).
+    pub key: Vec<String>,
+    /// Process at most this many rows per partition and per group of differing rows.
+    pub chunk_rows: usize,
+    /// When the share of differing rows (added + removed + changed over the larger table)
+    /// is above this, keep the summary only and skip the details.
+    pub summary_only_threshold: f64,
+    /// Float cells within this absolute difference count as equal (reported apart).
+    pub abs_tol: f64,
+    /// Float cells within this relative difference count as equal (reported apart).
+    pub rel_tol: f64,
+    /// Columns left out of the comparison (still fingerprinted).
+    pub ignore_columns: Vec<String>,
+    /// The most rows kept in each kind of detail (added, removed, changed).
+    pub max_detail_rows: usize,
+}
+
+impl Default for DiffConfig {
+    fn default() -> Self {
+        DiffConfig {
+            key: Vec::new(),
+            chunk_rows: 1_000_000,
+            summary_only_threshold: 1.0,
+            abs_tol: 0.0,
+            rel_tol: 0.0,
+            ignore_columns: Vec::new(),
+            max_detail_rows: 10_000,
+        }
+    }
+}
+
+impl DiffConfig {
+    /// A keyed configuration with defaults otherwise.
+    pub fn keyed<S: Into<String>>(key: impl IntoIterator<Item = S>) -> Self {
+        DiffConfig {
+            key: key.into_iter().map(Into::into).collect(),
+            ..DiffConfig::default()
+        }
+    }
+
+    /// Checks the values are in range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::InvalidConfig(m));
+        if self.chunk_rows == 0 {
+            return bad("chunk_rows must be at least 1".into());
+        }
+        if !(0.0..=1.0).contains(&self.summary_only_threshold) {
+            return bad(format!(
+                "summary_only_threshold must be between 0 and 1, got {}",
+                self.summary_only_threshold
+            ));
+        }
+        for (name, v) in [("abs_tol", self.abs_tol), ("rel_tol", self.rel_tol)] {
+            if !(v >= 0.0 && v.is_finite()) {
+                return bad(format!("{name} must be a finite number >= 0, got {v}"));
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for k in &self.key {
+            if !seen.insert(k) {
+                return bad(format!("key column `{k}` is named twice"));
+            }
+            if self.ignore_columns.contains(k) {
+                return bad(format!("key column `{k}` cannot also be ignored"));
+            }
+        }
+        Ok(())
+    }
+
+    fn tolerant(&self) -> bool {
+        self.abs_tol > 0.0 || self.rel_tol > 0.0
+    }
+}
+
+/// A column as the schema diff reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ColumnType {
+    /// Column name.
+    pub name: String,
+    /// Physical type, in the fingerprint spec's spelling.
+    pub data_type: String,
+    /// Logical family.
+    pub family: Family,
+}
+
+/// A column whose type changed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Retyped {
+    /// Column name.
+    pub name: String,
+    /// Type before.
+    pub before: String,
+    /// Type after.
+    pub after: String,
+    /// True when the family changed (int to string): every value changes. False for a
+    /// width or encoding change within a family (int32 to int64, dictionary to plain).
+    pub family_changed: bool,
+}
+
+/// What changed in the schema.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SchemaDiff {
+    /// Columns only in the after table.
+    pub added: Vec<ColumnType>,
+    /// Columns only in the before table.
+    pub removed: Vec<ColumnType>,
+    /// Columns in both whose type differs.
+    pub retyped: Vec<Retyped>,
+    /// True when the columns present in both appear in a different order.
+    pub reordered: bool,
+}
+
+impl SchemaDiff {
+    /// True when nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty()
+            && self.removed.is_empty()
+            && self.retyped.is_empty()
+            && !self.reordered
+    }
+}
+
+/// Per-column result of the comparison.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ColumnChanges {
+    /// Column name.
+    pub name: String,
+    /// Cells that changed, among matched rows.
+    pub changed: u64,
+    /// Float cells that differ but within tolerance (not counted in `changed`).
+    pub within_tolerance: u64,
+}
+
+/// Statistics of one column on each side.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StatsPair {
+    /// Column name.
+    pub name: String,
+    /// Statistics in the before table, if the column is there.
+    pub before: Option<ColumnStats>,
+    /// Statistics in the after table, if the column is there.
+    pub after: Option<ColumnStats>,
+}
+
+/// The summary of a diff: everything but the detail rows.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DiffSummary {
+    /// Key columns (empty for a multiset diff).
+    pub key: Vec<String>,
+    /// Rows in the before table.
+    pub rows_before: u64,
+    /// Rows in the after table.
+    pub rows_after: u64,
+    /// Rows only in the after table.
+    pub added: u64,
+    /// Rows only in the before table.
+    pub removed: u64,
+    /// Matched rows with at least one changed cell (always 0 without a key).
+    pub changed: u64,
+    /// Matched rows with no changed cell (including rows equal only within tolerance).
+    pub unchanged: u64,
+    /// Rows counted unchanged only thanks to the float tolerances.
+    pub within_tolerance: u64,
+    /// Columns compared cell by cell, in name order.
+    pub compared_columns: Vec<String>,
+    /// Per-column change counts, for the compared columns.
+    pub columns: Vec<ColumnChanges>,
+    /// The schema diff.
+    pub schema: SchemaDiff,
+    /// Per-column statistics of both sides, in name order.
+    pub stats: Vec<StatsPair>,
+    /// True when the details were skipped by `summary_only_threshold`.
+    pub summary_only: bool,
+    /// True when some kind of detail was cut at `max_detail_rows`.
+    pub details_truncated: bool,
+}
+
+impl DiffSummary {
+    /// True when the tables hold the same rows (and, keyed, the same cells per key).
+    pub fn is_same(&self) -> bool {
+        self.added == 0 && self.removed == 0 && self.changed == 0
+    }
+}
+
+/// Detail rows, as Arrow batches.
+#[derive(Debug, Clone)]
+pub struct DiffDetails {
+    /// Added rows (after schema, plus `_row`, their 0-based row number in the after table).
+    pub added: RecordBatch,
+    /// Removed rows (before schema, plus `_row`, their row number in the before table).
+    pub removed: RecordBatch,
+    /// Changed cells: key columns (as in the after table), `column`, `old`, `new` (both
+    /// formatted as text), in after-row order, then column name order.
+    pub changed: RecordBatch,
+}
+
+/// A complete diff.
+#[derive(Debug, Clone)]
+pub struct Diff {
+    /// Counts, schema diff, statistics.
+    pub summary: DiffSummary,
+    /// The detail rows (empty when `summary.summary_only`).
+    pub details: DiffDetails,
+    /// Fingerprint and row hashes of the before table.
+    pub before: Fingerprinted,
+    /// Fingerprint and row hashes of the after table.
+    pub after: Fingerprinted,
+}
+
+/// Pass 1 result for one side.
+struct Scanned {
+    fingerprinted: Fingerprinted,
+    /// (key hash, compare hash, row) per row; key hash is 0 for a multiset diff.
+    entries: Vec<Entry>,
+    stats: Vec<ColumnStats>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    key: u128,
+    cmp: u128,
+    row: u64,
+}
+
+fn truncate(h: &Hash) -> u128 {
+    u128::from_le_bytes(h.0[..16].try_into().expect("16 bytes"))
+}
+
+/// The columns a diff compares: in both tables, not ignored, not key; in name order.
+fn compared_columns(before: &Schema, after: &Schema, config: &DiffConfig) -> Vec<String> {
+    let after_names: BTreeSet<&str> = after.fields().iter().map(|f| f.name().as_str()).collect();
+    let mut names: Vec<String> = before
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .filter(|n| after_names.contains(n.as_str()))
+        .filter(|n| !config.ignore_columns.contains(n) && !config.key.contains(n))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Diffs `before` against `after`.
+pub fn diff(
+    before: &dyn BatchSource,
+    after: &dyn BatchSource,
+    config: &DiffConfig,
+) -> Result<Diff> {
+    config.validate()?;
+    let (bs, as_) = (before.schema(), after.schema());
+    for (schema, side) in [(&bs, Side::Before), (&as_, Side::After)] {
+        crate::fingerprint::check_schema(schema)?;
+        for k in &config.key {
+            if schema.index_of(k).is_err() {
+                return Err(Error::MissingKey {
+                    column: k.clone(),
+                    side,
+                    available: column_list(schema),
+                });
+            }
+        }
+    }
+    for ignored in &config.ignore_columns {
+        if bs.index_of(ignored).is_err() && as_.index_of(ignored).is_err() {
+            return Err(Error::InvalidConfig(format!(
+                "ignored column `{ignored}` is in neither table"
+            )));
+        }
+    }
+    let compared = compared_columns(&bs, &as_, config);
+    let schema = schema_diff(&bs, &as_);
+
+    let (b, a) = par::join(
+        || scan(before, Side::Before, config, &compared),
+        || scan(after, Side::After, config, &compared),
+    );
+    let (b, a) = (b?, a?);
+
+    let matched = if config.key.is_empty() {
+        match_multiset(&b.entries, &a.entries)
+    } else {
+        let m = match_keys(b.entries, a.entries, config.chunk_rows);
+        if let Some((side, rows, count)) = m.duplicates.clone() {
+            let source = if side == Side::Before { before } else { after };
+            return Err(duplicate_error(source, side, &config.key, &rows, count));
+        }
+        m
+    };
+
+    let rows_before = b.fingerprinted.fingerprint.rows;
+    let rows_after = a.fingerprinted.fingerprint.rows;
+    let mut summary = DiffSummary {
+        key: config.key.clone(),
+        rows_before,
+        rows_after,
+        added: matched.added.len() as u64,
+        removed: matched.removed.len() as u64,
+        changed: 0,
+        unchanged: matched.unchanged,
+        within_tolerance: 0,
+        compared_columns: compared.clone(),
+        columns: compared
+            .iter()
+            .map(|n| ColumnChanges {
+                name: n.clone(),
+                changed: 0,
+                within_tolerance: 0,
+            })
+            .collect(),
+        schema,
+        stats: stats_pairs(&bs, b.stats, &as_, a.stats),
+        summary_only: false,
+        details_truncated: false,
+    };
+
+    // Pass 2: compare the candidate pairs cell by cell, a group at a time.
+    let mut changed_rows: Vec<(u64, u64, Vec<usize>)> = Vec::new();
+    for group in matched.candidates.chunks(config.chunk_rows) {
+        let cmp = compare_group(before, after, group, &compared, config)?;
+        for (pair, cols) in group.iter().zip(cmp.changed_columns) {
+            for &c in &cols.changed {
+                summary.columns[c].changed += 1;
+            }
+            for &c in &cols.within_tolerance {
+                summary.columns[c].within_tolerance += 1;
+            }
+            if cols.changed.is_empty() {
+                summary.unchanged += 1;
+                summary.within_tolerance += 1;
+            } else {
+                summary.changed += 1;
+                if changed_rows.len() < config.max_detail_rows {
+                    changed_rows.push((pair.0, pair.1, cols.changed));
+                }
+            }
+        }
+    }
+
+    let differing = summary.added + summary.removed + summary.changed;
+    let share = differing as f64 / rows_before.max(rows_after).max(1) as f64;
+    summary.summary_only = share > config.summary_only_threshold;
+    let max = config.max_detail_rows as u64;
+    summary.details_truncated = !summary.summary_only
+        && (summary.added > max || summary.removed > max || summary.changed > max);
+
+    let details = if summary.summary_only {
+        DiffDetails::empty(&bs, &as_, &config.key)?
+    } else {
+        let take = config.max_detail_rows;
+        let mut added: Vec<u64> = matched.added.iter().copied().take(take).collect();
+        let mut removed: Vec<u64> = matched.removed.iter().copied().take(take).collect();
+        added.sort_unstable();
+        removed.sort_unstable();
+        changed_rows.sort_by_key(|(_, a, _)| *a);
+        DiffDetails {
+            added: with_row_numbers(take_rows(after, &added)?, &added)?,
+            removed: with_row_numbers(take_rows(before, &removed)?, &removed)?,
+            changed: changed_cells(before, after, &changed_rows, &compared, &config.key)?,
+        }
+    };
+
+    Ok(Diff {
+        summary,
+        details,
+        before: b.fingerprinted,
+        after: a.fingerprinted,
+    })
+}
+
+impl DiffDetails {
+    fn empty(before: &SchemaRef, after: &SchemaRef, key: &[String]) -> Result<DiffDetails> {
+        let empty = |s: &SchemaRef| -> Result<RecordBatch> {
+            with_row_numbers(RecordBatch::new_empty(Arc::clone(s)), &[])
+        };
+        Ok(DiffDetails {
+            added: empty(after)?,
+            removed: empty(before)?,
+            changed: RecordBatch::new_empty(changed_schema(after, key)),
+        })
+    }
+}
+
+/// Pass 1: fingerprint, statistics, key and compare hashes of one side.
+fn scan(
+    source: &dyn BatchSource,
+    side: Side,
+    config: &DiffConfig,
+    compared: &[String],
+) -> Result<Scanned> {
+    let schema = source.schema();
+    let mut fp = Fingerprinter::new(Arc::clone(&schema))?;
+    let mut stats = StatsBuilder::new(&schema);
+    let keys = if config.key.is_empty() {
+        None
+    } else {
+        Some(RowHasher::keys(&schema, &config.key)?)
+    };
+    // Compare on the row hash itself when it covers exactly the compared columns (plus
+    // the key, which matches anyway); otherwise hash the compared subset.
+    let all: BTreeSet<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let mut wanted: BTreeSet<&str> = compared.iter().map(String::as_str).collect();
+    wanted.extend(config.key.iter().map(String::as_str));
+    let subset = if wanted == all {
+        None
+    } else {
+        let cols = compared
+            .iter()
+            .map(|n| schema.index_of(n).expect("compared columns are in both"))
+            .collect();
+        Some(RowHasher::subset(&schema, cols)?)
+    };
+
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut key_hashes: Vec<Hash> = Vec::new();
+    let mut cmp_hashes: Vec<Hash> = Vec::new();
+    let mut row = 0u64;
+    let mut null_keys: BTreeMap<String, (u64, Vec<u64>)> = BTreeMap::new();
+    for batch in source.scan()? {
+        let batch = batch?;
+        let n = batch.num_rows();
+        let start = fp.rows_so_far();
+        fp.push(&batch)?;
+        stats.push(&batch)?;
+        if let Some(keys) = &keys {
+            for k in &config.key {
+                let col = batch.column(schema.index_of(k).expect("checked"));
+                if col.logical_null_count() > 0 {
+                    let e = null_keys.entry(k.clone()).or_default();
+                    let nulls = col.logical_nulls().expect("has nulls");
+                    for i in (0..n).filter(|&i| nulls.is_null(i)) {
+                        e.0 += 1;
+                        if e.1.len() < 5 {
+                            e.1.push(row + i as u64);
+                        }
+                    }
+                }
+            }
+            key_hashes.clear();
+            keys.hash_batch(&batch, &mut key_hashes)?;
+        }
+        let cmp: &[Hash] = match &subset {
+            Some(h) => {
+                cmp_hashes.clear();
+                h.hash_batch(&batch, &mut cmp_hashes)?;
+                &cmp_hashes
+            }
+            None => fp.row_hashes_from(start),
+        };
+        entries.reserve(n);
+        for i in 0..n {
+            entries.push(Entry {
+                key: if keys.is_some() {
+                    truncate(&key_hashes[i])
+                } else {
+                    0
+                },
+                cmp: truncate(&cmp[i]),
+                row: row + i as u64,
+            });
+        }
+        row += n as u64;
+    }
+    if let Some((column, (count, rows))) = null_keys.into_iter().next() {
+        return Err(Error::NullKeys {
+            column,
+            side,
+            count,
+            examples: rows
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    Ok(Scanned {
+        fingerprinted: fp.finish(),
+        entries,
+        stats: stats.finish(),
+    })
+}
+
+struct Matched {
+    /// Row numbers in the after table with no match.
+    added: Vec<u64>,
+    /// Row numbers in the before table with no match.
+    removed: Vec<u64>,
+    /// Pairs whose compare hashes are equal.
+    unchanged: u64,
+    /// (before row, after row) pairs whose compare hashes differ.
+    candidates: Vec<(u64, u64)>,
+    /// A side with duplicate keys: (side, example rows, rows involved).
+    duplicates: Option<(Side, Vec<u64>, u64)>,
+}
+
+/// Sort-merge on key hashes, in partitions of at most about `chunk_rows` rows.
+fn match_keys(before: Vec<Entry>, after: Vec<Entry>, chunk_rows: usize) -> Matched {
+    let n = before.len().max(after.len());
+    let parts = n.div_ceil(chunk_rows).max(1).next_power_of_two();
+    let bits = parts.trailing_zeros();
+    let split = |entries: Vec<Entry>| -> Vec<Vec<Entry>> {
+        let mut out = vec![Vec::new(); parts];
+        for e in entries {
+            let p = if bits == 0 {
+                0
+            } else {
+                (e.key >> (128 - bits)) as usize
+            };
+            out[p].push(e);
+        }
+        out
+    };
+    let mut pairs: Vec<(Vec<Entry>, Vec<Entry>)> =
+        split(before).into_iter().zip(split(after)).collect();
+    par::for_each_mut(&mut pairs, |(b, a)| {
+        b.sort_unstable();
+        a.sort_unstable();
+    });
+    let results = par::map(&pairs, |(b, a)| merge_keys(b, a));
+    let mut m = Matched {
+        added: Vec::new(),
+        removed: Vec::new(),
+        unchanged: 0,
+        candidates: Vec::new(),
+        duplicates: None,
+    };
+    for r in results {
+        m.added.extend(r.added);
+        m.removed.extend(r.removed);
+        m.unchanged += r.unchanged;
+        m.candidates.extend(r.candidates);
+        if let Some((side, rows, count)) = r.duplicates {
+            let d = m.duplicates.get_or_insert((side, Vec::new(), 0));
+            if d.0 == side {
+                d.2 += count;
+                d.1.extend(rows);
+                d.1.truncate(6);
+            }
+        }
+    }
+    m.candidates.sort_unstable();
+    m
+}
+
+fn merge_keys(b: &[Entry], a: &[Entry]) -> Matched {
+    let mut m = Matched {
+        added: Vec::new(),
+        removed: Vec::new(),
+        unchanged: 0,
+        candidates: Vec::new(),
+        duplicates: None,
+    };
+    for (side, entries) in [(Side::Before, b), (Side::After, a)] {
+        let mut rows = Vec::new();
+        let mut count = 0u64;
+        for w in entries.chunk_by(|x, y| x.key == y.key) {
+            if w.len() > 1 {
+                count += w.len() as u64;
+                if rows.len() < 6 {
+                    rows.extend(w.iter().take(2).map(|e| e.row));
+                }
+            }
+        }
+        if count > 0 && m.duplicates.is_none() {
+            m.duplicates = Some((side, rows, count));
+        }
+    }
+    if m.duplicates.is_some() {
+        return m;
+    }
+    let (mut i, mut j) = (0, 0);
+    while i < b.len() && j < a.len() {
+        match b[i].key.cmp(&a[j].key) {
+            std::cmp::Ordering::Less => {
+                m.removed.push(b[i].row);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                m.added.push(a[j].row);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                if b[i].cmp == a[j].cmp {
+                    m.unchanged += 1;
+                } else {
+                    m.candidates.push((b[i].row, a[j].row));
+                }
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    m.removed.extend(b[i..].iter().map(|e| e.row));
+    m.added.extend(a[j..].iter().map(|e| e.row));
+    m
+}
+
+/// Multiset diff on compare hashes: a row hash present k times before and l times after
+/// counts max(k - l, 0) removed and max(l - k, 0) added.
+fn match_multiset(before: &[Entry], after: &[Entry]) -> Matched {
+    let sorted = |e: &[Entry]| {
+        let mut v: Vec<(u128, u64)> = e.iter().map(|e| (e.cmp, e.row)).collect();
+        par::sort(&mut v);
+        v
+    };
+    let (b, a) = (sorted(before), sorted(after));
+    let mut m = Matched {
+        added: Vec::new(),
+        removed: Vec::new(),
+        unchanged: 0,
+        candidates: Vec::new(),
+        duplicates: None,
+    };
+    let (mut i, mut j) = (0, 0);
+    while i < b.len() && j < a.len() {
+        match b[i].0.cmp(&a[j].0) {
+            std::cmp::Ordering::Less => {
+                m.removed.push(b[i].1);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                m.added.push(a[j].1);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                m.unchanged += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    m.removed.extend(b[i..].iter().map(|e| e.1));
+    m.added.extend(a[j..].iter().map(|e| e.1));
+    m
+}
+
+/// Takes the given rows (ascending row numbers) from a source, in that order.
+pub fn take_rows(source: &dyn BatchSource, rows: &[u64]) -> Result<RecordBatch> {
+    debug_assert!(rows.is_sorted());
+    let schema = source.schema();
+    if rows.is_empty() {
+        return Ok(RecordBatch::new_empty(schema));
+    }
+    let mut parts = Vec::new();
+    let mut offset = 0u64;
+    let mut next = 0usize;
+    for batch in source.scan()? {
+        let batch = batch?;
+        let end = offset + batch.num_rows() as u64;
+        let from = next;
+        while next < rows.len() && rows[next] < end {
+            next += 1;
+        }
+        if next > from {
+            let idx = UInt64Array::from_iter_values(rows[from..next].iter().map(|r| r - offset));
+            parts.push(arrow_select::take::take_record_batch(&batch, &idx)?);
+        }
+        offset = end;
+        if next == rows.len() {
+            break;
+        }
+    }
+    Ok(arrow_select::concat::concat_batches(&schema, &parts)?)
+}
+
+/// Takes rows in any order: sorts, takes, then restores the requested order.
+fn take_rows_unordered(source: &dyn BatchSource, rows: &[u64]) -> Result<RecordBatch> {
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by_key(|&i| rows[i]);
+    let sorted: Vec<u64> = order.iter().map(|&i| rows[i]).collect();
+    let taken = take_rows(source, &sorted)?;
+    // taken[k] is rows[order[k]]; put it back at position order[k].
+    let mut inverse = vec![0u64; rows.len()];
+    for (k, &i) in order.iter().enumerate() {
+        inverse[i] = k as u64;
+    }
+    Ok(arrow_select::take::take_record_batch(
+        &taken,
+        &UInt64Array::from(inverse),
+    )?)
+}
+
+fn with_row_numbers(batch: RecordBatch, rows: &[u64]) -> Result<RecordBatch> {
+    let mut fields: Vec<Arc<Field>> = batch.schema().fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new("_row", DataType::UInt64, false)));
+    let mut columns = batch.columns().to_vec();
+    columns.push(Arc::new(UInt64Array::from(rows.to_vec())));
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
+struct RowComparison {
+    changed: Vec<usize>,
+    within_tolerance: Vec<usize>,
+}
+
+struct GroupComparison {
+    changed_columns: Vec<RowComparison>,
+}
+
+/// Compares a group of (before row, after row) pairs on the compared columns.
+fn compare_group(
+    before: &dyn BatchSource,
+    after: &dyn BatchSource,
+    group: &[(u64, u64)],
+    compared: &[String],
+    config: &DiffConfig,
+) -> Result<GroupComparison> {
+    let b_rows: Vec<u64> = group.iter().map(|p| p.0).collect();
+    let a_rows: Vec<u64> = group.iter().map(|p| p.1).collect();
+    let (b, a) = par::join(
+        || take_rows_unordered(before, &b_rows),
+        || take_rows_unordered(after, &a_rows),
+    );
+    let (b, a) = (b?, a?);
+    let per_column = par::map(compared, |name| -> Result<(Vec<bool>, Vec<bool>)> {
+        let bc = b.column(b.schema().index_of(name)?);
+        let ac = a.column(a.schema().index_of(name)?);
+        compare_column(name, bc, ac, config)
+    });
+    let mut rows: Vec<RowComparison> = (0..group.len())
+        .map(|_| RowComparison {
+            changed: Vec::new(),
+            within_tolerance: Vec::new(),
+        })
+        .collect();
+    for (c, result) in per_column.into_iter().enumerate() {
+        let (changed, tolerated) = result?;
+        for (i, r) in rows.iter_mut().enumerate() {
+            if changed[i] {
+                r.changed.push(c);
+            } else if tolerated[i] {
+                r.within_tolerance.push(c);
+            }
+        }
+    }
+    Ok(GroupComparison {
+        changed_columns: rows,
+    })
+}
+
+/// Per row: (changed, equal only within tolerance). Equality is equality of the canonical
+/// encodings (so NaN equals NaN and null equals null); floats may then be within tolerance.
+fn compare_column(
+    name: &str,
+    b: &ArrayRef,
+    a: &ArrayRef,
+    config: &DiffConfig,
+) -> Result<(Vec<bool>, Vec<bool>)> {
+    let n = b.len();
+    let (eb, ea) = (
+        canon::encoder(name, b.as_ref())?,
+        canon::encoder(name, a.as_ref())?,
+    );
+    let (mut bb, mut ab) = (Vec::new(), Vec::new());
+    let mut changed = vec![false; n];
+    for (i, c) in changed.iter_mut().enumerate() {
+        bb.clear();
+        ab.clear();
+        eb.encode(i, &mut bb);
+        ea.encode(i, &mut ab);
+        *c = bb != ab;
+    }
+    let mut tolerated = vec![false; n];
+    let floats = Family::of(b.data_type()) == Some(Family::Float)
+        && Family::of(a.data_type()) == Some(Family::Float);
+    if config.tolerant() && floats && changed.iter().any(|&c| c) {
+        let bf = arrow_cast::cast(b, &DataType::Float64)?;
+        let af = arrow_cast::cast(a, &DataType::Float64)?;
+        let (bf, af) = (
+            bf.as_any()
+                .downcast_ref::<arrow_array::Float64Array>()
+                .expect("cast"),
+            af.as_any()
+                .downcast_ref::<arrow_array::Float64Array>()
+                .expect("cast"),
+        );
+        for i in 0..n {
+            if changed[i] && bf.is_valid(i) && af.is_valid(i) {
+                let (x, y) = (bf.value(i), af.value(i));
+                let d = (x - y).abs();
+                if d <= config.abs_tol || d <= config.rel_tol * x.abs().max(y.abs()) {
+                    changed[i] = false;
+                    tolerated[i] = true;
+                }
+            }
+        }
+    }
+    Ok((changed, tolerated))
+}
+
+fn changed_schema(after: &SchemaRef, key: &[String]) -> SchemaRef {
+    let mut fields: Vec<Field> = key
+        .iter()
+        .filter_map(|k| after.field_with_name(k).ok())
+        .map(|f| f.clone().with_nullable(false))
+        .collect();
+    fields.push(Field::new("column", DataType::Utf8, false));
+    fields.push(Field::new("old", DataType::Utf8, true));
+    fields.push(Field::new("new", DataType::Utf8, true));
+    Arc::new(Schema::new(fields))
+}
+
+/// Builds the changed-cells batch: one row per changed cell.
+fn changed_cells(
+    before: &dyn BatchSource,
+    after: &dyn BatchSource,
+    changed_rows: &[(u64, u64, Vec<usize>)],
+    compared: &[String],
+    key: &[String],
+) -> Result<RecordBatch> {
+    let schema = changed_schema(&after.schema(), key);
+    if changed_rows.is_empty() {
+        return Ok(RecordBatch::new_empty(schema));
+    }
+    let b_rows: Vec<u64> = changed_rows.iter().map(|r| r.0).collect();
+    let a_rows: Vec<u64> = changed_rows.iter().map(|r| r.1).collect();
+    let b = take_rows_unordered(before, &b_rows)?;
+    let a = take_rows_unordered(after, &a_rows)?;
+    // One output row per changed cell: which input row and which column.
+    let mut which_row = Vec::new();
+    let mut which_col = Vec::new();
+    for (i, (_, _, cols)) in changed_rows.iter().enumerate() {
+        for &c in cols {
+            which_row.push(i as u64);
+            which_col.push(c);
+        }
+    }
+    let idx = UInt64Array::from(which_row.clone());
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for k in key {
+        columns.push(arrow_select::take::take(
+            a.column(a.schema().index_of(k)?),
+            &idx,
+            None,
+        )?);
+    }
+    let formatted = |batch: &RecordBatch| -> Result<Vec<Vec<Option<String>>>> {
+        compared
+            .iter()
+            .map(|name| format_column(batch.column(batch.schema().index_of(name)?)))
+            .collect()
+    };
+    let (bf, af) = (formatted(&b)?, formatted(&a)?);
+    let names: Vec<&str> = which_col.iter().map(|&c| compared[c].as_str()).collect();
+    let old: Vec<Option<&str>> = which_row
+        .iter()
+        .zip(&which_col)
+        .map(|(&r, &c)| bf[c][r as usize].as_deref())
+        .collect();
+    let new: Vec<Option<&str>> = which_row
+        .iter()
+        .zip(&which_col)
+        .map(|(&r, &c)| af[c][r as usize].as_deref())
+        .collect();
+    columns.push(Arc::new(StringArray::from(names)));
+    columns.push(Arc::new(StringArray::from(old)));
+    columns.push(Arc::new(StringArray::from(new)));
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+/// Formats every cell of a column as text (`None` for null), as Arrow displays it.
+pub fn format_column(array: &ArrayRef) -> Result<Vec<Option<String>>> {
+    let options = arrow_cast::display::FormatOptions::default();
+    let f = arrow_cast::display::ArrayFormatter::try_new(array.as_ref(), &options)?;
+    Ok((0..array.len())
+        .map(|i| array.is_valid(i).then(|| f.value(i).to_string()))
+        .collect())
+}
+
+fn duplicate_error(
+    source: &dyn BatchSource,
+    side: Side,
+    key: &[String],
+    rows: &[u64],
+    count: u64,
+) -> Error {
+    let mut rows = rows.to_vec();
+    rows.sort_unstable();
+    rows.dedup();
+    let examples = match take_rows(source, &rows) {
+        Ok(batch) => {
+            let cols: Vec<Vec<Option<String>>> = key
+                .iter()
+                .filter_map(|k| batch.schema().index_of(k).ok())
+                .filter_map(|i| format_column(batch.column(i)).ok())
+                .collect();
+            let mut seen = BTreeSet::new();
+            (0..batch.num_rows())
+                .map(|r| {
+                    let parts: Vec<String> = key
+                        .iter()
+                        .zip(&cols)
+                        .map(|(k, c)| format!("{k}={}", c[r].as_deref().unwrap_or("null")))
+                        .collect();
+                    parts.join(", ")
+                })
+                .filter(|s| seen.insert(s.clone()))
+                .take(3)
+                .map(|s| format!("({s})"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        }
+        Err(e) => format!("(could not read the rows: {e})"),
+    };
+    Error::DuplicateKeys {
+        key: key.join(", "),
+        side,
+        count,
+        examples,
+    }
+}
+
+/// The schema diff, by column name.
+pub fn schema_diff(before: &Schema, after: &Schema) -> SchemaDiff {
+    let col = |f: &Field| ColumnType {
+        name: f.name().clone(),
+        data_type: canon::type_name(f.data_type()),
+        family: Family::of(f.data_type()).unwrap_or(Family::Null),
+    };
+    let mut d = SchemaDiff::default();
+    for f in after.fields() {
+        if before.field_with_name(f.name()).is_err() {
+            d.added.push(col(f));
+        }
+    }
+    for f in before.fields() {
+        match after.field_with_name(f.name()) {
+            Err(_) => d.removed.push(col(f)),
+            Ok(g) if f.data_type() != g.data_type() => d.retyped.push(Retyped {
+                name: f.name().clone(),
+                before: canon::type_name(f.data_type()),
+                after: canon::type_name(g.data_type()),
+                family_changed: Family::of(f.data_type()) != Family::of(g.data_type()),
+            }),
+            Ok(_) => {}
+        }
+    }
+    let common = |s: &Schema, other: &Schema| -> Vec<String> {
+        s.fields()
+            .iter()
+            .filter(|f| other.field_with_name(f.name()).is_ok())
+            .map(|f| f.name().clone())
+            .collect()
+    };
+    d.reordered = common(before, after) != common(after, before);
+    d
+}
+
+fn stats_pairs(
+    bs: &Schema,
+    b: Vec<ColumnStats>,
+    as_: &Schema,
+    a: Vec<ColumnStats>,
+) -> Vec<StatsPair> {
+    let mut map: BTreeMap<String, StatsPair> = BTreeMap::new();
+    for (f, s) in bs.fields().iter().zip(b) {
+        map.entry(f.name().clone())
+            .or_insert_with(|| StatsPair {
+                name: f.name().clone(),
+                before: None,
+                after: None,
+            })
+            .before = Some(s);
+    }
+    for (f, s) in as_.fields().iter().zip(a) {
+        map.entry(f.name().clone())
+            .or_insert_with(|| StatsPair {
+                name: f.name().clone(),
+                before: None,
+                after: None,
+            })
+            .after = Some(s);
+    }
+    map.into_values().collect()
+}

@@ -1,0 +1,111 @@
+//! The one error type of `pipeproof-core`. Every message says what was wrong and, where it
+//! can, how to fix it; callers add the file or request it came from.
+
+use crate::decode::Format;
+
+/// Which side of a diff an error or a row belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// The earlier table (`BEFORE`, the previous step).
+    Before,
+    /// The later table (`AFTER`, the new step).
+    After,
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Side::Before => "before",
+            Side::After => "after",
+        })
+    }
+}
+
+/// Errors of `pipeproof-core`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The bytes could not be decoded in the given format (malformed or truncated input).
+    #[error("cannot read the input as {format}: {message}")]
+    Decode {
+        /// The format the bytes were read as.
+        format: Format,
+        /// What the decoder reported.
+        message: String,
+    },
+    /// A column has a type that fingerprint v1 cannot encode.
+    #[error(
+        "column `{column}` has type {data_type}, which fingerprint v1 does not support \
+         (nested types such as lists, structs and maps are planned for v2); \
+         drop the column or flatten it into scalar columns"
+    )]
+    UnsupportedType {
+        /// The column's name.
+        column: String,
+        /// The column's Arrow type.
+        data_type: String,
+    },
+    /// Two columns share a name, so the column-name order of a row is ambiguous.
+    #[error("column name `{0}` appears more than once; give every column a distinct name")]
+    DuplicateColumn(String),
+    /// A key column named in the diff configuration is not in a table.
+    #[error("key column `{column}` is not in the {side} table; its columns are: {available}")]
+    MissingKey {
+        /// The missing key column.
+        column: String,
+        /// The table that lacks it.
+        side: Side,
+        /// The columns that table does have, comma-separated.
+        available: String,
+    },
+    /// A key column holds nulls, so those rows cannot be matched.
+    #[error(
+        "key column `{column}` in the {side} table has {count} null value(s) (rows {examples}); \
+         a key must identify every row: fill the nulls or choose another key"
+    )]
+    NullKeys {
+        /// The key column.
+        column: String,
+        /// The table with the nulls.
+        side: Side,
+        /// How many rows have a null key cell.
+        count: u64,
+        /// The first few row numbers (0-based), comma-separated.
+        examples: String,
+    },
+    /// Several rows of one table share a key, so a keyed diff would be ambiguous.
+    #[error(
+        "the key ({key}) is not unique in the {side} table: {count} row(s) share a key with \
+         another row, for example {examples}; deduplicate the rows or add key columns"
+    )]
+    DuplicateKeys {
+        /// The key columns, comma-separated.
+        key: String,
+        /// The table with duplicates.
+        side: Side,
+        /// How many rows have a key that occurs more than once.
+        count: u64,
+        /// Example key values, formatted.
+        examples: String,
+    },
+    /// A batch does not match the schema of the table it belongs to.
+    #[error("batch {index} has a different schema from the first batch: {message}")]
+    SchemaMismatch {
+        /// 0-based index of the offending batch.
+        index: usize,
+        /// What differs.
+        message: String,
+    },
+    /// A configuration value is out of range or inconsistent.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// A proof, bundle or record did not verify.
+    #[error("verification failed: {0}")]
+    Verification(String),
+    /// An Arrow computation failed (a bug or resource limit rather than bad input).
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+}
+
+/// Result with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

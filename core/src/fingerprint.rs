@@ -1,0 +1,491 @@
+//! Fingerprint v1 of a table: a hash per row (cells in column-name order), a digest per
+//! column, the physical schema hash, an order-independent content root over the multiset of
+//! row hashes, an order root, and inclusion proofs of one row in the content root.
+//! docs/spec/fingerprint-v1.md is the normative description.
+
+use std::collections::BTreeSet;
+
+use arrow_array::RecordBatch;
+use arrow_schema::Schema;
+
+use crate::canon::{self, Family};
+use crate::error::{Error, Result};
+use crate::hash::{FINGERPRINT_SPEC, Hash, Keyed, context, names_material, put_str};
+use crate::merkle;
+use crate::par;
+use crate::table::BatchSource;
+
+/// Rows hashed per parallel task.
+const ROWS_PER_TASK: usize = 8 * 1024;
+
+/// One column of a fingerprinted table, in the table's physical column order.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ColumnFingerprint {
+    /// The column name.
+    pub name: String,
+    /// The physical type, in the spec's spelling (`int64`, `dictionary<int32, utf8>`, ...).
+    pub data_type: String,
+    /// The logical type family, which is what the cell encoding depends on.
+    pub family: Family,
+    /// Whether the schema allows nulls.
+    pub nullable: bool,
+    /// How many cells are null.
+    pub nulls: u64,
+    /// The column digest: its encoded cells in row order.
+    pub digest: Hash,
+}
+
+/// The fingerprint of a table.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Fingerprint {
+    /// The spec version, `pipeproof-fingerprint-v1`.
+    pub spec: String,
+    /// The number of rows.
+    pub rows: u64,
+    /// The physical schema hash (names, types, nullability, in column order).
+    pub schema_hash: Hash,
+    /// The order-independent Merkle root over the multiset of row hashes.
+    pub content_root: Hash,
+    /// The hash of the row hashes in row order: differs when only the order differs.
+    pub order_root: Hash,
+    /// The columns, in physical order.
+    pub columns: Vec<ColumnFingerprint>,
+}
+
+/// A fingerprint and the row hashes it was computed from, in row order.
+#[derive(Debug, Clone)]
+pub struct Fingerprinted {
+    /// The fingerprint.
+    pub fingerprint: Fingerprint,
+    /// One hash per row, in row order.
+    pub row_hashes: Vec<Hash>,
+}
+
+/// Hashes chosen columns of each row under one key: the row hash (all columns in name
+/// order, context `row`) and the key hash (key columns in key order, context `key`).
+#[derive(Clone)]
+pub struct RowHasher {
+    /// Column indices in the order their cells are encoded.
+    columns: Vec<usize>,
+    names: Vec<String>,
+    key: Keyed,
+}
+
+impl RowHasher {
+    /// The row hasher of a schema: every column, ordered by name (bytewise UTF-8).
+    pub fn rows(schema: &Schema) -> Result<RowHasher> {
+        check_schema(schema)?;
+        let mut columns: Vec<usize> = (0..schema.fields().len()).collect();
+        columns.sort_by(|&a, &b| schema.field(a).name().cmp(schema.field(b).name()));
+        RowHasher::with(schema, columns, context::ROW)
+    }
+
+    /// The key hasher for the named key columns, in the given order.
+    pub fn keys(schema: &Schema, key: &[String]) -> Result<RowHasher> {
+        check_schema(schema)?;
+        let columns = key
+            .iter()
+            .map(|k| {
+                schema.index_of(k).map_err(|_| Error::MissingKey {
+                    column: k.clone(),
+                    side: crate::error::Side::Before,
+                    available: column_list(schema),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        RowHasher::with(schema, columns, context::KEY)
+    }
+
+    /// A hasher over the given columns (in that order) under a `row`-context key derived
+    /// from their names: used by diffs to compare rows on a subset of columns.
+    pub fn subset(schema: &Schema, mut columns: Vec<usize>) -> Result<RowHasher> {
+        check_schema(schema)?;
+        columns.sort_by(|&a, &b| schema.field(a).name().cmp(schema.field(b).name()));
+        RowHasher::with(schema, columns, context::ROW)
+    }
+
+    fn with(schema: &Schema, columns: Vec<usize>, ctx: &str) -> Result<RowHasher> {
+        let names: Vec<String> = columns
+            .iter()
+            .map(|&i| schema.field(i).name().clone())
+            .collect();
+        let key = Keyed::new(ctx, &names_material(names.iter().map(String::as_str)));
+        Ok(RowHasher {
+            columns,
+            names,
+            key,
+        })
+    }
+
+    /// The column indices hashed, in encoding order.
+    pub fn columns(&self) -> &[usize] {
+        &self.columns
+    }
+
+    /// The derived BLAKE3 key (for the golden vectors).
+    pub fn derived_key(&self) -> &[u8; 32] {
+        self.key.key()
+    }
+
+    /// Appends the hash of every row of `batch` to `out`.
+    pub fn hash_batch(&self, batch: &RecordBatch, out: &mut Vec<Hash>) -> Result<()> {
+        let start = out.len();
+        out.resize(start + batch.num_rows(), Hash::default());
+        self.hash_rows(batch, &mut out[start..], false)?;
+        Ok(())
+    }
+
+    /// Writes the hash of every row of `batch` into `out` (`out.len() == batch.num_rows()`).
+    pub fn hash_batch_into(&self, batch: &RecordBatch, out: &mut [Hash]) -> Result<()> {
+        self.hash_rows(batch, out, false)?;
+        Ok(())
+    }
+
+    /// Hashes every row into `out`. Each parallel task encodes its rows column by column
+    /// (one monomorphic loop per column), then gathers each row's cells and hashes them.
+    /// With `keep_columns`, returns each task's encoded columns (in hashing order), which
+    /// are exactly the bytes the column digests need.
+    fn hash_rows(
+        &self,
+        batch: &RecordBatch,
+        out: &mut [Hash],
+        keep_columns: bool,
+    ) -> Result<Vec<Vec<Vec<u8>>>> {
+        assert_eq!(out.len(), batch.num_rows());
+        let encoders = self
+            .columns
+            .iter()
+            .zip(&self.names)
+            .map(|(&i, name)| canon::encoder(name, batch.column(i).as_ref()))
+            .collect::<Result<Vec<_>>>()?;
+        let kept = std::sync::Mutex::new(Vec::new());
+        par::for_each_chunk_mut(out, ROWS_PER_TASK, |start, chunk| {
+            let end = start + chunk.len();
+            let mut columns: Vec<(Vec<u8>, Vec<u32>)> = encoders
+                .iter()
+                .map(|e| {
+                    let mut bytes = Vec::with_capacity(chunk.len() * 10);
+                    let mut ends = Vec::with_capacity(chunk.len());
+                    e.encode_column(start, end, &mut bytes, &mut ends);
+                    (bytes, ends)
+                })
+                .collect();
+            let mut row = Vec::with_capacity(256);
+            for (i, slot) in chunk.iter_mut().enumerate() {
+                row.clear();
+                for (bytes, ends) in &columns {
+                    let from = if i == 0 { 0 } else { ends[i - 1] as usize };
+                    row.extend_from_slice(&bytes[from..ends[i] as usize]);
+                }
+                *slot = self.key.hash(&row);
+            }
+            if keep_columns {
+                let bytes = columns.drain(..).map(|(b, _)| b).collect();
+                kept.lock()
+                    .expect("no panics while held")
+                    .push((start, bytes));
+            }
+        });
+        let mut kept = kept.into_inner().expect("no panics while held");
+        kept.sort_by_key(|(start, _)| *start);
+        Ok(kept.into_iter().map(|(_, cols)| cols).collect())
+    }
+
+    /// The canonical encoding of one row's hashed cells (what [`RowHasher::hash_batch`]
+    /// hashes), for tests and the spec's worked examples.
+    pub fn encode_row(&self, batch: &RecordBatch, row: usize) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        for (&i, name) in self.columns.iter().zip(&self.names) {
+            canon::encoder(name, batch.column(i).as_ref())?.encode(row, &mut buf);
+        }
+        Ok(buf)
+    }
+}
+
+/// Checks what v1 requires of a schema: distinct column names, supported types.
+pub fn check_schema(schema: &Schema) -> Result<()> {
+    let mut seen = BTreeSet::new();
+    for field in schema.fields() {
+        if !seen.insert(field.name().as_str()) {
+            return Err(Error::DuplicateColumn(field.name().clone()));
+        }
+        Family::of_column(field.name(), field.data_type())?;
+    }
+    Ok(())
+}
+
+pub(crate) fn column_list(schema: &Schema) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The physical schema hash: field count, then each field's name, type spelling and
+/// nullability, in column order. Schema metadata is not hashed.
+pub fn schema_hash(schema: &Schema) -> Hash {
+    let mut buf = Vec::new();
+    buf.extend_from_slice(&(schema.fields().len() as u64).to_le_bytes());
+    for field in schema.fields() {
+        put_str(&mut buf, field.name());
+        put_str(&mut buf, &canon::type_name(field.data_type()));
+        buf.push(field.is_nullable() as u8);
+    }
+    Keyed::new(context::SCHEMA, &[]).hash(&buf)
+}
+
+/// Computes a fingerprint incrementally, one batch at a time.
+pub struct Fingerprinter {
+    schema: arrow_schema::SchemaRef,
+    rows: RowHasher,
+    column_hashers: Vec<blake3::Hasher>,
+    nulls: Vec<u64>,
+    order: blake3::Hasher,
+    row_hashes: Vec<Hash>,
+    batches: usize,
+}
+
+impl Fingerprinter {
+    /// Starts a fingerprint of a table with this schema.
+    pub fn new(schema: arrow_schema::SchemaRef) -> Result<Fingerprinter> {
+        let rows = RowHasher::rows(&schema)?;
+        let column_hashers = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                Keyed::new(
+                    context::COLUMN,
+                    &names_material([f.name().as_str()].into_iter()),
+                )
+                .hasher()
+            })
+            .collect();
+        Ok(Fingerprinter {
+            nulls: vec![0; schema.fields().len()],
+            column_hashers,
+            rows,
+            schema,
+            order: Keyed::new(context::ORDER, &[]).hasher(),
+            row_hashes: Vec::new(),
+            batches: 0,
+        })
+    }
+
+    /// Adds the next batch of rows.
+    pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        crate::table::check_batch_schema(&self.schema, batch, self.batches)?;
+        self.batches += 1;
+        let start = self.row_hashes.len();
+        self.row_hashes
+            .resize(start + batch.num_rows(), Hash::default());
+        let tasks = self
+            .rows
+            .hash_rows(batch, &mut self.row_hashes[start..], true)?;
+        for h in &self.row_hashes[start..] {
+            self.order.update(&h.0);
+        }
+        // The row hasher encodes columns in name order; digests are kept in physical order.
+        let mut work: Vec<(&mut blake3::Hasher, usize)> = Vec::new();
+        for (pos, hasher) in self.column_hashers.iter_mut().enumerate() {
+            let in_hash_order = self.rows.columns.iter().position(|&c| c == pos);
+            work.push((hasher, in_hash_order.expect("every column is hashed")));
+        }
+        par::for_each_mut(&mut work, |(hasher, c)| {
+            for task in &tasks {
+                hasher.update(&task[*c]);
+            }
+        });
+        for (i, column) in batch.columns().iter().enumerate() {
+            self.nulls[i] += column.logical_null_count() as u64;
+        }
+        Ok(())
+    }
+
+    /// How many rows have been pushed.
+    pub fn rows_so_far(&self) -> usize {
+        self.row_hashes.len()
+    }
+
+    /// The row hashes from row `start` on.
+    pub fn row_hashes_from(&self, start: usize) -> &[Hash] {
+        &self.row_hashes[start..]
+    }
+
+    /// Finishes: sorts the row hashes for the content root.
+    pub fn finish(self) -> Fingerprinted {
+        let columns = self
+            .schema
+            .fields()
+            .iter()
+            .zip(self.column_hashers)
+            .zip(self.nulls)
+            .map(|((f, h), nulls)| ColumnFingerprint {
+                name: f.name().clone(),
+                data_type: canon::type_name(f.data_type()),
+                family: Family::of(f.data_type()).expect("checked in new"),
+                nullable: f.is_nullable(),
+                nulls,
+                digest: h.finalize().into(),
+            })
+            .collect();
+        let fingerprint = Fingerprint {
+            spec: FINGERPRINT_SPEC.to_string(),
+            rows: self.row_hashes.len() as u64,
+            schema_hash: schema_hash(&self.schema),
+            content_root: content_root(&self.row_hashes),
+            order_root: self.order.finalize().into(),
+            columns,
+        };
+        Fingerprinted {
+            fingerprint,
+            row_hashes: self.row_hashes,
+        }
+    }
+}
+
+/// Fingerprints every batch of a source.
+pub fn fingerprint(source: &dyn BatchSource) -> Result<Fingerprinted> {
+    let mut f = Fingerprinter::new(source.schema())?;
+    for batch in source.scan()? {
+        f.push(&batch?)?;
+    }
+    Ok(f.finish())
+}
+
+/// The number of buckets of the content tree: row hashes are bucketed by their first byte.
+pub const BUCKETS: usize = 256;
+
+/// The most row hashes one leaf of a bucket tree packs (32 × 32 bytes = one BLAKE3 chunk).
+pub const ROWS_PER_LEAF: usize = 32;
+
+/// The order root of row hashes given in row order.
+pub fn order_root(row_hashes: &[Hash]) -> Hash {
+    let mut h = Keyed::new(context::ORDER, &[]).hasher();
+    for r in row_hashes {
+        h.update(&r.0);
+    }
+    h.finalize().into()
+}
+
+/// Sorts row hashes into content order (ascending bytes) in place.
+pub fn sort_content(row_hashes: &mut [Hash]) {
+    par::sort(row_hashes);
+}
+
+/// The content root, independent of row order: sort the row hashes, bucket them by first
+/// byte, pack each bucket's hashes 32 to a leaf, Merkle-hash each bucket's leaves, then
+/// Merkle-hash the 256 bucket roots.
+pub fn content_root(row_hashes: &[Hash]) -> Hash {
+    let mut sorted = row_hashes.to_vec();
+    sort_content(&mut sorted);
+    content_root_sorted(&sorted)
+}
+
+/// The content root of row hashes already in content order.
+pub fn content_root_sorted(sorted: &[Hash]) -> Hash {
+    top_root(&bucket_roots(sorted))
+}
+
+/// The content root from the 256 bucket roots, which can be computed apart (by partition).
+pub fn top_root(bucket_roots: &[Hash]) -> Hash {
+    assert_eq!(bucket_roots.len(), BUCKETS);
+    let leaves: Vec<Hash> = bucket_roots
+        .iter()
+        .map(|r| merkle::leaf_hash(&r.0))
+        .collect();
+    merkle::root(&leaves)
+}
+
+/// The 256 bucket roots of row hashes in content order.
+pub fn bucket_roots(sorted: &[Hash]) -> Vec<Hash> {
+    let ranges = bucket_ranges(sorted);
+    par::map(&ranges, |r| bucket_root(&sorted[r.clone()]))
+}
+
+/// The root of one bucket: its sorted row hashes packed into leaves of up to 32.
+pub fn bucket_root(bucket: &[Hash]) -> Hash {
+    merkle::root(&bucket_leaves(bucket))
+}
+
+fn bucket_leaves(bucket: &[Hash]) -> Vec<Hash> {
+    bucket.chunks(ROWS_PER_LEAF).map(leaf_of).collect()
+}
+
+/// The leaf hash of up to [`ROWS_PER_LEAF`] row hashes: `H(0x00 || h_1 || ... || h_k)`.
+fn leaf_of(hashes: &[Hash]) -> Hash {
+    debug_assert!(hashes.len() <= ROWS_PER_LEAF);
+    let mut buf = [0u8; ROWS_PER_LEAF * 32];
+    for (i, h) in hashes.iter().enumerate() {
+        buf[i * 32..(i + 1) * 32].copy_from_slice(&h.0);
+    }
+    merkle::leaf_hash(&buf[..hashes.len() * 32])
+}
+
+fn bucket_ranges(sorted: &[Hash]) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::with_capacity(BUCKETS);
+    let mut start = 0;
+    for b in 0..BUCKETS {
+        let end = start + sorted[start..].partition_point(|h| h.0[0] as usize <= b);
+        ranges.push(start..end);
+        start = end;
+    }
+    ranges
+}
+
+/// A proof that one row hash is in a table's content root.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RowProof {
+    /// The row hash proved.
+    pub row_hash: Hash,
+    /// The row hashes of its leaf (itself among them), in content order.
+    pub leaf: Vec<Hash>,
+    /// The leaf's index within its bucket (the bucket is the row hash's first byte).
+    pub leaf_index: u64,
+    /// How many leaves the bucket has.
+    pub leaf_count: u64,
+    /// The audit path of the leaf within the bucket.
+    pub bucket_path: Vec<Hash>,
+    /// The audit path of the bucket root among the 256 bucket roots.
+    pub top_path: Vec<Hash>,
+}
+
+impl RowProof {
+    /// Builds the proof for `row_hash` from row hashes in content order; `None` when the
+    /// row is not in the table.
+    pub fn new(sorted: &[Hash], row_hash: &Hash) -> Option<RowProof> {
+        let ranges = bucket_ranges(sorted);
+        let b = row_hash.0[0] as usize;
+        let bucket = &sorted[ranges[b].clone()];
+        let index = bucket.binary_search(row_hash).ok()?;
+        let leaf_index = index / ROWS_PER_LEAF;
+        let leaves = bucket_leaves(bucket);
+        let roots = par::map(&ranges, |r| bucket_root(&sorted[r.clone()]));
+        let top: Vec<Hash> = roots.iter().map(|r| merkle::leaf_hash(&r.0)).collect();
+        Some(RowProof {
+            row_hash: *row_hash,
+            leaf: bucket.chunks(ROWS_PER_LEAF).nth(leaf_index)?.to_vec(),
+            leaf_index: leaf_index as u64,
+            leaf_count: leaves.len() as u64,
+            bucket_path: merkle::audit_path(&leaves, leaf_index),
+            top_path: merkle::audit_path(&top, b),
+        })
+    }
+
+    /// Whether the proof shows `row_hash` in a table with this content root.
+    pub fn verify(&self, content_root: &Hash) -> bool {
+        if !self.leaf.contains(&self.row_hash) || self.leaf.len() > ROWS_PER_LEAF {
+            return false;
+        }
+        let leaf = leaf_of(&self.leaf);
+        let Some(bucket_root) =
+            merkle::root_from_path(&leaf, self.leaf_index, self.leaf_count, &self.bucket_path)
+        else {
+            return false;
+        };
+        let b = self.row_hash.0[0] as u64;
+        let top_leaf = merkle::leaf_hash(&bucket_root.0);
+        merkle::root_from_path(&top_leaf, b, BUCKETS as u64, &self.top_path) == Some(*content_root)
+    }
+}

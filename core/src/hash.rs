@@ -1,0 +1,125 @@
+//! The BLAKE3 primitives of fingerprint v1: one derive-key context per object kind, so a hash
+//! of one kind can never stand for a hash of another, and the 32-byte [`Hash`] type.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The version string of the fingerprint specification this crate implements.
+pub const FINGERPRINT_SPEC: &str = "pipeproof-fingerprint-v1";
+
+/// The BLAKE3 derive-key contexts of fingerprint v1 (see docs/spec/fingerprint-v1.md).
+/// Changing any of them is a new spec version.
+pub mod context {
+    /// Row hashes; key material: the table's column names in name order.
+    pub const ROW: &str = "pipeproof fingerprint v1 row";
+    /// Key hashes (the key cells of a row, for matching rows across steps); key material:
+    /// the key column names in key order.
+    pub const KEY: &str = "pipeproof fingerprint v1 key";
+    /// Per-column digests; key material: the column's name.
+    pub const COLUMN: &str = "pipeproof fingerprint v1 column";
+    /// The physical schema hash; no key material.
+    pub const SCHEMA: &str = "pipeproof fingerprint v1 schema";
+    /// Merkle tree leaves and nodes; no key material.
+    pub const NODE: &str = "pipeproof fingerprint v1 merkle node";
+    /// The order root (row hashes in row order); no key material.
+    pub const ORDER: &str = "pipeproof fingerprint v1 order";
+}
+
+/// A 32-byte BLAKE3 output. Shown and serialised as 64 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Hash(pub [u8; 32]);
+
+impl Hash {
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Lowercase hex.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses 64 hex digits.
+    pub fn from_hex(s: &str) -> Option<Hash> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).ok()?;
+        Some(Hash(out))
+    }
+}
+
+impl From<blake3::Hash> for Hash {
+    fn from(h: blake3::Hash) -> Self {
+        Hash(*h.as_bytes())
+    }
+}
+
+impl std::fmt::Display for Hash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl std::fmt::Debug for Hash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Hash({})", self.to_hex())
+    }
+}
+
+impl Serialize for Hash {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for Hash {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Hash::from_hex(&s)
+            .ok_or_else(|| serde::de::Error::custom("expected 64 lowercase hex digits"))
+    }
+}
+
+/// A keyed BLAKE3 hasher for one object kind: `K = derive_key(context, material)`, then
+/// every hash of that kind is `keyed_hash(K, bytes)`.
+#[derive(Clone, Copy)]
+pub struct Keyed([u8; 32]);
+
+impl Keyed {
+    /// Derives the key for `context` and `material`.
+    pub fn new(context: &str, material: &[u8]) -> Keyed {
+        Keyed(blake3::derive_key(context, material))
+    }
+
+    /// Hashes `bytes` under this key.
+    #[inline]
+    pub fn hash(&self, bytes: &[u8]) -> Hash {
+        Hash(*blake3::keyed_hash(&self.0, bytes).as_bytes())
+    }
+
+    /// A streaming hasher under this key.
+    pub fn hasher(&self) -> blake3::Hasher {
+        blake3::Hasher::new_keyed(&self.0)
+    }
+
+    /// The derived key itself (published in the golden vectors so implementations can
+    /// check their key derivation separately).
+    pub fn key(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+/// Appends a length-prefixed string: u64 little-endian byte length, then the UTF-8 bytes.
+pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// The key material for a list of names: u64 LE count, then each name length-prefixed.
+pub(crate) fn names_material<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&(names.len() as u64).to_le_bytes());
+    for name in names {
+        put_str(&mut out, name);
+    }
+    out
+}

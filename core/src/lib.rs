@@ -1,0 +1,24 @@
+//! pipeproof-core: canonical fingerprints, diffs and verification, shared by the server, the
+//! CLI and the browser.
+//!
+//! Architecture invariant: core does no I/O (bytes or caller-supplied readers in, values
+//! out), has no async runtime, and builds for `wasm32-unknown-unknown`. rayon parallelism is
+//! the native-only `parallel` feature; without it the same code runs single-threaded and
+//! gives the same results.
+pub mod canon;
+pub mod decode;
+pub mod diff;
+pub mod error;
+pub mod fingerprint;
+pub mod hash;
+pub mod merkle;
+mod par;
+pub mod stats;
+pub mod table;
+
+pub use decode::Format;
+pub use diff::{Diff, DiffConfig, DiffSummary, diff};
+pub use error::{Error, Result, Side};
+pub use fingerprint::{Fingerprint, Fingerprinted, RowHasher, fingerprint};
+pub use hash::Hash;
+pub use table::{BatchSource, Table};

@@ -1,0 +1,181 @@
+//! Merkle trees in the style of RFC 9162 (Certificate Transparency v2): leaf and node hashes
+//! are domain-separated by a prefix byte, the tree over `n` items splits at the largest power
+//! of two below `n`, and an inclusion proof is the RFC's audit path. All hashing is keyed by
+//! the `merkle node` context of fingerprint v1.
+
+use std::sync::OnceLock;
+
+use crate::hash::{Hash, Keyed, context};
+
+fn node_key() -> &'static Keyed {
+    static KEY: OnceLock<Keyed> = OnceLock::new();
+    KEY.get_or_init(|| Keyed::new(context::NODE, &[]))
+}
+
+/// The root of the empty tree: `H("")`.
+pub fn empty_root() -> Hash {
+    node_key().hash(&[])
+}
+
+/// The leaf hash of a leaf's bytes: `H(0x00 || data)`.
+#[inline]
+pub fn leaf_hash(data: &[u8]) -> Hash {
+    let mut h = node_key().hasher();
+    h.update(&[0]);
+    h.update(data);
+    h.finalize().into()
+}
+
+/// The hash of an interior node: `H(0x01 || left || right)`.
+#[inline]
+pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
+    let mut buf = [0u8; 65];
+    buf[0] = 1;
+    buf[1..33].copy_from_slice(&left.0);
+    buf[33..].copy_from_slice(&right.0);
+    node_key().hash(&buf)
+}
+
+/// The Merkle tree hash over leaves given by their leaf hashes.
+///
+/// Computed bottom-up, carrying a level's odd last node up unchanged, which gives the same
+/// root as RFC 9162's recursive split at the largest power of two.
+pub fn root(leaves: &[Hash]) -> Hash {
+    match leaves.len() {
+        0 => return empty_root(),
+        1 => return leaves[0],
+        _ => {}
+    }
+    let mut level: Vec<Hash> = pairs(leaves);
+    while level.len() > 1 {
+        level = pairs(&level);
+    }
+    level[0]
+}
+
+fn pairs(level: &[Hash]) -> Vec<Hash> {
+    level
+        .chunks(2)
+        .map(|pair| match pair {
+            [l, r] => node_hash(l, r),
+            [single] => *single,
+            _ => unreachable!("chunks(2) yields one or two"),
+        })
+        .collect()
+}
+
+/// The largest power of two strictly below `n` (`n >= 2`).
+fn split(n: usize) -> usize {
+    debug_assert!(n >= 2);
+    1 << (usize::BITS - 1 - (n - 1).leading_zeros())
+}
+
+/// The audit path of leaf `index`: the sibling hashes from the leaf up to the root.
+pub fn audit_path(leaves: &[Hash], index: usize) -> Vec<Hash> {
+    assert!(index < leaves.len(), "audit_path: index out of range");
+    let mut path = Vec::new();
+    let (mut lo, mut hi, mut m) = (0usize, leaves.len(), index);
+    // Walk down from the root, remembering siblings; reverse at the end.
+    while hi - lo > 1 {
+        let k = split(hi - lo);
+        if m < k {
+            path.push(root(&leaves[lo + k..hi]));
+            hi = lo + k;
+        } else {
+            path.push(root(&leaves[lo..lo + k]));
+            lo += k;
+            m -= k;
+        }
+    }
+    path.reverse();
+    path
+}
+
+/// Recomputes the root from a leaf hash, its index, the tree size and its audit path
+/// (RFC 9162, section 2.1.3.2). `None` when the path cannot belong to such a tree.
+pub fn root_from_path(leaf: &Hash, index: u64, size: u64, path: &[Hash]) -> Option<Hash> {
+    if index >= size {
+        return None;
+    }
+    let (mut fnode, mut snode) = (index, size - 1);
+    let mut r = *leaf;
+    for p in path {
+        if snode == 0 {
+            return None;
+        }
+        if fnode & 1 == 1 || fnode == snode {
+            r = node_hash(p, &r);
+            while fnode & 1 == 0 && fnode != 0 {
+                fnode >>= 1;
+                snode >>= 1;
+            }
+        } else {
+            r = node_hash(&r, p);
+        }
+        fnode >>= 1;
+        snode >>= 1;
+    }
+    (snode == 0).then_some(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(n: usize) -> Vec<Hash> {
+        (0..n).map(|i| leaf_hash(&[i as u8; 5])).collect()
+    }
+
+    /// RFC 9162's recursive definition, as the reference for the iterative one.
+    fn recursive(items: &[Hash]) -> Hash {
+        match items.len() {
+            0 => empty_root(),
+            1 => items[0],
+            n => {
+                let k = split(n);
+                node_hash(&recursive(&items[..k]), &recursive(&items[k..]))
+            }
+        }
+    }
+
+    #[test]
+    fn iterative_root_equals_recursive_definition() {
+        for n in 0..70 {
+            assert_eq!(root(&items(n)), recursive(&items(n)), "n = {n}");
+        }
+    }
+
+    #[test]
+    fn every_audit_path_verifies_and_only_for_its_item() {
+        for n in 1..40 {
+            let items = items(n);
+            let r = root(&items);
+            for i in 0..n {
+                let path = audit_path(&items, i);
+                assert_eq!(
+                    root_from_path(&items[i], i as u64, n as u64, &path),
+                    Some(r),
+                    "n = {n}, i = {i}"
+                );
+                let other = Hash([0xEE; 32]);
+                assert_ne!(root_from_path(&other, i as u64, n as u64, &path), Some(r));
+                if n > 1 {
+                    let wrong = (i + 1) % n;
+                    assert_ne!(
+                        root_from_path(&items[i], wrong as u64, n as u64, &path),
+                        Some(r),
+                        "n = {n}, i = {i} accepted at index {wrong}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn leaf_and_node_are_separated() {
+        let a = Hash([1; 32]);
+        let both = [a.0, a.0].concat();
+        assert_ne!(leaf_hash(&a.0), empty_root());
+        assert_ne!(node_hash(&a, &a), leaf_hash(&both));
+    }
+}

@@ -1,0 +1,367 @@
+//! Per-column statistics of a table, for the statistics drift a diff shows: null and NaN
+//! counts, a distinct-count estimate (HyperLogLog over the canonical cell encodings, so it
+//! agrees with the fingerprint's notion of equal values), min, max and mean.
+//! Statistics are informational: they are not part of the fingerprint.
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Schema};
+
+use crate::canon::{self, Family};
+use crate::error::Result;
+
+/// Statistics of one column.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ColumnStats {
+    /// Cell count.
+    pub count: u64,
+    /// Null cells.
+    pub nulls: u64,
+    /// NaN cells (floats only).
+    pub nans: u64,
+    /// Estimated number of distinct non-null values (HyperLogLog, about 1.6 % error;
+    /// exact below a few hundred).
+    pub distinct: u64,
+    /// The smallest non-null value, as text (numbers, strings, temporal values, booleans).
+    pub min: Option<String>,
+    /// The largest non-null value, as text.
+    pub max: Option<String>,
+    /// The mean of non-null, non-NaN numbers (the share of `true` for booleans).
+    pub mean: Option<f64>,
+}
+
+const HLL_BITS: u32 = 12;
+const HLL_REGISTERS: usize = 1 << HLL_BITS;
+const EXACT_LIMIT: usize = 512;
+
+/// Builds [`ColumnStats`] for every column, batch by batch.
+pub struct StatsBuilder {
+    columns: Vec<ColumnBuilder>,
+}
+
+struct ColumnBuilder {
+    name: String,
+    family: Option<Family>,
+    count: u64,
+    nulls: u64,
+    nans: u64,
+    exact: Option<std::collections::BTreeSet<u64>>,
+    registers: Vec<u8>,
+    min: Option<Extreme>,
+    max: Option<Extreme>,
+    sum: f64,
+    summed: u64,
+}
+
+/// An extreme value: the key it is ordered by, and its display.
+#[derive(Clone)]
+struct Extreme {
+    key: Key,
+    shown: String,
+}
+
+#[derive(Clone, PartialEq, PartialOrd)]
+enum Key {
+    Number(f64),
+    Integer(i64),
+    Text(String),
+}
+
+impl StatsBuilder {
+    /// Starts the statistics of a table with this schema.
+    pub fn new(schema: &Schema) -> StatsBuilder {
+        StatsBuilder {
+            columns: schema
+                .fields()
+                .iter()
+                .map(|f| ColumnBuilder {
+                    name: f.name().clone(),
+                    family: Family::of(f.data_type()),
+                    count: 0,
+                    nulls: 0,
+                    nans: 0,
+                    exact: Some(Default::default()),
+                    registers: vec![0; HLL_REGISTERS],
+                    min: None,
+                    max: None,
+                    sum: 0.0,
+                    summed: 0,
+                })
+                .collect(),
+        }
+    }
+
+    /// Adds a batch.
+    pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        let results = crate::par::map(
+            &self.columns.iter().enumerate().collect::<Vec<_>>(),
+            |(i, c)| c.partial(batch.column(*i)),
+        );
+        for (c, r) in self.columns.iter_mut().zip(results) {
+            c.merge(r?);
+        }
+        Ok(())
+    }
+
+    /// The statistics, in column order.
+    pub fn finish(self) -> Vec<ColumnStats> {
+        self.columns
+            .into_iter()
+            .map(ColumnBuilder::finish)
+            .collect()
+    }
+}
+
+/// What one batch contributes to a column's statistics.
+struct Partial {
+    count: u64,
+    nulls: u64,
+    nans: u64,
+    hashes: Vec<u64>,
+    min: Option<Extreme>,
+    max: Option<Extreme>,
+    sum: f64,
+    summed: u64,
+}
+
+impl ColumnBuilder {
+    fn partial(&self, array: &ArrayRef) -> Result<Partial> {
+        let mut p = Partial {
+            count: array.len() as u64,
+            nulls: array.logical_null_count() as u64,
+            nans: 0,
+            hashes: Vec::new(),
+            min: None,
+            max: None,
+            sum: 0.0,
+            summed: 0,
+        };
+        let Some(family) = self.family else {
+            return Ok(p);
+        };
+        // Distinct values: hash each non-null cell's canonical encoding.
+        let encoder = canon::encoder(&self.name, array.as_ref())?;
+        let mut bytes = Vec::new();
+        let mut ends = Vec::with_capacity(array.len());
+        encoder.encode_column(0, array.len(), &mut bytes, &mut ends);
+        let mut from = 0usize;
+        for &end in &ends {
+            let cell = &bytes[from..end as usize];
+            if cell != [canon::tag::NULL] {
+                p.hashes.push(hash64(cell));
+            }
+            from = end as usize;
+        }
+        match family {
+            Family::Int | Family::Float | Family::Decimal => {
+                let f = arrow_cast::cast(array, &DataType::Float64)?;
+                for v in f.as_primitive::<Float64Type>().iter().flatten() {
+                    if v.is_nan() {
+                        p.nans += 1;
+                        continue;
+                    }
+                    p.sum += v;
+                    p.summed += 1;
+                    let e = || Extreme {
+                        key: Key::Number(v),
+                        shown: show_number(v),
+                    };
+                    consider(&mut p.min, &mut p.max, Key::Number(v), e);
+                }
+            }
+            Family::Bool => {
+                for v in array.as_boolean().iter().flatten() {
+                    p.sum += v as u8 as f64;
+                    p.summed += 1;
+                    let e = || Extreme {
+                        key: Key::Integer(v as i64),
+                        shown: v.to_string(),
+                    };
+                    consider(&mut p.min, &mut p.max, Key::Integer(v as i64), e);
+                }
+            }
+            Family::String => {
+                let s = arrow_cast::cast(array, &DataType::Utf8)?;
+                for v in s.as_string::<i32>().iter().flatten() {
+                    let e = || Extreme {
+                        key: Key::Text(v.to_string()),
+                        shown: shorten(v),
+                    };
+                    consider_text(&mut p.min, &mut p.max, v, e);
+                }
+            }
+            Family::Timestamp | Family::Date | Family::Time | Family::Duration => {
+                let plain = match array.data_type() {
+                    DataType::Dictionary(_, v) => arrow_cast::cast(array, v)?,
+                    _ => array.clone(),
+                };
+                if let Ok(ints) = arrow_cast::cast(&plain, &DataType::Int64) {
+                    let ints = ints.as_primitive::<Int64Type>();
+                    let shown = crate::diff::format_column(&plain)?;
+                    for (i, v) in ints.iter().enumerate() {
+                        if let Some(v) = v {
+                            let e = || Extreme {
+                                key: Key::Integer(v),
+                                shown: shown[i].clone().unwrap_or_default(),
+                            };
+                            consider(&mut p.min, &mut p.max, Key::Integer(v), e);
+                        }
+                    }
+                }
+            }
+            Family::Binary | Family::Interval | Family::Null => {}
+        }
+        Ok(p)
+    }
+
+    fn merge(&mut self, p: Partial) {
+        self.count += p.count;
+        self.nulls += p.nulls;
+        self.nans += p.nans;
+        self.sum += p.sum;
+        self.summed += p.summed;
+        for h in p.hashes {
+            if let Some(exact) = &mut self.exact {
+                exact.insert(h);
+                if exact.len() > EXACT_LIMIT {
+                    self.exact = None;
+                }
+            }
+            let register = (h >> (64 - HLL_BITS)) as usize;
+            let rank = ((h << HLL_BITS) | (1 << (HLL_BITS - 1))).leading_zeros() as u8 + 1;
+            self.registers[register] = self.registers[register].max(rank);
+        }
+        if let Some(m) = p.min
+            && self.min.as_ref().is_none_or(|cur| m.key < cur.key)
+        {
+            self.min = Some(m);
+        }
+        if let Some(m) = p.max
+            && self.max.as_ref().is_none_or(|cur| m.key > cur.key)
+        {
+            self.max = Some(m);
+        }
+    }
+
+    fn finish(self) -> ColumnStats {
+        let distinct = match &self.exact {
+            Some(exact) => exact.len() as u64,
+            None => hll_estimate(&self.registers),
+        };
+        ColumnStats {
+            count: self.count,
+            nulls: self.nulls,
+            nans: self.nans,
+            distinct,
+            min: self.min.map(|e| e.shown),
+            max: self.max.map(|e| e.shown),
+            mean: (self.summed > 0).then(|| self.sum / self.summed as f64),
+        }
+    }
+}
+
+fn consider(
+    min: &mut Option<Extreme>,
+    max: &mut Option<Extreme>,
+    key: Key,
+    e: impl Fn() -> Extreme,
+) {
+    if min.as_ref().is_none_or(|m| key < m.key) {
+        *min = Some(e());
+    }
+    if max.as_ref().is_none_or(|m| key > m.key) {
+        *max = Some(e());
+    }
+}
+
+fn consider_text(
+    min: &mut Option<Extreme>,
+    max: &mut Option<Extreme>,
+    v: &str,
+    e: impl Fn() -> Extreme,
+) {
+    let less = |m: &Extreme| matches!(&m.key, Key::Text(t) if v < t.as_str());
+    let more = |m: &Extreme| matches!(&m.key, Key::Text(t) if v > t.as_str());
+    if min.as_ref().is_none_or(less) {
+        *min = Some(e());
+    }
+    if max.as_ref().is_none_or(more) {
+        *max = Some(e());
+    }
+}
+
+fn show_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+fn shorten(s: &str) -> String {
+    const MAX: usize = 64;
+    if s.chars().count() <= MAX {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(MAX - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// A fast, fixed 64-bit hash of bytes (not cryptographic: for distinct estimates only).
+fn hash64(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = (bytes.len() as u64).wrapping_mul(K);
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+        h = (h ^ w).wrapping_mul(K).rotate_left(29);
+    }
+    let mut tail = [0u8; 8];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    // Final avalanche (splitmix64).
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94D0_49BB_1331_11EB);
+    h ^ (h >> 31)
+}
+
+fn hll_estimate(registers: &[u8]) -> u64 {
+    let m = registers.len() as f64;
+    let alpha = 0.7213 / (1.0 + 1.079 / m);
+    let sum: f64 = registers.iter().map(|&r| 2f64.powi(-(r as i32))).sum();
+    let raw = alpha * m * m / sum;
+    let zeros = registers.iter().filter(|&&r| r == 0).count();
+    let estimate = if raw <= 2.5 * m && zeros > 0 {
+        m * (m / zeros as f64).ln()
+    } else {
+        raw
+    };
+    estimate.round() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn distinct_estimate_is_close() {
+        let n = 200_000i64;
+        let a: ArrayRef = Arc::new(arrow_array::Int64Array::from_iter_values(0..n));
+        let schema = Schema::new(vec![arrow_schema::Field::new("x", DataType::Int64, false)]);
+        let mut b = StatsBuilder::new(&schema);
+        b.push(&RecordBatch::try_new(Arc::new(schema), vec![a]).unwrap())
+            .unwrap();
+        let s = &b.finish()[0];
+        let err = (s.distinct as f64 - n as f64).abs() / n as f64;
+        assert!(err < 0.05, "estimate {} for {n}", s.distinct);
+        assert_eq!(s.min.as_deref(), Some("0"));
+        assert_eq!(s.max.as_deref(), Some("199999"));
+        assert_eq!(s.mean, Some((n - 1) as f64 / 2.0));
+    }
+}

@@ -1,0 +1,147 @@
+//! An in-memory table (a schema and its record batches) and [`BatchSource`], the one trait
+//! through which core reads tables that may be too large to hold in memory. Core never opens
+//! files: the binary implements `BatchSource` over files, core implements it over [`Table`].
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+
+use crate::error::{Error, Result};
+
+/// An iterator of record batches produced by a [`BatchSource`].
+pub type BatchIter<'a> = Box<dyn Iterator<Item = Result<RecordBatch>> + Send + 'a>;
+
+/// Something that can produce the batches of one table, possibly more than once.
+///
+/// Diffs scan their inputs twice (hashes first, then the few rows that differ), so a source
+/// over a file reopens it on each [`BatchSource::scan`] instead of keeping it in memory.
+pub trait BatchSource: Sync {
+    /// The schema every batch has.
+    fn schema(&self) -> SchemaRef;
+    /// Iterates over the batches from the first row.
+    fn scan(&self) -> Result<BatchIter<'_>>;
+    /// The number of rows, when known without a scan.
+    fn num_rows_hint(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// A table held in memory: one schema, any number of batches.
+#[derive(Debug, Clone)]
+pub struct Table {
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+}
+
+impl Table {
+    /// Builds a table, checking that every batch has the given schema's fields.
+    pub fn try_new(schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<Self> {
+        for (index, batch) in batches.iter().enumerate() {
+            check_batch_schema(&schema, batch, index)?;
+        }
+        Ok(Table { schema, batches })
+    }
+
+    /// Builds a table from batches that share the first batch's schema.
+    pub fn from_batches(batches: Vec<RecordBatch>) -> Result<Self> {
+        let schema = match batches.first() {
+            Some(b) => b.schema(),
+            None => {
+                return Err(Error::InvalidConfig(
+                    "a table needs a schema; got no batches".into(),
+                ));
+            }
+        };
+        Table::try_new(schema, batches)
+    }
+
+    /// The table's schema.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// The record batches, in row order.
+    pub fn batches(&self) -> &[RecordBatch] {
+        &self.batches
+    }
+
+    /// The total number of rows.
+    pub fn num_rows(&self) -> u64 {
+        self.batches.iter().map(|b| b.num_rows() as u64).sum()
+    }
+
+    /// Concatenates the batches into one (cheap for a single batch).
+    pub fn concat(&self) -> Result<RecordBatch> {
+        Ok(arrow_select::concat::concat_batches(
+            &self.schema,
+            &self.batches,
+        )?)
+    }
+
+    /// The same rows re-cut into batches of at most `rows` rows (zero-copy slices).
+    pub fn rechunk(&self, rows: usize) -> Table {
+        let rows = rows.max(1);
+        let mut out = Vec::new();
+        for batch in &self.batches {
+            let mut offset = 0;
+            while offset < batch.num_rows() {
+                let len = rows.min(batch.num_rows() - offset);
+                out.push(batch.slice(offset, len));
+                offset += len;
+            }
+        }
+        Table {
+            schema: Arc::clone(&self.schema),
+            batches: out,
+        }
+    }
+}
+
+impl BatchSource for Table {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn scan(&self) -> Result<BatchIter<'_>> {
+        Ok(Box::new(self.batches.iter().cloned().map(Ok)))
+    }
+
+    fn num_rows_hint(&self) -> Option<u64> {
+        Some(self.num_rows())
+    }
+}
+
+/// Checks that `batch` has the same column names and types as `schema`.
+pub(crate) fn check_batch_schema(
+    schema: &SchemaRef,
+    batch: &RecordBatch,
+    index: usize,
+) -> Result<()> {
+    let got = batch.schema();
+    if got.fields().len() != schema.fields().len() {
+        return Err(Error::SchemaMismatch {
+            index,
+            message: format!(
+                "{} columns instead of {}",
+                got.fields().len(),
+                schema.fields().len()
+            ),
+        });
+    }
+    for (want, have) in schema.fields().iter().zip(got.fields().iter()) {
+        if want.name() != have.name() || want.data_type() != have.data_type() {
+            return Err(Error::SchemaMismatch {
+                index,
+                message: format!(
+                    "column `{}` ({}) where `{}` ({}) was expected",
+                    have.name(),
+                    have.data_type(),
+                    want.name(),
+                    want.data_type()
+                ),
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,280 @@
+//! Diff behaviour: keyed and multiset counts, cell details, tolerances, schema diff, bad keys,
+//! and that `chunk_rows` and the thread count never change a result.
+
+mod common;
+
+use std::sync::Arc;
+
+use arrow_array::*;
+use common::{permute, table};
+use pipeproof_core::diff::{Diff, DiffConfig};
+use pipeproof_core::{Error, Side, Table, diff};
+
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+macro_rules! both {
+    ($(fn $name:ident() $body:block)*) => {$(
+        #[cfg_attr(not(target_arch = "wasm32"), test)]
+        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+        fn $name() $body
+    )*};
+}
+
+fn i64s(v: Vec<i64>) -> ArrayRef {
+    Arc::new(Int64Array::from(v))
+}
+fn f64s(v: Vec<Option<f64>>) -> ArrayRef {
+    Arc::new(Float64Array::from(v))
+}
+fn strs(v: Vec<Option<&str>>) -> ArrayRef {
+    Arc::new(StringArray::from(v))
+}
+
+fn before() -> Table {
+    table(vec![
+        ("id", i64s(vec![1, 2, 3, 4, 5])),
+        (
+            "amount",
+            f64s(vec![
+                Some(10.0),
+                Some(20.0),
+                None,
+                Some(f64::NAN),
+                Some(50.0),
+            ]),
+        ),
+        (
+            "name",
+            strs(vec![Some("a"), Some("b"), Some("c"), Some("d"), Some("e")]),
+        ),
+    ])
+}
+
+fn after() -> Table {
+    // 1 removed, 6 added, 2: amount changed, 3: name changed, 4: NaN stays NaN, 5 same.
+    table(vec![
+        ("id", i64s(vec![6, 5, 4, 3, 2])),
+        (
+            "amount",
+            f64s(vec![
+                Some(60.0),
+                Some(50.0),
+                Some(f64::NAN),
+                None,
+                Some(20.5),
+            ]),
+        ),
+        (
+            "name",
+            strs(vec![Some("f"), Some("e"), Some("d"), Some("C"), Some("b")]),
+        ),
+    ])
+}
+
+fn run(b: &Table, a: &Table, c: &DiffConfig) -> Diff {
+    diff(b, a, c).unwrap()
+}
+
+fn cells(d: &Diff) -> Vec<(String, String, Option<String>, Option<String>)> {
+    let c = &d.details.changed;
+    let key = pipeproof_core::diff::format_column(c.column(0)).unwrap();
+    let col = pipeproof_core::diff::format_column(c.column_by_name("column").unwrap()).unwrap();
+    let old = pipeproof_core::diff::format_column(c.column_by_name("old").unwrap()).unwrap();
+    let new = pipeproof_core::diff::format_column(c.column_by_name("new").unwrap()).unwrap();
+    (0..c.num_rows())
+        .map(|i| {
+            (
+                key[i].clone().unwrap(),
+                col[i].clone().unwrap(),
+                old[i].clone(),
+                new[i].clone(),
+            )
+        })
+        .collect()
+}
+
+both! {
+    fn keyed_counts_and_cells() {
+        let d = run(&before(), &after(), &DiffConfig::keyed(["id"]));
+        let s = &d.summary;
+        assert_eq!((s.rows_before, s.rows_after), (5, 5));
+        assert_eq!((s.added, s.removed, s.changed, s.unchanged), (1, 1, 2, 2));
+        assert!(!s.is_same());
+        let per: Vec<(String, u64)> = s.columns.iter().map(|c| (c.name.clone(), c.changed)).collect();
+        assert_eq!(per, vec![("amount".into(), 1), ("name".into(), 1)]);
+        assert_eq!(
+            cells(&d),
+            vec![
+                ("3".into(), "name".into(), Some("c".into()), Some("C".into())),
+                ("2".into(), "amount".into(), Some("20.0".into()), Some("20.5".into())),
+            ]
+        );
+        assert_eq!(d.details.added.num_rows(), 1);
+        assert_eq!(d.details.removed.num_rows(), 1);
+        let row = d.details.added.column_by_name("_row").unwrap().as_any().downcast_ref::<UInt64Array>().unwrap();
+        assert_eq!(row.value(0), 0, "id 6 is row 0 of after");
+    }
+
+    fn same_table_shuffled_is_same() {
+        let b = before();
+        let a = permute(&b, &[4, 2, 0, 1, 3]);
+        let d = run(&b, &a, &DiffConfig::keyed(["id"]));
+        assert!(d.summary.is_same());
+        assert_eq!(d.summary.unchanged, 5);
+        assert_eq!(d.before.fingerprint.content_root, d.after.fingerprint.content_root);
+        let m = run(&b, &a, &DiffConfig::default());
+        assert!(m.summary.is_same());
+    }
+
+    fn multiset_diff_counts_duplicates() {
+        let b = table(vec![("x", i64s(vec![1, 1, 2, 3]))]);
+        let a = table(vec![("x", i64s(vec![1, 2, 2, 4]))]);
+        let d = run(&b, &a, &DiffConfig::default());
+        assert_eq!((d.summary.added, d.summary.removed, d.summary.changed), (2, 2, 0));
+        assert_eq!(d.summary.unchanged, 2);
+    }
+
+    fn tolerances_count_apart() {
+        let b = table(vec![("id", i64s(vec![1, 2])), ("v", f64s(vec![Some(1.0), Some(100.0)]))]);
+        let a = table(vec![("id", i64s(vec![1, 2])), ("v", f64s(vec![Some(1.0000001), Some(101.0)]))]);
+        let exact = run(&b, &a, &DiffConfig::keyed(["id"]));
+        assert_eq!(exact.summary.changed, 2);
+        let loose = run(&b, &a, &DiffConfig { abs_tol: 1e-6, ..DiffConfig::keyed(["id"]) });
+        assert_eq!((loose.summary.changed, loose.summary.within_tolerance), (1, 1));
+        assert_eq!(loose.summary.columns[0].within_tolerance, 1);
+        let rel = run(&b, &a, &DiffConfig { rel_tol: 0.02, ..DiffConfig::keyed(["id"]) });
+        assert_eq!((rel.summary.changed, rel.summary.within_tolerance), (0, 2));
+    }
+
+    fn schema_changes_are_reported_and_common_columns_compared() {
+        let b = table(vec![("id", i64s(vec![1, 2])), ("a", i64s(vec![1, 2])), ("gone", i64s(vec![0, 0]))]);
+        let a = table(vec![
+            ("a", Arc::new(Int32Array::from(vec![1, 3])) as ArrayRef),
+            ("id", i64s(vec![1, 2])),
+            ("new", strs(vec![Some("x"), None])),
+        ]);
+        let d = run(&b, &a, &DiffConfig::keyed(["id"]));
+        let s = &d.summary.schema;
+        assert_eq!(s.added.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), vec!["new"]);
+        assert_eq!(s.removed.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), vec!["gone"]);
+        assert_eq!(s.retyped.len(), 1);
+        assert!(!s.retyped[0].family_changed, "int64 -> int32 is a width change");
+        assert!(s.reordered);
+        assert_eq!(d.summary.compared_columns, vec!["a".to_string()]);
+        assert_eq!((d.summary.changed, d.summary.unchanged), (1, 1), "a: 2 -> 3 only");
+    }
+
+    fn ignored_columns_are_not_compared() {
+        let c = DiffConfig { ignore_columns: vec!["amount".into(), "name".into()], ..DiffConfig::keyed(["id"]) };
+        let d = run(&before(), &after(), &c);
+        assert_eq!((d.summary.changed, d.summary.added, d.summary.removed), (0, 1, 1));
+    }
+
+    fn composite_keys() {
+        let b = table(vec![("k1", i64s(vec![1, 1, 2])), ("k2", strs(vec![Some("a"), Some("b"), Some("a")])), ("v", i64s(vec![1, 2, 3]))]);
+        let a = table(vec![("k1", i64s(vec![1, 1, 2])), ("k2", strs(vec![Some("b"), Some("a"), Some("a")])), ("v", i64s(vec![2, 9, 3]))]);
+        let d = run(&b, &a, &DiffConfig::keyed(["k1", "k2"]));
+        assert_eq!((d.summary.changed, d.summary.unchanged), (1, 2));
+    }
+
+    fn duplicate_keys_are_an_error_with_examples() {
+        let b = table(vec![("id", i64s(vec![1, 2, 2, 3, 3])), ("v", i64s(vec![0; 5]))]);
+        let a = table(vec![("id", i64s(vec![1, 2, 3])), ("v", i64s(vec![0; 3]))]);
+        match diff(&b, &a, &DiffConfig::keyed(["id"])) {
+            Err(Error::DuplicateKeys { side: Side::Before, count: 4, examples, .. }) => {
+                assert!(examples.contains("id=2") && examples.contains("id=3"), "{examples}");
+            }
+            other => panic!("expected duplicate keys, got {other:?}"),
+        }
+    }
+
+    fn null_and_missing_keys_are_errors() {
+        let b = table(vec![("id", Arc::new(Int64Array::from(vec![Some(1), None])) as ArrayRef)]);
+        let a = table(vec![("id", i64s(vec![1, 2]))]);
+        let e = diff(&b, &a, &DiffConfig::keyed(["id"])).unwrap_err();
+        assert!(matches!(e, Error::NullKeys { side: Side::Before, count: 1, .. }), "{e}");
+        let e = diff(&a, &a, &DiffConfig::keyed(["nope"])).unwrap_err();
+        assert!(e.to_string().contains("key column `nope` is not in the before table; its columns are: id"), "{e}");
+    }
+
+    fn summary_only_threshold_skips_details() {
+        let c = DiffConfig { summary_only_threshold: 0.1, ..DiffConfig::keyed(["id"]) };
+        let d = run(&before(), &after(), &c);
+        assert!(d.summary.summary_only);
+        assert_eq!(d.summary.changed, 2, "counts are kept");
+        assert_eq!(d.summary.columns[0].changed, 1, "per-column counts are kept");
+        assert_eq!(d.details.changed.num_rows() + d.details.added.num_rows() + d.details.removed.num_rows(), 0);
+    }
+
+    fn max_detail_rows_caps_details_not_counts() {
+        let b = table(vec![("id", i64s((0..100).collect())), ("v", i64s(vec![0; 100]))]);
+        let a = table(vec![("id", i64s((0..100).collect())), ("v", i64s(vec![1; 100]))]);
+        let d = run(&b, &a, &DiffConfig { max_detail_rows: 7, ..DiffConfig::keyed(["id"]) });
+        assert_eq!(d.summary.changed, 100);
+        assert_eq!(d.details.changed.num_rows(), 7);
+        assert!(d.summary.details_truncated);
+    }
+
+    fn chunk_rows_does_not_change_results() {
+        let n = 2000i64;
+        let b = table(vec![("id", i64s((0..n).collect())), ("v", i64s((0..n).map(|i| i % 7).collect()))]);
+        let a = table(vec![
+            ("id", i64s((100..n + 100).rev().collect())),
+            ("v", i64s((100..n + 100).rev().map(|i| if i % 13 == 0 { -1 } else { i % 7 }).collect())),
+        ]);
+        let whole = run(&b, &a, &DiffConfig::keyed(["id"]));
+        for chunk in [1, 7, 100, 1999] {
+            let c = DiffConfig { chunk_rows: chunk, ..DiffConfig::keyed(["id"]) };
+            let d = run(&b.rechunk(333), &a.rechunk(128), &c);
+            assert_eq!(d.summary, whole.summary, "chunk_rows = {chunk}");
+            assert_eq!(cells(&d), cells(&whole));
+        }
+        assert_eq!((whole.summary.added, whole.summary.removed), (100, 100));
+    }
+
+    fn invalid_configs_are_rejected() {
+        let t = before();
+        for c in [
+            DiffConfig { chunk_rows: 0, ..DiffConfig::default() },
+            DiffConfig { abs_tol: -1.0, ..DiffConfig::default() },
+            DiffConfig { summary_only_threshold: 2.0, ..DiffConfig::default() },
+            DiffConfig { ignore_columns: vec!["zzz".into()], ..DiffConfig::default() },
+        ] {
+            assert!(matches!(diff(&t, &t, &c), Err(Error::InvalidConfig(_))), "{c:?}");
+        }
+    }
+}
+
+#[cfg(all(feature = "parallel", not(target_arch = "wasm32")))]
+#[test]
+fn one_thread_and_many_threads_agree() {
+    let n = 50_000i64;
+    let b = table(vec![
+        ("id", i64s((0..n).collect())),
+        ("v", i64s((0..n).map(|i| i * 3).collect())),
+    ]);
+    let a = table(vec![
+        ("id", i64s((0..n).rev().collect())),
+        (
+            "v",
+            i64s(
+                (0..n)
+                    .rev()
+                    .map(|i| if i % 101 == 0 { 0 } else { i * 3 })
+                    .collect(),
+            ),
+        ),
+    ]);
+    let c = DiffConfig::keyed(["id"]);
+    let many = run(&b.rechunk(4096), &a.rechunk(5000), &c);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let one = pool.install(|| run(&b, &a, &c));
+    assert_eq!(one.summary, many.summary);
+    assert_eq!(one.before.fingerprint, many.before.fingerprint);
+    assert_eq!(one.after.row_hashes, many.after.row_hashes);
+    assert_eq!(cells(&one), cells(&many));
+}

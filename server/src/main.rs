@@ -1,0 +1,2 @@
+//! The `pipeproof` binary.
+fn main() {}
