@@ -890,12 +890,50 @@ fn changed_cells(
 }
 
 /// Formats every cell of a column as text (`None` for null), as Arrow displays it.
+/// Timestamps with a time zone are shown as their UTC instant with a `Z` suffix (the zone
+/// belongs to the schema; naming it would need the time-zone database in every build).
 pub fn format_column(array: &ArrayRef) -> Result<Vec<Option<String>>> {
+    let (array, suffix) = match array.data_type() {
+        DataType::Timestamp(unit, Some(_)) => (without_zone(array, *unit), "Z"),
+        _ => (Arc::clone(array), ""),
+    };
     let options = arrow_cast::display::FormatOptions::default();
     let f = arrow_cast::display::ArrayFormatter::try_new(array.as_ref(), &options)?;
     Ok((0..array.len())
-        .map(|i| array.is_valid(i).then(|| f.value(i).to_string()))
+        .map(|i| array.is_valid(i).then(|| format!("{}{suffix}", f.value(i))))
         .collect())
+}
+
+fn without_zone(array: &ArrayRef, unit: arrow_schema::TimeUnit) -> ArrayRef {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::*;
+    use arrow_schema::TimeUnit as U;
+    match unit {
+        U::Second => Arc::new(
+            array
+                .as_primitive::<TimestampSecondType>()
+                .clone()
+                .with_timezone_opt(None::<&str>),
+        ),
+        U::Millisecond => Arc::new(
+            array
+                .as_primitive::<TimestampMillisecondType>()
+                .clone()
+                .with_timezone_opt(None::<&str>),
+        ),
+        U::Microsecond => Arc::new(
+            array
+                .as_primitive::<TimestampMicrosecondType>()
+                .clone()
+                .with_timezone_opt(None::<&str>),
+        ),
+        U::Nanosecond => Arc::new(
+            array
+                .as_primitive::<TimestampNanosecondType>()
+                .clone()
+                .with_timezone_opt(None::<&str>),
+        ),
+    }
 }
 
 fn duplicate_error(

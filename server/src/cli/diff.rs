@@ -1,0 +1,323 @@
+//! `pipeproof diff BEFORE AFTER`: a local diff of two files, no server involved.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use arrow_array::RecordBatch;
+use pipeproof_core::diff::{Diff, DiffConfig, format_column};
+
+use super::{FormatArg, Output, input};
+use crate::outln;
+use crate::style::{added, bold, changed, count, dim, removed};
+
+/// Arguments of `pipeproof diff`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The earlier file.
+    before: PathBuf,
+    /// The later file.
+    after: PathBuf,
+    /// Key column; repeat or comma-separate for a composite key. Without a key the files
+    /// are compared as multisets of rows (added and removed rows only).
+    #[arg(long, short, value_delimiter = ',')]
+    key: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    format: Output,
+    /// Float cells within this absolute difference count as equal.
+    #[arg(long, default_value_t = 0.0)]
+    abs_tol: f64,
+    /// Float cells within this relative difference count as equal.
+    #[arg(long, default_value_t = 0.0)]
+    rel_tol: f64,
+    /// Process at most this many rows per partition and per group of differing rows;
+    /// lower it to bound memory on large files.
+    #[arg(long, default_value_t = DiffConfig::default().chunk_rows)]
+    chunk_rows: usize,
+    /// Above this share of differing rows, print the summary only.
+    #[arg(long, default_value_t = 1.0)]
+    summary_only_threshold: f64,
+    /// Columns to leave out of the comparison; repeat or comma-separate.
+    #[arg(long, value_delimiter = ',')]
+    ignore: Vec<String>,
+    /// The most detail rows kept of each kind (added, removed, changed).
+    #[arg(long, default_value_t = DiffConfig::default().max_detail_rows)]
+    max_detail_rows: usize,
+    /// The most changed cells shown in the table output.
+    #[arg(long, default_value_t = 20)]
+    show: usize,
+    /// Read BEFORE as this format instead of detecting it.
+    #[arg(long, value_enum)]
+    before_format: Option<FormatArg>,
+    /// Read AFTER as this format instead of detecting it.
+    #[arg(long, value_enum)]
+    after_format: Option<FormatArg>,
+}
+
+/// Runs `pipeproof diff`.
+pub fn run(args: Args) -> Result<ExitCode> {
+    let config = DiffConfig {
+        key: args.key.clone(),
+        chunk_rows: args.chunk_rows,
+        summary_only_threshold: args.summary_only_threshold,
+        abs_tol: args.abs_tol,
+        rel_tol: args.rel_tol,
+        ignore_columns: args.ignore.clone(),
+        max_detail_rows: args.max_detail_rows,
+    };
+    let before = input(&args.before, args.before_format)?;
+    let after = input(&args.after, args.after_format)?;
+    let mut out = String::new();
+    let d = pipeproof_core::diff(&before, &after, &config).with_context(|| {
+        format!(
+            "cannot diff {} against {}",
+            args.before.display(),
+            args.after.display()
+        )
+    })?;
+    match args.format {
+        Output::Json => outln!(out, "{}", serde_json::to_string_pretty(&json(&args, &d)?)?),
+        Output::Table => print_table(&mut out, &args, &d)?,
+    }
+    crate::style::emit(&out)?;
+    Ok(if d.summary.is_same() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn rows_json(batch: &RecordBatch) -> Result<serde_json::Value> {
+    let mut w = arrow_json::ArrayWriter::new(Vec::new());
+    w.write(batch)?;
+    w.finish()?;
+    let bytes = w.into_inner();
+    Ok(if bytes.is_empty() {
+        serde_json::Value::Array(vec![])
+    } else {
+        serde_json::from_slice(&bytes)?
+    })
+}
+
+fn json(args: &Args, d: &Diff) -> Result<serde_json::Value> {
+    Ok(serde_json::json!({
+        "before": { "file": args.before, "fingerprint": d.before.fingerprint },
+        "after": { "file": args.after, "fingerprint": d.after.fingerprint },
+        "summary": d.summary,
+        "details": {
+            "added": rows_json(&d.details.added)?,
+            "removed": rows_json(&d.details.removed)?,
+            "changed": rows_json(&d.details.changed)?,
+        },
+    }))
+}
+
+fn print_table(out: &mut String, args: &Args, d: &Diff) -> Result<()> {
+    let s = &d.summary;
+    let key = if s.key.is_empty() {
+        "none (rows compared as a multiset)".to_string()
+    } else {
+        s.key.join(", ")
+    };
+    outln!(
+        out,
+        "{} {} → {}   {} {}",
+        bold("pipeproof diff"),
+        args.before.display(),
+        args.after.display(),
+        dim("key:"),
+        key
+    );
+    out.push('\n');
+    let line =
+        |out: &mut String, label: &str, value: String| outln!(out, "  {:<11}{:>14}", label, value);
+    line(
+        out,
+        "rows",
+        format!("{} → {}", count(s.rows_before), count(s.rows_after)),
+    );
+    line(
+        out,
+        "added",
+        added(&format!("{:>14}", count(s.added)))
+            .trim_start()
+            .to_string(),
+    );
+    line(
+        out,
+        "removed",
+        removed(&format!("{:>14}", count(s.removed)))
+            .trim_start()
+            .to_string(),
+    );
+    if !s.key.is_empty() {
+        line(out, "changed", changed(&count(s.changed)));
+    }
+    line(out, "unchanged", count(s.unchanged));
+    if s.within_tolerance > 0 {
+        line(out, "within tol.", count(s.within_tolerance));
+    }
+
+    out.push('\n');
+    let sc = &s.schema;
+    if sc.is_empty() {
+        outln!(out, "{} {}", bold("schema"), dim("unchanged"));
+    } else {
+        outln!(out, "{}", bold("schema"));
+        for c in &sc.added {
+            outln!(out, "  {} {} ({})", added("+"), c.name, c.data_type);
+        }
+        for c in &sc.removed {
+            outln!(out, "  {} {} ({})", removed("-"), c.name, c.data_type);
+        }
+        for r in &sc.retyped {
+            let kind = if r.family_changed {
+                "type family changed"
+            } else {
+                "width or encoding"
+            };
+            outln!(
+                out,
+                "  {} {}: {} → {} {}",
+                changed("~"),
+                r.name,
+                r.before,
+                r.after,
+                dim(&format!("({kind})"))
+            );
+        }
+        if sc.reordered {
+            outln!(out, "  {} columns reordered", changed("~"));
+        }
+    }
+
+    if !s.key.is_empty() && s.changed > 0 {
+        out.push('\n');
+        outln!(out, "{}", bold("changed cells by column"));
+        let max = s
+            .columns
+            .iter()
+            .map(|c| c.changed)
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let w = s.columns.iter().map(|c| c.name.len()).max().unwrap_or(0);
+        for c in s
+            .columns
+            .iter()
+            .filter(|c| c.changed > 0 || c.within_tolerance > 0)
+        {
+            let bar = "█".repeat(((c.changed as f64 / max as f64) * 30.0).ceil() as usize);
+            let tol = if c.within_tolerance > 0 {
+                dim(&format!(
+                    "  (+{} within tolerance)",
+                    count(c.within_tolerance)
+                ))
+            } else {
+                String::new()
+            };
+            outln!(
+                out,
+                "  {:w$}  {:>10}  {}{}",
+                c.name,
+                count(c.changed),
+                changed(&bar),
+                tol
+            );
+        }
+    }
+
+    if s.summary_only {
+        out.push('\n');
+        outln!(
+            out,
+            "{}",
+            dim("details skipped: the share of differing rows is above --summary-only-threshold")
+        );
+    } else {
+        print_cells(out, args, d)?;
+    }
+
+    out.push('\n');
+    outln!(out, "{}", bold("content roots"));
+    let same = d.before.fingerprint.content_root == d.after.fingerprint.content_root;
+    outln!(out, "  before  {}", d.before.fingerprint.content_root);
+    outln!(
+        out,
+        "  after   {}  {}",
+        d.after.fingerprint.content_root,
+        dim(if same { "(same rows)" } else { "" })
+    );
+    Ok(())
+}
+
+fn print_cells(out: &mut String, args: &Args, d: &Diff) -> Result<()> {
+    let c = &d.details.changed;
+    if c.num_rows() == 0 {
+        return Ok(());
+    }
+    let shown = c.num_rows().min(args.show);
+    out.push('\n');
+    outln!(
+        out,
+        "{} {}",
+        bold("first changed cells"),
+        dim(&format!(
+            "({} of {})",
+            count(shown as u64),
+            count(d.summary.columns.iter().map(|c| c.changed).sum())
+        ))
+    );
+    let key_cols: Vec<Vec<Option<String>>> = d
+        .summary
+        .key
+        .iter()
+        .map(|k| format_column(c.column_by_name(k).expect("key column")))
+        .collect::<pipeproof_core::Result<_>>()?;
+    let column = format_column(c.column_by_name("column").expect("column"))?;
+    let old = format_column(c.column_by_name("old").expect("old"))?;
+    let new = format_column(c.column_by_name("new").expect("new"))?;
+    let key_text: Vec<String> = (0..shown)
+        .map(|i| {
+            key_cols
+                .iter()
+                .map(|k| k[i].clone().unwrap_or_else(|| "null".into()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .collect();
+    let kw = key_text
+        .iter()
+        .map(|k| k.len())
+        .max()
+        .unwrap_or(0)
+        .max(d.summary.key.join(", ").len());
+    let cw = column[..shown]
+        .iter()
+        .map(|c| c.as_deref().unwrap_or("").len())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    outln!(
+        out,
+        "  {}",
+        dim(&format!(
+            "{:kw$}  {:cw$}  old → new",
+            d.summary.key.join(", "),
+            "column"
+        ))
+    );
+    let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "null".into());
+    for i in 0..shown {
+        outln!(
+            out,
+            "  {:kw$}  {:cw$}  {} → {}",
+            key_text[i],
+            column[i].as_deref().unwrap_or(""),
+            removed(&show(&old[i])),
+            added(&show(&new[i])),
+        );
+    }
+    Ok(())
+}

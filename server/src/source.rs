@@ -1,0 +1,93 @@
+//! [`FileSource`]: a table in a file, read batch by batch and reopened on every scan, so a
+//! diff of files larger than memory streams. The format comes from the extension, else from
+//! the file's first bytes.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use arrow_schema::SchemaRef;
+use pipeproof_core::decode::{parquet_batches, read_batches};
+use pipeproof_core::table::BatchIter;
+use pipeproof_core::{BatchSource, Format};
+
+/// A Parquet, Arrow IPC or CSV file.
+pub struct FileSource {
+    path: PathBuf,
+    format: Format,
+    schema: SchemaRef,
+    rows: Option<u64>,
+}
+
+impl FileSource {
+    /// Opens a file and reads its schema. `format` overrides detection.
+    pub fn open(path: &Path, format: Option<Format>) -> Result<FileSource> {
+        let format = match format {
+            Some(f) => f,
+            None => detect(path)?,
+        };
+        let (schema, _) = open_batches(path, format).with_context(|| path.display().to_string())?;
+        let rows = match format {
+            Format::Parquet => {
+                let file = File::open(path)?;
+                let meta = parquet::file::reader::SerializedFileReader::new(file).map(|r| {
+                    parquet::file::reader::FileReader::metadata(&r)
+                        .file_metadata()
+                        .num_rows()
+                });
+                meta.ok().map(|n| n as u64)
+            }
+            _ => None,
+        };
+        Ok(FileSource {
+            path: path.to_path_buf(),
+            format,
+            schema,
+            rows,
+        })
+    }
+
+    /// The file's format.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+}
+
+/// The format of a file: by extension, else by its first bytes.
+pub fn detect(path: &Path) -> Result<Format> {
+    if let Some(f) = Format::from_extension(&path.to_string_lossy()) {
+        return Ok(f);
+    }
+    let mut head = [0u8; 8];
+    let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let n = file.read(&mut head)?;
+    Ok(Format::sniff(&head[..n]))
+}
+
+fn open_batches(path: &Path, format: Format) -> Result<(SchemaRef, BatchIter<'static>)> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(match format {
+        Format::Parquet => parquet_batches(file)?,
+        _ => read_batches(file, format)?,
+    })
+}
+
+impl BatchSource for FileSource {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn scan(&self) -> pipeproof_core::Result<BatchIter<'_>> {
+        let (_, iter) =
+            open_batches(&self.path, self.format).map_err(|e| pipeproof_core::Error::Decode {
+                format: self.format,
+                message: format!("{}: {e:#}", self.path.display()),
+            })?;
+        Ok(iter)
+    }
+
+    fn num_rows_hint(&self) -> Option<u64> {
+        self.rows
+    }
+}
