@@ -440,6 +440,7 @@ fn scan(
     };
 
     let mut entries: Vec<Entry> = Vec::new();
+    let mut all_keys: Vec<Hash> = Vec::new();
     let mut key_hashes: Vec<Hash> = Vec::new();
     let mut cmp_hashes: Vec<Hash> = Vec::new();
     let mut row = 0u64;
@@ -466,6 +467,7 @@ fn scan(
             }
             key_hashes.clear();
             keys.hash_batch(&batch, &mut key_hashes)?;
+            all_keys.extend_from_slice(&key_hashes);
         }
         let cmp: &[Hash] = match &subset {
             Some(h) => {
@@ -501,8 +503,12 @@ fn scan(
                 .join(", "),
         });
     }
+    let mut fingerprinted = fp.finish();
+    if keys.is_some() {
+        fingerprinted.key_hashes = Some(all_keys);
+    }
     Ok(Scanned {
-        fingerprinted: fp.finish(),
+        fingerprinted,
         entries,
         stats: stats.finish(),
     })

@@ -59,6 +59,8 @@ pub struct Fingerprinted {
     pub fingerprint: Fingerprint,
     /// One hash per row, in row order.
     pub row_hashes: Vec<Hash>,
+    /// One key hash per row, in row order, when a keyed diff computed them.
+    pub key_hashes: Option<Vec<Hash>>,
 }
 
 /// Hashes chosen columns of each row under one key: the row hash (all columns in name
@@ -341,6 +343,7 @@ impl Fingerprinter {
         Fingerprinted {
             fingerprint,
             row_hashes: self.row_hashes,
+            key_hashes: None,
         }
     }
 }

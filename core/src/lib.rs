@@ -5,6 +5,7 @@
 //! out), has no async runtime, and builds for `wasm32-unknown-unknown`. rayon parallelism is
 //! the native-only `parallel` feature; without it the same code runs single-threaded and
 //! gives the same results.
+pub mod bundle;
 pub mod canon;
 pub mod decode;
 pub mod diff;
@@ -13,6 +14,8 @@ pub mod fingerprint;
 pub mod hash;
 pub mod merkle;
 mod par;
+pub mod record;
+pub mod sign;
 pub mod stats;
 pub mod table;
 

@@ -1,0 +1,941 @@
+//! Bundle v1: one zip file that carries a run's records, seal, per-step row tables, diff
+//! summaries, statistics and diff details, and [`verify`], which re-checks all of it with
+//! nothing but this crate (natively, or in a browser through wasm).
+//!
+//! docs/spec/bundle-v1.md is the normative description of the layout and the checks.
+
+use std::io::{Cursor, Read, Write};
+use std::sync::Arc;
+
+use arrow_array::{Array, FixedSizeBinaryArray, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+
+use crate::diff::DiffSummary;
+use crate::error::{Error, Result};
+use crate::fingerprint::{self, content_root, order_root};
+use crate::hash::{Hash, Keyed};
+use crate::record::{self, StepRecord, diff_summary_hash, row_table_hash, stats_digest};
+use crate::sign::{Seal, verify_seal};
+use crate::stats::ColumnStats;
+use crate::table::{BatchSource, Table};
+
+/// The version string of bundles.
+pub const BUNDLE_SPEC: &str = "pipeproof-bundle-v1";
+
+/// The largest bundle member read (guards against zip bombs).
+const MAX_MEMBER_BYTES: u64 = 16 << 30;
+
+/// A step's key hashes (for keyed diffs) and row hashes, in row order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RowTable {
+    /// Key hashes, when the step was diffed by key.
+    pub key_hashes: Option<Vec<Hash>>,
+    /// Row hashes.
+    pub row_hashes: Vec<Hash>,
+}
+
+impl RowTable {
+    /// The table's hash, as recorded in [`StepRecord::row_table_hash`].
+    pub fn hash(&self) -> Hash {
+        row_table_hash(self.key_hashes.as_deref(), &self.row_hashes)
+    }
+
+    /// Encodes as an Arrow IPC file: `row_hash` and, if present, `key_hash`, both
+    /// fixed_size_binary[32].
+    pub fn to_ipc(&self) -> Result<Vec<u8>> {
+        let col = |hashes: &[Hash]| -> Result<Arc<dyn Array>> {
+            Ok(Arc::new(
+                FixedSizeBinaryArray::try_from_iter(hashes.iter().map(|h| h.0)).or_else(|_| {
+                    // try_from_iter rejects an empty iterator; build an empty array instead.
+                    Ok::<_, arrow_schema::ArrowError>(FixedSizeBinaryArray::new_null(32, 0))
+                })?,
+            ))
+        };
+        let mut fields = vec![Field::new("row_hash", DataType::FixedSizeBinary(32), false)];
+        let mut columns = vec![col(&self.row_hashes)?];
+        if let Some(keys) = &self.key_hashes {
+            fields.push(Field::new("key_hash", DataType::FixedSizeBinary(32), false));
+            columns.push(col(keys)?);
+        }
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+        batch_to_ipc(&batch)
+    }
+
+    /// Decodes [`RowTable::to_ipc`]'s output.
+    pub fn from_ipc(bytes: &[u8]) -> Result<RowTable> {
+        let batch = batch_from_ipc(bytes)?;
+        let hashes = |name: &str| -> Result<Option<Vec<Hash>>> {
+            let Some(col) = batch.column_by_name(name) else {
+                return Ok(None);
+            };
+            let col = col
+                .as_any()
+                .downcast_ref::<FixedSizeBinaryArray>()
+                .filter(|c| c.value_length() == 32)
+                .ok_or_else(|| Error::Verification(format!("`{name}` is not 32-byte binary")))?;
+            Ok(Some(
+                (0..col.len())
+                    .map(|i| Hash(col.value(i).try_into().expect("32 bytes")))
+                    .collect(),
+            ))
+        };
+        Ok(RowTable {
+            row_hashes: hashes("row_hash")?
+                .ok_or_else(|| Error::Verification("row table has no `row_hash` column".into()))?,
+            key_hashes: hashes("key_hash")?,
+        })
+    }
+}
+
+/// One batch as an Arrow IPC file.
+pub fn batch_to_ipc(batch: &RecordBatch) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut w = arrow_ipc::writer::FileWriter::try_new(&mut out, &batch.schema())?;
+    w.write(batch)?;
+    w.finish()?;
+    drop(w);
+    Ok(out)
+}
+
+/// The batches of an Arrow IPC file, concatenated.
+pub fn batch_from_ipc(bytes: &[u8]) -> Result<RecordBatch> {
+    let table = crate::decode::decode(
+        bytes::Bytes::copy_from_slice(bytes),
+        crate::Format::ArrowFile,
+    )?;
+    table.concat()
+}
+
+/// The diff details of a step.
+#[derive(Debug, Clone)]
+pub struct Details {
+    /// Added rows.
+    pub added: RecordBatch,
+    /// Removed rows.
+    pub removed: RecordBatch,
+    /// Changed cells.
+    pub changed: RecordBatch,
+}
+
+impl Details {
+    /// The hash recorded in [`StepRecord::details_hash`]: the schema hashes and order roots
+    /// of the three detail tables, so any changed detail cell changes it.
+    pub fn hash(&self) -> Result<Hash> {
+        let mut buf = Vec::new();
+        for batch in [&self.added, &self.removed, &self.changed] {
+            let t = Table::try_new(batch.schema(), vec![batch.clone()])?;
+            let f = fingerprint::fingerprint(&t)?.fingerprint;
+            buf.extend_from_slice(&f.schema_hash.0);
+            buf.extend_from_slice(&f.order_root.0);
+        }
+        Ok(Keyed::new(record::context::DETAILS, &[]).hash(&buf))
+    }
+
+    /// From a diff's details.
+    pub fn from_diff(d: &crate::diff::DiffDetails) -> Details {
+        Details {
+            added: d.added.clone(),
+            removed: d.removed.clone(),
+            changed: d.changed.clone(),
+        }
+    }
+}
+
+/// What a bundle says about its run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RunInfo {
+    /// Run id.
+    pub id: String,
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Labels.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Code version.
+    pub code_version: Option<String>,
+    /// Run parameters.
+    #[serde(default)]
+    pub params: serde_json::Value,
+    /// open, sealed or failed.
+    pub status: String,
+    /// When the run was created.
+    pub created_at: String,
+    /// When it was sealed.
+    pub sealed_at: Option<String>,
+}
+
+/// `manifest.json`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Manifest {
+    /// `pipeproof-bundle-v1`.
+    pub spec: String,
+    /// The run.
+    pub run: RunInfo,
+    /// The step records, in order.
+    pub records: Vec<StepRecord>,
+    /// The seal, when the run is sealed.
+    pub seal: Option<Seal>,
+}
+
+/// One step's data in a bundle.
+#[derive(Debug, Clone)]
+pub struct BundleStep {
+    /// Key and row hashes.
+    pub row_table: RowTable,
+    /// The diff summary against the previous step.
+    pub diff: Option<DiffSummary>,
+    /// Column statistics.
+    pub stats: Vec<ColumnStats>,
+    /// Diff details.
+    pub details: Option<Details>,
+}
+
+/// A whole bundle.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// Per-step data, in record order.
+    pub steps: Vec<BundleStep>,
+}
+
+fn member(index: usize, name: &str) -> String {
+    format!("steps/{index:05}/{name}")
+}
+
+impl Bundle {
+    /// Writes the zip file in canonical form: members in a fixed order, stored (not
+    /// compressed), with fixed timestamps and permissions, JSON members in canonical JSON.
+    /// The same bundle always gives the same bytes, which is what lets [`verify_bytes`]
+    /// detect a change to any byte.
+    pub fn write(&self) -> Result<Vec<u8>> {
+        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let mut put = |name: String, bytes: &[u8]| -> Result<()> {
+            let opts = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Stored)
+                .last_modified_time(zip::DateTime::default())
+                .unix_permissions(0o644)
+                .large_file(bytes.len() as u64 >= u32::MAX as u64);
+            zip.start_file(name, opts).map_err(zip_error)?;
+            zip.write_all(bytes).map_err(|e| zip_error(e.into()))?;
+            Ok(())
+        };
+        put(
+            "manifest.json".into(),
+            &record::canonical_json(&self.manifest),
+        )?;
+        for (i, s) in self.steps.iter().enumerate() {
+            put(member(i, "rows.arrow"), &s.row_table.to_ipc()?)?;
+            put(member(i, "stats.json"), &record::canonical_json(&s.stats))?;
+            if let Some(d) = &s.diff {
+                put(member(i, "diff.json"), &record::canonical_json(d))?;
+            }
+            if let Some(d) = &s.details {
+                put(member(i, "added.arrow"), &batch_to_ipc(&d.added)?)?;
+                put(member(i, "removed.arrow"), &batch_to_ipc(&d.removed)?)?;
+                put(member(i, "changed.arrow"), &batch_to_ipc(&d.changed)?)?;
+            }
+        }
+        Ok(zip.finish().map_err(zip_error)?.into_inner())
+    }
+
+    /// Reads a bundle written by [`Bundle::write`].
+    pub fn read(bytes: &[u8]) -> Result<Bundle> {
+        let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| {
+            Error::Verification(format!(
+                "not a bundle: the file is not a readable zip ({e})"
+            ))
+        })?;
+        let mut get = |name: &str| -> Result<Option<Vec<u8>>> {
+            let mut f = match zip.by_name(name) {
+                Ok(f) => f,
+                Err(zip::result::ZipError::FileNotFound) => return Ok(None),
+                Err(e) => return Err(Error::Verification(format!("cannot read {name}: {e}"))),
+            };
+            let mut out = Vec::new();
+            (&mut f)
+                .take(MAX_MEMBER_BYTES)
+                .read_to_end(&mut out)
+                .map_err(|e| Error::Verification(format!("cannot read {name}: {e}")))?;
+            Ok(Some(out))
+        };
+        let manifest: Manifest = serde_json::from_slice(
+            &get("manifest.json")?
+                .ok_or_else(|| Error::Verification("not a bundle: no manifest.json".into()))?,
+        )
+        .map_err(|e| Error::Verification(format!("manifest.json is malformed: {e}")))?;
+        if manifest.spec != BUNDLE_SPEC {
+            return Err(Error::Verification(format!(
+                "unknown bundle version `{}` (this build reads {BUNDLE_SPEC})",
+                manifest.spec
+            )));
+        }
+        let mut steps = Vec::new();
+        for i in 0..manifest.records.len() {
+            let need = |what: &str, v: Option<Vec<u8>>| {
+                v.ok_or_else(|| {
+                    Error::Verification(format!("step {i}: {} is missing", member(i, what)))
+                })
+            };
+            let json = |what: &str, bytes: &[u8]| -> Result<serde_json::Value> {
+                serde_json::from_slice(bytes)
+                    .map_err(|e| Error::Verification(format!("step {i}: {what} is malformed: {e}")))
+            };
+            let row_table =
+                RowTable::from_ipc(&need("rows.arrow", get(&member(i, "rows.arrow"))?)?)
+                    .map_err(|e| Error::Verification(format!("step {i}: rows.arrow: {e}")))?;
+            let stats = serde_json::from_value(json(
+                "stats.json",
+                &need("stats.json", get(&member(i, "stats.json"))?)?,
+            )?)
+            .map_err(|e| Error::Verification(format!("step {i}: stats.json: {e}")))?;
+            let diff = match get(&member(i, "diff.json"))? {
+                Some(b) => Some(
+                    serde_json::from_value(json("diff.json", &b)?)
+                        .map_err(|e| Error::Verification(format!("step {i}: diff.json: {e}")))?,
+                ),
+                None => None,
+            };
+            let details = match (
+                get(&member(i, "added.arrow"))?,
+                get(&member(i, "removed.arrow"))?,
+                get(&member(i, "changed.arrow"))?,
+            ) {
+                (Some(a), Some(r), Some(c)) => Some(Details {
+                    added: batch_from_ipc(&a)?,
+                    removed: batch_from_ipc(&r)?,
+                    changed: batch_from_ipc(&c)?,
+                }),
+                (None, None, None) => None,
+                _ => {
+                    return Err(Error::Verification(format!(
+                        "step {i}: some of added/removed/changed.arrow are missing"
+                    )));
+                }
+            };
+            steps.push(BundleStep {
+                row_table,
+                diff,
+                stats,
+                details,
+            });
+        }
+        Ok(Bundle { manifest, steps })
+    }
+}
+
+fn zip_error(e: zip::result::ZipError) -> Error {
+    Error::Verification(format!("zip: {e}"))
+}
+
+/// One check of a verification.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Check {
+    /// What was checked (`content root`, `chain`, `signature`, ...).
+    pub name: String,
+    /// The step it concerns, as `index name`, when it concerns one.
+    pub step: Option<String>,
+    /// Whether it passed.
+    pub passed: bool,
+    /// What was found.
+    pub detail: String,
+}
+
+/// The result of verifying a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct VerifyReport {
+    /// Every check made, in order.
+    pub checks: Vec<Check>,
+}
+
+impl VerifyReport {
+    /// True when every check passed (and there was at least one).
+    pub fn passed(&self) -> bool {
+        !self.checks.is_empty() && self.checks.iter().all(|c| c.passed)
+    }
+
+    fn check(&mut self, name: &str, step: Option<&StepRecord>, passed: bool, detail: String) {
+        self.checks.push(Check {
+            name: name.into(),
+            step: step.map(|r| format!("{} {}", r.index, r.step)),
+            passed,
+            detail,
+        });
+    }
+}
+
+fn short(h: &Hash) -> String {
+    h.to_hex()[..16].to_string()
+}
+
+/// Data offered as a step's output: which step it should be (by name, or any), and the data.
+pub struct DataClaim<'a> {
+    /// The step's name, or `None` to find which step it is.
+    pub step: Option<&'a str>,
+    /// The data.
+    pub data: &'a dyn BatchSource,
+}
+
+/// Re-checks a bundle: every root from its row hashes, every diff summary's counts from
+/// consecutive row tables, the hashes the records bind, the chain, the seal and its key;
+/// with `data`, whether that file is exactly a step's output.
+pub fn verify(
+    bundle: &Bundle,
+    trusted_key: Option<&str>,
+    data: Option<DataClaim<'_>>,
+) -> VerifyReport {
+    let mut r = VerifyReport::default();
+    let records = &bundle.manifest.records;
+    r.check(
+        "bundle",
+        None,
+        records.len() == bundle.steps.len(),
+        format!(
+            "{} records, {} step tables",
+            records.len(),
+            bundle.steps.len()
+        ),
+    );
+    let mut prev_hash: Option<Hash> = None;
+    for (i, (rec, step)) in records.iter().zip(&bundle.steps).enumerate() {
+        let rec_ref = Some(rec);
+        let rows = &step.row_table.row_hashes;
+        // Identity of the record within the run.
+        let ok = rec.index == i as u64 && rec.run_id == bundle.manifest.run.id;
+        r.check(
+            "record",
+            rec_ref,
+            ok,
+            if ok {
+                format!("record {i} of run {}", rec.run_id)
+            } else {
+                format!(
+                    "record says index {} of run {}, found at position {i} of run {}",
+                    rec.index, rec.run_id, bundle.manifest.run.id
+                )
+            },
+        );
+        // Chain.
+        let ok = rec.prev == prev_hash;
+        r.check(
+            "chain",
+            rec_ref,
+            ok,
+            if ok {
+                match prev_hash {
+                    Some(h) => format!("links to {}", short(&h)),
+                    None => "first record".into(),
+                }
+            } else {
+                format!(
+                    "prev is {:?}, the previous record hashes to {:?}",
+                    rec.prev.map(|h| short(&h)),
+                    prev_hash.map(|h| short(&h))
+                )
+            },
+        );
+        prev_hash = Some(rec.hash());
+        // Roots from row hashes.
+        let ok = rows.len() as u64 == rec.rows;
+        r.check(
+            "row count",
+            rec_ref,
+            ok,
+            format!("{} row hashes, record says {}", rows.len(), rec.rows),
+        );
+        let cr = content_root(rows);
+        r.check(
+            "content root",
+            rec_ref,
+            cr == rec.content_root,
+            if cr == rec.content_root {
+                format!("{} recomputed from {} row hashes", short(&cr), rows.len())
+            } else {
+                format!(
+                    "recomputed {}, record says {}",
+                    short(&cr),
+                    short(&rec.content_root)
+                )
+            },
+        );
+        let or = order_root(rows);
+        r.check(
+            "order root",
+            rec_ref,
+            or == rec.order_root,
+            if or == rec.order_root {
+                short(&or)
+            } else {
+                format!(
+                    "recomputed {}, record says {}",
+                    short(&or),
+                    short(&rec.order_root)
+                )
+            },
+        );
+        let rt = step.row_table.hash();
+        r.check(
+            "row table",
+            rec_ref,
+            rt == rec.row_table_hash,
+            if rt == rec.row_table_hash {
+                "key and row hashes match the record".into()
+            } else {
+                format!(
+                    "row table hashes to {}, record says {}",
+                    short(&rt),
+                    short(&rec.row_table_hash)
+                )
+            },
+        );
+        let sd = stats_digest(&step.stats);
+        r.check(
+            "statistics",
+            rec_ref,
+            sd == rec.stats_digest,
+            if sd == rec.stats_digest {
+                "statistics match the record".into()
+            } else {
+                format!(
+                    "statistics digest {}, record says {}",
+                    short(&sd),
+                    short(&rec.stats_digest)
+                )
+            },
+        );
+        // Diff summary: bound by the record, and its counts recomputed from the row tables.
+        match (&step.diff, rec.diff_summary_hash) {
+            (None, None) => {}
+            (Some(d), Some(h)) => {
+                let got = diff_summary_hash(d);
+                r.check(
+                    "diff summary",
+                    rec_ref,
+                    got == h,
+                    if got == h {
+                        "summary matches the record".into()
+                    } else {
+                        format!(
+                            "summary hashes to {}, record says {}",
+                            short(&got),
+                            short(&h)
+                        )
+                    },
+                );
+                if i > 0 {
+                    let (passed, detail) = recount(
+                        &bundle.steps[i - 1].row_table,
+                        &step.row_table,
+                        d,
+                        &records[i - 1],
+                        rec,
+                    );
+                    r.check("diff counts", rec_ref, passed, detail);
+                }
+            }
+            _ => r.check(
+                "diff summary",
+                rec_ref,
+                false,
+                "the record and the bundle disagree on whether there is a diff".into(),
+            ),
+        }
+        match (&step.details, rec.details_hash) {
+            (None, None) => {}
+            (Some(d), Some(h)) => {
+                let (passed, detail) = match d.hash() {
+                    Ok(got) if got == h => (true, "details match the record".to_string()),
+                    Ok(got) => (
+                        false,
+                        format!("details hash to {}, record says {}", short(&got), short(&h)),
+                    ),
+                    Err(e) => (false, format!("details cannot be read: {e}")),
+                };
+                r.check("diff details", rec_ref, passed, detail);
+            }
+            _ => r.check(
+                "diff details",
+                rec_ref,
+                false,
+                "the record and the bundle disagree on whether there are details".into(),
+            ),
+        }
+    }
+    // Seal.
+    match &bundle.manifest.seal {
+        None => r.check(
+            "seal",
+            None,
+            false,
+            "the run is not sealed: nothing signs its records".into(),
+        ),
+        Some(seal) => {
+            let head = prev_hash.unwrap_or_default();
+            let ok = seal.run_id == bundle.manifest.run.id
+                && seal.steps == records.len() as u64
+                && seal.head == head;
+            r.check("seal", None, ok, if ok {
+                format!("seals {} records, head {}", seal.steps, short(&head))
+            } else {
+                format!(
+                    "seal covers run {} with {} records and head {}; the bundle has run {} with {} records and head {}",
+                    seal.run_id, seal.steps, short(&seal.head), bundle.manifest.run.id, records.len(), short(&head)
+                )
+            });
+            match verify_seal(seal, trusted_key) {
+                Ok(()) => r.check("signature", None, true, match trusted_key {
+                    Some(_) => format!("valid, by the trusted key {}", &seal.public_key[..16]),
+                    None => format!("valid, by key {} (no trusted key given: pass --pubkey to check the signer)", &seal.public_key[..16]),
+                }),
+                Err(e) => r.check("signature", None, false, e.to_string().trim_start_matches("verification failed: ").to_string()),
+            }
+        }
+    }
+    if let Some(claim) = data {
+        verify_data(&mut r, records, claim);
+    }
+    r
+}
+
+/// Verifies a bundle file: reads it, checks that it is in canonical form (re-writing what
+/// was read gives the same bytes, so no byte can change unnoticed), then runs [`verify`].
+pub fn verify_bytes(
+    bytes: &[u8],
+    trusted_key: Option<&str>,
+    data: Option<DataClaim<'_>>,
+) -> VerifyReport {
+    let bundle = match Bundle::read(bytes) {
+        Ok(b) => b,
+        Err(e) => {
+            let mut r = VerifyReport::default();
+            let detail = e
+                .to_string()
+                .trim_start_matches("verification failed: ")
+                .to_string();
+            r.check(
+                "bundle",
+                None,
+                false,
+                format!("cannot read the bundle: {detail}"),
+            );
+            return r;
+        }
+    };
+    let mut report = verify(&bundle, trusted_key, data);
+    let canonical = match bundle.write() {
+        Ok(again) if again == bytes => Check {
+            name: "canonical form".into(),
+            step: None,
+            passed: true,
+            detail: format!(
+                "all {} bytes are as this bundle's content writes them",
+                bytes.len()
+            ),
+        },
+        Ok(again) => {
+            let at = again
+                .iter()
+                .zip(bytes)
+                .position(|(a, b)| a != b)
+                .unwrap_or(again.len().min(bytes.len()));
+            Check {
+                name: "canonical form".into(),
+                step: None,
+                passed: false,
+                detail: format!(
+                    "the file differs from its canonical form from byte {at} on: it was changed after export"
+                ),
+            }
+        }
+        Err(e) => Check {
+            name: "canonical form".into(),
+            step: None,
+            passed: false,
+            detail: format!("cannot re-write the bundle: {e}"),
+        },
+    };
+    report.checks.insert(1.min(report.checks.len()), canonical);
+    report
+}
+
+/// Recomputes added / removed / changed counts from two row tables.
+fn recount(
+    prev: &RowTable,
+    cur: &RowTable,
+    d: &DiffSummary,
+    prev_rec: &StepRecord,
+    rec: &StepRecord,
+) -> (bool, String) {
+    let same_columns = {
+        let names = |r: &StepRecord| {
+            let mut v: Vec<String> = r.columns.iter().map(|c| c.name.clone()).collect();
+            v.sort_unstable();
+            v
+        };
+        names(prev_rec) == names(rec)
+    };
+    let ignoring = rec
+        .params
+        .get("ignore_columns")
+        .and_then(|v| v.as_array())
+        .is_some_and(|a| !a.is_empty());
+    let keyed = !d.key.is_empty();
+    let (added, removed, differing) = match (keyed, &prev.key_hashes, &cur.key_hashes) {
+        (true, Some(pk), Some(ck)) => {
+            let index = |keys: &[Hash], rows: &[Hash]| -> std::collections::HashMap<Hash, Hash> {
+                keys.iter().copied().zip(rows.iter().copied()).collect()
+            };
+            let (p, c) = (index(pk, &prev.row_hashes), index(ck, &cur.row_hashes));
+            let removed = p.keys().filter(|k| !c.contains_key(*k)).count() as u64;
+            let added = c.keys().filter(|k| !p.contains_key(*k)).count() as u64;
+            let differing = c
+                .iter()
+                .filter(|(k, v)| p.get(*k).is_some_and(|pv| pv != *v))
+                .count() as u64;
+            (added, removed, differing)
+        }
+        (true, _, _) => {
+            return (
+                false,
+                "the diff is keyed but the row tables have no key hashes".into(),
+            );
+        }
+        (false, _, _) => {
+            let mut counts: std::collections::HashMap<Hash, i64> = std::collections::HashMap::new();
+            for h in &prev.row_hashes {
+                *counts.entry(*h).or_default() -= 1;
+            }
+            for h in &cur.row_hashes {
+                *counts.entry(*h).or_default() += 1;
+            }
+            let added = counts.values().filter(|v| **v > 0).map(|v| *v as u64).sum();
+            let removed = counts
+                .values()
+                .filter(|v| **v < 0)
+                .map(|v| (-*v) as u64)
+                .sum();
+            (added, removed, 0)
+        }
+    };
+    let mut problems = Vec::new();
+    if added != d.added {
+        problems.push(format!(
+            "{added} rows added by the row hashes, summary says {}",
+            d.added
+        ));
+    }
+    if removed != d.removed {
+        problems.push(format!(
+            "{removed} rows removed by the row hashes, summary says {}",
+            d.removed
+        ));
+    }
+    if d.rows_before != prev.row_hashes.len() as u64 || d.rows_after != cur.row_hashes.len() as u64
+    {
+        problems.push("row counts differ from the row tables".into());
+    }
+    // With the same columns and nothing ignored, a matched row changed exactly when its row
+    // hash changed (or it is equal only within tolerance).
+    if keyed && same_columns && !ignoring && differing != d.changed + d.within_tolerance {
+        problems.push(format!(
+            "{differing} matched rows have a new row hash, summary says {} changed and {} within tolerance",
+            d.changed, d.within_tolerance
+        ));
+    }
+    if problems.is_empty() {
+        (
+            true,
+            format!(
+                "+{added} -{removed} ~{} recomputed from the row hashes",
+                d.changed
+            ),
+        )
+    } else {
+        (false, problems.join("; "))
+    }
+}
+
+fn verify_data(r: &mut VerifyReport, records: &[StepRecord], claim: DataClaim<'_>) {
+    let f = match fingerprint::fingerprint(claim.data) {
+        Ok(f) => f.fingerprint,
+        Err(e) => {
+            r.check(
+                "data",
+                None,
+                false,
+                format!("cannot fingerprint the data: {e}"),
+            );
+            return;
+        }
+    };
+    let matches = |rec: &StepRecord| rec.content_root == f.content_root && rec.rows == f.rows;
+    match claim.step {
+        Some(name) => match records.iter().find(|rec| rec.step == name) {
+            None => r.check(
+                "data",
+                None,
+                false,
+                format!("the bundle has no step named `{name}`"),
+            ),
+            Some(rec) => {
+                let ok = matches(rec);
+                let detail = if ok {
+                    let order = if rec.order_root == f.order_root {
+                        "in the same row order"
+                    } else {
+                        "in a different row order"
+                    };
+                    let schema = if rec.schema_hash == f.schema_hash {
+                        "same physical schema"
+                    } else {
+                        "different physical schema (types or column order)"
+                    };
+                    format!(
+                        "the data is exactly this step's rows ({} rows, {order}, {schema})",
+                        f.rows
+                    )
+                } else {
+                    format!(
+                        "the data is not this step's output: {} rows with content root {}, the step has {} rows with {}",
+                        f.rows,
+                        short(&f.content_root),
+                        rec.rows,
+                        short(&rec.content_root)
+                    )
+                };
+                r.check("data", Some(rec), ok, detail);
+            }
+        },
+        None => match records.iter().find(|rec| matches(rec)) {
+            Some(rec) => r.check(
+                "data",
+                Some(rec),
+                true,
+                format!(
+                    "the data is exactly the output of step {} `{}`",
+                    rec.index, rec.step
+                ),
+            ),
+            None => r.check(
+                "data",
+                None,
+                false,
+                format!(
+                    "the data ({} rows, content root {}) is the output of no step of this run",
+                    f.rows,
+                    short(&f.content_root)
+                ),
+            ),
+        },
+    }
+}
+
+/// An empty table with a given schema, as the "previous step" of a run's first step.
+struct Empty(arrow_schema::SchemaRef);
+
+impl BatchSource for Empty {
+    fn schema(&self) -> arrow_schema::SchemaRef {
+        Arc::clone(&self.0)
+    }
+    fn scan(&self) -> Result<crate::table::BatchIter<'_>> {
+        Ok(Box::new(std::iter::empty()))
+    }
+}
+
+/// What the server knows of a new step besides its data.
+pub struct StepContext<'a> {
+    /// The run.
+    pub run: &'a RunInfo,
+    /// The step's position (0-based).
+    pub index: u64,
+    /// The step's name.
+    pub step: &'a str,
+    /// When the step is stored (RFC 3339, UTC).
+    pub created_at: &'a str,
+    /// The step's parameters as sent, recorded verbatim.
+    pub params: serde_json::Value,
+    /// The diff options.
+    pub config: &'a crate::diff::DiffConfig,
+    /// The previous step's record and data, unless this is the first step.
+    pub previous: Option<(&'a StepRecord, &'a dyn BatchSource)>,
+}
+
+/// A built step: its record, what a bundle stores of it, and the full diff (for replies).
+pub struct BuiltStep {
+    /// The chained record.
+    pub record: StepRecord,
+    /// Row table, diff summary, statistics and details.
+    pub stored: BundleStep,
+    /// The diff against the previous step (for the first step: against an empty table,
+    /// which checks the key; not stored).
+    pub diff: crate::diff::Diff,
+}
+
+/// Fingerprints a step, diffs it against the previous one, and builds its chained record:
+/// the one implementation of "what a step records", used by the server and by tests.
+pub fn build_step(data: &dyn BatchSource, ctx: StepContext<'_>) -> Result<BuiltStep> {
+    let empty = Empty(data.schema());
+    let (prev_record, prev_data): (Option<&StepRecord>, &dyn BatchSource) = match ctx.previous {
+        Some((r, d)) => (Some(r), d),
+        None => (None, &empty),
+    };
+    let d = crate::diff::diff(prev_data, data, ctx.config)?;
+    let f = &d.after.fingerprint;
+    let stats: Vec<ColumnStats> = {
+        let schema = data.schema();
+        schema
+            .fields()
+            .iter()
+            .map(|field| {
+                d.summary
+                    .stats
+                    .iter()
+                    .find(|p| &p.name == field.name())
+                    .and_then(|p| p.after.clone())
+                    .expect("the diff has statistics for every column")
+            })
+            .collect()
+    };
+    let row_table = RowTable {
+        key_hashes: d.after.key_hashes.clone(),
+        row_hashes: d.after.row_hashes.clone(),
+    };
+    let (diff, details) = match prev_record {
+        Some(_) => (
+            Some(d.summary.clone()),
+            Some(Details::from_diff(&d.details)),
+        ),
+        None => (None, None),
+    };
+    let record = StepRecord {
+        spec: record::RECORD_SPEC.into(),
+        run_id: ctx.run.id.clone(),
+        pipeline: ctx.run.pipeline.clone(),
+        index: ctx.index,
+        step: ctx.step.into(),
+        created_at: ctx.created_at.into(),
+        code_version: ctx.run.code_version.clone(),
+        params: ctx.params,
+        key: ctx.config.key.clone(),
+        rows: f.rows,
+        schema_hash: f.schema_hash,
+        content_root: f.content_root,
+        order_root: f.order_root,
+        columns: f.columns.clone(),
+        stats_digest: stats_digest(&stats),
+        diff_summary_hash: diff.as_ref().map(diff_summary_hash),
+        details_hash: details.as_ref().map(Details::hash).transpose()?,
+        row_table_hash: row_table.hash(),
+        prev: prev_record.map(StepRecord::hash),
+    };
+    Ok(BuiltStep {
+        record,
+        stored: BundleStep {
+            row_table,
+            diff,
+            stats,
+            details,
+        },
+        diff: d,
+    })
+}
