@@ -96,6 +96,12 @@ impl DiffConfig {
         Ok(())
     }
 
+    /// How many bytes of decoded input a [`crate::table::CachedSource`] may keep per side:
+    /// 256 bytes per `chunk_rows` row, so lowering `chunk_rows` also bounds the cache.
+    pub fn cache_budget(&self) -> usize {
+        self.chunk_rows.saturating_mul(256)
+    }
+
     fn tolerant(&self) -> bool {
         self.abs_tol > 0.0 || self.rel_tol > 0.0
     }
@@ -304,7 +310,6 @@ pub fn diff(
         || scan(after, Side::After, config, &compared),
     );
     let (b, a) = (b?, a?);
-
     let matched = if config.key.is_empty() {
         match_multiset(&b.entries, &a.entries)
     } else {
@@ -315,7 +320,6 @@ pub fn diff(
         }
         m
     };
-
     let rows_before = b.fingerprinted.fingerprint.rows;
     let rows_after = a.fingerprinted.fingerprint.rows;
     let mut summary = DiffSummary {
@@ -342,11 +346,15 @@ pub fn diff(
         details_truncated: false,
     };
 
-    // Pass 2: compare the candidate pairs cell by cell, a group at a time.
-    let mut changed_rows: Vec<(u64, u64, Vec<usize>)> = Vec::new();
+    // Pass 2: compare the candidate pairs cell by cell, a group at a time; keep the rows of
+    // the first `max_detail_rows` changed pairs for the details.
+    let mut kept_rows = 0usize;
+    let mut kept: Vec<KeptRows> = Vec::new();
     for group in matched.candidates.chunks(config.chunk_rows) {
         let cmp = compare_group(before, after, group, &compared, config)?;
-        for (pair, cols) in group.iter().zip(cmp.changed_columns) {
+        let mut pick: Vec<u64> = Vec::new();
+        let mut meta = Vec::new();
+        for (i, (pair, cols)) in group.iter().zip(cmp.changed_columns).enumerate() {
             for &c in &cols.changed {
                 summary.columns[c].changed += 1;
             }
@@ -358,13 +366,22 @@ pub fn diff(
                 summary.within_tolerance += 1;
             } else {
                 summary.changed += 1;
-                if changed_rows.len() < config.max_detail_rows {
-                    changed_rows.push((pair.0, pair.1, cols.changed));
+                if kept_rows < config.max_detail_rows {
+                    kept_rows += 1;
+                    pick.push(i as u64);
+                    meta.push((pair.1, cols.changed));
                 }
             }
         }
+        if !pick.is_empty() {
+            let idx = UInt64Array::from(pick);
+            kept.push((
+                arrow_select::take::take_record_batch(&cmp.before, &idx)?,
+                arrow_select::take::take_record_batch(&cmp.after, &idx)?,
+                meta,
+            ));
+        }
     }
-
     let differing = summary.added + summary.removed + summary.changed;
     let share = differing as f64 / rows_before.max(rows_after).max(1) as f64;
     summary.summary_only = share > config.summary_only_threshold;
@@ -380,14 +397,12 @@ pub fn diff(
         let mut removed: Vec<u64> = matched.removed.iter().copied().take(take).collect();
         added.sort_unstable();
         removed.sort_unstable();
-        changed_rows.sort_by_key(|(_, a, _)| *a);
         DiffDetails {
             added: with_row_numbers(take_rows(after, &added)?, &added)?,
             removed: with_row_numbers(take_rows(before, &removed)?, &removed)?,
-            changed: changed_cells(before, after, &changed_rows, &compared, &config.key)?,
+            changed: changed_cells(&bs, &as_, kept, &compared, &config.key)?,
         }
     };
-
     Ok(Diff {
         summary,
         details,
@@ -503,6 +518,7 @@ fn scan(
                 .join(", "),
         });
     }
+    let stats = stats.finish(fp.distinct());
     let mut fingerprinted = fp.finish();
     if keys.is_some() {
         fingerprinted.key_hashes = Some(all_keys);
@@ -510,7 +526,7 @@ fn scan(
     Ok(Scanned {
         fingerprinted,
         entries,
-        stats: stats.finish(),
+        stats,
     })
 }
 
@@ -725,6 +741,10 @@ fn with_row_numbers(batch: RecordBatch, rows: &[u64]) -> Result<RecordBatch> {
     )?)
 }
 
+/// Rows of changed pairs kept for the details: before rows, after rows, and per row its
+/// after-row number and changed columns.
+type KeptRows = (RecordBatch, RecordBatch, Vec<(u64, Vec<usize>)>);
+
 struct RowComparison {
     changed: Vec<usize>,
     within_tolerance: Vec<usize>,
@@ -732,6 +752,10 @@ struct RowComparison {
 
 struct GroupComparison {
     changed_columns: Vec<RowComparison>,
+    /// The group's before rows, in group order.
+    before: RecordBatch,
+    /// The group's after rows, in group order.
+    after: RecordBatch,
 }
 
 /// Compares a group of (before row, after row) pairs on the compared columns.
@@ -772,6 +796,8 @@ fn compare_group(
     }
     Ok(GroupComparison {
         changed_columns: rows,
+        before: b,
+        after: a,
     })
 }
 
@@ -837,27 +863,29 @@ fn changed_schema(after: &SchemaRef, key: &[String]) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// Builds the changed-cells batch: one row per changed cell.
+/// Builds the changed-cells batch, one row per changed cell, in after-row order, from the
+/// kept groups: (before rows, after rows, (after row number, changed columns) per row).
 fn changed_cells(
-    before: &dyn BatchSource,
-    after: &dyn BatchSource,
-    changed_rows: &[(u64, u64, Vec<usize>)],
+    before_schema: &SchemaRef,
+    after_schema: &SchemaRef,
+    kept: Vec<KeptRows>,
     compared: &[String],
     key: &[String],
 ) -> Result<RecordBatch> {
-    let schema = changed_schema(&after.schema(), key);
-    if changed_rows.is_empty() {
+    let schema = changed_schema(after_schema, key);
+    let meta: Vec<(u64, Vec<usize>)> = kept.iter().flat_map(|k| k.2.iter().cloned()).collect();
+    if meta.is_empty() {
         return Ok(RecordBatch::new_empty(schema));
     }
-    let b_rows: Vec<u64> = changed_rows.iter().map(|r| r.0).collect();
-    let a_rows: Vec<u64> = changed_rows.iter().map(|r| r.1).collect();
-    let b = take_rows_unordered(before, &b_rows)?;
-    let a = take_rows_unordered(after, &a_rows)?;
-    // One output row per changed cell: which input row and which column.
+    let b = arrow_select::concat::concat_batches(before_schema, kept.iter().map(|k| &k.0))?;
+    let a = arrow_select::concat::concat_batches(after_schema, kept.iter().map(|k| &k.1))?;
+    // One output row per changed cell, ordered by after row, then column name.
+    let mut order: Vec<usize> = (0..meta.len()).collect();
+    order.sort_by_key(|&i| meta[i].0);
     let mut which_row = Vec::new();
     let mut which_col = Vec::new();
-    for (i, (_, _, cols)) in changed_rows.iter().enumerate() {
-        for &c in cols {
+    for &i in &order {
+        for &c in &meta[i].1 {
             which_row.push(i as u64);
             which_col.push(c);
         }

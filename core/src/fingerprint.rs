@@ -152,7 +152,7 @@ impl RowHasher {
         batch: &RecordBatch,
         out: &mut [Hash],
         keep_columns: bool,
-    ) -> Result<Vec<Vec<Vec<u8>>>> {
+    ) -> Result<Vec<Vec<EncodedColumn>>> {
         assert_eq!(out.len(), batch.num_rows());
         let encoders = self
             .columns
@@ -182,7 +182,10 @@ impl RowHasher {
                 *slot = self.key.hash(&row);
             }
             if keep_columns {
-                let bytes = columns.drain(..).map(|(b, _)| b).collect();
+                let bytes = columns
+                    .drain(..)
+                    .map(|(bytes, ends)| EncodedColumn { bytes, ends })
+                    .collect();
                 kept.lock()
                     .expect("no panics while held")
                     .push((start, bytes));
@@ -202,6 +205,12 @@ impl RowHasher {
         }
         Ok(buf)
     }
+}
+
+/// One column's cells of one task, encoded back to back, with each cell's end offset.
+pub(crate) struct EncodedColumn {
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
 }
 
 /// Checks what v1 requires of a schema: distinct column names, supported types.
@@ -247,11 +256,13 @@ pub struct Fingerprinter {
     order: blake3::Hasher,
     row_hashes: Vec<Hash>,
     batches: usize,
+    distinct: Vec<crate::stats::Distinct>,
 }
 
 impl Fingerprinter {
     /// Starts a fingerprint of a table with this schema.
     pub fn new(schema: arrow_schema::SchemaRef) -> Result<Fingerprinter> {
+        let columns = schema.fields().len();
         let rows = RowHasher::rows(&schema)?;
         let column_hashers = schema
             .fields()
@@ -272,6 +283,7 @@ impl Fingerprinter {
             order: Keyed::new(context::ORDER, &[]).hasher(),
             row_hashes: Vec::new(),
             batches: 0,
+            distinct: vec![crate::stats::Distinct::default(); columns],
         })
     }
 
@@ -294,9 +306,12 @@ impl Fingerprinter {
             let in_hash_order = self.rows.columns.iter().position(|&c| c == pos);
             work.push((hasher, in_hash_order.expect("every column is hashed")));
         }
-        par::for_each_mut(&mut work, |(hasher, c)| {
+        let mut work: Vec<_> = work.into_iter().zip(self.distinct.iter_mut()).collect();
+        par::for_each_mut(&mut work, |((hasher, c), distinct)| {
             for task in &tasks {
-                hasher.update(&task[*c]);
+                let column = &task[*c];
+                hasher.update(&column.bytes);
+                distinct.add_cells(&column.bytes, &column.ends);
             }
         });
         for (i, column) in batch.columns().iter().enumerate() {
@@ -313,6 +328,12 @@ impl Fingerprinter {
     /// The row hashes from row `start` on.
     pub fn row_hashes_from(&self, start: usize) -> &[Hash] {
         &self.row_hashes[start..]
+    }
+
+    /// The distinct-count sketches of the columns so far, in column order (the canonical
+    /// encodings the fingerprint hashes are what they count).
+    pub fn distinct(&self) -> &[crate::stats::Distinct] {
+        &self.distinct
     }
 
     /// Finishes: sorts the row hashes for the content root.
@@ -374,16 +395,51 @@ pub fn order_root(row_hashes: &[Hash]) -> Hash {
 
 /// Sorts row hashes into content order (ascending bytes) in place.
 pub fn sort_content(row_hashes: &mut [Hash]) {
-    par::sort(row_hashes);
+    let sorted = sorted_content(row_hashes);
+    row_hashes.copy_from_slice(&sorted);
+}
+
+/// Row hashes in content order (ascending bytes): scattered into the 256 first-byte
+/// buckets, then each bucket sorted on its own (in parallel, comparing integers).
+pub fn sorted_content(row_hashes: &[Hash]) -> Vec<Hash> {
+    let mut starts = [0usize; BUCKETS + 1];
+    for h in row_hashes {
+        starts[h.0[0] as usize + 1] += 1;
+    }
+    for b in 0..BUCKETS {
+        starts[b + 1] += starts[b];
+    }
+    let mut out = vec![Hash::default(); row_hashes.len()];
+    let mut next = starts;
+    for h in row_hashes {
+        let b = h.0[0] as usize;
+        out[next[b]] = *h;
+        next[b] += 1;
+    }
+    let mut buckets: Vec<&mut [Hash]> = Vec::with_capacity(BUCKETS);
+    let mut rest: &mut [Hash] = &mut out;
+    for b in 0..BUCKETS {
+        let (bucket, tail) = rest.split_at_mut(starts[b + 1] - starts[b]);
+        buckets.push(bucket);
+        rest = tail;
+    }
+    par::for_each_mut(&mut buckets, |bucket| {
+        bucket.sort_unstable_by_key(|h| {
+            let (hi, lo) = h.0.split_at(16);
+            (
+                u128::from_be_bytes(hi.try_into().expect("16 bytes")),
+                u128::from_be_bytes(lo.try_into().expect("16 bytes")),
+            )
+        })
+    });
+    out
 }
 
 /// The content root, independent of row order: sort the row hashes, bucket them by first
 /// byte, pack each bucket's hashes 32 to a leaf, Merkle-hash each bucket's leaves, then
 /// Merkle-hash the 256 bucket roots.
 pub fn content_root(row_hashes: &[Hash]) -> Hash {
-    let mut sorted = row_hashes.to_vec();
-    sort_content(&mut sorted);
-    content_root_sorted(&sorted)
+    content_root_sorted(&sorted_content(row_hashes))
 }
 
 /// The content root of row hashes already in content order.

@@ -2,7 +2,7 @@
 //! through which core reads tables that may be too large to hold in memory. Core never opens
 //! files: the binary implements `BatchSource` over files, core implements it over [`Table`].
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
@@ -144,4 +144,91 @@ pub(crate) fn check_batch_schema(
         }
     }
     Ok(())
+}
+
+/// A source that keeps the batches of its first complete scan in memory, as long as they
+/// fit in `budget` bytes, so that later scans (a diff's second pass) do not decode the
+/// input again. Past the budget it forgets them and every scan streams from the inner
+/// source, which keeps memory bounded for inputs larger than the budget.
+pub struct CachedSource<S> {
+    inner: S,
+    budget: usize,
+    cache: Mutex<Cache>,
+}
+
+enum Cache {
+    /// Not scanned to the end yet.
+    Empty,
+    /// The whole table, in order.
+    Full(Vec<RecordBatch>),
+    /// Larger than the budget.
+    TooLarge,
+}
+
+impl<S: BatchSource> CachedSource<S> {
+    /// Wraps `inner`, keeping up to `budget` bytes of decoded batches.
+    pub fn new(inner: S, budget: usize) -> Self {
+        CachedSource {
+            inner,
+            budget,
+            cache: Mutex::new(Cache::Empty),
+        }
+    }
+
+    /// The wrapped source.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: BatchSource> BatchSource for CachedSource<S> {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn scan(&self) -> Result<BatchIter<'_>> {
+        let state = self.cache.lock().expect("cache lock");
+        match &*state {
+            Cache::Full(batches) => {
+                let batches = batches.clone();
+                return Ok(Box::new(batches.into_iter().map(Ok)));
+            }
+            Cache::TooLarge => return self.inner.scan(),
+            Cache::Empty => {}
+        }
+        drop(state);
+        let mut kept: Option<Vec<RecordBatch>> = Some(Vec::new());
+        let mut bytes = 0usize;
+        let mut iter = self.inner.scan()?;
+        Ok(Box::new(std::iter::from_fn(move || {
+            let next = iter.next();
+            match &next {
+                Some(Ok(batch)) => {
+                    if let Some(k) = &mut kept {
+                        bytes += batch.get_array_memory_size();
+                        if bytes > self.budget {
+                            kept = None;
+                            *self.cache.lock().expect("cache lock") = Cache::TooLarge;
+                        } else {
+                            k.push(batch.clone());
+                        }
+                    }
+                }
+                Some(Err(_)) => kept = None,
+                None => {
+                    if let Some(k) = kept.take() {
+                        let mut state = self.cache.lock().expect("cache lock");
+                        if matches!(*state, Cache::Empty) {
+                            *state = Cache::Full(k);
+                        }
+                    }
+                }
+            }
+            next
+        })))
+    }
+
+    fn num_rows_hint(&self) -> Option<u64> {
+        self.inner.num_rows_hint()
+    }
 }

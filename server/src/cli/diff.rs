@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use arrow_array::RecordBatch;
 use pipeproof_core::diff::{Diff, DiffConfig, format_column};
+use pipeproof_core::table::CachedSource;
 
 use super::{FormatArg, Output, input};
 use crate::outln;
@@ -66,8 +67,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
         ignore_columns: args.ignore.clone(),
         max_detail_rows: args.max_detail_rows,
     };
-    let before = input(&args.before, args.before_format)?;
-    let after = input(&args.after, args.after_format)?;
+    // Keep decoded batches for the diff's second pass while they fit the budget.
+    let before = CachedSource::new(
+        input(&args.before, args.before_format)?,
+        config.cache_budget(),
+    );
+    let after = CachedSource::new(
+        input(&args.after, args.after_format)?,
+        config.cache_budget(),
+    );
     let mut out = String::new();
     let d = pipeproof_core::diff(&before, &after, &config).with_context(|| {
         format!(
