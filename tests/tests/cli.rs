@@ -1,0 +1,330 @@
+//! The `pipeproof` command line on real files: fingerprint and diff across Parquet, CSV and
+//! Arrow, their output, exit codes (0 same, 1 different, 2 error), and clear errors that name
+//! the file, the column and the problem for bad input. Never a panic.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, ListArray, RecordBatch, StringArray};
+use arrow_schema::{Field, Schema};
+
+fn binary() -> PathBuf {
+    // Test executables live in target/<profile>/deps; the binary one level up.
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile dir");
+    let bin = dir.join(format!("pipeproof{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo)
+            .args(["build", "-q", "-p", "pipeproof-server"])
+            .status()
+            .expect("run cargo build")
+            .success();
+        assert!(ok, "cargo build -p pipeproof-server failed");
+    }
+    bin
+}
+
+fn run(args: &[&str]) -> Output {
+    let out = Command::new(binary())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run pipeproof");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "pipeproof panicked: {stderr}");
+    out
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn batch(ids: Vec<i64>, amounts: Vec<Option<f64>>, names: Vec<Option<&str>>) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", arrow_schema::DataType::Int64, true),
+        Field::new("amount", arrow_schema::DataType::Float64, true),
+        Field::new("name", arrow_schema::DataType::Utf8, true),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(ids)) as ArrayRef,
+            Arc::new(Float64Array::from(amounts)),
+            Arc::new(StringArray::from(names)),
+        ],
+    )
+    .unwrap()
+}
+
+fn before() -> RecordBatch {
+    batch(
+        vec![1, 2, 3, 4],
+        vec![Some(10.0), Some(20.5), None, Some(40.0)],
+        vec![Some("a"), Some("b"), Some("c"), None],
+    )
+}
+
+fn after() -> RecordBatch {
+    // 1 removed, 5 added, 2: amount 20.5 -> 21.5, 4: name null -> "d".
+    batch(
+        vec![5, 4, 3, 2],
+        vec![Some(50.0), Some(40.0), None, Some(21.5)],
+        vec![Some("e"), Some("d"), Some("c"), Some("b")],
+    )
+}
+
+fn write(dir: &Path, name: &str, b: &RecordBatch) -> String {
+    let path = dir.join(name);
+    let file = std::fs::File::create(&path).unwrap();
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("parquet") => {
+            let mut w = parquet::arrow::ArrowWriter::try_new(file, b.schema(), None).unwrap();
+            w.write(b).unwrap();
+            w.close().unwrap();
+        }
+        Some("arrow") => {
+            let mut w = arrow_ipc::writer::FileWriter::try_new(file, &b.schema()).unwrap();
+            w.write(b).unwrap();
+            w.finish().unwrap();
+        }
+        Some("csv") => {
+            let mut w = arrow_csv::WriterBuilder::new()
+                .with_header(true)
+                .build(file);
+            w.write(b).unwrap();
+        }
+        other => panic!("no writer for {other:?}"),
+    }
+    path.to_string_lossy().into_owned()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
+}
+
+#[test]
+fn fingerprint_is_the_same_whatever_the_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = before();
+    let mut roots = Vec::new();
+    for name in ["t.parquet", "t.arrow", "t.csv"] {
+        let path = write(dir.path(), name, &b);
+        let o = run(&["fingerprint", &path, "--format", "json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let f = &json(&o)["fingerprint"];
+        assert_eq!(f["rows"], 4);
+        assert_eq!(f["spec"], "pipeproof-fingerprint-v1");
+        roots.push(f["content_root"].as_str().unwrap().to_string());
+    }
+    assert!(roots.windows(2).all(|w| w[0] == w[1]), "{roots:?}");
+    let table = run(&[
+        "fingerprint",
+        &dir.path().join("t.parquet").to_string_lossy(),
+    ]);
+    let text = stdout(&table);
+    assert!(
+        text.contains(&format!("content root  {}", roots[0])),
+        "{text}"
+    );
+    assert!(
+        text.contains("amount") && text.contains("float64"),
+        "{text}"
+    );
+}
+
+#[test]
+fn diff_reports_counts_cells_and_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = write(dir.path(), "before.parquet", &before());
+    let a = write(dir.path(), "after.csv", &after());
+    let o = run(&["diff", &b, &a, "--key", "id", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let j = json(&o);
+    let s = &j["summary"];
+    assert_eq!(
+        (
+            s["added"].as_u64(),
+            s["removed"].as_u64(),
+            s["changed"].as_u64()
+        ),
+        (Some(1), Some(1), Some(2))
+    );
+    let cells = j["details"]["changed"].as_array().unwrap();
+    let mut seen: Vec<(i64, String, String, String)> = cells
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_i64().unwrap(),
+                c["column"].as_str().unwrap().into(),
+                c["old"].as_str().unwrap_or("null").into(),
+                c["new"].as_str().unwrap_or("null").into(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            (2, "amount".into(), "20.5".into(), "21.5".into()),
+            (4, "name".into(), "null".into(), "d".into())
+        ]
+    );
+    assert_eq!(j["details"]["added"][0]["id"], 5);
+    assert_eq!(j["details"]["removed"][0]["id"], 1);
+
+    let table = run(&["diff", &b, &a, "--key", "id"]);
+    let text = stdout(&table);
+    for want in [
+        "added",
+        "removed",
+        "changed",
+        "amount",
+        "20.5 → 21.5",
+        "content roots",
+    ] {
+        assert!(text.contains(want), "no `{want}` in:\n{text}");
+    }
+
+    // The same data in another format, rows shuffled: the same (exit 0).
+    let shuffled = write(
+        dir.path(),
+        "shuffled.arrow",
+        &batch(
+            vec![3, 1, 4, 2],
+            vec![None, Some(10.0), Some(40.0), Some(20.5)],
+            vec![Some("c"), Some("a"), None, Some("b")],
+        ),
+    );
+    let o = run(&["diff", &b, &shuffled, "--key", "id"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let o = run(&["diff", &b, &shuffled]);
+    assert_eq!(o.status.code(), Some(0), "multiset diff: {}", stdout(&o));
+    // Tolerance makes 20.5 vs 21.5 equal.
+    let o = run(&[
+        "diff",
+        &b,
+        &a,
+        "--key",
+        "id",
+        "--abs-tol",
+        "2",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(json(&o)["summary"]["changed"], 1);
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = write(dir.path(), "before.parquet", &before());
+    let a = write(dir.path(), "after.parquet", &after());
+    let check = |args: &[&str], wants: &[&str]| {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stdout(&o));
+        let e = stderr(&o);
+        for w in wants {
+            assert!(e.contains(w), "{args:?}: no `{w}` in: {e}");
+        }
+    };
+    check(
+        &["diff", &b, &a, "--key", "nope"],
+        &["key column `nope`", "before", "id, amount, name"],
+    );
+    check(
+        &["fingerprint", "/no/such/file.parquet"],
+        &["/no/such/file.parquet", "No such file"],
+    );
+
+    let bytes = std::fs::read(&b).unwrap();
+    let truncated = dir.path().join("truncated.parquet");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    check(
+        &["fingerprint", &truncated.to_string_lossy()],
+        &["truncated.parquet", "Parquet"],
+    );
+    check(
+        &["diff", &b, &truncated.to_string_lossy(), "--key", "id"],
+        &["truncated.parquet"],
+    );
+
+    let dups = write(
+        dir.path(),
+        "dups.parquet",
+        &batch(vec![1, 1, 2], vec![None; 3], vec![None; 3]),
+    );
+    check(
+        &["diff", &dups, &a, "--key", "id"],
+        &["not unique", "before", "id=1"],
+    );
+
+    let nulls = {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "id",
+            arrow_schema::DataType::Int64,
+            true,
+        )]));
+        RecordBatch::try_new(
+            schema,
+            vec![Arc::new(Int64Array::from(vec![Some(1), None])) as ArrayRef],
+        )
+        .unwrap()
+    };
+    let nulls = write(dir.path(), "nulls.parquet", &nulls);
+    check(
+        &["diff", &b, &nulls, "--key", "id"],
+        &["null", "after", "`id`"],
+    );
+
+    let nested = {
+        let list =
+            ListArray::from_iter_primitive::<arrow_array::types::Int32Type, _, _>(vec![Some(
+                vec![Some(1)],
+            )]);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", arrow_schema::DataType::Int64, true),
+            Field::new("tags", list.data_type().clone(), true),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(vec![1])) as ArrayRef,
+                Arc::new(list),
+            ],
+        )
+        .unwrap()
+    };
+    let nested = write(dir.path(), "nested.parquet", &nested);
+    check(
+        &["fingerprint", &nested],
+        &["`tags`", "not support", "nested.parquet"],
+    );
+    check(
+        &["diff", &b, &a, "--key", "id", "--chunk-rows", "0"],
+        &["chunk_rows"],
+    );
+}
+
+#[test]
+fn output_to_a_closed_pipe_is_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = write(dir.path(), "before.parquet", &before());
+    let mut child = Command::new(binary())
+        .args(["fingerprint", &b])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}
