@@ -62,7 +62,10 @@ impl From<FormatArg> for Format {
 }
 
 /// An input file and an optional format override.
-pub fn input(path: &std::path::Path, format: Option<FormatArg>) -> Result<crate::source::FileSource> {
+pub fn input(
+    path: &std::path::Path,
+    format: Option<FormatArg>,
+) -> Result<crate::source::FileSource> {
     crate::source::FileSource::open(path, format.map(Into::into))
 }
 

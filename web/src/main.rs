@@ -1,0 +1,2 @@
+//! The pipeproof single-page app.
+fn main() {}
