@@ -1,0 +1,673 @@
+"""The client: runs, snapshots, diffs, bundles.
+
+A :class:`Client` talks to one server. ``client.run(...)`` starts a :class:`Run`; used as
+a context manager, the run is sealed when the block ends normally and marked failed, with
+the error recorded, when it raises. Each ``run.snapshot(frame, step=...)`` posts the frame
+as an Arrow IPC stream and returns the stored step as a :class:`StepResult`.
+
+With ``on_error="warn"`` a pipeline never fails because of pipeproof: every client error
+becomes a :class:`PipeproofWarning` and the call returns ``None``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+import warnings
+from pathlib import Path
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    TypeVar,
+    Union,
+)
+
+from .errors import PipeproofError, ValidationError
+from .frames import ARROW_STREAM_MEDIA_TYPE, batch_rows_for, ipc_stream, to_arrow
+from .http import RETRY_ALWAYS, RETRY_CONNECT, Timeout, Transport
+from .results import StepResult, VerifyResult
+
+__all__ = ["Client", "Run", "PipeproofWarning", "verify_bundle", "DEFAULT_URL"]
+
+#: The server ``make run`` starts, used when neither ``url=`` nor ``PIPEPROOF_URL`` is set.
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+#: The diff options ``snapshot`` accepts, as sent in the step post's query.
+DIFF_OPTIONS = (
+    "abs_tol",
+    "rel_tol",
+    "chunk_rows",
+    "summary_only_threshold",
+    "ignore",
+    "max_detail_rows",
+    "artifact",
+)
+
+_DETAIL_KINDS = ("added", "removed", "changed")
+_PAGE = 1000
+
+F = TypeVar("F", bound=Callable[..., Any])
+Columns = Union[str, Sequence[str], None]
+
+
+class PipeproofWarning(UserWarning):
+    """Issued instead of an exception when the client was made with ``on_error="warn"``."""
+
+
+class Client:
+    """A connection to a pipeproof server.
+
+    Args:
+        url: The server's base URL; defaults to ``PIPEPROOF_URL``, then
+            ``http://127.0.0.1:8080``.
+        token: A bearer token with the ``ingest`` scope (``read`` too for ``diff`` and
+            ``export``); defaults to ``PIPEPROOF_TOKEN``.
+        timeout: Seconds to wait for a connection and for each answer, or a
+            ``(connect, read)`` pair.
+        retries: How many times an idempotent call is repeated after a connection error,
+            a timeout or a 5xx reply, with exponential backoff.
+        backoff: The first retry's delay in seconds; each further retry doubles it (at most
+            10 s per wait).
+        on_error: ``"raise"`` (default) raises :class:`PipeproofError`; ``"warn"`` issues a
+            :class:`PipeproofWarning` and carries on, so the pipeline does not fail when the
+            server is down.
+        progress: Show a tqdm progress bar for uploads that take more than two seconds.
+            ``None`` (default): when tqdm is installed and stderr is a terminal.
+        session: A ``requests.Session`` to send with (proxies, certificates).
+    """
+
+    def __init__(
+        self,
+        url: Optional[str] = None,
+        token: Optional[str] = None,
+        *,
+        timeout: Timeout = 60.0,
+        retries: int = 5,
+        backoff: float = 0.5,
+        on_error: str = "raise",
+        progress: Optional[bool] = None,
+        session: Any = None,
+    ) -> None:
+        if on_error not in ("raise", "warn"):
+            raise ValueError(f'on_error must be "raise" or "warn", not {on_error!r}')
+        url = url or os.environ.get("PIPEPROOF_URL") or DEFAULT_URL
+        token = token if token is not None else os.environ.get("PIPEPROOF_TOKEN")
+        self.on_error = on_error
+        self.progress = progress
+        self._http = Transport(
+            url, token, timeout=timeout, retries=retries, backoff=backoff, session=session
+        )
+
+    @property
+    def url(self) -> str:
+        """The server's base URL."""
+        return self._http.url
+
+    def __repr__(self) -> str:
+        return f"Client({self.url!r}, on_error={self.on_error!r})"
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Closes the HTTP connections."""
+        self._http.session.close()
+
+    # Runs.
+    def run(
+        self,
+        pipeline: str,
+        *,
+        labels: Optional[Mapping[str, str]] = None,
+        code_version: Optional[str] = None,
+        params: Any = None,
+    ) -> "Run":
+        """Starts a run of ``pipeline`` on the server and returns it.
+
+        Use it as a context manager: leaving the block seals the run; an exception marks
+        it failed with the error text, then propagates. Without ``with``, call
+        :meth:`Run.seal` or :meth:`Run.fail` yourself.
+
+        Args:
+            pipeline: The pipeline's name.
+            labels: Free-form ``name -> value`` labels (``{"env": "prod"}``).
+            code_version: The pipeline code's version (a git commit, a package version).
+            params: Run parameters (JSON-serialisable), recorded verbatim.
+        """
+        if not isinstance(pipeline, str) or not pipeline:
+            raise ValueError("pipeline must be a non-empty string")
+        body = {
+            "pipeline": pipeline,
+            "labels": {str(k): str(v) for k, v in (labels or {}).items()},
+            "code_version": code_version,
+            "params": params if params is not None else {},
+        }
+        try:
+            reply = self._http.request("POST", "/runs", retry=RETRY_CONNECT, json_body=body)
+            return Run(self, reply.json())
+        except PipeproofError as err:
+            self._handle(err, f"could not start a run of {pipeline!r}; its steps will not be recorded")
+            return Run(self, None, pipeline=pipeline)
+
+    def get_run(self, run_id: str) -> Dict[str, Any]:
+        """The run with its steps and seal (the API's ``RunDetail``)."""
+        return self._http.request("GET", f"/runs/{run_id}", retry=RETRY_ALWAYS).json()
+
+    def whoami(self) -> Dict[str, Any]:
+        """The token's name and scopes."""
+        return self._http.request("GET", "/whoami", retry=RETRY_ALWAYS).json()
+
+    def public_key(self) -> str:
+        """The server's current signing key (64 hex digits), to pass to
+        :meth:`verify_bundle` as the key you trust."""
+        keys = self._http.request("GET", "/keys", retry=RETRY_ALWAYS).json()["keys"]
+        if not keys:
+            raise PipeproofError("the server published no signing key")
+        return keys[0]["public_key"]
+
+    def health(self) -> Dict[str, Any]:
+        """The server's ``/healthz`` answer (``status``, ``version``)."""
+        url = f"{self.url}/healthz"
+        return self._http.request("GET", url, retry=RETRY_ALWAYS, raw_url=True).json()
+
+    def verify_bundle(
+        self,
+        path: Union[str, "os.PathLike[str]"],
+        pubkey: Optional[str] = None,
+        *,
+        data: Union[str, "os.PathLike[str]", None] = None,
+        step: Union[str, int, None] = None,
+        bin: Optional[str] = None,
+    ) -> VerifyResult:
+        """Verifies a bundle offline with the ``pipeproof verify`` command; see
+        :func:`verify_bundle`. The server is not involved."""
+        return verify_bundle(path, pubkey, data=data, step=step, bin=bin)
+
+    def _handle(self, err: PipeproofError, what: str) -> None:
+        """Raises ``err``, or warns when the client was made with ``on_error="warn"``."""
+        if self.on_error == "raise":
+            raise err
+        warnings.warn(f"pipeproof: {what}: {err}", PipeproofWarning, stacklevel=4)
+
+
+class Run:
+    """A run on the server: an ordered list of steps, sealed at the end.
+
+    Made by :meth:`Client.run`. When the server could not be reached and the client warns
+    instead of raising, the run is *detached*: ``id`` is ``None`` and every call warns
+    and does nothing.
+    """
+
+    def __init__(
+        self, client: Client, data: Optional[Dict[str, Any]], *, pipeline: str = ""
+    ) -> None:
+        self._client = client
+        self._data = data
+        self._pipeline = pipeline
+        #: The steps stored so far by this object, in order.
+        self.steps: List[StepResult] = []
+
+    @property
+    def id(self) -> Optional[str]:
+        """The run's id (``None`` for a detached run)."""
+        return None if self._data is None else self._data["id"]
+
+    @property
+    def pipeline(self) -> str:
+        """The pipeline's name."""
+        return self._pipeline if self._data is None else self._data["pipeline"]
+
+    @property
+    def status(self) -> Optional[str]:
+        """``open``, ``sealed`` or ``failed`` as last seen (``None`` when detached)."""
+        return None if self._data is None else self._data["status"]
+
+    @property
+    def error(self) -> Optional[str]:
+        """The error a failed run ended with."""
+        return None if self._data is None else self._data.get("error")
+
+    @property
+    def detached(self) -> bool:
+        """True when the run could not be started on the server."""
+        return self._data is None
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The run as the server last described it (the API's ``Run``)."""
+        return dict(self._data or {})
+
+    def __repr__(self) -> str:
+        if self._data is None:
+            return f"Run(detached, pipeline={self.pipeline!r})"
+        return (
+            f"Run({self.id} pipeline={self.pipeline!r} status={self.status} "
+            f"steps={len(self.steps)})"
+        )
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, kind: Any, exc: Optional[BaseException], tb: Any) -> None:
+        if self._data is None or self.status != "open":
+            return
+        if exc is None:
+            self.seal()
+        else:
+            text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            try:
+                self.fail(text)
+            except PipeproofError as err:
+                # Never hide the pipeline's own exception behind pipeproof's.
+                warnings.warn(
+                    f"pipeproof: could not mark run {self.id} failed: {err}",
+                    PipeproofWarning,
+                    stacklevel=2,
+                )
+
+    # Steps.
+    def snapshot(
+        self,
+        data: Any,
+        step: str,
+        *,
+        key: Columns = None,
+        params: Optional[Mapping[str, Any]] = None,
+        **diff_options: Any,
+    ) -> Optional[StepResult]:
+        """Records ``data`` as the run's next step and diffs it against the previous one.
+
+        Args:
+            data: A pandas or polars DataFrame, a pyarrow Table or RecordBatch, a DuckDB
+                relation, or any object with ``__arrow_c_stream__``. A pandas index is kept
+                as columns when it is named or is not a RangeIndex.
+            step: The step's name.
+            key: Key column(s) for the diff against the previous step; without a key the
+                diff compares whole rows (added and removed only).
+            params: Step parameters (JSON-serialisable), recorded in the step record.
+            **diff_options: ``abs_tol``, ``rel_tol`` (float tolerances), ``chunk_rows``,
+                ``summary_only_threshold``, ``ignore`` (columns), ``max_detail_rows``,
+                ``artifact`` (keep the full snapshot).
+
+        Returns:
+            The stored step, or ``None`` when the client warns instead of raising and the
+            step could not be recorded.
+
+        Raises:
+            ValidationError: unsupported data (named column) or rejected options.
+            AuthError, ConnectionError, ServerError: see :mod:`pipeproof.errors`.
+        """
+        unknown = sorted(set(diff_options) - set(DIFF_OPTIONS))
+        if unknown:
+            raise TypeError(
+                f"snapshot() got unknown option(s) {unknown}; the diff options are "
+                f"{', '.join(DIFF_OPTIONS)}"
+            )
+        if not isinstance(step, str) or not step:
+            raise ValueError("step must be a non-empty string")
+        if self._data is None:
+            self._client._handle(
+                PipeproofError(f"run of {self.pipeline!r} is detached"),
+                f"step {step!r} not recorded",
+            )
+            return None
+        try:
+            result = self._post_step(data, step, key, params, diff_options)
+        except PipeproofError as err:
+            self._client._handle(err, f"step {step!r} of run {self.id} not recorded")
+            return None
+        self.steps.append(result)
+        return result
+
+    def step(
+        self,
+        func: Optional[F] = None,
+        *,
+        name: Optional[str] = None,
+        key: Columns = None,
+        **options: Any,
+    ) -> Any:
+        """Decorator: snapshots the frame a function returns, under the function's name.
+
+        ``@run.step`` or ``@run.step(key="trade_id", name="clean")``; other keyword
+        arguments are those of :meth:`snapshot`. The function's return value is passed
+        through unchanged.
+        """
+
+        def decorate(fn: F) -> F:
+            step_name = name or fn.__name__
+
+            @functools.wraps(fn)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                out = fn(*args, **kwargs)
+                self.snapshot(out, step=step_name, key=key, **options)
+                return out
+
+            return wrapper  # type: ignore[return-value]
+
+        return decorate(func) if func is not None else decorate
+
+    def _post_step(
+        self,
+        data: Any,
+        step: str,
+        key: Columns,
+        params: Optional[Mapping[str, Any]],
+        options: Dict[str, Any],
+    ) -> StepResult:
+        table = to_arrow(data)
+        query: Dict[str, str] = {"step": step}
+        if key:
+            query["key"] = _columns(key, "key")
+        for name, value in options.items():
+            if value is None:
+                continue
+            if name == "ignore":
+                query[name] = _columns(value, "ignore")
+            elif name == "artifact":
+                query[name] = "true" if value else "false"
+            else:
+                query[name] = str(value)
+        if params is not None:
+            query["params"] = json.dumps(params, sort_keys=True, default=str)
+        batch_rows = batch_rows_for(table)
+        show = _want_progress(self._client.progress)
+
+        def body() -> Iterator[bytes]:
+            chunks = ipc_stream(table, batch_rows)
+            return _with_progress(chunks, table.nbytes, step) if show else chunks
+
+        reply = self._client._http.request(
+            "POST",
+            f"/runs/{self.id}/steps",
+            retry=RETRY_ALWAYS,
+            params=query,
+            body=body,
+            headers={
+                "Content-Type": ARROW_STREAM_MEDIA_TYPE,
+                # One key for every attempt of this post: a retry after a lost reply gets
+                # the stored step back instead of storing it twice.
+                "Idempotency-Key": uuid.uuid4().hex,
+            },
+        )
+        return StepResult(reply.json(), replayed=reply.status_code == 200)
+
+    # Reading back.
+    def detail(self) -> Dict[str, Any]:
+        """The run with all its steps and seal, fresh from the server (``RunDetail``)."""
+        self._require()
+        detail = self._client.get_run(self.id)  # type: ignore[arg-type]
+        self._data = detail["run"]
+        return detail
+
+    def diff(
+        self,
+        step: Union[str, int],
+        *,
+        kind: Optional[str] = None,
+        column: Optional[str] = None,
+        key: Optional[str] = None,
+    ) -> Any:
+        """The detail rows of a step's diff against the previous step, as a pandas DataFrame.
+
+        One row per detail, pages fetched until all are in. The first column, ``_change``,
+        is ``added``, ``removed`` or ``changed``. Added and removed rows carry their values
+        (and ``_row``, the row's number in its table); changed rows carry the key columns
+        and one changed cell each: ``column``, ``old``, ``new`` (as text).
+
+        Args:
+            step: The step's name or 0-based index.
+            kind: Only ``added``, ``removed`` or ``changed`` rows.
+            column: Only changed cells of this column.
+            key: Only rows whose (first) key column, as text, equals this.
+        """
+        import pandas as pd
+
+        self._require()
+        if kind is not None and kind not in _DETAIL_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(_DETAIL_KINDS)}, not {kind!r}")
+        index = self._step_index(step)
+        frames = []
+        for k in (kind,) if kind else _DETAIL_KINDS:
+            columns, rows = self._details(index, k, column, key)
+            frame = pd.DataFrame.from_records(rows, columns=columns)
+            frame.insert(0, "_change", pd.Series([k] * len(frame), dtype=object))
+            frames.append(frame)
+        non_empty = [f for f in frames if len(f)]
+        if not non_empty:
+            columns = ["_change"]
+            for f in frames:
+                columns += [c for c in f.columns if c not in columns]
+            return pd.DataFrame(columns=columns)
+        if len(non_empty) == 1:
+            return non_empty[0].reset_index(drop=True)
+        return pd.concat(non_empty, ignore_index=True, sort=False)
+
+    def _details(
+        self, index: int, kind: str, column: Optional[str], key: Optional[str]
+    ) -> "tuple[List[str], List[Dict[str, Any]]]":
+        rows: List[Dict[str, Any]] = []
+        columns: List[str] = []
+        offset = 0
+        while True:
+            query: Dict[str, Any] = {"kind": kind, "offset": offset, "limit": _PAGE}
+            if column is not None:
+                query["column"] = column
+            if key is not None:
+                query["key"] = key
+            page = self._client._http.request(
+                "GET",
+                f"/runs/{self.id}/steps/{index}/details",
+                retry=RETRY_ALWAYS,
+                params=query,
+            ).json()
+            columns = page["columns"]
+            rows.extend(page["rows"])
+            offset += len(page["rows"])
+            if not page["rows"] or offset >= int(page["total"]):
+                return columns, rows
+
+    def _step_index(self, step: Union[str, int]) -> int:
+        if isinstance(step, int):
+            return step
+        steps = [s for s in self.steps if s.step == step]
+        if not steps:
+            detail = self.detail()
+            steps = [StepResult(s) for s in detail["steps"] if s["record"]["step"] == step]
+        if not steps:
+            raise ValidationError(f"run {self.id} has no step named {step!r}")
+        if len(steps) > 1:
+            at = ", ".join(str(s.index) for s in steps)
+            raise ValidationError(
+                f"run {self.id} has several steps named {step!r} (indexes {at}); pass the index"
+            )
+        return steps[0].index
+
+    # Ending.
+    def seal(self) -> Optional[Dict[str, Any]]:
+        """Seals the run: the server signs the chain head. Returns the run."""
+        return self._end("seal", None, "sealed")
+
+    def fail(self, error: str) -> Optional[Dict[str, Any]]:
+        """Ends the run as failed with ``error`` (the chain head is signed too)."""
+        return self._end("fail", {"error": str(error)}, "failed")
+
+    def _end(self, action: str, body: Any, status: str) -> Optional[Dict[str, Any]]:
+        if self._data is None:
+            return None
+        try:
+            try:
+                reply = self._client._http.request(
+                    "POST", f"/runs/{self.id}/{action}", retry=RETRY_ALWAYS, json_body=body
+                )
+                self._data = reply.json()
+            except ValidationError as err:
+                # A retried seal whose first attempt got through finds the run already
+                # ended; that is success if it ended the way we asked.
+                if err.status != 409 or self.detail()["run"]["status"] != status:
+                    raise
+        except PipeproofError as err:
+            self._client._handle(err, f"could not {action} run {self.id}")
+            return None
+        return dict(self._data)
+
+    def export(self, path: Union[str, "os.PathLike[str]"]) -> Path:
+        """Downloads the run's bundle (one zip file: records, row hashes, diff details and
+        the seal) to ``path``, written atomically. Returns the path."""
+        self._require()
+        target = Path(path)
+        reply = self._client._http.request(
+            "GET", f"/runs/{self.id}/bundle", retry=RETRY_ALWAYS, stream=True
+        )
+        fd, tmp = tempfile.mkstemp(prefix=".pipeproof-", dir=target.parent or ".")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in reply.iter_content(chunk_size=1 << 20):
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        finally:
+            reply.close()
+        return target
+
+    def verify(self, *, bin: Optional[str] = None) -> VerifyResult:
+        """Exports the bundle to a temporary file and verifies it against the server's
+        current public key with ``pipeproof verify``."""
+        self._require()
+        with tempfile.TemporaryDirectory(prefix="pipeproof-") as tmp:
+            bundle = self.export(Path(tmp) / f"{self.id}.zip")
+            return verify_bundle(bundle, self._client.public_key(), bin=bin)
+
+    def _require(self) -> None:
+        if self._data is None:
+            raise PipeproofError(
+                f"the run of {self.pipeline!r} is detached: it was never started on the server"
+            )
+
+
+def verify_bundle(
+    path: Union[str, "os.PathLike[str]"],
+    pubkey: Optional[str] = None,
+    *,
+    data: Union[str, "os.PathLike[str]", None] = None,
+    step: Union[str, int, None] = None,
+    bin: Optional[str] = None,
+) -> VerifyResult:
+    """Verifies a bundle offline with ``pipeproof verify BUNDLE --format json``.
+
+    Every root is recomputed from the row hashes, the diffs from consecutive steps, the
+    chain walked and the seal checked. No server is involved.
+
+    Args:
+        path: The bundle file.
+        pubkey: The public key you trust (64 hex digits, or a file with them or with the
+            JSON of ``GET /api/v1/keys``). Without it the seal is checked against the key
+            written in the bundle: that proves integrity, not origin.
+        data: A data file (Parquet, CSV, Arrow) to prove to be exactly one step's output.
+        step: The step ``data`` should be (name or index); without it the verifier finds
+            which step's output the file is.
+        bin: The ``pipeproof`` executable; defaults to ``PIPEPROOF_BIN``, then ``PATH``.
+
+    Returns:
+        The checks; ``result.passed`` is true when all of them passed.
+
+    Raises:
+        PipeproofError: the executable is missing, or verification could not run.
+    """
+    exe = bin or os.environ.get("PIPEPROOF_BIN") or shutil.which("pipeproof")
+    if not exe:
+        raise PipeproofError(
+            "cannot find the pipeproof command to verify with: put it on PATH, set "
+            "PIPEPROOF_BIN to its path, or pass bin="
+        )
+    args = [os.fspath(exe), "verify", os.fspath(path), "--format", "json"]
+    if pubkey is not None:
+        args += ["--pubkey", str(pubkey)]
+    if data is not None:
+        args += ["--data", os.fspath(data)]
+        if step is not None:
+            args += ["--step", str(step)]
+    elif step is not None:
+        raise ValueError("step= only makes sense with data=")
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, check=False)
+    except OSError as err:
+        raise PipeproofError(f"cannot run {exe}: {err}") from err
+    try:
+        report = json.loads(done.stdout)
+    except ValueError:
+        report = None
+    if not isinstance(report, dict) or "checks" not in report:
+        message = (done.stderr or done.stdout).strip() or f"exit status {done.returncode}"
+        raise PipeproofError(f"pipeproof verify could not check {os.fspath(path)}: {message}")
+    return VerifyResult(report)
+
+
+def _columns(value: Columns, what: str) -> str:
+    if isinstance(value, str):
+        names = [value]
+    else:
+        names = [str(v) for v in value or []]
+    for name in names:
+        if "," in name:
+            raise ValidationError(
+                f"{what} column {name!r} contains a comma, which the API uses to separate "
+                "columns; rename the column"
+            )
+    return ",".join(names)
+
+
+def _want_progress(setting: Optional[bool]) -> bool:
+    if setting is False:
+        return False
+    try:
+        import tqdm  # noqa: F401
+    except ImportError:
+        if setting:
+            raise ImportError(
+                "progress=True needs tqdm: pip install 'pipeproof[tqdm]'"
+            ) from None
+        return False
+    return bool(setting) or sys.stderr.isatty()
+
+
+def _with_progress(chunks: Iterable[bytes], estimate: int, step: str) -> Iterator[bytes]:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        total=estimate or None,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=f"pipeproof {step}",
+        delay=2.0,
+        leave=False,
+    )
+    try:
+        for chunk in chunks:
+            bar.update(len(chunk))
+            yield chunk
+        bar.total = bar.n
+        bar.refresh()
+    finally:
+        bar.close()

@@ -1,0 +1,247 @@
+"""Small result objects: what a snapshot stored, and what verifying a bundle found.
+
+They wrap the server's JSON (the ``Step`` type of the HTTP API and the report of
+``pipeproof verify --format json``) with attribute access and a readable ``repr``;
+``to_dict()`` gives the JSON back unchanged.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+__all__ = ["StepResult", "Check", "VerifyResult"]
+
+
+def _short(value: Optional[str], n: int = 12) -> str:
+    return "-" if value is None else value[:n]
+
+
+class StepResult:
+    """A step as the server stored it: the chained record, the schema, the statistics and
+    the diff against the previous step.
+
+    Attributes mirror the record (``index``, ``step``, ``rows``, ``content_root``, ...)
+    and the diff summary counts (``added``, ``removed``, ``changed``, ``unchanged``; all
+    ``None`` for a run's first step, which has nothing to compare against).
+    """
+
+    def __init__(self, data: Dict[str, Any], *, replayed: bool = False) -> None:
+        self._data = data
+        #: True when the server answered with a step it had already stored for the same
+        #: idempotency key (a retried post), rather than storing a new one.
+        self.replayed = replayed
+
+    # The record.
+    @property
+    def record(self) -> Dict[str, Any]:
+        """The chained step record, as hashed by the server."""
+        return self._data["record"]
+
+    @property
+    def hash(self) -> str:
+        """The record's hash (hex)."""
+        return self._data["hash"]
+
+    @property
+    def run_id(self) -> str:
+        """The run's id."""
+        return self.record["run_id"]
+
+    @property
+    def index(self) -> int:
+        """The step's 0-based position in the run."""
+        return int(self.record["index"])
+
+    @property
+    def step(self) -> str:
+        """The step's name."""
+        return self.record["step"]
+
+    @property
+    def rows(self) -> int:
+        """The step's row count."""
+        return int(self.record["rows"])
+
+    @property
+    def key(self) -> List[str]:
+        """The key columns the diff used (empty for a multiset diff)."""
+        return list(self.record.get("key") or [])
+
+    @property
+    def content_root(self) -> str:
+        """The order-independent Merkle root of the rows (hex)."""
+        return self.record["content_root"]
+
+    @property
+    def order_root(self) -> str:
+        """The order-sensitive root of the rows (hex)."""
+        return self.record["order_root"]
+
+    @property
+    def schema_hash(self) -> str:
+        """The hash of the physical schema (hex)."""
+        return self.record["schema_hash"]
+
+    @property
+    def prev(self) -> Optional[str]:
+        """The previous record's hash (``None`` for the first step)."""
+        return self.record.get("prev")
+
+    @property
+    def created_at(self) -> str:
+        """When the server stored the step (RFC 3339, UTC)."""
+        return self.record["created_at"]
+
+    @property
+    def params(self) -> Any:
+        """The step's parameters as recorded (diff options included)."""
+        return self.record.get("params")
+
+    @property
+    def schema(self) -> List[Dict[str, Any]]:
+        """The columns: ``name``, ``type`` (the fingerprint spec's spelling), ``nullable``."""
+        return self._data.get("schema") or []
+
+    @property
+    def stats(self) -> List[Dict[str, Any]]:
+        """Column statistics, in schema order."""
+        return self._data.get("stats") or []
+
+    @property
+    def artifact(self) -> bool:
+        """Whether the server kept the full snapshot."""
+        return bool(self._data.get("artifact"))
+
+    # The diff.
+    @property
+    def diff(self) -> Optional[Dict[str, Any]]:
+        """The diff summary against the previous step (``None`` for the first step)."""
+        return self._data.get("diff")
+
+    def _count(self, name: str) -> Optional[int]:
+        diff = self.diff
+        return None if diff is None else int(diff[name])
+
+    @property
+    def added(self) -> Optional[int]:
+        """Rows only in this step."""
+        return self._count("added")
+
+    @property
+    def removed(self) -> Optional[int]:
+        """Rows only in the previous step."""
+        return self._count("removed")
+
+    @property
+    def changed(self) -> Optional[int]:
+        """Rows in both with at least one changed cell (always 0 without a key)."""
+        return self._count("changed")
+
+    @property
+    def unchanged(self) -> Optional[int]:
+        """Rows in both with no changed cell."""
+        return self._count("unchanged")
+
+    @property
+    def is_same(self) -> Optional[bool]:
+        """True when the step holds the same rows as the previous one."""
+        diff = self.diff
+        if diff is None:
+            return None
+        return diff["added"] == 0 and diff["removed"] == 0 and diff["changed"] == 0
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The server's JSON for the step (``record``, ``hash``, ``schema``, ``stats``,
+        ``diff``, ``artifact``), as a deep copy."""
+        return copy.deepcopy(self._data)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StepResult) and other._data == self._data
+
+    def __hash__(self) -> int:
+        return hash(self.hash)
+
+    def __repr__(self) -> str:
+        parts = [
+            f"#{self.index} {self.step!r}",
+            f"rows={self.rows}",
+            f"content_root={_short(self.content_root)}",
+        ]
+        if self.key:
+            parts.append(f"key={','.join(self.key)}")
+        if self.diff is None:
+            parts.append("first step")
+        else:
+            parts.append(
+                f"added={self.added} removed={self.removed} changed={self.changed}"
+            )
+            if self.diff.get("summary_only"):
+                parts.append("summary only")
+            elif self.diff.get("details_truncated"):
+                parts.append("details truncated")
+        if self.replayed:
+            parts.append("replayed")
+        return f"StepResult({' '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check of a bundle verification."""
+
+    #: What was checked (``content root``, ``chain``, ``signature``, ...).
+    name: str
+    #: Whether it passed.
+    passed: bool
+    #: What was found.
+    detail: str
+    #: The step it concerns, as ``"index name"``, when it concerns one.
+    step: Optional[str] = None
+
+    def __repr__(self) -> str:
+        mark = "ok" if self.passed else "FAILED"
+        where = f" [{self.step}]" if self.step else ""
+        return f"Check({mark} {self.name}{where}: {self.detail})"
+
+
+class VerifyResult:
+    """What ``pipeproof verify`` found in a bundle."""
+
+    def __init__(self, data: Dict[str, Any]) -> None:
+        self._data = data
+        #: Every check made, in order.
+        self.checks: List[Check] = [
+            Check(
+                name=str(c.get("name", "")),
+                passed=bool(c.get("passed")),
+                detail=str(c.get("detail", "")),
+                step=c.get("step"),
+            )
+            for c in data.get("checks", [])
+        ]
+
+    @property
+    def passed(self) -> bool:
+        """True when every check passed (and there was at least one)."""
+        return bool(self.checks) and all(c.passed for c in self.checks)
+
+    @property
+    def failed(self) -> List[Check]:
+        """The checks that failed."""
+        return [c for c in self.checks if not c.passed]
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The verifier's JSON report, as a deep copy."""
+        return copy.deepcopy(self._data)
+
+    def __repr__(self) -> str:
+        if self.passed:
+            return f"VerifyResult(passed, {len(self.checks)} checks)"
+        names = ", ".join(
+            f"{c.name} [{c.step}]" if c.step else c.name for c in self.failed
+        )
+        return f"VerifyResult(FAILED {len(self.failed)} of {len(self.checks)}: {names})"

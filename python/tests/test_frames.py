@@ -1,0 +1,126 @@
+"""Frame conversion and the chunked IPC stream, without a server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+
+import duckdb
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pytest
+
+import pipeproof as pp
+from pipeproof.frames import batch_rows_for, ipc_stream, to_arrow
+
+
+def sample() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "id": [1, 2, 3],
+            "name": ["a", "b", None],
+            "x": [1.0, np.nan, 3.5],
+        }
+    )
+
+
+def test_range_index_is_dropped_and_other_indexes_are_kept_first():
+    df = sample()
+    assert to_arrow(df).column_names == ["id", "name", "x"]
+    assert to_arrow(df.set_index("id")).column_names == ["id", "name", "x"]
+    assert to_arrow(df.set_index(["id", "name"])).column_names == ["id", "name", "x"]
+    unnamed = df.copy()
+    unnamed.index = [10, 11, 12]
+    table = to_arrow(unnamed)
+    assert table.column_names == ["index", "id", "name", "x"]
+    assert table.column("index").to_pylist() == [10, 11, 12]
+    named_range = df.copy()
+    named_range.index.name = "row"
+    assert to_arrow(named_range).column_names == ["row", "id", "name", "x"]
+
+
+def test_pandas_metadata_is_not_sent():
+    assert to_arrow(sample().set_index("id")).schema.metadata is None
+
+
+def test_mixed_object_column_is_refused_naming_the_column():
+    df = sample()
+    df["mixed"] = pd.Series([1, "two", 3.0], dtype=object)
+    with pytest.raises(pp.ValidationError) as err:
+        to_arrow(df)
+    message = str(err.value)
+    assert "'mixed'" in message and "mixed" in message and "astype" in message
+
+
+def test_single_type_object_columns_are_accepted():
+    df = pd.DataFrame(
+        {
+            "s": pd.Series(["a", None, "c"], dtype=object),
+            "d": pd.Series([dt.date(2026, 1, 1), None, dt.date(2026, 1, 3)], dtype=object),
+            "dec": pd.Series([decimal.Decimal("1.10"), None, decimal.Decimal("2.25")], dtype=object),
+        }
+    )
+    table = to_arrow(df)
+    assert table.schema.field("s").type in (pa.string(), pa.large_string())
+    assert table.schema.field("d").type == pa.date32()
+    assert pa.types.is_decimal(table.schema.field("dec").type)
+
+
+def test_duplicate_column_names_are_refused():
+    df = pd.DataFrame([[1, 2]], columns=["a", "a"])
+    with pytest.raises(pp.ValidationError, match="duplicate column names"):
+        to_arrow(df)
+
+
+def test_polars_duckdb_pyarrow_and_capsules_convert():
+    table = pa.table({"id": [1, 2, 3], "v": ["x", "y", "z"]})
+    assert to_arrow(pl.from_arrow(table)).to_pylist() == table.to_pylist()
+    assert to_arrow(pl.from_arrow(table).lazy()).to_pylist() == table.to_pylist()
+    assert to_arrow(table.to_batches()[0]).to_pylist() == table.to_pylist()
+    assert to_arrow(pa.RecordBatchReader.from_batches(table.schema, table.to_batches())).equals(table)
+    rel = duckdb.sql("select * from (values (1, 'x'), (2, 'y'), (3, 'z')) t(id, v) order by id")
+    assert to_arrow(rel).to_pylist() == table.to_pylist()
+
+    class OnlyCapsule:
+        def __init__(self, t: pa.Table) -> None:
+            self.t = t
+
+        def __arrow_c_stream__(self, requested_schema=None):
+            return self.t.__arrow_c_stream__(requested_schema)
+
+    assert to_arrow(OnlyCapsule(table)).equals(table)
+
+
+def test_unknown_objects_are_a_type_error():
+    with pytest.raises(TypeError, match="cannot snapshot a builtins.list"):
+        to_arrow([1, 2, 3])
+
+
+def test_ipc_stream_comes_in_pieces_and_can_be_replayed():
+    n = 10_000
+    table = pa.table(
+        {
+            "id": pa.array(np.arange(n)),
+            "cat": pa.array(["a", "b"] * (n // 2)).dictionary_encode(),
+        }
+    )
+    pieces = list(ipc_stream(table, batch_rows=1000))
+    assert len(pieces) >= 10
+    again = b"".join(ipc_stream(table, batch_rows=1000))
+    assert b"".join(pieces) == again
+    assert pa.ipc.open_stream(again).read_all().equals(table)
+
+
+def test_ipc_stream_of_an_empty_table_has_the_schema():
+    table = pa.table({"id": pa.array([], pa.int64())})
+    data = b"".join(ipc_stream(table))
+    back = pa.ipc.open_stream(data).read_all()
+    assert back.schema == table.schema and back.num_rows == 0
+
+
+def test_batch_rows_aim_at_a_few_megabytes():
+    table = pa.table({"id": np.arange(1_000_000, dtype=np.int64)})
+    rows = batch_rows_for(table, target_bytes=8 << 20)
+    assert rows == (8 << 20) // 8
