@@ -5,6 +5,7 @@
 //! out), has no async runtime, and builds for `wasm32-unknown-unknown`. rayon parallelism is
 //! the native-only `parallel` feature; without it the same code runs single-threaded and
 //! gives the same results.
+pub mod api;
 pub mod bundle;
 pub mod canon;
 pub mod decode;
