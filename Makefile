@@ -1,0 +1,66 @@
+# pipeproof: `make run` builds everything and starts the server with its web app;
+# `make test` runs every check. Both install what they need on a fresh machine
+# (scripts/bootstrap.sh, idempotent: a warm machine pays nothing).
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+export PATH := $(CURDIR)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+
+DATA_DIR ?= .data
+BIND ?= 127.0.0.1:8080
+
+.PHONY: run test bootstrap fmt clippy test-native test-wasm web test-reference test-python \
+	test-browser bench clean
+
+## run: build the server and the web app, start on $(BIND) with a demo run when the store is empty
+run:
+	scripts/bootstrap.sh native wasm
+	$(MAKE) web
+	cargo build --release -p pipeproof-server
+	target/release/pipeproof serve --demo --data-dir $(DATA_DIR) --bind $(BIND) --static-dir web/dist
+
+## test: every check, in the order a failure is cheapest to find
+test: bootstrap fmt clippy test-native test-wasm web test-reference test-python test-browser
+	@echo "make test: all checks passed"
+
+bootstrap:
+	scripts/bootstrap.sh all
+
+fmt:
+	cargo fmt --all -- --check
+
+clippy:
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy -p pipeproof-web --target wasm32-unknown-unknown --all-targets -- -D warnings
+
+test-native:
+	cargo test
+
+## test-wasm: core's tests (golden vectors included) compiled to wasm32, in headless Chromium
+test-wasm:
+	cargo test --target wasm32-unknown-unknown -p pipeproof-core
+
+## web: the single-page app, release build, into web/dist
+web:
+	cd web && trunk build --release --offline --locked
+
+## test-reference: the independent Python implementation against the golden vectors
+test-reference:
+	python3 tests/reference/fingerprint_v1.py
+
+## test-python: the Python client against a live server
+test-python:
+	scripts/test-python.sh
+
+## test-browser: the web app in headless Chromium against a live server
+test-browser: web
+	cargo build -p pipeproof-server
+	node tests/browser/run.mjs
+
+## bench: criterion benches and the whole-process comparison with other tools
+bench:
+	scripts/bootstrap.sh native bench
+	benches/run.sh
+
+clean:
+	cargo clean
+	rm -rf web/dist tests/artifacts
