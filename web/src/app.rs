@@ -1,0 +1,118 @@
+//! The app's shell: the routes, the navigation bar, and the providers of the session and the
+//! offline bundle.
+
+use yew::prelude::*;
+use yew_router::prelude::*;
+
+use crate::offline::OfflineProvider;
+use crate::pages;
+use crate::session::{SessionProvider, use_session};
+
+/// Every page of the app. The hash router keeps routes after `#`, so the built app works from
+/// any static host and the server needs no fallback route.
+#[derive(Clone, Debug, PartialEq, Routable)]
+pub enum Route {
+    /// The runs list (or the sign-in form).
+    #[at("/")]
+    Home,
+    /// The runs list, filtered and paged.
+    #[at("/runs")]
+    Runs,
+    /// A run: its steps, chain and seal.
+    #[at("/runs/:id")]
+    Run {
+        /// The run's id.
+        id: String,
+    },
+    /// A step's diff.
+    #[at("/runs/:id/steps/:index")]
+    Step {
+        /// The run's id.
+        id: String,
+        /// The step's index.
+        index: u64,
+    },
+    /// One key through every step of a run.
+    #[at("/runs/:id/trace")]
+    Trace {
+        /// The run's id.
+        id: String,
+    },
+    /// Verify a bundle file in the browser.
+    #[at("/verify")]
+    Verify,
+    /// A step's diff, from the bundle loaded on the verify page.
+    #[at("/verify/steps/:index")]
+    VerifyStep {
+        /// The step's index.
+        index: u64,
+    },
+    /// Anything else.
+    #[not_found]
+    #[at("/404")]
+    NotFound,
+}
+
+fn switch(route: Route) -> Html {
+    match route {
+        Route::Home | Route::Runs => html! { <pages::runs::Runs /> },
+        Route::Run { id } => html! { <pages::run::RunPage {id} /> },
+        Route::Step { id, index } => html! { <pages::step::StepPage {id} {index} /> },
+        Route::Trace { id } => html! { <pages::trace::TracePage {id} /> },
+        Route::Verify => html! { <pages::verify::VerifyPage /> },
+        Route::VerifyStep { index } => html! { <pages::verify::BundleStepPage {index} /> },
+        Route::NotFound => html! {
+            <main id="main">
+                <h1>{"Page not found"}</h1>
+                <p>{"There is no page at this address. "}
+                   <Link<Route> to={Route::Runs}>{"Go to the runs"}</Link<Route>>
+                   {" or "}
+                   <Link<Route> to={Route::Verify}>{"verify a bundle"}</Link<Route>>{"."}</p>
+            </main>
+        },
+    }
+}
+
+#[component]
+fn Nav() -> Html {
+    let session = use_session();
+    let sign_out = {
+        let session = session.clone();
+        Callback::from(move |_: MouseEvent| session.sign_out())
+    };
+    html! {
+        <header class="top">
+            <a class="skip" href="#main">{"Skip to content"}</a>
+            <nav aria-label="Main">
+                <Link<Route> classes="brand" to={Route::Runs}>{"pipeproof"}</Link<Route>>
+                <Link<Route> to={Route::Runs}>{"Runs"}</Link<Route>>
+                <Link<Route> to={Route::Verify}>{"Verify a bundle"}</Link<Route>>
+            </nav>
+            <div class="who">
+                if let Some(who) = session.who() {
+                    <span>{"Signed in as "}<strong>{who.name.clone()}</strong></span>
+                    <button type="button" class="link" onclick={sign_out}>{"Sign out"}</button>
+                } else if session.client().is_some() {
+                    <span class="muted">{"Checking the token…"}</span>
+                } else {
+                    <span class="muted">{"Not signed in"}</span>
+                }
+            </div>
+        </header>
+    }
+}
+
+/// The root component.
+#[component]
+pub fn App() -> Html {
+    html! {
+        <HashRouter>
+            <SessionProvider>
+                <OfflineProvider>
+                    <Nav />
+                    <Switch<Route> render={switch} />
+                </OfflineProvider>
+            </SessionProvider>
+        </HashRouter>
+    }
+}

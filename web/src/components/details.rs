@@ -1,0 +1,278 @@
+//! The detail rows of a step's diff (added, removed, changed cells) in a paged table with a
+//! column filter and a key search. Pages come from the API online, or are cut from the
+//! bundle's Arrow batches offline with the same query semantics.
+
+use std::rc::Rc;
+
+use arrow_array::RecordBatch;
+use pipeproof_core::api::{DetailKind, DetailPage, DetailQuery};
+use pipeproof_core::bundle::Details;
+use pipeproof_core::diff::format_column;
+use serde_json::{Map, Value};
+use web_sys::{HtmlInputElement, HtmlSelectElement};
+use yew::prelude::*;
+
+use crate::api::{ApiError, ApiResult, Client};
+use crate::components::status::{ErrorBox, Loading};
+use crate::fetch::{FetchState, use_fetch};
+use crate::view::{cell, count};
+
+const PAGE: u64 = 50;
+
+/// Where the detail rows come from.
+#[derive(Clone, Debug)]
+pub enum DetailSource {
+    /// The server's details route.
+    Api {
+        /// The client.
+        client: Client,
+        /// The run.
+        run: String,
+        /// The step.
+        index: u64,
+    },
+    /// A bundle loaded in the browser.
+    Bundle(Rc<Details>),
+}
+
+impl PartialEq for DetailSource {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (
+                DetailSource::Api { client, run, index },
+                DetailSource::Api {
+                    client: c2,
+                    run: r2,
+                    index: i2,
+                },
+            ) => client == c2 && run == r2 && index == i2,
+            (DetailSource::Bundle(a), DetailSource::Bundle(b)) => Rc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+/// A page of details cut from a bundle's batches: filter by `column` (changed cells) and by
+/// the first key column's text, then take `offset..offset + limit`.
+pub fn local_page(details: &Details, q: &DetailQuery, key: &[String]) -> ApiResult<DetailPage> {
+    let batch: &RecordBatch = match q.kind {
+        DetailKind::Added => &details.added,
+        DetailKind::Removed => &details.removed,
+        DetailKind::Changed => &details.changed,
+    };
+    let fail = |e: pipeproof_core::Error| ApiError {
+        status: 0,
+        message: format!("the bundle's detail rows cannot be shown: {e}"),
+    };
+    let schema = batch.schema();
+    let text_of = |name: &str| -> ApiResult<Option<Vec<Option<String>>>> {
+        match schema.index_of(name) {
+            Ok(i) => Ok(Some(format_column(batch.column(i)).map_err(fail)?)),
+            Err(_) => Ok(None),
+        }
+    };
+    let mut keep: Vec<usize> = (0..batch.num_rows()).collect();
+    if let (Some(col), DetailKind::Changed) = (&q.column, q.kind)
+        && let Some(names) = text_of("column")?
+    {
+        keep.retain(|&r| names[r].as_deref() == Some(col.as_str()));
+    }
+    if let Some(k) = &q.key {
+        match key.first() {
+            Some(first) => match text_of(first)? {
+                Some(values) => keep.retain(|&r| values[r].as_deref() == Some(k.as_str())),
+                None => keep.clear(),
+            },
+            None => keep.clear(),
+        }
+    }
+    let offset = q.offset.unwrap_or(0);
+    let limit = q.limit.unwrap_or(PAGE);
+    let page: Vec<usize> = keep
+        .iter()
+        .copied()
+        .skip(offset as usize)
+        .take(limit as usize)
+        .collect();
+    let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let mut rows: Vec<Map<String, Value>> = vec![Map::new(); page.len()];
+    for (ci, name) in columns.iter().enumerate() {
+        let rows_batch: Vec<RecordBatch> = page.iter().map(|&r| batch.slice(r, 1)).collect();
+        for (out, b) in rows.iter_mut().zip(&rows_batch) {
+            let v = format_column(b.column(ci)).map_err(fail)?;
+            out.insert(
+                name.clone(),
+                v.into_iter()
+                    .next()
+                    .flatten()
+                    .map_or(Value::Null, Value::String),
+            );
+        }
+    }
+    Ok(DetailPage {
+        kind: q.kind,
+        columns,
+        rows,
+        total: keep.len() as u64,
+        offset,
+        limit,
+        truncated: false,
+    })
+}
+
+/// Props of [`DetailsTable`].
+#[derive(Properties, PartialEq)]
+pub struct DetailsProps {
+    /// Where the rows come from.
+    pub source: DetailSource,
+    /// The key columns (the search matches the first).
+    pub key_columns: Vec<String>,
+    /// The compared columns, for the column filter.
+    pub columns: Vec<String>,
+}
+
+/// The paged details table.
+#[component]
+pub fn DetailsTable(props: &DetailsProps) -> Html {
+    let kind = use_state(|| DetailKind::Changed);
+    let column = use_state(|| None::<String>);
+    let search = use_state(|| None::<String>);
+    let offset = use_state(|| 0u64);
+    let search_ref = use_node_ref();
+
+    let query = DetailQuery {
+        kind: *kind,
+        column: column
+            .as_ref()
+            .filter(|_| *kind == DetailKind::Changed)
+            .cloned(),
+        key: (*search).clone(),
+        offset: Some(*offset),
+        limit: Some(PAGE),
+    };
+    let key = props.key_columns.clone();
+    let page = use_fetch(
+        (props.source.clone(), query.clone()),
+        move |(source, q): (DetailSource, DetailQuery)| {
+            let key = key.clone();
+            async move {
+                match source {
+                    DetailSource::Api { client, run, index } => {
+                        client.details(&run, index, &q).await
+                    }
+                    DetailSource::Bundle(d) => local_page(&d, &q, &key),
+                }
+            }
+        },
+    );
+
+    let tab = |k: DetailKind, label: &'static str| {
+        let (kind, offset) = (kind.clone(), offset.clone());
+        let selected = *kind == k;
+        html! {
+            <button type="button" role="tab" aria-selected={selected.to_string()} class={classes!("tab", selected.then_some("on"))}
+                onclick={Callback::from(move |_| { kind.set(k); offset.set(0); })}>{label}</button>
+        }
+    };
+    let on_column = {
+        let (column, offset) = (column.clone(), offset.clone());
+        Callback::from(move |e: Event| {
+            let v = e.target_unchecked_into::<HtmlSelectElement>().value();
+            column.set((!v.is_empty()).then_some(v));
+            offset.set(0);
+        })
+    };
+    let on_search = {
+        let (search, offset, r) = (search.clone(), offset.clone(), search_ref.clone());
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let v = r
+                .cast::<HtmlInputElement>()
+                .map(|i| i.value().trim().to_string())
+                .unwrap_or_default();
+            search.set((!v.is_empty()).then_some(v));
+            offset.set(0);
+        })
+    };
+    let clear_search = {
+        let (search, offset, r) = (search.clone(), offset.clone(), search_ref.clone());
+        Callback::from(move |_: MouseEvent| {
+            if let Some(i) = r.cast::<HtmlInputElement>() {
+                i.set_value("");
+            }
+            search.set(None);
+            offset.set(0);
+        })
+    };
+
+    let body = match &*page {
+        FetchState::Loading => html! { <Loading what="Loading detail rows…" /> },
+        FetchState::Failed(e) => {
+            html! { <ErrorBox error={e.clone()} doing="Could not load the detail rows" /> }
+        }
+        FetchState::Ready(p) => {
+            let go = |to: u64| {
+                let offset = offset.clone();
+                Callback::from(move |_: MouseEvent| offset.set(to))
+            };
+            let first = p.offset + 1;
+            let last = p.offset + p.rows.len() as u64;
+            let changed = p.kind == DetailKind::Changed;
+            html! { <>
+                <p class="pager" aria-live="polite">
+                    <button type="button" disabled={p.offset == 0} onclick={go(p.offset.saturating_sub(PAGE))}>{"← Previous"}</button>
+                    <span class="range">{ if p.total == 0 { "No rows".to_string() } else { format!("Rows {}–{} of {}", count(first), count(last), count(p.total)) } }</span>
+                    <button type="button" disabled={last >= p.total} onclick={go(p.offset + PAGE)}>{"Next →"}</button>
+                    if p.truncated { <span class="muted">{" (the stored details were cut or skipped; counts above are complete)"}</span> }
+                </p>
+                <div class="scroll">
+                <table class="details">
+                    <thead><tr>
+                        { for p.columns.iter().filter(|c| !(changed && (*c == "old" || *c == "new"))).map(|c| html!{ <th scope="col">{c.clone()}</th> }) }
+                        if changed { <th scope="col">{"old → new"}</th> }
+                    </tr></thead>
+                    <tbody>
+                    { for p.rows.iter().map(|r| html! {
+                        <tr class={p.kind.as_str()}>
+                            { for p.columns.iter().filter(|c| !(changed && (*c == "old" || *c == "new"))).map(|c| html!{ <td>{cell(r.get(c))}</td> }) }
+                            if changed {
+                                <td class="change"><del>{cell(r.get("old"))}</del>{" → "}<ins>{cell(r.get("new"))}</ins></td>
+                            }
+                        </tr>
+                    }) }
+                    </tbody>
+                </table>
+                </div>
+            </> }
+        }
+    };
+    html! {
+        <section aria-labelledby="details-h" class="details-box">
+            <h2 id="details-h">{"Detail rows"}</h2>
+            <div role="tablist" aria-label="Which rows">
+                { tab(DetailKind::Changed, "Changed cells") }
+                { tab(DetailKind::Added, "Added rows") }
+                { tab(DetailKind::Removed, "Removed rows") }
+            </div>
+            <div class="filters">
+                if *kind == DetailKind::Changed {
+                    <label>{"Column "}
+                        <select onchange={on_column} aria-label="Only changes in column">
+                            <option value="" selected={column.is_none()}>{"all columns"}</option>
+                            { for props.columns.iter().map(|c| html!{ <option value={c.clone()} selected={column.as_deref() == Some(c.as_str())}>{c.clone()}</option> }) }
+                        </select>
+                    </label>
+                }
+                if !props.key_columns.is_empty() {
+                    <form class="inline" onsubmit={on_search}>
+                        <label for="key-search">{format!("Key ({}) ", props.key_columns[0])}</label>
+                        <input id="key-search" type="search" ref={search_ref} />
+                        <button type="submit">{"Search"}</button>
+                        if search.is_some() { <button type="button" onclick={clear_search}>{"Clear"}</button> }
+                    </form>
+                }
+            </div>
+            { body }
+        </section>
+    }
+}

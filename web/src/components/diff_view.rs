@@ -1,0 +1,126 @@
+//! A step's diff summary: the counts, per-column change counts as bars, the schema diff, and
+//! each column's statistics before and after, side by side.
+
+use pipeproof_core::DiffSummary;
+use pipeproof_core::stats::ColumnStats;
+use yew::prelude::*;
+
+use crate::view::count;
+
+/// Props of [`DiffSummaryView`].
+#[derive(Properties, PartialEq)]
+pub struct SummaryProps {
+    /// The diff.
+    pub summary: DiffSummary,
+}
+
+fn stat_cells(s: Option<&ColumnStats>) -> Html {
+    match s {
+        None => html! { <><td class="muted" colspan="5">{"(column absent)"}</td></> },
+        Some(s) => html! { <>
+            <td class="num">{count(s.nulls)}{ if s.nans > 0 { format!(" / {} NaN", count(s.nans)) } else { String::new() } }</td>
+            <td class="num">{count(s.distinct)}</td>
+            <td>{s.min.clone().unwrap_or_default()}</td>
+            <td>{s.max.clone().unwrap_or_default()}</td>
+            <td class="num">{s.mean.map(|m| format!("{m:.4}")).unwrap_or_default()}</td>
+        </> },
+    }
+}
+
+/// The summary of a diff.
+#[component]
+pub fn DiffSummaryView(props: &SummaryProps) -> Html {
+    let d = &props.summary;
+    let max = d
+        .columns
+        .iter()
+        .map(|c| c.changed)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let schema = &d.schema;
+    html! {
+        <>
+        <section aria-labelledby="counts-h">
+            <h2 id="counts-h">{"Summary"}</h2>
+            <dl class="counts">
+                <div><dt>{"Rows before"}</dt><dd>{count(d.rows_before)}</dd></div>
+                <div><dt>{"Rows after"}</dt><dd>{count(d.rows_after)}</dd></div>
+                <div class="added"><dt>{"Added"}</dt><dd>{count(d.added)}</dd></div>
+                <div class="removed"><dt>{"Removed"}</dt><dd>{count(d.removed)}</dd></div>
+                <div class="changed"><dt>{"Changed"}</dt><dd>{count(d.changed)}</dd></div>
+                <div><dt>{"Unchanged"}</dt><dd>{count(d.unchanged)}</dd></div>
+                if d.within_tolerance > 0 {
+                    <div><dt>{"Equal within tolerance"}</dt><dd>{count(d.within_tolerance)}</dd></div>
+                }
+            </dl>
+            <p class="muted">
+                { if d.key.is_empty() { "No key: a multiset diff of whole rows.".to_string() } else { format!("Keyed by {}.", d.key.join(", ")) } }
+                if d.summary_only { {" Details were not kept: more rows differ than the summary-only threshold allows."} }
+                if d.details_truncated { {" Details were cut at the maximum number of detail rows."} }
+            </p>
+        </section>
+        if !d.columns.is_empty() {
+            <section aria-labelledby="cols-h">
+                <h2 id="cols-h">{"Changed cells per column"}</h2>
+                <table class="bars">
+                    <thead><tr><th scope="col">{"Column"}</th><th scope="col" class="num">{"Changed"}</th><th scope="col">{""}</th></tr></thead>
+                    <tbody>
+                    { for d.columns.iter().map(|c| {
+                        let pct = c.changed as f64 * 100.0 / max as f64;
+                        html! {
+                            <tr>
+                                <th scope="row">{c.name.clone()}</th>
+                                <td class="num">{count(c.changed)}{ if c.within_tolerance > 0 { format!(" (+{} within tolerance)", count(c.within_tolerance)) } else { String::new() } }</td>
+                                <td class="barcell"><span class="hbar" style={format!("width:{pct:.1}%")}></span></td>
+                            </tr>
+                        }
+                    }) }
+                    </tbody>
+                </table>
+            </section>
+        }
+        <section aria-labelledby="schema-h">
+            <h2 id="schema-h">{"Schema"}</h2>
+            if schema.is_empty() {
+                <p>{"No schema change."}</p>
+            } else {
+                <ul class="schema">
+                    { for schema.added.iter().map(|c| html!{ <li class="added">{format!("+ {} ({})", c.name, c.data_type)}</li> }) }
+                    { for schema.removed.iter().map(|c| html!{ <li class="removed">{format!("− {} ({})", c.name, c.data_type)}</li> }) }
+                    { for schema.retyped.iter().map(|c| html!{ <li class="changed">{format!("~ {}: {} → {}{}", c.name, c.before, c.after, if c.family_changed { " (type family changed: every value differs)" } else { " (width or encoding only)" })}</li> }) }
+                    if schema.reordered { <li>{"Columns were reordered."}</li> }
+                </ul>
+            }
+        </section>
+        <section aria-labelledby="stats-h">
+            <h2 id="stats-h">{"Statistics before → after"}</h2>
+            <div class="scroll">
+            <table class="stats">
+                <thead>
+                    <tr><th scope="col" rowspan="2">{"Column"}</th><th scope="colgroup" colspan="5">{"Before"}</th><th scope="colgroup" colspan="5">{"After"}</th></tr>
+                    <tr>
+                        { for (0..2).map(|_| html!{ <>
+                            <th scope="col" class="num">{"Nulls"}</th><th scope="col" class="num">{"Distinct"}</th>
+                            <th scope="col">{"Min"}</th><th scope="col">{"Max"}</th><th scope="col" class="num">{"Mean"}</th>
+                        </> }) }
+                    </tr>
+                </thead>
+                <tbody>
+                { for d.stats.iter().map(|p| {
+                    let drift = p.before != p.after;
+                    html! {
+                        <tr class={classes!(drift.then_some("drift"))}>
+                            <th scope="row">{p.name.clone()}</th>
+                            { stat_cells(p.before.as_ref()) }
+                            { stat_cells(p.after.as_ref()) }
+                        </tr>
+                    }
+                }) }
+                </tbody>
+            </table>
+            </div>
+        </section>
+        </>
+    }
+}

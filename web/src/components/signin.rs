@@ -1,0 +1,78 @@
+//! The sign-in form, and [`RequireSession`], which shows it in place of a page that needs a
+//! token.
+
+use web_sys::HtmlInputElement;
+use yew::prelude::*;
+use yew_router::prelude::*;
+
+use crate::api::Client;
+use crate::app::Route;
+use crate::session::use_session;
+
+/// Asks for a token, checks it with `GET /whoami`, and keeps it for the tab's life.
+#[component]
+pub fn SignIn() -> Html {
+    let session = use_session();
+    let input = use_node_ref();
+    let error = use_state(|| session.dropped());
+    let busy = use_state(|| false);
+    let onsubmit = {
+        let (session, input, error, busy) =
+            (session.clone(), input.clone(), error.clone(), busy.clone());
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let token = input
+                .cast::<HtmlInputElement>()
+                .map(|i| i.value().trim().to_string())
+                .unwrap_or_default();
+            if token.is_empty() {
+                error.set(Some("enter the access token an admin gave you".into()));
+                return;
+            }
+            let (session, error, busy) = (session.clone(), error.clone(), busy.clone());
+            busy.set(true);
+            wasm_bindgen_futures::spawn_local(async move {
+                match Client::new(token.clone()).whoami().await {
+                    Ok(who) => session.sign_in(token, who),
+                    Err(e) => error.set(Some(e.message)),
+                }
+                busy.set(false);
+            });
+        })
+    };
+    html! {
+        <main id="main" class="narrow">
+            <h1>{"Sign in"}</h1>
+            <p>{"Paste an access token to review runs. It is kept only for this browser tab."}</p>
+            <form class="signin" {onsubmit}>
+                <label for="token">{"Access token"}</label>
+                <input id="token" name="token" type="password" autocomplete="off" ref={input} required=true />
+                <button type="submit" disabled={*busy}>{ if *busy { "Checking…" } else { "Sign in" } }</button>
+            </form>
+            if let Some(msg) = &*error {
+                <div class="error" role="alert"><strong>{"Sign-in failed: "}</strong>{msg.clone()}</div>
+            }
+            <p class="muted">{"No server? "}<Link<Route> to={Route::Verify}>{"Verify a bundle file offline"}</Link<Route>>{"."}</p>
+        </main>
+    }
+}
+
+/// Props of [`RequireSession`].
+#[derive(Properties, PartialEq)]
+pub struct RequireProps {
+    /// The page, shown once a token is checked.
+    pub children: Html,
+}
+
+/// Shows its children when signed in, the sign-in form otherwise.
+#[component]
+pub fn RequireSession(props: &RequireProps) -> Html {
+    let session = use_session();
+    if session.who().is_some() {
+        props.children.clone()
+    } else if session.client().is_some() {
+        html! { <main id="main"><super::status::Loading what="Checking the stored token…" /></main> }
+    } else {
+        html! { <SignIn /> }
+    }
+}

@@ -1,0 +1,135 @@
+//! A run's steps as a timeline: a small SVG chart of rows added, removed and changed per step,
+//! and a table with row counts, schema changes and links to each step's diff.
+
+use std::rc::Rc;
+
+use yew::prelude::*;
+use yew_router::prelude::*;
+
+use crate::app::Route;
+use crate::view::{StepView, count, time};
+
+/// Props of [`Timeline`].
+#[derive(Properties, PartialEq)]
+pub struct TimelineProps {
+    /// The steps, in order.
+    pub steps: Rc<Vec<StepView>>,
+    /// The run's id on the server, or `None` for a bundle loaded offline.
+    pub run: Option<AttrValue>,
+}
+
+/// Where a step's diff page is.
+pub fn step_route(run: Option<&AttrValue>, index: u64) -> Route {
+    match run {
+        Some(id) => Route::Step {
+            id: id.to_string(),
+            index,
+        },
+        None => Route::VerifyStep { index },
+    }
+}
+
+const W_STEP: f64 = 72.0;
+const H: f64 = 110.0;
+const BAR: f64 = 14.0;
+
+fn chart(steps: &[StepView]) -> Html {
+    let max = steps
+        .iter()
+        .filter_map(|s| s.diff.as_ref())
+        .map(|d| d.added.max(d.removed).max(d.changed))
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let width = (steps.len() as f64 * W_STEP).max(240.0);
+    let base = H - 22.0;
+    let scale = |n: u64| {
+        if n == 0 {
+            0.0
+        } else {
+            ((n as f64 / max) * (base - 8.0)).max(2.0)
+        }
+    };
+    let bars = steps.iter().enumerate().map(|(i, s)| {
+        let x0 = i as f64 * W_STEP + 10.0;
+        let label = format!("{} {}", s.index, s.name);
+        let parts = match &s.diff {
+            Some(d) => vec![("added", d.added), ("removed", d.removed), ("changed", d.changed)],
+            None => vec![("added", s.rows)],
+        };
+        let first = s.diff.is_none();
+        html! {
+            <g>
+                <title>{ match &s.diff {
+                    Some(d) => format!("{label}: +{} added, -{} removed, ~{} changed, {} rows", count(d.added), count(d.removed), count(d.changed), count(s.rows)),
+                    None => format!("{label}: first step, {} rows", count(s.rows)),
+                } }</title>
+                { for parts.into_iter().enumerate().map(|(j, (kind, n))| {
+                    let h = if first { base - 8.0 } else { scale(n) };
+                    let class = if first { "bar first".to_string() } else { format!("bar {kind}") };
+                    html! { <rect class={class} x={format!("{:.1}", x0 + j as f64 * (BAR + 2.0))} y={format!("{:.1}", base - h)} width={BAR.to_string()} height={format!("{h:.1}")} /> }
+                }) }
+                if s.schema_changed() {
+                    <text class="schema-mark" x={format!("{:.1}", x0 + 50.0)} y="12">{"◆"}</text>
+                }
+                <text class="axis" x={format!("{:.1}", x0)} y={format!("{:.1}", H - 6.0)}>{format!("{}", s.index)}</text>
+            </g>
+        }
+    });
+    html! {
+        <figure class="chart">
+            <svg viewBox={format!("0 0 {width} {H}")} width={width.to_string()} height={H.to_string()} role="img"
+                 aria-label="Rows added, removed and changed per step">
+                <line class="base" x1="0" x2={width.to_string()} y1={base.to_string()} y2={base.to_string()} />
+                { for bars }
+            </svg>
+            <figcaption>
+                <span class="key added">{"added"}</span>
+                <span class="key removed">{"removed"}</span>
+                <span class="key changed">{"changed"}</span>
+                <span class="key first">{"first step (rows)"}</span>
+                <span class="key schema">{"◆ schema changed"}</span>
+            </figcaption>
+        </figure>
+    }
+}
+
+/// The timeline.
+#[component]
+pub fn Timeline(props: &TimelineProps) -> Html {
+    let steps = &props.steps;
+    if steps.is_empty() {
+        return html! { <p class="muted">{"This run has no steps yet."}</p> };
+    }
+    html! {
+        <section aria-labelledby="timeline-h">
+            <h2 id="timeline-h">{"Steps"}</h2>
+            { chart(steps) }
+            <table class="steps">
+                <thead><tr>
+                    <th scope="col">{"#"}</th><th scope="col">{"Step"}</th><th scope="col" class="num">{"Rows"}</th>
+                    <th scope="col" class="num">{"Added"}</th><th scope="col" class="num">{"Removed"}</th>
+                    <th scope="col" class="num">{"Changed"}</th><th scope="col">{"Schema"}</th><th scope="col">{"Stored"}</th>
+                </tr></thead>
+                <tbody>
+                { for steps.iter().map(|s| {
+                    let d = s.diff.as_ref();
+                    let n = |f: fn(&pipeproof_core::DiffSummary) -> u64| d.map(|d| count(f(d))).unwrap_or_else(|| "–".into());
+                    html! {
+                        <tr>
+                            <td>{s.index}</td>
+                            <td><Link<Route> to={step_route(props.run.as_ref(), s.index)}>{s.name.clone()}</Link<Route>></td>
+                            <td class="num">{count(s.rows)}</td>
+                            <td class="num added">{n(|d| d.added)}</td>
+                            <td class="num removed">{n(|d| d.removed)}</td>
+                            <td class="num changed">{n(|d| d.changed)}</td>
+                            <td>{ if s.schema_changed() { html!{<span class="badge warn">{"◆ changed"}</span>} } else if d.is_some() { html!{"same"} } else { html!{"–"} } }</td>
+                            <td>{time(&s.created_at)}</td>
+                        </tr>
+                    }
+                }) }
+                </tbody>
+            </table>
+        </section>
+    }
+}

@@ -1,0 +1,256 @@
+//! A run: its labels and status, the chain and seal checked in the browser with core, the
+//! steps timeline, and ways to trace a row or verify the run's bundle.
+
+use std::rc::Rc;
+
+use pipeproof_core::api::{RunDetail, RunStatus};
+use pipeproof_core::sign::verify_seal;
+use wasm_bindgen::JsCast;
+use yew::prelude::*;
+use yew_router::prelude::*;
+
+use crate::app::Route;
+use crate::components::signin::RequireSession;
+use crate::components::status::{ErrorBox, Loading};
+use crate::components::timeline::Timeline;
+use crate::fetch::{FetchState, use_fetch};
+use crate::offline::{check_bundle, use_offline};
+use crate::session::use_session;
+use crate::view::{StepView, short, time};
+
+/// Props of [`RunPage`].
+#[derive(Properties, PartialEq)]
+pub struct RunProps {
+    /// The run's id.
+    pub id: AttrValue,
+}
+
+/// The run page.
+#[component]
+pub fn RunPage(props: &RunProps) -> Html {
+    html! { <RequireSession><RunView id={props.id.clone()} /></RequireSession> }
+}
+
+/// One line of the chain and seal status.
+struct Status {
+    ok: bool,
+    what: &'static str,
+    detail: String,
+}
+
+/// Re-checks what the server sent: each record hashes to the hash stated, each links to the
+/// one before, and the seal signs the head.
+fn chain_status(d: &RunDetail) -> Vec<Status> {
+    let mut out = Vec::new();
+    let mut prev = None;
+    let mut problems = Vec::new();
+    for (i, s) in d.steps.iter().enumerate() {
+        if s.record.hash() != s.hash {
+            problems.push(format!(
+                "step {i}: the record does not hash to its stated hash"
+            ));
+        }
+        if s.record.prev != prev {
+            problems.push(format!(
+                "step {i}: the link to the previous record is broken"
+            ));
+        }
+        if s.record.index != i as u64 {
+            problems.push(format!(
+                "step {i}: the record says index {}",
+                s.record.index
+            ));
+        }
+        prev = Some(s.record.hash());
+    }
+    out.push(Status {
+        ok: problems.is_empty(),
+        what: "Chain",
+        detail: if problems.is_empty() {
+            match prev {
+                Some(h) => format!(
+                    "{} records, each linked to the one before; head {}",
+                    d.steps.len(),
+                    short(&h.to_hex())
+                ),
+                None => "no records yet".into(),
+            }
+        } else {
+            problems.join("; ")
+        },
+    });
+    match &d.seal {
+        None => out.push(Status {
+            ok: d.run.status == RunStatus::Open,
+            what: "Seal",
+            detail: "not sealed yet: the run is open and nothing signs its records".into(),
+        }),
+        Some(seal) => {
+            let head_ok = Some(seal.head) == prev && seal.steps == d.steps.len() as u64;
+            let sig = verify_seal(seal, None);
+            out.push(Status {
+                ok: head_ok && sig.is_ok(),
+                what: "Seal",
+                detail: match (&sig, head_ok) {
+                    (Ok(()), true) => format!(
+                        "signed {} by key {}…; the signature is valid and covers all {} records",
+                        time(&seal.sealed_at),
+                        &seal.public_key[..16.min(seal.public_key.len())],
+                        seal.steps
+                    ),
+                    (Ok(()), false) => "the signature is valid but covers a different head or step count than these records".into(),
+                    (Err(e), _) => format!("the signature does not verify: {e}"),
+                },
+            });
+        }
+    }
+    out
+}
+
+fn download(name: &str, bytes: &[u8]) -> Result<(), wasm_bindgen::JsValue> {
+    let array = js_sys::Uint8Array::from(bytes);
+    let parts = js_sys::Array::of1(&array);
+    let opts = web_sys::BlobPropertyBag::new();
+    opts.set_type("application/zip");
+    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &opts)?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob)?;
+    let doc = gloo::utils::document();
+    let a: web_sys::HtmlAnchorElement = doc.create_element("a")?.dyn_into()?;
+    a.set_href(&url);
+    a.set_download(name);
+    a.click();
+    web_sys::Url::revoke_object_url(&url)?;
+    Ok(())
+}
+
+#[component]
+fn RunView(props: &RunProps) -> Html {
+    let client = use_session().client().expect("signed in");
+    let offline = use_offline();
+    let navigator = use_navigator();
+    let action = use_state(|| None::<Result<String, String>>);
+    let detail = {
+        let client = client.clone();
+        use_fetch(props.id.clone(), move |id: AttrValue| {
+            let client = client.clone();
+            async move { client.run(&id).await }
+        })
+    };
+    let d = match &*detail {
+        FetchState::Loading => {
+            return html! { <main id="main"><Loading what="Loading the run…" /></main> };
+        }
+        FetchState::Failed(e) => {
+            return html! { <main id="main"><h1>{"Run "}{props.id.clone()}</h1><ErrorBox error={e.clone()} doing="Could not load the run" /></main> };
+        }
+        FetchState::Ready(d) => Rc::clone(d),
+    };
+    let run = &d.run;
+    let steps = Rc::new(d.steps.iter().map(StepView::from_api).collect::<Vec<_>>());
+
+    let on_verify = {
+        let (client, id, action, offline, navigator) = (
+            client.clone(),
+            props.id.to_string(),
+            action.clone(),
+            offline.clone(),
+            navigator.clone(),
+        );
+        Callback::from(move |_: MouseEvent| {
+            let (client, id, action, offline, navigator) = (
+                client.clone(),
+                id.clone(),
+                action.clone(),
+                offline.clone(),
+                navigator.clone(),
+            );
+            action.set(Some(Ok(
+                "Downloading the bundle and the server's key…".into()
+            )));
+            wasm_bindgen_futures::spawn_local(async move {
+                let key = client
+                    .keys()
+                    .await
+                    .ok()
+                    .and_then(|k| k.keys.into_iter().next())
+                    .map(|k| k.public_key);
+                match client.bundle(&id).await {
+                    Err(e) => action.set(Some(Err(format!("could not download the bundle: {e}")))),
+                    Ok(bytes) => {
+                        action.set(Some(Ok(format!(
+                            "Verifying {} bytes in the browser…",
+                            bytes.len()
+                        ))));
+                        gloo::timers::future::TimeoutFuture::new(30).await;
+                        let loaded = check_bundle(format!("{id}.bundle.zip"), &bytes, key);
+                        offline.0.set(Some(Rc::new(loaded)));
+                        action.set(None);
+                        if let Some(n) = navigator {
+                            n.push(&Route::Verify);
+                        }
+                    }
+                }
+            });
+        })
+    };
+    let on_download = {
+        let (client, id, action) = (client.clone(), props.id.to_string(), action.clone());
+        Callback::from(move |_: MouseEvent| {
+            let (client, id, action) = (client.clone(), id.clone(), action.clone());
+            action.set(Some(Ok("Downloading the bundle…".into())));
+            wasm_bindgen_futures::spawn_local(async move {
+                match client.bundle(&id).await {
+                    Err(e) => action.set(Some(Err(format!("could not download the bundle: {e}")))),
+                    Ok(bytes) => match download(&format!("{id}.bundle.zip"), &bytes) {
+                        Ok(()) => action.set(Some(Ok(format!(
+                            "Saved {id}.bundle.zip ({} bytes).",
+                            bytes.len()
+                        )))),
+                        Err(_) => {
+                            action.set(Some(Err("the browser refused to save the file".into())))
+                        }
+                    },
+                }
+            });
+        })
+    };
+
+    html! {
+        <main id="main">
+            <p class="crumbs"><Link<Route> to={Route::Runs}>{"Runs"}</Link<Route>>{" / "}{run.pipeline.clone()}</p>
+            <h1>{"Run "}<code>{run.id.clone()}</code></h1>
+            <dl class="facts">
+                <div><dt>{"Pipeline"}</dt><dd>{run.pipeline.clone()}</dd></div>
+                <div><dt>{"Status"}</dt><dd><span class={match run.status { RunStatus::Sealed => "badge ok", RunStatus::Failed => "badge bad", RunStatus::Open => "badge" }}>{run.status.as_str()}</span></dd></div>
+                <div><dt>{"Created"}</dt><dd>{time(&run.created_at)}</dd></div>
+                if let Some(s) = &run.sealed_at { <div><dt>{"Ended"}</dt><dd>{time(s)}</dd></div> }
+                if let Some(v) = &run.code_version { <div><dt>{"Code version"}</dt><dd><code>{v.clone()}</code></dd></div> }
+                if !run.labels.is_empty() {
+                    <div><dt>{"Labels"}</dt><dd>{ for run.labels.iter().map(|(k, v)| html!{ <span class="label">{format!("{k}={v}")}</span> }) }</dd></div>
+                }
+            </dl>
+            if let Some(e) = &run.error { <div class="error" role="note"><strong>{"The pipeline failed: "}</strong>{e.clone()}</div> }
+            <section aria-labelledby="integrity-h">
+                <h2 id="integrity-h">{"Chain and seal"}</h2>
+                <ul class="status">
+                { for chain_status(&d).into_iter().map(|s| html! {
+                    <li class={if s.ok { "pass" } else { "fail" }}>
+                        <strong>{ if s.ok { "✔ " } else { "✘ " } }{s.what}{": "}</strong>{s.detail}
+                    </li>
+                }) }
+                </ul>
+                <p class="actions">
+                    <button type="button" onclick={on_verify}>{"Verify this run's bundle in the browser"}</button>
+                    <button type="button" onclick={on_download}>{"Download the bundle"}</button>
+                    <Link<Route> classes="button" to={Route::Trace { id: run.id.clone() }}>{"Trace a row"}</Link<Route>>
+                </p>
+                { match &*action {
+                    None => html! {},
+                    Some(Ok(m)) => html! { <p role="status" class="loading-now"><span class="spinner" aria-hidden="true"></span>{m.clone()}</p> },
+                    Some(Err(m)) => html! { <div class="error" role="alert">{m.clone()}</div> },
+                } }
+            </section>
+            <Timeline {steps} run={Some(AttrValue::from(run.id.clone()))} />
+        </main>
+    }
+}

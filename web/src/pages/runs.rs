@@ -1,0 +1,175 @@
+//! The runs list: newest first, filtered by pipeline, label and status, paged.
+
+use pipeproof_core::api::{RunQuery, RunStatus};
+use web_sys::{HtmlInputElement, HtmlSelectElement};
+use yew::prelude::*;
+use yew_router::prelude::*;
+
+use crate::app::Route;
+use crate::components::signin::RequireSession;
+use crate::components::status::{ErrorBox, Loading};
+use crate::fetch::{FetchState, use_fetch};
+use crate::session::use_session;
+use crate::view::{count, time};
+
+const PAGE: u64 = 20;
+
+/// The runs page (signs in first when needed).
+#[component]
+pub fn Runs() -> Html {
+    html! { <RequireSession><RunsList /></RequireSession> }
+}
+
+fn status_badge(s: RunStatus) -> Html {
+    let class = match s {
+        RunStatus::Open => "badge",
+        RunStatus::Sealed => "badge ok",
+        RunStatus::Failed => "badge bad",
+    };
+    html! { <span class={class}>{s.as_str()}</span> }
+}
+
+#[component]
+fn RunsList() -> Html {
+    let client = use_session().client().expect("signed in");
+    let query = use_state(|| RunQuery {
+        limit: Some(PAGE),
+        ..RunQuery::default()
+    });
+    let pipeline_ref = use_node_ref();
+    let label_ref = use_node_ref();
+    let status_ref = use_node_ref();
+
+    let pipelines = {
+        let client = client.clone();
+        use_fetch((), move |_| {
+            let client = client.clone();
+            async move { client.pipelines().await }
+        })
+    };
+    let runs = {
+        let client = client.clone();
+        use_fetch((*query).clone(), move |q: RunQuery| {
+            let client = client.clone();
+            async move { client.runs(&q).await }
+        })
+    };
+
+    let on_filter = {
+        let (query, p, l, s) = (
+            query.clone(),
+            pipeline_ref.clone(),
+            label_ref.clone(),
+            status_ref.clone(),
+        );
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let pipeline = p
+                .cast::<HtmlSelectElement>()
+                .map(|x| x.value())
+                .filter(|v| !v.is_empty());
+            let label = l
+                .cast::<HtmlInputElement>()
+                .map(|x| x.value().trim().to_string())
+                .filter(|v| !v.is_empty());
+            let status = s
+                .cast::<HtmlSelectElement>()
+                .and_then(|x| match x.value().as_str() {
+                    "open" => Some(RunStatus::Open),
+                    "sealed" => Some(RunStatus::Sealed),
+                    "failed" => Some(RunStatus::Failed),
+                    _ => None,
+                });
+            query.set(RunQuery {
+                pipeline,
+                label,
+                status,
+                offset: Some(0),
+                limit: Some(PAGE),
+            });
+        })
+    };
+
+    let pipeline_options = match &*pipelines {
+        FetchState::Ready(list) => list
+            .iter()
+            .map(|p| html! { <option value={p.name.clone()}>{format!("{} ({} runs)", p.name, p.runs)}</option> })
+            .collect::<Html>(),
+        _ => html! {},
+    };
+
+    let table = match &*runs {
+        FetchState::Loading => html! { <Loading what="Loading runs…" /> },
+        FetchState::Failed(e) => {
+            html! { <ErrorBox error={e.clone()} doing="Could not list the runs" /> }
+        }
+        FetchState::Ready(page) => {
+            let go = |to: u64| {
+                let query = query.clone();
+                Callback::from(move |_: MouseEvent| {
+                    query.set(RunQuery {
+                        offset: Some(to),
+                        ..(*query).clone()
+                    })
+                })
+            };
+            let last = page.offset + page.items.len() as u64;
+            html! { <>
+                if page.items.is_empty() {
+                    <p>{"No runs match. Send steps with the Python client or `pipeproof send`, or clear the filters."}</p>
+                } else {
+                    <table class="runs">
+                        <thead><tr>
+                            <th scope="col">{"Run"}</th><th scope="col">{"Pipeline"}</th><th scope="col">{"Status"}</th>
+                            <th scope="col" class="num">{"Steps"}</th><th scope="col" class="num">{"Rows"}</th>
+                            <th scope="col">{"Labels"}</th><th scope="col">{"Created"}</th>
+                        </tr></thead>
+                        <tbody>
+                        { for page.items.iter().map(|r| html! {
+                            <tr>
+                                <td><Link<Route> to={Route::Run { id: r.id.clone() }}>{r.id.clone()}</Link<Route>></td>
+                                <td>{r.pipeline.clone()}</td>
+                                <td>{status_badge(r.status)}</td>
+                                <td class="num">{r.steps}</td>
+                                <td class="num">{r.rows.map(count).unwrap_or_else(|| "–".into())}</td>
+                                <td>{ for r.labels.iter().map(|(k, v)| html!{ <span class="label">{format!("{k}={v}")}</span> }) }</td>
+                                <td>{time(&r.created_at)}</td>
+                            </tr>
+                        }) }
+                        </tbody>
+                    </table>
+                }
+                <p class="pager">
+                    <button type="button" disabled={page.offset == 0} onclick={go(page.offset.saturating_sub(PAGE))}>{"← Newer"}</button>
+                    <span class="range">{ if page.total == 0 { "0 runs".to_string() } else { format!("{}–{} of {} runs", page.offset + 1, last, page.total) } }</span>
+                    <button type="button" disabled={last >= page.total} onclick={go(page.offset + PAGE)}>{"Older →"}</button>
+                </p>
+            </> }
+        }
+    };
+
+    html! {
+        <main id="main">
+            <h1>{"Runs"}</h1>
+            <form class="filters" onsubmit={on_filter} aria-label="Filter runs">
+                <label>{"Pipeline "}
+                    <select ref={pipeline_ref}>
+                        <option value="">{"all pipelines"}</option>
+                        { pipeline_options }
+                    </select>
+                </label>
+                <label>{"Label "}<input ref={label_ref} type="text" placeholder="env=prod" /></label>
+                <label>{"Status "}
+                    <select ref={status_ref}>
+                        <option value="">{"any"}</option>
+                        <option value="open">{"open"}</option>
+                        <option value="sealed">{"sealed"}</option>
+                        <option value="failed">{"failed"}</option>
+                    </select>
+                </label>
+                <button type="submit">{"Apply filters"}</button>
+            </form>
+            { table }
+        </main>
+    }
+}

@@ -1,0 +1,121 @@
+//! A step's diff from the server: the summary, the schema, the statistics side by side and
+//! the paged detail rows.
+
+use pipeproof_core::api::Step;
+use yew::prelude::*;
+use yew_router::prelude::*;
+
+use crate::app::Route;
+use crate::components::details::{DetailSource, DetailsTable};
+use crate::components::diff_view::DiffSummaryView;
+use crate::components::signin::RequireSession;
+use crate::components::status::{ErrorBox, Loading};
+use crate::fetch::{FetchState, use_fetch};
+use crate::session::use_session;
+use crate::view::{count, short, time};
+
+/// Props of [`StepPage`].
+#[derive(Properties, PartialEq)]
+pub struct StepProps {
+    /// The run.
+    pub id: AttrValue,
+    /// The step's index.
+    pub index: u64,
+}
+
+/// The step page.
+#[component]
+pub fn StepPage(props: &StepProps) -> Html {
+    html! { <RequireSession><StepView id={props.id.clone()} index={props.index} /></RequireSession> }
+}
+
+/// Props of [`StepBody`].
+#[derive(Properties, PartialEq)]
+pub struct StepBodyProps {
+    /// The step's index.
+    pub index: u64,
+    /// Its name.
+    pub name: AttrValue,
+    /// Its row count.
+    pub rows: u64,
+    /// When it was stored.
+    pub created_at: AttrValue,
+    /// Its record hash, hex.
+    pub hash: AttrValue,
+    /// Its key columns.
+    pub key_columns: Vec<String>,
+    /// The diff against the previous step.
+    pub diff: Option<pipeproof_core::DiffSummary>,
+    /// Where the detail rows come from, when they were kept.
+    pub details: Option<DetailSource>,
+}
+
+/// What a step page shows, online or from a bundle.
+#[component]
+pub fn StepBody(props: &StepBodyProps) -> Html {
+    html! { <>
+        <h1>{format!("Step {} · {}", props.index, props.name)}</h1>
+        <dl class="facts">
+            <div><dt>{"Rows"}</dt><dd>{count(props.rows)}</dd></div>
+            <div><dt>{"Stored"}</dt><dd>{time(&props.created_at)}</dd></div>
+            <div><dt>{"Key"}</dt><dd>{ if props.key_columns.is_empty() { "none (multiset diff)".to_string() } else { props.key_columns.join(", ") } }</dd></div>
+            <div><dt>{"Record"}</dt><dd><code title={props.hash.clone()}>{short(&props.hash)}</code></dd></div>
+        </dl>
+        { match &props.diff {
+            None => html! { <p>{"This is the run's first step: there is nothing before it to diff against."}</p> },
+            Some(d) => html! { <>
+                <DiffSummaryView summary={d.clone()} />
+                { match &props.details {
+                    Some(source) => html! { <DetailsTable source={source.clone()} key_columns={props.key_columns.clone()} columns={d.compared_columns.clone()} /> },
+                    None => html! { <p class="muted">{"No detail rows were kept for this step."}</p> },
+                } }
+            </> },
+        } }
+    </> }
+}
+
+#[component]
+fn StepView(props: &StepProps) -> Html {
+    let client = use_session().client().expect("signed in");
+    let detail = {
+        let client = client.clone();
+        use_fetch(props.id.clone(), move |id: AttrValue| {
+            let client = client.clone();
+            async move { client.run(&id).await }
+        })
+    };
+    let crumbs = html! {
+        <p class="crumbs">
+            <Link<Route> to={Route::Runs}>{"Runs"}</Link<Route>>{" / "}
+            <Link<Route> to={Route::Run { id: props.id.to_string() }}>{props.id.clone()}</Link<Route>>
+        </p>
+    };
+    let body = match &*detail {
+        FetchState::Loading => html! { <Loading what="Loading the step…" /> },
+        FetchState::Failed(e) => {
+            html! { <ErrorBox error={e.clone()} doing="Could not load the step" /> }
+        }
+        FetchState::Ready(d) => match d.steps.get(props.index as usize) {
+            None => {
+                html! { <div class="error" role="alert">{format!("Run {} has no step {} (it has {}).", props.id, props.index, d.steps.len())}</div> }
+            }
+            Some(s) => {
+                let Step {
+                    record, hash, diff, ..
+                } = s;
+                let nav = |i: u64, label: &str| html! { <Link<Route> to={Route::Step { id: props.id.to_string(), index: i }}>{label.to_string()}</Link<Route>> };
+                html! { <>
+                    <p class="stepnav">
+                        if props.index > 0 { { nav(props.index - 1, "← Previous step") } }
+                        if (props.index as usize) + 1 < d.steps.len() { { nav(props.index + 1, "Next step →") } }
+                        <Link<Route> to={Route::Trace { id: props.id.to_string() }}>{"Trace a row"}</Link<Route>>
+                    </p>
+                    <StepBody index={props.index} name={record.step.clone()} rows={record.rows} created_at={record.created_at.clone()}
+                        hash={hash.to_hex()} key_columns={record.key.clone()} diff={diff.clone()}
+                        details={diff.as_ref().map(|_| DetailSource::Api { client: client.clone(), run: props.id.to_string(), index: props.index })} />
+                </> }
+            }
+        },
+    };
+    html! { <main id="main">{crumbs}{body}</main> }
+}

@@ -1,0 +1,141 @@
+//! Row trace: one key through every step of a run, with its state, values and changed cells.
+
+use std::collections::BTreeSet;
+
+use pipeproof_core::api::TraceState;
+use web_sys::HtmlInputElement;
+use yew::prelude::*;
+use yew_router::prelude::*;
+
+use crate::app::Route;
+use crate::components::signin::RequireSession;
+use crate::components::status::{ErrorBox, Loading};
+use crate::fetch::{FetchState, use_fetch};
+use crate::session::use_session;
+use crate::view::{cell, short};
+
+/// Props of [`TracePage`].
+#[derive(Properties, PartialEq)]
+pub struct TraceProps {
+    /// The run.
+    pub id: AttrValue,
+}
+
+/// The trace page.
+#[component]
+pub fn TracePage(props: &TraceProps) -> Html {
+    html! { <RequireSession><TraceView id={props.id.clone()} /></RequireSession> }
+}
+
+fn state_word(s: TraceState) -> (&'static str, &'static str) {
+    match s {
+        TraceState::Added => ("added", "added"),
+        TraceState::Unchanged => ("unchanged", ""),
+        TraceState::Changed => ("changed", "changed"),
+        TraceState::Removed => ("removed", "removed"),
+        TraceState::Absent => ("absent", "muted"),
+        TraceState::Unknown => ("unknown (details not kept)", "muted"),
+    }
+}
+
+#[component]
+fn TraceView(props: &TraceProps) -> Html {
+    let client = use_session().client().expect("signed in");
+    let key = use_state(|| None::<String>);
+    let input = use_node_ref();
+    let trace = {
+        let client = client.clone();
+        use_fetch(
+            (props.id.clone(), (*key).clone()),
+            move |(id, key): (AttrValue, Option<String>)| {
+                let client = client.clone();
+                async move {
+                    match key {
+                        Some(k) => client.trace(&id, &k).await.map(Some),
+                        None => Ok(None),
+                    }
+                }
+            },
+        )
+    };
+    let onsubmit = {
+        let (key, input) = (key.clone(), input.clone());
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let v = input
+                .cast::<HtmlInputElement>()
+                .map(|i| i.value().trim().to_string())
+                .unwrap_or_default();
+            key.set((!v.is_empty()).then_some(v));
+        })
+    };
+    let result = match &*trace {
+        FetchState::Loading => html! { <Loading what="Tracing…" /> },
+        FetchState::Failed(e) => {
+            html! { <ErrorBox error={e.clone()} doing="Could not trace the key" /> }
+        }
+        FetchState::Ready(t) => match &**t {
+            None => {
+                html! { <p class="muted">{"Enter a key value to follow that row through the run."}</p> }
+            }
+            Some(t) => {
+                let mut columns: Vec<String> = Vec::new();
+                for s in &t.steps {
+                    for c in s.values.iter().flat_map(|v| v.keys()) {
+                        if !columns.contains(c) {
+                            columns.push(c.clone());
+                        }
+                    }
+                }
+                html! { <>
+                    <p>{format!("Key {} = {}", t.key.join(", "), t.value)}</p>
+                    <div class="scroll">
+                    <table class="trace">
+                        <thead><tr>
+                            <th scope="col">{"#"}</th><th scope="col">{"Step"}</th><th scope="col">{"State"}</th><th scope="col">{"Row hash"}</th>
+                            { for columns.iter().map(|c| html!{ <th scope="col">{c.clone()}</th> }) }
+                        </tr></thead>
+                        <tbody>
+                        { for t.steps.iter().map(|s| {
+                            let (word, class) = state_word(s.state);
+                            let changed: BTreeSet<&str> = s.changes.iter().map(|c| c.column.as_str()).collect();
+                            html! {
+                                <tr class={class}>
+                                    <td>{s.index}</td>
+                                    <td><Link<Route> to={Route::Step { id: props.id.to_string(), index: s.index }}>{s.step.clone()}</Link<Route>></td>
+                                    <td>{word}</td>
+                                    <td><code>{s.row_hash.map(|h| short(&h.to_hex())).unwrap_or_default()}</code></td>
+                                    { for columns.iter().map(|c| {
+                                        if let Some(ch) = s.changes.iter().find(|ch| &ch.column == c) {
+                                            html!{ <td class="change"><del>{cell(Some(&ch.old))}</del>{" → "}<ins>{cell(Some(&ch.new))}</ins></td> }
+                                        } else {
+                                            let v = s.values.as_ref().map(|v| cell(v.get(c))).unwrap_or_default();
+                                            html!{ <td class={classes!(changed.contains(c.as_str()).then_some("changed"))}>{v}</td> }
+                                        }
+                                    }) }
+                                </tr>
+                            }
+                        }) }
+                        </tbody>
+                    </table>
+                    </div>
+                </> }
+            }
+        },
+    };
+    html! {
+        <main id="main">
+            <p class="crumbs">
+                <Link<Route> to={Route::Runs}>{"Runs"}</Link<Route>>{" / "}
+                <Link<Route> to={Route::Run { id: props.id.to_string() }}>{props.id.clone()}</Link<Route>>
+            </p>
+            <h1>{"Trace a row"}</h1>
+            <form class="inline" {onsubmit}>
+                <label for="trace-key">{"Key value "}</label>
+                <input id="trace-key" type="search" ref={input} placeholder="4711" />
+                <button type="submit">{"Trace"}</button>
+            </form>
+            { result }
+        </main>
+    }
+}

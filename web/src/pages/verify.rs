@@ -1,0 +1,337 @@
+//! Verify a bundle offline: pick or drop a bundle file, and core (compiled to WebAssembly)
+//! re-checks every root, diff summary, the chain and the signature in the browser; then the
+//! run and its diffs are shown from the bundle alone. A data file dropped next to it is
+//! checked against the steps. Needs no server: a static host serving `dist/` is enough.
+
+use std::rc::Rc;
+
+use gloo::file::File;
+use pipeproof_core::bundle::Check;
+use web_sys::{HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement};
+use yew::prelude::*;
+use yew_router::prelude::*;
+
+use crate::app::Route;
+use crate::components::checks::Checks;
+use crate::components::details::DetailSource;
+use crate::components::timeline::Timeline;
+use crate::offline::{check_bundle, check_data, now, use_offline};
+use crate::pages::step::StepBody;
+use crate::session::use_session;
+use crate::view::count;
+
+/// What the page is doing.
+#[derive(Debug, Clone, PartialEq)]
+enum Busy {
+    Idle,
+    Working(String),
+    Failed(String),
+}
+
+fn first_file(list: Option<web_sys::FileList>) -> Option<File> {
+    list.and_then(|l| l.get(0)).map(File::from)
+}
+
+/// Gives the browser time to paint the busy notice before heavy work blocks the thread.
+async fn let_paint() {
+    gloo::timers::future::TimeoutFuture::new(40).await;
+}
+
+/// The verify page.
+#[component]
+pub fn VerifyPage() -> Html {
+    let offline = use_offline();
+    let session = use_session();
+    let busy = use_state(|| Busy::Idle);
+    let data_busy = use_state(|| Busy::Idle);
+    let data_check = use_state(|| None::<(String, Check, f64)>);
+    let key_ref = use_node_ref();
+    let step_ref = use_node_ref();
+    let dragging = use_state(|| false);
+    let last_bundle = use_mut_ref(|| None::<(String, Rc<Vec<u8>>)>);
+
+    let trusted_key = move |r: &NodeRef| {
+        r.cast::<HtmlTextAreaElement>()
+            .map(|t| t.value().trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+
+    // Verifies bytes already read, with the key in the text area.
+    let run_check = {
+        let (offline, busy, key_ref, data_check) = (
+            offline.clone(),
+            busy.clone(),
+            key_ref.clone(),
+            data_check.clone(),
+        );
+        Rc::new(move |name: String, bytes: Rc<Vec<u8>>| {
+            let (offline, busy, data_check) = (offline.clone(), busy.clone(), data_check.clone());
+            let key = trusted_key(&key_ref);
+            busy.set(Busy::Working(format!(
+                "Verifying {name} ({} bytes) in the browser…",
+                count(bytes.len() as u64)
+            )));
+            wasm_bindgen_futures::spawn_local(async move {
+                let_paint().await;
+                let loaded = check_bundle(name, &bytes, key);
+                data_check.set(None);
+                offline.0.set(Some(Rc::new(loaded)));
+                busy.set(Busy::Idle);
+            });
+        })
+    };
+
+    let take_bundle = {
+        let (busy, run_check, last_bundle) = (busy.clone(), run_check.clone(), last_bundle.clone());
+        Rc::new(move |file: File| {
+            let (busy, run_check, last_bundle) =
+                (busy.clone(), run_check.clone(), last_bundle.clone());
+            let name = file.name();
+            busy.set(Busy::Working(format!(
+                "Reading {name} ({} bytes)…",
+                count(file.size())
+            )));
+            wasm_bindgen_futures::spawn_local(async move {
+                match gloo::file::futures::read_as_bytes(&file).await {
+                    Ok(bytes) => {
+                        let bytes = Rc::new(bytes);
+                        *last_bundle.borrow_mut() = Some((name.clone(), bytes.clone()));
+                        run_check(name, bytes);
+                    }
+                    Err(e) => busy.set(Busy::Failed(format!(
+                        "the browser could not read {name}: {e}"
+                    ))),
+                }
+            });
+        })
+    };
+
+    let on_pick = {
+        let take = take_bundle.clone();
+        Callback::from(move |e: Event| {
+            let input = e.target_unchecked_into::<HtmlInputElement>();
+            if let Some(f) = first_file(input.files()) {
+                take(f);
+            }
+        })
+    };
+    let on_drop = {
+        let (take, dragging) = (take_bundle.clone(), dragging.clone());
+        Callback::from(move |e: DragEvent| {
+            e.prevent_default();
+            dragging.set(false);
+            if let Some(f) = first_file(e.data_transfer().and_then(|d| d.files())) {
+                take(f);
+            }
+        })
+    };
+    let on_drag_over = {
+        let dragging = dragging.clone();
+        Callback::from(move |e: DragEvent| {
+            e.prevent_default();
+            if !*dragging {
+                dragging.set(true);
+            }
+        })
+    };
+    let on_drag_leave = {
+        let dragging = dragging.clone();
+        Callback::from(move |_: DragEvent| dragging.set(false))
+    };
+    let on_reverify = {
+        let (run_check, last_bundle, busy) = (run_check.clone(), last_bundle.clone(), busy.clone());
+        Callback::from(move |_: MouseEvent| match last_bundle.borrow().clone() {
+            Some((name, bytes)) => run_check(name, bytes),
+            None => busy.set(Busy::Failed(
+                "pick the bundle file again to verify it with this key".into(),
+            )),
+        })
+    };
+    let on_server_key = {
+        let (session, key_ref, busy) = (session.clone(), key_ref.clone(), busy.clone());
+        Callback::from(move |_: MouseEvent| {
+            let (key_ref, busy) = (key_ref.clone(), busy.clone());
+            if let Some(client) = session.client() {
+                wasm_bindgen_futures::spawn_local(async move {
+                    match client.keys().await {
+                        Ok(k) => match k.keys.first() {
+                            Some(k) => {
+                                if let Some(t) = key_ref.cast::<HtmlTextAreaElement>() {
+                                    t.set_value(&k.public_key);
+                                }
+                            }
+                            None => busy.set(Busy::Failed("the server publishes no key".into())),
+                        },
+                        Err(e) => busy.set(Busy::Failed(format!(
+                            "could not fetch the server's key: {e}"
+                        ))),
+                    }
+                });
+            }
+        })
+    };
+
+    let take_data = {
+        let (offline, data_busy, data_check, step_ref) = (
+            offline.clone(),
+            data_busy.clone(),
+            data_check.clone(),
+            step_ref.clone(),
+        );
+        Rc::new(move |file: File| {
+            let Some(loaded) = (*offline.0).clone() else {
+                data_busy.set(Busy::Failed("load a bundle first".into()));
+                return;
+            };
+            let Some(bundle) = loaded.bundle.as_ref().map(|_| loaded.clone()) else {
+                data_busy.set(Busy::Failed(
+                    "the bundle could not be read, so there is nothing to compare with".into(),
+                ));
+                return;
+            };
+            let step = step_ref
+                .cast::<HtmlSelectElement>()
+                .map(|s| s.value())
+                .filter(|v| !v.is_empty());
+            let (data_busy, data_check) = (data_busy.clone(), data_check.clone());
+            let name = file.name();
+            data_busy.set(Busy::Working(format!(
+                "Reading and fingerprinting {name} ({} bytes)…",
+                count(file.size())
+            )));
+            wasm_bindgen_futures::spawn_local(async move {
+                match gloo::file::futures::read_as_bytes(&file).await {
+                    Ok(bytes) => {
+                        let_paint().await;
+                        let start = now();
+                        let b = bundle.bundle.as_ref().expect("checked above");
+                        let check = check_data(b, bytes, step.as_deref());
+                        data_check.set(Some((name, check, now() - start)));
+                        data_busy.set(Busy::Idle);
+                    }
+                    Err(e) => data_busy.set(Busy::Failed(format!(
+                        "the browser could not read {name}: {e}"
+                    ))),
+                }
+            });
+        })
+    };
+    let on_pick_data = {
+        let take = take_data.clone();
+        Callback::from(move |e: Event| {
+            let input = e.target_unchecked_into::<HtmlInputElement>();
+            if let Some(f) = first_file(input.files()) {
+                take(f);
+            }
+        })
+    };
+    let on_drop_data = {
+        let take = take_data.clone();
+        Callback::from(move |e: DragEvent| {
+            e.prevent_default();
+            if let Some(f) = first_file(e.data_transfer().and_then(|d| d.files())) {
+                take(f);
+            }
+        })
+    };
+
+    let loaded = (*offline.0).clone();
+    let notice = |b: &Busy| match b {
+        Busy::Idle => html! {},
+        Busy::Working(m) => {
+            html! { <p class="loading-now" role="status"><span class="spinner" aria-hidden="true"></span>{m.clone()}</p> }
+        }
+        Busy::Failed(m) => html! { <div class="error" role="alert">{m.clone()}</div> },
+    };
+
+    html! {
+        <main id="main">
+            <h1>{"Verify a bundle"}</h1>
+            <p>{"Everything happens in this browser tab: the bundle is checked with the same Rust code the server uses, compiled to WebAssembly. Nothing is uploaded."}</p>
+            <div class={classes!("drop", dragging.then_some("over"))} ondrop={on_drop} ondragover={on_drag_over} ondragleave={on_drag_leave}>
+                <label for="bundle-file">{"Bundle file (drop it here or choose it)"}</label>
+                <input id="bundle-file" type="file" accept=".zip,.bundle,application/zip" onchange={on_pick} />
+            </div>
+            <div class="keybox">
+                <label for="trusted-key">{"Public key to trust (Ed25519, hex). Leave empty to only check that the signature matches the key inside the bundle."}</label>
+                <textarea id="trusted-key" rows="2" ref={key_ref} spellcheck="false"
+                    value={loaded.as_ref().and_then(|l| l.trusted_key.clone()).unwrap_or_default()} />
+                <p class="actions">
+                    if session.who().is_some() {
+                        <button type="button" onclick={on_server_key}>{"Use this server's key"}</button>
+                    }
+                    if loaded.is_some() {
+                        <button type="button" onclick={on_reverify}>{"Verify again with this key"}</button>
+                    }
+                </p>
+            </div>
+            { notice(&busy) }
+            if let Some(l) = &loaded {
+                <p class="muted" id="verify-facts">{format!("{}: {} bytes, verified in {:.0} ms{}", l.file_name, count(l.size as u64), l.millis,
+                    match &l.trusted_key { Some(k) => format!(", trusting key {}…", &k[..16.min(k.len())]), None => ", no trusted key given".into() })}</p>
+                <Checks report={l.report.clone()} />
+                if let Some(b) = &l.bundle {
+                    <section aria-labelledby="run-h">
+                        <h2 id="run-h">{format!("Run {} · {}", b.manifest.run.id, b.manifest.run.pipeline)}</h2>
+                        <p>{format!("Status {}, {} steps, created {}", b.manifest.run.status, b.manifest.records.len(), crate::view::time(&b.manifest.run.created_at))}</p>
+                        <Timeline steps={l.steps.clone()} run={None::<AttrValue>} />
+                    </section>
+                    <section aria-labelledby="data-h" class="drop" ondrop={on_drop_data} ondragover={Callback::from(|e: DragEvent| e.prevent_default())}>
+                        <h2 id="data-h">{"Is this file a step's output?"}</h2>
+                        <label for="data-step">{"Compare with "}</label>
+                        <select id="data-step" ref={step_ref}>
+                            <option value="">{"any step"}</option>
+                            { for b.manifest.records.iter().map(|r| html!{ <option value={r.step.clone()}>{format!("{} {}", r.index, r.step)}</option> }) }
+                        </select>
+                        <label for="data-file">{" Data file (Parquet, CSV or Arrow; drop it here or choose it) "}</label>
+                        <input id="data-file" type="file" accept=".parquet,.csv,.arrow,.arrows,.ipc,.feather" onchange={on_pick_data} />
+                        { notice(&data_busy) }
+                        if let Some((name, c, ms)) = &*data_check {
+                            <p id="data-result" class={if c.passed { "verdict ok" } else { "verdict bad" }} role="status">
+                                { if c.passed { "✔ " } else { "✘ " } }{format!("{name}: {} ({ms:.0} ms)", c.detail)}
+                            </p>
+                        }
+                    </section>
+                }
+            }
+        </main>
+    }
+}
+
+/// Props of [`BundleStepPage`].
+#[derive(Properties, PartialEq)]
+pub struct BundleStepProps {
+    /// The step's index.
+    pub index: u64,
+}
+
+/// A step of the loaded bundle, shown with the same components as the online step page.
+#[component]
+pub fn BundleStepPage(props: &BundleStepProps) -> Html {
+    let offline = use_offline();
+    let Some(l) = (*offline.0).clone() else {
+        return html! {
+            <main id="main">
+                <h1>{"No bundle loaded"}</h1>
+                <p>{"Bundles live only in this tab's memory. "}<Link<Route> to={Route::Verify}>{"Choose a bundle file"}</Link<Route>>{" first."}</p>
+            </main>
+        };
+    };
+    let i = props.index as usize;
+    let (Some(b), Some(s)) = (l.bundle.as_ref(), l.steps.get(i)) else {
+        return html! { <main id="main"><div class="error" role="alert">{format!("The bundle has no step {i}.")}</div></main> };
+    };
+    let n = b.manifest.records.len();
+    html! {
+        <main id="main">
+            <p class="crumbs"><Link<Route> to={Route::Verify}>{format!("Bundle {}", l.file_name)}</Link<Route>>
+                { if l.report.passed() { " (verified)" } else { " (verification FAILED: do not trust what follows)" } }</p>
+            <p class="stepnav">
+                if i > 0 { <Link<Route> to={Route::VerifyStep { index: props.index - 1 }}>{"← Previous step"}</Link<Route>> }
+                if i + 1 < n { <Link<Route> to={Route::VerifyStep { index: props.index + 1 }}>{"Next step →"}</Link<Route>> }
+            </p>
+            <StepBody index={s.index} name={s.name.clone()} rows={s.rows} created_at={s.created_at.clone()} hash={s.hash.clone()}
+                key_columns={s.key.clone()} diff={s.diff.clone()} details={l.details.get(i).cloned().flatten().map(DetailSource::Bundle)} />
+        </main>
+    }
+}

@@ -1,0 +1,116 @@
+//! The signed-in session: the bearer token (kept in session storage, so it lasts as long as the
+//! tab and never appears in a URL) and the token's name and scopes from `GET /whoami`.
+
+use std::rc::Rc;
+
+use gloo::storage::{SessionStorage, Storage};
+use pipeproof_core::api::WhoAmI;
+use yew::prelude::*;
+
+use crate::api::{ApiError, Client};
+
+const TOKEN_KEY: &str = "pipeproof.token";
+
+/// What the app knows of the session.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SessionState {
+    /// The client, when a token is stored.
+    pub client: Option<Client>,
+    /// The token's identity, once checked.
+    pub who: Option<WhoAmI>,
+    /// Why the stored token was dropped, if it was.
+    pub dropped: Option<String>,
+}
+
+/// A handle to the session, from [`use_session`].
+#[derive(Clone, PartialEq)]
+pub struct Session(UseStateHandle<Rc<SessionState>>);
+
+impl Session {
+    /// The API client, when signed in (or while the stored token is being checked).
+    pub fn client(&self) -> Option<Client> {
+        self.0.client.clone()
+    }
+
+    /// The token's identity, once checked.
+    pub fn who(&self) -> Option<WhoAmI> {
+        self.0.who.clone()
+    }
+
+    /// Why the previous token was dropped.
+    pub fn dropped(&self) -> Option<String> {
+        self.0.dropped.clone()
+    }
+
+    /// Records a checked token.
+    pub fn sign_in(&self, token: String, who: WhoAmI) {
+        let _ = SessionStorage::set(TOKEN_KEY, &token);
+        self.0.set(Rc::new(SessionState {
+            client: Some(Client::new(token)),
+            who: Some(who),
+            dropped: None,
+        }));
+    }
+
+    /// Forgets the token.
+    pub fn sign_out(&self) {
+        SessionStorage::delete(TOKEN_KEY);
+        self.0.set(Rc::new(SessionState::default()));
+    }
+
+    /// Forgets the token because the server refused it.
+    pub fn expire(&self, e: &ApiError) {
+        SessionStorage::delete(TOKEN_KEY);
+        self.0.set(Rc::new(SessionState {
+            dropped: Some(e.message.clone()),
+            ..SessionState::default()
+        }));
+    }
+}
+
+/// Props of [`SessionProvider`].
+#[derive(Properties, PartialEq)]
+pub struct ProviderProps {
+    /// The app.
+    pub children: Html,
+}
+
+/// Provides the session; checks a token found in session storage once at start.
+#[component]
+pub fn SessionProvider(props: &ProviderProps) -> Html {
+    let state = use_state(|| {
+        Rc::new(SessionState {
+            client: SessionStorage::get::<String>(TOKEN_KEY)
+                .ok()
+                .map(Client::new),
+            ..SessionState::default()
+        })
+    });
+    let session = Session(state.clone());
+    {
+        let session = session.clone();
+        use_effect_with((), move |_| {
+            if let Some(client) = session.client() {
+                wasm_bindgen_futures::spawn_local(async move {
+                    match client.whoami().await {
+                        Ok(who) => session.0.set(Rc::new(SessionState {
+                            client: Some(client),
+                            who: Some(who),
+                            dropped: None,
+                        })),
+                        Err(e) => session.expire(&e),
+                    }
+                });
+            }
+        });
+    }
+    html! {
+        <ContextProvider<Session> context={session}>{props.children.clone()}</ContextProvider<Session>>
+    }
+}
+
+/// The session.
+#[hook]
+pub fn use_session() -> Session {
+    use_context::<Session>().expect("SessionProvider wraps the app")
+}

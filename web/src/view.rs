@@ -1,0 +1,124 @@
+//! What the pages show of a step, built alike from the API's [`Step`] (online) and from a
+//! bundle's records (offline), so both use the same components; and small text helpers.
+
+use pipeproof_core::DiffSummary;
+use pipeproof_core::api::Step;
+use pipeproof_core::bundle::Bundle;
+
+/// One step as the timeline and the step page show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepView {
+    /// Its index.
+    pub index: u64,
+    /// Its name.
+    pub name: String,
+    /// Its row count.
+    pub rows: u64,
+    /// When it was stored.
+    pub created_at: String,
+    /// Key columns.
+    pub key: Vec<String>,
+    /// The diff against the previous step.
+    pub diff: Option<DiffSummary>,
+    /// The record's hash, hex.
+    pub hash: String,
+}
+
+impl StepView {
+    /// From a step the server sent.
+    pub fn from_api(s: &Step) -> StepView {
+        StepView {
+            index: s.record.index,
+            name: s.record.step.clone(),
+            rows: s.record.rows,
+            created_at: s.record.created_at.clone(),
+            key: s.record.key.clone(),
+            diff: s.diff.clone(),
+            hash: s.hash.to_hex(),
+        }
+    }
+
+    /// Every step of a bundle.
+    pub fn from_bundle(b: &Bundle) -> Vec<StepView> {
+        b.manifest
+            .records
+            .iter()
+            .zip(&b.steps)
+            .map(|(r, s)| StepView {
+                index: r.index,
+                name: r.step.clone(),
+                rows: r.rows,
+                created_at: r.created_at.clone(),
+                key: r.key.clone(),
+                diff: s.diff.clone(),
+                hash: r.hash().to_hex(),
+            })
+            .collect()
+    }
+
+    /// Whether the schema changed at this step.
+    pub fn schema_changed(&self) -> bool {
+        self.diff.as_ref().is_some_and(|d| !d.schema.is_empty())
+    }
+}
+
+/// A count with thousands separators: `1,234,567`.
+pub fn count(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The first 12 hex digits of a hash.
+pub fn short(hex: &str) -> String {
+    hex.chars().take(12).collect()
+}
+
+/// A timestamp without its fractional seconds: `2026-11-26 12:00:00Z`.
+pub fn time(ts: &str) -> String {
+    let t = ts.replacen('T', " ", 1);
+    match t.find('.') {
+        Some(dot) => {
+            let zone: String = t[dot..]
+                .chars()
+                .skip_while(|c| *c == '.' || c.is_ascii_digit())
+                .collect();
+            format!("{}{zone}", &t[..dot])
+        }
+        None => t,
+    }
+}
+
+/// A JSON value as a cell shows it.
+pub fn cell(v: Option<&serde_json::Value>) -> String {
+    match v {
+        None | Some(serde_json::Value::Null) => "null".into(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_get_separators() {
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1000), "1,000");
+        assert_eq!(count(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn times_lose_fractions_keep_zone() {
+        assert_eq!(time("2026-11-26T12:00:00.123456Z"), "2026-11-26 12:00:00Z");
+        assert_eq!(time("2026-11-26T12:00:00Z"), "2026-11-26 12:00:00Z");
+    }
+}
