@@ -1,0 +1,463 @@
+"""The client against a real server: frames, runs, diffs, errors and faults."""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+import zipfile
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pytest
+import requests
+
+import pipeproof as pp
+from conftest import Server, free_port
+from proxy import LosingProxy
+
+
+def trades(n: int = 100, seed: int = 7) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "trade_id": np.arange(1, n + 1, dtype=np.int64),
+            "book": rng.choice(["rates", "fx", "credit"], n),
+            "notional": rng.normal(1e6, 2e5, n).round(2),
+            "ccy": rng.choice(["EUR", "USD", "GBP"], n),
+            "live": rng.random(n) > 0.2,
+        }
+    )
+
+
+def run_detail(client: pp.Client, run: pp.Run) -> dict:
+    return client.get_run(run.id)
+
+
+# Runs, steps and results.
+
+
+def test_pandas_steps_are_recorded_diffed_and_sealed(client: pp.Client):
+    df = trades()
+    with client.run(
+        "positions", labels={"env": "test"}, code_version="abc123", params={"date": "2026-11-26"}
+    ) as run:
+        first = run.snapshot(df, step="load", key="trade_id")
+        clean = df[df.trade_id != 5].copy()
+        clean.loc[clean.trade_id == 7, "notional"] = 1.0
+        clean = pd.concat([clean, trades(1, seed=1).assign(trade_id=1000)], ignore_index=True)
+        second = run.snapshot(clean, step="clean", key="trade_id")
+    assert run.status == "sealed"
+
+    assert first.index == 0 and first.step == "load" and first.rows == 100
+    assert first.diff is None and first.added is None and first.prev is None
+    assert len(first.content_root) == 64 and first.key == ["trade_id"]
+    assert (second.index, second.rows) == (1, 100)
+    assert (second.added, second.removed, second.changed) == (1, 1, 1)
+    assert second.unchanged == 98
+    assert second.prev == first.hash
+    assert not second.is_same
+
+    text = repr(second)
+    assert text.startswith("StepResult(#1 'clean' rows=100")
+    assert "added=1 removed=1 changed=1" in text
+
+    d = second.to_dict()
+    assert set(d) >= {"record", "hash", "schema", "stats", "diff", "artifact"}
+    assert [c["name"] for c in d["schema"]] == ["trade_id", "book", "notional", "ccy", "live"]
+    d["record"]["rows"] = -1
+    assert second.rows == 100, "to_dict() must be a copy"
+
+    detail = run_detail(client, run)
+    assert detail["run"]["status"] == "sealed"
+    assert detail["run"]["labels"] == {"env": "test"}
+    assert detail["run"]["code_version"] == "abc123"
+    assert detail["seal"] is not None
+    assert [s["hash"] for s in detail["steps"]] == [first.hash, second.hash]
+
+
+def same_data_in_four_libraries():
+    # pandas marks a missing float with NaN; like pyarrow and polars.from_pandas, the client
+    # sends it as null, so the other libraries hold a null there. -0.0 and 0.0 are one value
+    # in the fingerprint, and integer widths, timestamp units and string layouts do not matter.
+    ts = pd.to_datetime(["2026-01-01 09:30", "2026-01-02 10:00", None]).astype("datetime64[ns]")
+    pdf = pd.DataFrame(
+        {
+            "id": pd.array([1, 2, 3], dtype="int64"),
+            "name": ["alpha", None, "gamma"],
+            "x": [1.5, np.nan, -0.0],
+            "flag": [True, False, True],
+            "at": ts,
+        }
+    )
+    plf = pl.DataFrame(
+        {
+            "id": [1, 2, 3],
+            "name": ["alpha", None, "gamma"],
+            "x": [1.5, None, 0.0],
+            "flag": [True, False, True],
+            "at": [
+                pd.Timestamp("2026-01-01 09:30").to_pydatetime(),
+                pd.Timestamp("2026-01-02 10:00").to_pydatetime(),
+                None,
+            ],
+        },
+        schema_overrides={"id": pl.Int32, "at": pl.Datetime("us")},
+    )
+    patable = pa.table(
+        {
+            "id": pa.array([1, 2, 3], pa.int16()),
+            "name": pa.array(["alpha", None, "gamma"], pa.large_string()),
+            "x": pa.array([1.5, None, 0.0], pa.float32()),
+            "flag": [True, False, True],
+            "at": pa.array(
+                [pd.Timestamp("2026-01-01 09:30"), pd.Timestamp("2026-01-02 10:00"), None],
+                pa.timestamp("ms"),
+            ),
+        }
+    )
+    rel = duckdb.sql(
+        """
+        select * from (values
+            (1, 'alpha', 1.5::double, true, timestamp '2026-01-01 09:30:00'),
+            (2, null, null, false, timestamp '2026-01-02 10:00:00'),
+            (3, 'gamma', 0.0::double, true, null)
+        ) t(id, name, x, flag, "at") order by id
+        """
+    )
+    return pdf, plf, patable, rel
+
+
+def test_same_data_from_pandas_polars_pyarrow_duckdb_has_one_content_root(client: pp.Client):
+    pdf, plf, patable, rel = same_data_in_four_libraries()
+    with client.run("four-libraries") as run:
+        results = [
+            run.snapshot(pdf, step="pandas", key="id"),
+            run.snapshot(plf, step="polars", key="id"),
+            run.snapshot(patable, step="pyarrow", key="id"),
+            run.snapshot(rel, step="duckdb", key="id"),
+        ]
+    roots = {r.step: r.content_root for r in results}
+    assert len(set(roots.values())) == 1, roots
+    for r in results[1:]:
+        assert r.is_same, r
+    # A different value gives a different root: the comparison above can fail.
+    changed = pdf.copy()
+    changed.loc[0, "x"] = 1.25
+    with client.run("four-libraries") as run:
+        other = run.snapshot(changed, step="pandas", key="id")
+    assert other.content_root != results[0].content_root
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=pp.ServerError,
+    reason="core: canon::Dictionary::new panics (normalized_keys on an empty dictionary) when "
+    "a diff's empty added/removed detail batch has a dictionary column; remove this mark "
+    "once core handles empty dictionaries",
+)
+def test_categorical_columns_after_the_first_step(client: pp.Client):
+    df = trades(30)
+    categorical = df.assign(book=df.book.astype("category"), ccy=df.ccy.astype("category"))
+    with client.run("categorical") as run:
+        plain = run.snapshot(df, step="plain", key="trade_id")
+        cat = run.snapshot(categorical, step="categorical", key="trade_id")
+        again = run.snapshot(categorical.head(20), step="cut", key="trade_id")
+    assert cat.content_root == plain.content_root and cat.is_same
+    assert again.removed == 10
+
+
+def test_record_batches_readers_and_capsule_objects(client: pp.Client):
+    table = pa.Table.from_pandas(trades(50), preserve_index=False)
+
+    class Capsule:
+        def __arrow_c_stream__(self, requested_schema=None):
+            return table.__arrow_c_stream__(requested_schema)
+
+    with client.run("arrow-inputs") as run:
+        a = run.snapshot(table, step="table")
+        b = run.snapshot(table.combine_chunks().to_batches()[0], step="batch")
+        c = run.snapshot(pa.RecordBatchReader.from_batches(table.schema, table.to_batches(7)), step="reader")
+        d = run.snapshot(Capsule(), step="capsule")
+    assert a.rows == 50
+    assert len({x.content_root for x in (a, b, c, d)}) == 1
+
+
+def test_many_batches_give_the_same_roots_as_one(client: pp.Client):
+    df = trades(50_000)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    pieces = pa.Table.from_batches(table.to_batches(max_chunksize=999))
+    with client.run("batching") as run:
+        whole = run.snapshot(table.combine_chunks(), step="whole")
+        split = run.snapshot(pieces, step="split")
+    assert whole.rows == split.rows == 50_000
+    assert (whole.content_root, whole.order_root) == (split.content_root, split.order_root)
+
+
+def test_params_and_diff_options_are_recorded(client: pp.Client):
+    df = trades(20)
+    with client.run("options") as run:
+        run.snapshot(df, step="a", key="trade_id")
+        nudged = df.assign(notional=df.notional + 1e-9)
+        r = run.snapshot(
+            nudged,
+            step="b",
+            key=["trade_id"],
+            params={"threshold": 3},
+            abs_tol=1e-6,
+            ignore=["live"],
+            max_detail_rows=5,
+        )
+    assert r.changed == 0 and r.unchanged == 20
+    assert r.diff["within_tolerance"] == 20
+    assert r.params["threshold"] == 3
+    with pytest.raises(TypeError, match="unknown option"):
+        run.snapshot(df, step="c", tolerance=1)
+
+
+def test_decorator_snapshots_the_returned_frame_under_the_function_name(client: pp.Client):
+    with client.run("decorated") as run:
+
+        @run.step(key="trade_id")
+        def load() -> pd.DataFrame:
+            return trades(30)
+
+        @run.step(key="trade_id", name="without_fx")
+        def clean(df: pd.DataFrame) -> pd.DataFrame:
+            return df[df.book != "fx"]
+
+        @run.step
+        def total(df: pd.DataFrame) -> pd.DataFrame:
+            return df.groupby("ccy", as_index=False).notional.sum()
+
+        out = total(clean(load()))
+    assert isinstance(out, pd.DataFrame) and set(out.columns) == {"ccy", "notional"}
+    assert [s.step for s in run.steps] == ["load", "without_fx", "total"]
+    assert run.steps[1].removed == (trades(30).book == "fx").sum()
+    assert clean.__name__ == "clean"
+    detail = run_detail(client, run)
+    assert [s["record"]["step"] for s in detail["steps"]] == ["load", "without_fx", "total"]
+
+
+def test_an_exception_marks_the_run_failed_with_the_error(client: pp.Client):
+    with pytest.raises(ZeroDivisionError):
+        with client.run("failing") as run:
+            run.snapshot(trades(10), step="load", key="trade_id")
+            1 / 0
+    assert run.status == "failed"
+    detail = run_detail(client, run)
+    assert detail["run"]["status"] == "failed"
+    assert "ZeroDivisionError" in detail["run"]["error"]
+    assert "division by zero" in detail["run"]["error"]
+    assert len(detail["steps"]) == 1
+    assert detail["seal"] is not None
+
+
+def test_diff_returns_the_details_as_a_dataframe(client: pp.Client):
+    df = trades(40)
+    after = df[~df.trade_id.isin([3, 4])].copy()
+    after.loc[after.trade_id == 10, ["notional", "ccy"]] = [5.0, "JPY"]
+    after = pd.concat([after, df.head(1).assign(trade_id=999)], ignore_index=True)
+    with client.run("details") as run:
+        run.snapshot(df, step="load", key="trade_id")
+        run.snapshot(after, step="clean", key="trade_id")
+    frame = run.diff("clean")
+    assert list(frame.columns[:1]) == ["_change"]
+    assert frame._change.value_counts().to_dict() == {"removed": 2, "changed": 2, "added": 1}
+    changed = run.diff(1, kind="changed")
+    assert set(changed.column) == {"notional", "ccy"}
+    ccy = changed[changed.column == "ccy"].iloc[0]
+    assert (ccy.old, ccy.new) == (df.loc[df.trade_id == 10, "ccy"].item(), "JPY")
+    removed = run.diff("clean", kind="removed")
+    assert sorted(removed.trade_id.astype(int)) == [3, 4]
+    only_ccy = run.diff("clean", kind="changed", column="ccy")
+    assert len(only_ccy) == 1
+    with pytest.raises(pp.ValidationError, match="first"):
+        run.diff("load")
+    with pytest.raises(pp.ValidationError, match="no step named"):
+        run.diff("nope")
+
+
+def test_diff_pages_through_many_rows(client: pp.Client):
+    df = trades(2500)
+    with client.run("paging") as run:
+        run.snapshot(df.head(0), step="empty", key="trade_id")
+        run.snapshot(df, step="all", key="trade_id")
+    added = run.diff("all", kind="added")
+    assert len(added) == 2500
+    assert sorted(added.trade_id.astype(int)) == list(range(1, 2501))
+
+
+def test_export_writes_a_bundle_that_verifies(
+    server: Server, client: pp.Client, tmp_path: Path, monkeypatch
+):
+    monkeypatch.setenv("PIPEPROOF_BIN", str(server.binary))
+    with client.run("bundled") as run:
+        run.snapshot(trades(30), step="load", key="trade_id")
+        run.snapshot(trades(30).head(25), step="cut", key="trade_id")
+    path = run.export(tmp_path / "run.zip")
+    assert zipfile.is_zipfile(path)
+    result = client.verify_bundle(path, client.public_key())
+    assert result.passed, result
+    assert result.checks and all(c.passed for c in result.checks)
+    assert "passed" in repr(result)
+
+    # One flipped byte in the manifest makes verification fail, saying where.
+    tampered = tmp_path / "tampered.zip"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(tampered, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith(".json") and b'"rows":25' in data:
+                data = data.replace(b'"rows":25', b'"rows":24', 1)
+            dst.writestr(info, data)
+    bad = client.verify_bundle(tampered, client.public_key())
+    assert not bad.passed and bad.failed
+    assert "FAILED" in repr(bad)
+
+
+def test_verify_bundle_without_the_binary_says_how_to_fix(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("PIPEPROOF_BIN", str(tmp_path / "missing"))
+    with pytest.raises(pp.PipeproofError, match="cannot run"):
+        pp.verify_bundle(tmp_path / "x.zip")
+
+
+# Errors.
+
+
+def test_wrong_or_missing_token_is_an_auth_error(server: Server, monkeypatch):
+    with pp.Client(server.url, token="not-the-token", retries=0) as bad:
+        with pytest.raises(pp.AuthError) as err:
+            bad.run("nope")
+    assert err.value.status == 401
+    assert isinstance(err.value, pp.PipeproofError)
+    monkeypatch.delenv("PIPEPROOF_TOKEN", raising=False)
+    with pp.Client(server.url, retries=0) as none:
+        with pytest.raises(pp.AuthError, match="PIPEPROOF_TOKEN"):
+            none.run("nope")
+
+
+def test_a_read_only_token_cannot_ingest(server: Server, client: pp.Client):
+    reply = requests.post(
+        f"{server.url}/api/v1/tokens",
+        json={"name": "reader", "scopes": ["read"]},
+        headers={"Authorization": f"Bearer {server.token}"},
+        timeout=10,
+    )
+    assert reply.status_code == 201, reply.text
+    with pp.Client(server.url, token=reply.json()["token"], retries=0) as reader:
+        assert reader.whoami()["scopes"] == ["read"]
+        with pytest.raises(pp.AuthError) as err:
+            reader.run("nope")
+    assert err.value.status == 403
+
+
+def test_an_unsupported_dtype_is_refused_before_anything_is_sent(client: pp.Client):
+    df = trades(5)
+    df["note"] = pd.Series([1, "x", 2.5, None, "y"], dtype=object)
+    with client.run("dtypes") as run:
+        with pytest.raises(pp.ValidationError, match="column 'note'"):
+            run.snapshot(df, step="load")
+        assert run_detail(client, run)["steps"] == []
+        assert run.snapshot(df.drop(columns="note"), step="load").rows == 5
+
+
+def test_the_server_problem_detail_reaches_the_exception(client: pp.Client):
+    with client.run("problems") as run:
+        with pytest.raises(pp.ValidationError) as err:
+            run.snapshot(trades(5), step="load", key="no_such_column")
+    assert 400 <= err.value.status < 500
+    assert "no_such_column" in str(err.value)
+    assert err.value.problem and "no_such_column" in err.value.detail
+
+
+def test_a_sealed_run_refuses_steps(client: pp.Client):
+    with client.run("sealed") as run:
+        run.snapshot(trades(5), step="load")
+    with pytest.raises(pp.ValidationError) as err:
+        run.snapshot(trades(5), step="late")
+    assert err.value.status == 409
+
+
+def test_unknown_run_is_a_validation_error(client: pp.Client):
+    with pytest.raises(pp.ValidationError) as err:
+        client.get_run("no-such-run")
+    assert err.value.status == 404
+
+
+# Faults.
+
+
+def test_warn_mode_carries_on_when_the_server_is_down():
+    down = pp.Client(f"http://127.0.0.1:{free_port()}", token="t", retries=1, backoff=0.01, on_error="warn")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with down.run("offline") as run:
+            result = run.snapshot(trades(5), step="load")
+            ran_on = True
+    assert ran_on and result is None and run.detached
+    messages = [str(w.message) for w in caught if issubclass(w.category, pp.PipeproofWarning)]
+    assert any("could not start a run" in m for m in messages), messages
+    assert any("step 'load'" in m for m in messages), messages
+
+
+def test_raise_mode_reports_the_server_as_unreachable():
+    down = pp.Client(f"http://127.0.0.1:{free_port()}", token="t", retries=1, backoff=0.01)
+    with pytest.raises(pp.ConnectionError, match="unreachable"):
+        down.run("offline")
+
+
+def test_warn_mode_when_the_server_dies_mid_run(own_server: Server):
+    c = own_server.client(on_error="warn", retries=1, backoff=0.01)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with c.run("dies") as run:
+            assert run.snapshot(trades(5), step="load") is not None
+            own_server.stop()
+            assert run.snapshot(trades(5), step="clean") is None
+    assert any(issubclass(w.category, pp.PipeproofWarning) for w in caught)
+    assert [s.step for s in run.steps] == ["load"]
+
+
+def test_retries_across_a_server_restart_store_the_step_once(own_server: Server):
+    c = own_server.client(retries=8, backoff=0.2)
+    with c.run("restart") as run:
+        run.snapshot(trades(100), step="load", key="trade_id")
+        own_server.stop()
+        restarter = threading.Timer(1.0, own_server.start)
+        restarter.start()
+        started = time.monotonic()
+        clean = run.snapshot(trades(100).head(90), step="clean", key="trade_id")
+        restarter.join()
+        assert time.monotonic() - started >= 0.9, "the post cannot succeed while the server is down"
+    assert clean.removed == 10
+    detail = c.get_run(run.id)
+    assert [s["record"]["step"] for s in detail["steps"]] == ["load", "clean"]
+    assert detail["run"]["status"] == "sealed"
+
+
+def test_a_lost_reply_is_retried_with_the_same_idempotency_key(server: Server):
+    proxy = LosingProxy(server.port, lose_after=b"/steps?")
+    try:
+        c = pp.Client(proxy.url, token=server.token, retries=3, backoff=0.05)
+        with c.run("lost-reply") as run:
+            first = run.snapshot(trades(20), step="load", key="trade_id")
+        assert proxy.lost == 1, "the proxy must have dropped one reply"
+        assert first.replayed, "the retry should get the stored step back"
+        detail = server.client().get_run(run.id)
+        assert len(detail["steps"]) == 1
+        assert detail["steps"][0]["hash"] == first.hash
+    finally:
+        proxy.close()
+
+
+def test_progress_bar_option_uploads_the_same(client: pp.Client):
+    with client.run("progress") as run:
+        a = run.snapshot(trades(1000), step="quiet")
+    loud = pp.Client(client.url, token=client._http.token, progress=True)
+    with loud.run("progress") as run:
+        b = run.snapshot(trades(1000), step="loud")
+    assert a.content_root == b.content_root
