@@ -48,9 +48,9 @@ browser() {
 }
 
 python() {
-  if ! python3 -c 'import pandas, pyarrow, polars, duckdb, pytest, blake3' >/dev/null 2>&1; then
-    log "pip install pandas pyarrow polars duckdb pytest blake3"
-    python3 -m pip install --quiet --disable-pip-version-check pandas pyarrow polars duckdb pytest blake3
+  if ! python3 -c 'import pandas, pyarrow, polars, duckdb, pytest, blake3, requests, tqdm' >/dev/null 2>&1; then
+    log "pip install pandas pyarrow polars duckdb pytest blake3 requests tqdm"
+    python3 -m pip install --quiet --disable-pip-version-check pandas pyarrow polars duckdb pytest blake3 requests tqdm
   fi
 }
 
