@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.server
+import socket
 import threading
 import time
 import warnings
@@ -305,6 +307,7 @@ def test_export_writes_a_bundle_that_verifies(
     assert result.passed, result
     assert result.checks and all(c.passed for c in result.checks)
     assert "passed" in repr(result)
+    assert run.verify().passed
 
     # One flipped byte in the manifest makes verification fail, saying where.
     tampered = tmp_path / "tampered.zip"
@@ -461,3 +464,55 @@ def test_progress_bar_option_uploads_the_same(client: pp.Client):
     with loud.run("progress") as run:
         b = run.snapshot(trades(1000), step="loud")
     assert a.content_root == b.content_root
+
+
+class _Flaky(http.server.BaseHTTPRequestHandler):
+    """Answers 503 to the first ``fail`` requests, then a WhoAmI."""
+
+    fail = 2
+    seen = 0
+
+    def do_GET(self):
+        type(self).seen += 1
+        if type(self).seen <= type(self).fail:
+            body = b'{"type":"about:blank","title":"Unavailable","status":503,"detail":"busy"}'
+            self.send_response(503)
+            self.send_header("Content-Type", "application/problem+json")
+        else:
+            body = b'{"name":"t","scopes":["read"]}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_5xx_replies_are_retried_then_reported():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        _Flaky.seen, _Flaky.fail = 0, 2
+        assert pp.Client(url, token="t", retries=2, backoff=0.01).whoami()["name"] == "t"
+        assert _Flaky.seen == 3
+        _Flaky.seen, _Flaky.fail = 0, 10
+        with pytest.raises(pp.ServerError, match="busy") as err:
+            pp.Client(url, token="t", retries=2, backoff=0.01).whoami()
+        assert err.value.status == 503 and _Flaky.seen == 3
+    finally:
+        httpd.shutdown()
+
+
+def test_a_silent_server_is_a_timeout():
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)  # accepts connections, never answers
+    try:
+        c = pp.Client(f"http://127.0.0.1:{listener.getsockname()[1]}", token="t", timeout=0.3, retries=1, backoff=0.01)
+        with pytest.raises(pp.ConnectionError, match="did not answer in time"):
+            c.whoami()
+    finally:
+        listener.close()
