@@ -12,6 +12,7 @@ becomes a :class:`PipeproofWarning` and the call returns ``None``.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import os
 import shutil
@@ -640,9 +641,7 @@ def _columns(value: Columns, what: str) -> str:
 def _want_progress(setting: Optional[bool]) -> bool:
     if setting is False:
         return False
-    try:
-        import tqdm  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("tqdm") is None:
         if setting:
             raise ImportError(
                 "progress=True needs tqdm: pip install 'pipeproof[tqdm]'"

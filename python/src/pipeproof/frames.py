@@ -13,7 +13,7 @@ streams (readers, capsules) are read into a table once for that reason.
 from __future__ import annotations
 
 import sys
-from typing import Any, Iterator, List, Optional
+from typing import Any, Iterator, List
 
 import pyarrow as pa
 
