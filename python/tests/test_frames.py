@@ -54,6 +54,13 @@ def test_mixed_object_column_is_refused_naming_the_column():
     assert "'mixed'" in message and "mixed" in message and "astype" in message
 
 
+def test_nested_object_column_is_refused_as_nested():
+    df = sample()
+    df["tags"] = pd.Series([["a"], ["b", "c"], []], dtype=object)
+    with pytest.raises(pp.ValidationError, match="column 'tags' holds list values"):
+        to_arrow(df)
+
+
 def test_single_type_object_columns_are_accepted():
     df = pd.DataFrame(
         {

@@ -176,9 +176,16 @@ def _from_pandas(df: Any) -> pa.Table:
         if column.dtype == object:
             kind = infer_dtype(column, skipna=True)
             if kind not in _PANDAS_OBJECT_KINDS:
+                types = _sample_types(column)
+                if types in ("list", "dict", "tuple", "set", "ndarray"):
+                    raise ValidationError(
+                        f"column {str(name)!r} holds {types} values: nested values are not "
+                        "supported (fingerprint v1 encodes flat columns); flatten the column "
+                        f"or store it as text, e.g. df[{str(name)!r}].map(json.dumps)"
+                    )
                 raise ValidationError(
                     f"column {str(name)!r} is an object column of mixed types "
-                    f"(pandas infers {kind!r}: {_sample_types(column)}); convert it to one "
+                    f"(pandas infers {kind!r}: {types}); convert it to one "
                     f"type first, e.g. df[{str(name)!r}] = df[{str(name)!r}].astype(str)"
                 )
     index = df.index
