@@ -3,7 +3,11 @@
 //! Exit codes follow diff(1): 0 when the inputs are the same, 1 when they differ, 2 on error.
 
 mod cli;
+mod demo;
+mod error;
+mod http;
 mod source;
+mod store;
 mod style;
 
 use std::process::ExitCode;

@@ -3,6 +3,8 @@
 
 mod diff;
 mod fingerprint;
+mod serve;
+mod token;
 
 use std::process::ExitCode;
 
@@ -26,6 +28,10 @@ enum Command {
     ///
     /// Exit status: 0 when the files hold the same data, 1 when they differ, 2 on error.
     Diff(diff::Args),
+    /// Serve the HTTP API and the web app (SQLite store in --data-dir).
+    Serve(serve::Args),
+    /// Manage API tokens in a server's store.
+    Token(token::Args),
 }
 
 /// How results are printed.
@@ -75,5 +81,7 @@ pub fn run() -> Result<ExitCode> {
     match cli.command {
         Command::Fingerprint(args) => fingerprint::run(args),
         Command::Diff(args) => diff::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Token(args) => token::run(args),
     }
 }

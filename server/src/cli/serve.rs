@@ -1,0 +1,252 @@
+//! `pipeproof serve`: the HTTP server. Settings come from flags, then environment variables,
+//! then an optional TOML file (`--config`), then defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use actix_web::{App, HttpServer, middleware, web};
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use crate::http::{AppState, configure};
+use crate::store::Store;
+
+/// Serve the HTTP API and the web app.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The data directory (SQLite file, blobs, signing key); made on first start.
+    /// Default: `.data` in the current directory.
+    #[arg(long, env = "PIPEPROOF_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// The address to listen on. Default: 127.0.0.1:8080.
+    #[arg(long, env = "PIPEPROOF_BIND")]
+    bind: Option<String>,
+    /// The web app's files. Default: `web/dist` when it exists, else `web` beside the
+    /// executable.
+    #[arg(long, env = "PIPEPROOF_STATIC_DIR")]
+    static_dir: Option<PathBuf>,
+    /// The largest step body accepted, in bytes (suffixes K, M, G, KiB, MiB, GiB).
+    /// Default: 4GiB.
+    #[arg(long, env = "PIPEPROOF_MAX_BODY")]
+    max_body: Option<String>,
+    /// A TOML file with any of: data_dir, bind, static_dir, max_body, log_format, workers.
+    #[arg(long, env = "PIPEPROOF_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log lines as `text` or `json` (filter with PIPEPROOF_LOG or RUST_LOG).
+    #[arg(long, env = "PIPEPROOF_LOG_FORMAT")]
+    log_format: Option<String>,
+    /// HTTP worker threads. Default: the number of cores.
+    #[arg(long, env = "PIPEPROOF_WORKERS")]
+    workers: Option<usize>,
+    /// Load a demo run when the store has none.
+    #[arg(long)]
+    demo: bool,
+}
+
+/// The optional configuration file.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    bind: Option<String>,
+    static_dir: Option<PathBuf>,
+    max_body: Option<toml::Value>,
+    log_format: Option<String>,
+    workers: Option<usize>,
+}
+
+/// Settings after merging flags, environment, file and defaults.
+pub struct Settings {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The listen address.
+    pub bind: String,
+    /// The web app's files, if found.
+    pub static_dir: Option<PathBuf>,
+    /// The body limit in bytes.
+    pub max_body: u64,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// Worker threads.
+    pub workers: Option<usize>,
+}
+
+/// Parses `4GiB`, `512M`, `1000`.
+pub fn parse_size(s: &str) -> Result<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .with_context(|| format!("`{s}` is not a size: write bytes, or e.g. 512MiB, 4GiB"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        other => bail!("unknown size unit `{other}` in `{s}`: use K, M, G, KiB, MiB or GiB"),
+    };
+    n.checked_mul(mult)
+        .with_context(|| format!("`{s}` is too large"))
+}
+
+fn default_static_dir() -> Option<PathBuf> {
+    let dist = PathBuf::from("web/dist");
+    if dist.join("index.html").exists() {
+        return Some(dist);
+    }
+    let beside = std::env::current_exe().ok()?.parent()?.join("web");
+    beside.join("index.html").exists().then_some(beside)
+}
+
+impl Args {
+    /// Merges the sources of settings.
+    pub fn settings(&self) -> Result<Settings> {
+        let file: FileConfig = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("the config file {} is not valid", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let max_body = match (&self.max_body, &file.max_body) {
+            (Some(s), _) => parse_size(s)?,
+            (None, Some(toml::Value::Integer(n))) if *n > 0 => *n as u64,
+            (None, Some(toml::Value::String(s))) => parse_size(s)?,
+            (None, Some(v)) => bail!("max_body in the config file must be a size, got {v}"),
+            (None, None) => 4 << 30,
+        };
+        let log_format = self
+            .log_format
+            .clone()
+            .or(file.log_format)
+            .unwrap_or_else(|| "text".into());
+        if log_format != "text" && log_format != "json" {
+            bail!("log format `{log_format}` is unknown: use text or json");
+        }
+        Ok(Settings {
+            data_dir: self
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from(".data")),
+            bind: self
+                .bind
+                .clone()
+                .or(file.bind)
+                .unwrap_or_else(|| "127.0.0.1:8080".into()),
+            static_dir: self
+                .static_dir
+                .clone()
+                .or(file.static_dir)
+                .or_else(default_static_dir),
+            max_body,
+            log_format,
+            workers: self.workers.or(file.workers),
+        })
+    }
+}
+
+fn init_logs(format: &str) {
+    let filter = std::env::var("PIPEPROOF_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Runs the server until it is stopped (SIGINT/SIGTERM finish in-flight requests first).
+pub fn run(args: Args) -> Result<ExitCode> {
+    let s = args.settings()?;
+    init_logs(&s.log_format);
+    if let Some(dir) = &s.static_dir
+        && !dir.join("index.html").exists()
+    {
+        bail!(
+            "the static directory {} has no index.html; build the web app or fix --static-dir",
+            dir.display()
+        );
+    }
+    let store = Arc::new(Store::open(&s.data_dir)?);
+    store.recover()?;
+    let admin = std::env::var("PIPEPROOF_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty());
+    let new_admin = store
+        .ensure_admin_token(admin.as_deref())
+        .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+    if args.demo {
+        crate::demo::load_if_empty(&store)?;
+    }
+    let state = web::Data::new(AppState {
+        store: Arc::clone(&store),
+        max_body: s.max_body,
+        static_dir: s.static_dir.clone(),
+    });
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(middleware::Logger::new("%r %s %b %Dms"))
+            .configure(configure(state.clone()))
+    })
+    .shutdown_timeout(60);
+    if let Some(w) = s.workers {
+        server = server.workers(w.max(1));
+    }
+    let server = server
+        .bind(&s.bind)
+        .with_context(|| format!("cannot listen on {}; choose another --bind", s.bind))?;
+    let addrs: Vec<SocketAddr> = server.addrs();
+    for a in &addrs {
+        println!("pipeproof listening on http://{a}/");
+    }
+    if let Some(token) = new_admin {
+        println!("admin token: {token}");
+        println!("(shown once: keep it; make more with `pipeproof token create`)");
+    }
+    print_where(&store, s.static_dir.as_deref());
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    actix_web::rt::System::new()
+        .block_on(server.run())
+        .context("the server stopped with an error")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_where(store: &Store, static_dir: Option<&Path>) {
+    tracing::info!(
+        data_dir = %store.dir().display(),
+        static_dir = %static_dir.map(|d| d.display().to_string()).unwrap_or_else(|| "(none)".into()),
+        public_key = %store.key().public_hex(),
+        "store opened"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(parse_size("1000").unwrap(), 1000);
+        assert_eq!(parse_size("4GiB").unwrap(), 4 << 30);
+        assert_eq!(parse_size("512M").unwrap(), 512_000_000);
+        assert_eq!(parse_size("2 kib").unwrap(), 2048);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("3 parsecs").is_err());
+    }
+}

@@ -1,0 +1,102 @@
+//! The HTTP server: [`configure`] mounts every route (the API under `/api/v1`, `/healthz`,
+//! the SPA's static files) on an actix-web app, the same way for `pipeproof serve` and for
+//! tests. Handlers are thin: extract, call the store on a blocking thread, respond.
+
+pub mod auth;
+mod routes;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::error::ApiError;
+use crate::store::Store;
+
+/// What every handler shares.
+pub struct AppState {
+    /// The store.
+    pub store: Arc<Store>,
+    /// The largest request body accepted, in bytes.
+    pub max_body: u64,
+    /// The SPA's files, when present.
+    pub static_dir: Option<PathBuf>,
+}
+
+/// Mounts every route.
+pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg: &mut web::ServiceConfig| {
+        let static_dir = state.static_dir.clone();
+        cfg.app_data(state)
+            .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                ApiError::bad_request(
+                    "invalid-query",
+                    format!("the query string is not valid: {e}; see /api/v1/openapi.json"),
+                )
+                .into()
+            }))
+            .app_data(web::PathConfig::default().error_handler(|e, _| {
+                ApiError::not_found("not-found", format!("bad path: {e}")).into()
+            }))
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(1 << 20)
+                    .error_handler(|e, _| json_error(e).into()),
+            )
+            .route("/healthz", web::get().to(routes::health))
+            .service(routes::api());
+        match static_dir {
+            Some(dir) => {
+                let index = dir.join("index.html");
+                cfg.service(
+                    actix_files::Files::new("/", dir)
+                        .index_file("index.html")
+                        .default_handler(web::to(move |req: HttpRequest| {
+                            let index = index.clone();
+                            async move { spa_fallback(req, index).await }
+                        })),
+                );
+            }
+            None => {
+                cfg.default_service(web::to(|| async {
+                    HttpResponse::NotFound().content_type("text/plain").body(
+                        "pipeproof: the web app is not built here; build it with \
+                         `trunk build --release` in web/, or pass --static-dir",
+                    )
+                }));
+            }
+        }
+    }
+}
+
+fn json_error(e: actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError as J;
+    match e {
+        J::ContentType => ApiError::new(
+            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "send JSON with `Content-Type: application/json`",
+        ),
+        J::Overflow { limit } | J::OverflowKnownLength { limit, .. } => ApiError::new(
+            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            format!("JSON bodies are limited to {limit} bytes"),
+        ),
+        e => ApiError::bad_request(
+            "invalid-json",
+            format!("the JSON body is not valid: {e}; see /api/v1/openapi.json"),
+        ),
+    }
+}
+
+/// Unknown paths: API paths get a problem document, others the SPA's index.html so that
+/// client-side routes work on reload.
+async fn spa_fallback(req: HttpRequest, index: PathBuf) -> actix_web::Result<HttpResponse> {
+    if req.path().starts_with("/api/") {
+        return Ok(routes::unknown_api(req).await);
+    }
+    let file = web::block(move || actix_files::NamedFile::open(index))
+        .await
+        .map_err(actix_web::error::ErrorInternalServerError)??;
+    Ok(file.into_response(&req))
+}

@@ -1,0 +1,414 @@
+//! The route handlers. Each extracts its inputs (token, path, query, body), runs the store
+//! call on a blocking thread and answers JSON; errors are [`ApiError`] problem documents.
+
+use std::io::Write;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use pipeproof_core::Format;
+use pipeproof_core::api::{
+    self, CreateRun, CreateToken, DetailQuery, FailRun, Health, Keys, PublicKey, RunQuery,
+    RunStatus, StepQuery, WhoAmI,
+};
+use serde::Deserialize;
+
+use super::AppState;
+use super::auth::{Admin, Any, Auth, Ingest, Read};
+use crate::error::ApiError;
+use crate::store::ingest::{self, Upload};
+use crate::store::{db, query};
+
+type State = web::Data<AppState>;
+
+/// Runs blocking store work off the async executor.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    web::block(f).await.map_err(ApiError::internal)?
+}
+
+fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> HttpResponse {
+    HttpResponse::build(status).json(value)
+}
+
+/// The `/api/v1` scope.
+pub fn api() -> actix_web::Scope {
+    web::scope(api::PREFIX)
+        .route("/runs", web::post().to(create_run))
+        .route("/runs", web::get().to(list_runs))
+        .route("/runs/{id}", web::get().to(get_run))
+        .route("/runs/{id}/steps", web::post().to(post_step))
+        .route("/runs/{id}/steps/{index}", web::get().to(get_step))
+        .route("/runs/{id}/steps/{index}/diff", web::get().to(get_diff))
+        .route(
+            "/runs/{id}/steps/{index}/details",
+            web::get().to(get_details),
+        )
+        .route("/runs/{id}/trace", web::get().to(get_trace))
+        .route("/runs/{id}/seal", web::post().to(seal_run))
+        .route("/runs/{id}/fail", web::post().to(fail_run))
+        .route("/runs/{id}/bundle", web::get().to(get_bundle))
+        .route("/pipelines", web::get().to(list_pipelines))
+        .route("/keys", web::get().to(keys))
+        .route("/tokens", web::post().to(create_token))
+        .route("/whoami", web::get().to(whoami))
+        .route("/openapi.json", web::get().to(openapi))
+        .default_service(web::to(unknown_api))
+}
+
+/// A problem for an unknown API route.
+pub async fn unknown_api(req: HttpRequest) -> HttpResponse {
+    actix_web::ResponseError::error_response(&ApiError::not_found(
+        "not-found",
+        format!(
+            "no API route {} {}; the routes are listed in /api/v1/openapi.json",
+            req.method(),
+            req.path()
+        ),
+    ))
+}
+
+/// `GET /healthz`.
+pub async fn health() -> HttpResponse {
+    json(
+        StatusCode::OK,
+        &Health {
+            status: "ok".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+    )
+}
+
+async fn openapi(_: Auth<Read>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(include_str!("../../openapi.json"))
+}
+
+async fn create_run(
+    _: Auth<Ingest>,
+    state: State,
+    body: web::Json<CreateRun>,
+) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let run = blocking(move || ingest::create_run(&store, body.into_inner())).await?;
+    Ok(json(StatusCode::CREATED, &run))
+}
+
+async fn list_runs(
+    _: Auth<Read>,
+    state: State,
+    q: web::Query<RunQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let page = blocking(move || query::runs(&store, q.into_inner())).await?;
+    Ok(json(StatusCode::OK, &page))
+}
+
+async fn get_run(
+    _: Auth<Read>,
+    state: State,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let run = blocking(move || query::run_detail(&store, &id)).await?;
+    Ok(json(StatusCode::OK, &run))
+}
+
+async fn list_pipelines(_: Auth<Read>, state: State) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let p = blocking(move || store.read(db::list_pipelines)).await?;
+    Ok(json(StatusCode::OK, &p))
+}
+
+/// The format a step body is in, from its Content-Type; `None` means sniff.
+fn body_format(req: &HttpRequest) -> Result<Option<Format>, ApiError> {
+    let unsupported = |got: &str| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            format!(
+                "Content-Type `{got}` is not a data format pipeproof reads; send one of {}, \
+                 or application/octet-stream to have the format detected",
+                Format::MEDIA_TYPES
+            ),
+        )
+    };
+    let Some(ct) = req.headers().get(actix_web::http::header::CONTENT_TYPE) else {
+        return Err(unsupported("(none)"));
+    };
+    let ct = ct.to_str().map_err(|_| unsupported("(not text)"))?;
+    if let Some(f) = Format::from_media_type(ct) {
+        return Ok(Some(f));
+    }
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/octet-stream" {
+        return Ok(None);
+    }
+    Err(unsupported(ct))
+}
+
+fn too_large(max: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body-too-large",
+        format!(
+            "the body is larger than this server's limit of {max} bytes; send a smaller \
+             step (or fewer columns), or raise the limit with --max-body"
+        ),
+    )
+}
+
+async fn post_step(
+    _: Auth<Ingest>,
+    state: State,
+    req: HttpRequest,
+    id: web::Path<String>,
+    q: web::Query<StepQuery>,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let run_id = id.into_inner();
+    let format = body_format(&req)?;
+    let max = state.max_body;
+    if let Some(len) = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > max
+    {
+        return Err(too_large(max));
+    }
+    let idem = req
+        .headers()
+        .get(api::IDEMPOTENCY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    ingest::step_options(&q)?;
+    // Cheap checks before reading the body: unknown or closed run, a retried post.
+    {
+        let (store, run_id, idem) = (state.store.clone(), run_id.clone(), idem.clone());
+        let replay = blocking(move || {
+            if let Some(s) = ingest::replayed_step(&store, &run_id, idem.as_deref())? {
+                return Ok(Some(s));
+            }
+            ingest::open_run(&store, &run_id).map(|_| None)
+        })
+        .await?;
+        if let Some(step) = replay {
+            return Ok(json(StatusCode::OK, &step));
+        }
+    }
+    // Stream the body to a temp file, counting it against the limit.
+    let path = state.store.tmp_path("body");
+    let file = std::fs::File::create(&path)?;
+    let mut upload = Upload::new(path, format.unwrap_or(Format::Csv));
+    let mut file = Some(std::io::BufWriter::with_capacity(1 << 20, file));
+    let mut pending: Vec<web::Bytes> = Vec::new();
+    let (mut pending_len, mut total) = (0usize, 0u64);
+    let mut head: Vec<u8> = Vec::new();
+    loop {
+        let chunk = payload.next().await;
+        let done = chunk.is_none();
+        if let Some(chunk) = chunk {
+            let chunk = chunk.map_err(|e| {
+                ApiError::bad_request(
+                    "malformed-body",
+                    format!("the body could not be read to its end ({e}); send it again"),
+                )
+            })?;
+            total += chunk.len() as u64;
+            if total > max {
+                return Err(too_large(max));
+            }
+            if head.len() < 8 {
+                head.extend_from_slice(&chunk[..chunk.len().min(8 - head.len())]);
+            }
+            pending_len += chunk.len();
+            pending.push(chunk);
+        }
+        if pending_len >= (4 << 20) || (done && pending_len > 0) {
+            let chunks = std::mem::take(&mut pending);
+            pending_len = 0;
+            let mut f = file.take().expect("the file is back after each write");
+            file = Some(
+                blocking(move || {
+                    for c in chunks {
+                        f.write_all(&c)?;
+                    }
+                    Ok(f)
+                })
+                .await?,
+            );
+        }
+        if done {
+            break;
+        }
+    }
+    let f = file.take().expect("the file is back after each write");
+    blocking(move || {
+        f.into_inner()
+            .map_err(|e| ApiError::internal(format!("write body: {e}")))?
+            .sync_all()?;
+        Ok(())
+    })
+    .await?;
+    if format.is_none() {
+        upload.set_format(Format::sniff(&head));
+    }
+    let store = state.store.clone();
+    let q = q.into_inner();
+    let (step, created) =
+        blocking(move || ingest::ingest_step(&store, &run_id, &q, idem.as_deref(), upload)).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(json(status, &step))
+}
+
+#[derive(Deserialize)]
+struct StepPath {
+    id: String,
+    index: u64,
+}
+
+async fn get_step(
+    _: Auth<Read>,
+    state: State,
+    p: web::Path<StepPath>,
+) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let step = blocking(move || query::step(&store, &p.id, p.index)).await?;
+    Ok(json(StatusCode::OK, &step))
+}
+
+async fn get_diff(
+    _: Auth<Read>,
+    state: State,
+    p: web::Path<StepPath>,
+) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let step = blocking(move || query::step(&store, &p.id, p.index)).await?;
+    match step.diff {
+        Some(d) => Ok(json(StatusCode::OK, &d)),
+        None => Err(ApiError::not_found(
+            "no-diff",
+            format!(
+                "step {} is the first of its run, so it has no diff",
+                step.record.index
+            ),
+        )),
+    }
+}
+
+async fn get_details(
+    _: Auth<Read>,
+    state: State,
+    p: web::Path<StepPath>,
+    q: web::Query<DetailQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let page = blocking(move || query::details(&store, &p.id, p.index, &q)).await?;
+    Ok(json(StatusCode::OK, &page))
+}
+
+#[derive(Deserialize)]
+struct TraceQuery {
+    key: String,
+}
+
+async fn get_trace(
+    _: Auth<Read>,
+    state: State,
+    id: web::Path<String>,
+    q: web::Query<TraceQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let t = blocking(move || query::trace(&store, &id, &q.key)).await?;
+    Ok(json(StatusCode::OK, &t))
+}
+
+async fn seal_run(
+    _: Auth<Ingest>,
+    state: State,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let run = blocking(move || ingest::finish_run(&store, &id, RunStatus::Sealed, None)).await?;
+    Ok(json(StatusCode::OK, &run))
+}
+
+async fn fail_run(
+    _: Auth<Ingest>,
+    state: State,
+    id: web::Path<String>,
+    body: web::Json<FailRun>,
+) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let run =
+        blocking(move || ingest::finish_run(&store, &id, RunStatus::Failed, Some(&body.error)))
+            .await?;
+    Ok(json(StatusCode::OK, &run))
+}
+
+async fn get_bundle(
+    _: Auth<Read>,
+    state: State,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let name = format!("attachment; filename=\"{}.pipeproof.zip\"", id.as_str());
+    let bytes = blocking(move || ingest::export_bundle(&store, &id)).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/zip")
+        .insert_header(("Content-Disposition", name))
+        .body(bytes))
+}
+
+async fn keys(_: Auth<Read>, state: State) -> HttpResponse {
+    json(
+        StatusCode::OK,
+        &Keys {
+            keys: vec![PublicKey {
+                algorithm: "ed25519".into(),
+                public_key: state.store.key().public_hex(),
+                created_at: state.store.key_created_at().into(),
+            }],
+        },
+    )
+}
+
+async fn create_token(
+    _: Auth<Admin>,
+    state: State,
+    body: web::Json<CreateToken>,
+) -> Result<HttpResponse, ApiError> {
+    let CreateToken { name, scopes } = body.into_inner();
+    if name.trim().is_empty() || scopes.is_empty() {
+        return Err(ApiError::unprocessable(
+            "invalid-token",
+            "give the token a `name` and at least one of the `scopes` ingest, read, admin",
+        ));
+    }
+    let store = state.store.clone();
+    let token = blocking(move || store.create_token(&name, &scopes)).await?;
+    Ok(json(StatusCode::CREATED, &token))
+}
+
+async fn whoami(auth: Auth<Any>) -> HttpResponse {
+    json(
+        StatusCode::OK,
+        &WhoAmI {
+            name: auth.token.name,
+            scopes: auth.token.scopes,
+        },
+    )
+}

@@ -1,0 +1,128 @@
+//! Content-addressed blobs: `blobs/ab/cdef...` named by the BLAKE3 hash of their bytes,
+//! written to a temp file, fsynced, renamed into place and the directory fsynced, so a blob
+//! that a committed row names is always complete.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// The blob directory.
+pub struct Blobs {
+    dir: PathBuf,
+    tmp: PathBuf,
+}
+
+/// Fsyncs a directory, so a rename or a new file in it survives a crash.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot fsync {}", dir.display()))
+}
+
+/// A fresh random name (hex) for a temp file.
+pub fn random_name() -> String {
+    let mut b = [0u8; 12];
+    getrandom::fill(&mut b).expect("the OS has a random source");
+    hex::encode(b)
+}
+
+impl Blobs {
+    /// The blobs under `dir`, staged through `tmp` (same file system).
+    pub fn new(dir: PathBuf, tmp: PathBuf) -> Blobs {
+        Blobs { dir, tmp }
+    }
+
+    /// Where a blob lives.
+    pub fn path(&self, id: &str) -> PathBuf {
+        let (a, b) = id.split_at(2.min(id.len()));
+        self.dir.join(a).join(b)
+    }
+
+    /// Stores bytes durably; returns their id (BLAKE3 hex).
+    pub fn put(&self, bytes: &[u8]) -> Result<String> {
+        let id = blake3::hash(bytes).to_hex().to_string();
+        let dest = self.path(&id);
+        if dest.exists() {
+            return Ok(id);
+        }
+        let tmp = self.tmp.join(format!("blob-{}", random_name()));
+        let write = || -> Result<()> {
+            let mut f = File::create(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            Ok(())
+        };
+        write().with_context(|| format!("cannot write {}", tmp.display()))?;
+        self.install(&tmp, &dest)?;
+        Ok(id)
+    }
+
+    /// Stores a file durably by hard link (or copy) without moving it; returns its id.
+    pub fn put_file(&self, path: &Path) -> Result<String> {
+        let mut hasher = blake3::Hasher::new();
+        let mut f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        f.sync_all()?;
+        let id = hasher.finalize().to_hex().to_string();
+        let dest = self.path(&id);
+        if dest.exists() {
+            return Ok(id);
+        }
+        let tmp = self.tmp.join(format!("blob-{}", random_name()));
+        if fs::hard_link(path, &tmp).is_err() {
+            fs::copy(path, &tmp).with_context(|| format!("cannot copy {}", path.display()))?;
+            File::open(&tmp)?.sync_all()?;
+        }
+        self.install(&tmp, &dest)?;
+        Ok(id)
+    }
+
+    fn install(&self, tmp: &Path, dest: &Path) -> Result<()> {
+        let parent = dest.parent().expect("blob paths have a parent");
+        fs::create_dir_all(parent)?;
+        fs::rename(tmp, dest)
+            .with_context(|| format!("cannot move a blob into {}", dest.display()))?;
+        sync_dir(parent)?;
+        sync_dir(&self.dir)?;
+        Ok(())
+    }
+
+    /// Reads a blob.
+    pub fn get(&self, id: &str) -> Result<Vec<u8>> {
+        let path = self.path(id);
+        fs::read(&path).with_context(|| format!("blob {id} is missing from {}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blobs_are_named_by_content_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (b, t) = (dir.path().join("blobs"), dir.path().join("tmp"));
+        fs::create_dir_all(&b).unwrap();
+        fs::create_dir_all(&t).unwrap();
+        let blobs = Blobs::new(b, t.clone());
+        let id = blobs.put(b"hello").unwrap();
+        assert_eq!(id, blake3::hash(b"hello").to_hex().to_string());
+        assert_eq!(blobs.put(b"hello").unwrap(), id);
+        assert_eq!(blobs.get(&id).unwrap(), b"hello");
+        let file = t.join("input");
+        fs::write(&file, b"hello").unwrap();
+        assert_eq!(blobs.put_file(&file).unwrap(), id);
+        assert!(file.exists(), "put_file keeps the original");
+        assert_eq!(fs::read_dir(&t).unwrap().count(), 1, "no temp file left");
+        assert!(blobs.get("00ff").is_err());
+    }
+}

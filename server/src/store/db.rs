@@ -1,0 +1,444 @@
+//! All SQL of the store: the schema and its migrations (versioned by `PRAGMA user_version`),
+//! and one function per query. Nothing else in the crate writes SQL.
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use pipeproof_core::api::{Pipeline, Run, RunQuery, RunStatus, Scope, Step, Token};
+use pipeproof_core::hash::Hash;
+use pipeproof_core::sign::Seal;
+
+/// The migrations, in order; `user_version` is the number applied.
+const MIGRATIONS: &[&str] = &[
+    // 1: runs, steps, tokens, keys.
+    "CREATE TABLE runs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        pipeline TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        code_version TEXT,
+        params TEXT NOT NULL,
+        status TEXT NOT NULL,
+        error TEXT,
+        created_at TEXT NOT NULL,
+        sealed_at TEXT,
+        steps INTEGER NOT NULL DEFAULT 0,
+        rows INTEGER,
+        head TEXT,
+        seal TEXT,
+        carry TEXT,
+        carry_format TEXT
+    );
+    CREATE INDEX runs_pipeline ON runs (pipeline, seq);
+    CREATE TABLE steps (
+        run_id TEXT NOT NULL REFERENCES runs (id),
+        idx INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        step TEXT NOT NULL,
+        arrow_schema TEXT NOT NULL,
+        rows_blob TEXT NOT NULL,
+        added_blob TEXT,
+        removed_blob TEXT,
+        changed_blob TEXT,
+        artifact_blob TEXT,
+        idempotency_key TEXT,
+        PRIMARY KEY (run_id, idx)
+    );
+    CREATE UNIQUE INDEX steps_idempotency ON steps (run_id, idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
+    CREATE TABLE tokens (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        hash BLOB NOT NULL UNIQUE,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE keys (
+        public_key TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL
+    );",
+];
+
+/// Opens a connection with the store's settings: WAL, synchronous=FULL, foreign keys, and
+/// a busy timeout so that the CLI and the server can share the file.
+pub fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+/// Brings the schema up to date; fails on a store written by a newer version.
+pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        anyhow::bail!(
+            "the store's schema is version {version}, newer than this build knows ({known}); \
+             run a newer pipeproof or use another --data-dir"
+        );
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// A run row with the store-only columns.
+pub struct RunRow {
+    /// The run as the API shows it.
+    pub run: Run,
+    /// The seal, once sealed or failed.
+    pub seal: Option<Seal>,
+    /// The file under `carry/` holding the head step's data, with its format.
+    pub carry: Option<(String, String)>,
+}
+
+const RUN_COLUMNS: &str = "id, pipeline, labels, code_version, params, status, error, \
+    created_at, sealed_at, steps, rows, head, seal, carry, carry_format";
+
+fn json<T: serde::de::DeserializeOwned>(s: String) -> rusqlite::Result<T> {
+    serde_json::from_str(&s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
+    let status: String = r.get(5)?;
+    let head: Option<String> = r.get(11)?;
+    let seal: Option<String> = r.get(12)?;
+    let carry: Option<String> = r.get(13)?;
+    let carry_format: Option<String> = r.get(14)?;
+    Ok(RunRow {
+        run: Run {
+            id: r.get(0)?,
+            pipeline: r.get(1)?,
+            labels: json(r.get(2)?)?,
+            code_version: r.get(3)?,
+            params: json(r.get(4)?)?,
+            status: json(format!("\"{status}\""))?,
+            error: r.get(6)?,
+            created_at: r.get(7)?,
+            sealed_at: r.get(8)?,
+            steps: r.get::<_, i64>(9)? as u64,
+            rows: r.get::<_, Option<i64>>(10)?.map(|v| v as u64),
+            head: head.and_then(|h| Hash::from_hex(&h)),
+        },
+        seal: seal.map(json).transpose()?,
+        carry: carry.zip(carry_format),
+    })
+}
+
+/// Inserts a new run.
+pub fn insert_run(conn: &Connection, run: &Run) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO runs (id, pipeline, labels, code_version, params, status, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            run.id,
+            run.pipeline,
+            serde_json::to_string(&run.labels).expect("labels serialise"),
+            run.code_version,
+            serde_json::to_string(&run.params).expect("params serialise"),
+            run.status.as_str(),
+            run.created_at,
+        ],
+    )?;
+    Ok(())
+}
+
+/// One run, if it exists.
+pub fn get_run(conn: &Connection, id: &str) -> rusqlite::Result<Option<RunRow>> {
+    conn.query_row(
+        &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
+        [id],
+        run_row,
+    )
+    .optional()
+}
+
+/// A page of runs, newest first, and the number matching.
+pub fn list_runs(conn: &Connection, q: &RunQuery) -> rusqlite::Result<(Vec<Run>, u64)> {
+    let (label_name, label_value) = match q.label.as_deref().map(|l| l.split_once('=')) {
+        Some(Some((n, v))) => (Some(format!("$.\"{}\"", n.replace('"', ""))), Some(v)),
+        Some(None) => (
+            q.label
+                .as_ref()
+                .map(|n| format!("$.\"{}\"", n.replace('"', ""))),
+            None,
+        ),
+        None => (None, None),
+    };
+    let filter = "(?1 IS NULL OR pipeline = ?1)
+        AND (?2 IS NULL OR status = ?2)
+        AND (?3 IS NULL OR (json_extract(labels, ?3) IS NOT NULL
+                            AND (?4 IS NULL OR json_extract(labels, ?3) = ?4)))";
+    let status = q.status.map(RunStatus::as_str);
+    let total: i64 = conn.query_row(
+        &format!("SELECT count(*) FROM runs WHERE {filter}"),
+        params![q.pipeline, status, label_name, label_value],
+        |r| r.get(0),
+    )?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {RUN_COLUMNS} FROM runs WHERE {filter} ORDER BY seq DESC LIMIT ?5 OFFSET ?6"
+    ))?;
+    let runs = stmt
+        .query_map(
+            params![
+                q.pipeline,
+                status,
+                label_name,
+                label_value,
+                q.limit.unwrap_or(50) as i64,
+                q.offset.unwrap_or(0) as i64
+            ],
+            run_row,
+        )?
+        .map(|r| r.map(|r| r.run))
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((runs, total as u64))
+}
+
+/// Every pipeline with its run count, most recently run first.
+pub fn list_pipelines(conn: &Connection) -> rusqlite::Result<Vec<Pipeline>> {
+    let mut stmt = conn.prepare(
+        "SELECT pipeline, count(*), max(created_at) FROM runs GROUP BY pipeline
+         ORDER BY max(seq) DESC",
+    )?;
+    stmt.query_map([], |r| {
+        Ok(Pipeline {
+            name: r.get(0)?,
+            runs: r.get::<_, i64>(1)? as u64,
+            last_run_at: r.get(2)?,
+        })
+    })?
+    .collect()
+}
+
+/// The number of runs.
+pub fn count_runs(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.query_row("SELECT count(*) FROM runs", [], |r| r.get::<_, i64>(0))
+        .map(|n| n as u64)
+}
+
+/// A stored step with the names of its blobs.
+pub struct StepRow {
+    /// The step as the API shows it.
+    pub step: Step,
+    /// The step's Arrow schema, JSON.
+    pub arrow_schema: String,
+    /// The row table blob.
+    pub rows_blob: String,
+    /// The detail blobs (added, removed, changed), when the step has details.
+    pub details: Option<[String; 3]>,
+}
+
+const STEP_COLUMNS: &str = "step, arrow_schema, rows_blob, added_blob, removed_blob, changed_blob";
+
+fn step_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StepRow> {
+    let details = match (
+        r.get::<_, Option<String>>(3)?,
+        r.get::<_, Option<String>>(4)?,
+        r.get::<_, Option<String>>(5)?,
+    ) {
+        (Some(a), Some(b), Some(c)) => Some([a, b, c]),
+        _ => None,
+    };
+    Ok(StepRow {
+        step: json(r.get(0)?)?,
+        arrow_schema: r.get(1)?,
+        rows_blob: r.get(2)?,
+        details,
+    })
+}
+
+/// The steps of a run, in order.
+pub fn list_steps(conn: &Connection, run_id: &str) -> rusqlite::Result<Vec<StepRow>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ?1 ORDER BY idx"
+    ))?;
+    stmt.query_map([run_id], step_row)?.collect()
+}
+
+/// One step of a run.
+pub fn get_step(conn: &Connection, run_id: &str, index: u64) -> rusqlite::Result<Option<StepRow>> {
+    conn.query_row(
+        &format!("SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ?1 AND idx = ?2"),
+        params![run_id, index as i64],
+        step_row,
+    )
+    .optional()
+}
+
+/// The step a run stored under an idempotency key.
+pub fn step_by_idempotency_key(
+    conn: &Connection,
+    run_id: &str,
+    key: &str,
+) -> rusqlite::Result<Option<StepRow>> {
+    conn.query_row(
+        &format!("SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ?1 AND idempotency_key = ?2"),
+        params![run_id, key],
+        step_row,
+    )
+    .optional()
+}
+
+/// A new step and the run's new head, written in one transaction by the caller.
+pub struct NewStep<'a> {
+    /// The step.
+    pub step: &'a Step,
+    /// Its Arrow schema, JSON.
+    pub arrow_schema: &'a str,
+    /// The row table blob.
+    pub rows_blob: &'a str,
+    /// The detail blobs.
+    pub details: Option<&'a [String; 3]>,
+    /// The artifact blob.
+    pub artifact_blob: Option<&'a str>,
+    /// The idempotency key it was posted with.
+    pub idempotency_key: Option<&'a str>,
+    /// The carry file now holding this step's data, and its format.
+    pub carry: (&'a str, &'a str),
+}
+
+/// Inserts a step and moves the run's head to it. Fails (and the caller's transaction
+/// rolls back) unless the run is open and the step's index is the run's step count.
+pub fn insert_step(tx: &Transaction<'_>, s: &NewStep<'_>) -> rusqlite::Result<()> {
+    let rec = &s.step.record;
+    tx.execute(
+        "INSERT INTO steps (run_id, idx, name, step, arrow_schema, rows_blob, added_blob,
+            removed_blob, changed_blob, artifact_blob, idempotency_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            rec.run_id,
+            rec.index as i64,
+            rec.step,
+            serde_json::to_string(s.step).expect("steps serialise"),
+            s.arrow_schema,
+            s.rows_blob,
+            s.details.map(|d| &d[0]),
+            s.details.map(|d| &d[1]),
+            s.details.map(|d| &d[2]),
+            s.artifact_blob,
+            s.idempotency_key,
+        ],
+    )?;
+    let n = tx.execute(
+        "UPDATE runs SET steps = steps + 1, rows = ?2, head = ?3, carry = ?4, carry_format = ?5
+         WHERE id = ?1 AND status = 'open' AND steps = ?6",
+        params![
+            rec.run_id,
+            rec.rows as i64,
+            s.step.hash.to_hex(),
+            s.carry.0,
+            s.carry.1,
+            rec.index as i64
+        ],
+    )?;
+    if n != 1 {
+        return Err(rusqlite::Error::StatementChangedRows(n));
+    }
+    Ok(())
+}
+
+/// Ends an open run with a seal; false when the run was not open.
+pub fn seal_run(
+    conn: &Connection,
+    id: &str,
+    status: RunStatus,
+    error: Option<&str>,
+    seal: &Seal,
+) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "UPDATE runs SET status = ?2, error = ?3, sealed_at = ?4, seal = ?5, carry = NULL,
+            carry_format = NULL
+         WHERE id = ?1 AND status = 'open'",
+        params![
+            id,
+            status.as_str(),
+            error,
+            seal.sealed_at,
+            serde_json::to_string(seal).expect("seals serialise"),
+        ],
+    )?;
+    Ok(n == 1)
+}
+
+/// Every carry file a run still needs.
+pub fn carry_files(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT carry FROM runs WHERE carry IS NOT NULL")?;
+    stmt.query_map([], |r| r.get(0))?.collect()
+}
+
+/// Inserts a token (its secret's hash only).
+pub fn insert_token(conn: &Connection, token: &Token, hash: &blake3::Hash) -> rusqlite::Result<()> {
+    let scopes: Vec<&str> = token.scopes.iter().map(|s| s.as_str()).collect();
+    conn.execute(
+        "INSERT INTO tokens (id, name, scopes, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            token.id,
+            token.name,
+            scopes.join(","),
+            hash.as_bytes().as_slice(),
+            token.created_at
+        ],
+    )?;
+    Ok(())
+}
+
+/// Every token with its hash.
+pub fn tokens(conn: &Connection) -> rusqlite::Result<Vec<(Token, blake3::Hash)>> {
+    let mut stmt = conn.prepare("SELECT id, name, scopes, hash, created_at FROM tokens")?;
+    stmt.query_map([], |r| {
+        let scopes: String = r.get(2)?;
+        let hash: Vec<u8> = r.get(3)?;
+        let hash: [u8; 32] = hash.try_into().map_err(|_| {
+            rusqlite::Error::FromSqlConversionFailure(
+                3,
+                rusqlite::types::Type::Blob,
+                "a token hash is not 32 bytes".into(),
+            )
+        })?;
+        Ok((
+            Token {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                scopes: scopes.split(',').filter_map(Scope::parse).collect(),
+                created_at: r.get(4)?,
+                token: None,
+            },
+            blake3::Hash::from_bytes(hash),
+        ))
+    })?
+    .collect()
+}
+
+/// The number of tokens.
+pub fn count_tokens(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.query_row("SELECT count(*) FROM tokens", [], |r| r.get::<_, i64>(0))
+        .map(|n| n as u64)
+}
+
+/// Records a signing key's public half, once.
+pub fn insert_key(conn: &Connection, public_key: &str, created_at: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO keys (public_key, created_at) VALUES (?1, ?2)",
+        params![public_key, created_at],
+    )?;
+    Ok(())
+}
+
+/// When a key was first recorded.
+pub fn key_created_at(conn: &Connection, public_key: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT created_at FROM keys WHERE public_key = ?1",
+        [public_key],
+        |r| r.get(0),
+    )
+    .optional()
+}

@@ -1,0 +1,411 @@
+//! Writing to the store: creating runs, ingesting a step (decode, `core::bundle::build_step`
+//! against the previous step's data, blobs, one transaction), sealing or failing a run, and
+//! exporting a run as a bundle. Every function here blocks: call them from `web::block`.
+
+use std::path::{Path, PathBuf};
+
+use arrow_schema::Schema;
+use pipeproof_core::api::{Column, CreateRun, Run, RunStatus, Step, StepQuery};
+use pipeproof_core::bundle::{
+    BUNDLE_SPEC, BuiltStep, Bundle, BundleStep, Details, Manifest, RowTable, RunInfo, StepContext,
+    batch_from_ipc, batch_to_ipc, build_step,
+};
+use pipeproof_core::table::CachedSource;
+use pipeproof_core::{BatchSource, DiffConfig, Format};
+use serde_json::{Map, Value};
+
+use super::db::{self, NewStep, RunRow};
+use super::{Store, new_id, now};
+use crate::error::ApiError;
+use crate::source::FileSource;
+
+/// A request body saved under `tmp/`, removed when dropped unless moved away.
+pub struct Upload {
+    path: PathBuf,
+    format: Format,
+}
+
+impl Upload {
+    /// A body saved at `path` in `format`.
+    pub fn new(path: PathBuf, format: Format) -> Upload {
+        Upload { path, format }
+    }
+
+    /// Sets the format (once sniffed from the first bytes).
+    pub fn set_format(&mut self, format: Format) {
+        self.format = format;
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Creates a run.
+pub fn create_run(store: &Store, req: CreateRun) -> Result<Run, ApiError> {
+    if req.pipeline.trim().is_empty() {
+        return Err(ApiError::unprocessable(
+            "invalid-run",
+            "`pipeline` is empty; name the pipeline this run belongs to",
+        ));
+    }
+    let run = Run {
+        id: new_id(),
+        pipeline: req.pipeline,
+        labels: req.labels,
+        code_version: req.code_version,
+        params: if req.params.is_null() {
+            Value::Object(Map::new())
+        } else {
+            req.params
+        },
+        status: RunStatus::Open,
+        error: None,
+        created_at: now(),
+        sealed_at: None,
+        steps: 0,
+        rows: None,
+        head: None,
+    };
+    store.write(|c| db::insert_run(c, &run))?;
+    Ok(run)
+}
+
+/// The run, if it exists and takes steps.
+pub fn open_run(store: &Store, run_id: &str) -> Result<RunRow, ApiError> {
+    let row = store
+        .read(|c| db::get_run(c, run_id))?
+        .ok_or_else(|| ApiError::unknown_run(run_id))?;
+    if row.run.status != RunStatus::Open {
+        return Err(ApiError::run_closed(run_id, row.run.status.as_str()));
+    }
+    Ok(row)
+}
+
+/// The step stored earlier under an idempotency key.
+pub fn replayed_step(
+    store: &Store,
+    run_id: &str,
+    key: Option<&str>,
+) -> Result<Option<Step>, ApiError> {
+    let Some(key) = key else { return Ok(None) };
+    Ok(store
+        .read(|c| db::step_by_idempotency_key(c, run_id, key))?
+        .map(|r| r.step))
+}
+
+fn list(s: &Option<String>) -> Vec<String> {
+    s.as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// The diff configuration and the recorded parameters of a step post.
+pub fn step_options(q: &StepQuery) -> Result<(DiffConfig, Value), ApiError> {
+    if q.step.trim().is_empty() {
+        return Err(ApiError::unprocessable(
+            "invalid-options",
+            "`step` is empty; name the step, e.g. ?step=deduplicate",
+        ));
+    }
+    let mut cfg = DiffConfig {
+        key: list(&q.key),
+        ignore_columns: list(&q.ignore),
+        ..DiffConfig::default()
+    };
+    let mut params = match q.params.as_deref() {
+        None | Some("") => Map::new(),
+        Some(text) => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => {
+                return Err(ApiError::unprocessable(
+                    "invalid-options",
+                    "`params` must be a JSON object, e.g. params={\"threshold\":3}",
+                ));
+            }
+            Err(e) => {
+                return Err(ApiError::unprocessable(
+                    "invalid-options",
+                    format!("`params` is not valid JSON ({e}); send a URL-encoded JSON object"),
+                ));
+            }
+        },
+    };
+    let mut set = |name: &str, v: Value| -> Result<(), ApiError> {
+        if params.insert(name.to_string(), v).is_some() {
+            return Err(ApiError::unprocessable(
+                "invalid-options",
+                format!("`params` has a member `{name}`, which is also a diff option; rename it"),
+            ));
+        }
+        Ok(())
+    };
+    if !cfg.key.is_empty() {
+        set("key", serde_json::json!(cfg.key))?;
+    }
+    if !cfg.ignore_columns.is_empty() {
+        set("ignore_columns", serde_json::json!(cfg.ignore_columns))?;
+    }
+    if let Some(v) = q.abs_tol {
+        cfg.abs_tol = v;
+        set("abs_tol", serde_json::json!(v))?;
+    }
+    if let Some(v) = q.rel_tol {
+        cfg.rel_tol = v;
+        set("rel_tol", serde_json::json!(v))?;
+    }
+    if let Some(v) = q.chunk_rows {
+        cfg.chunk_rows = v;
+        set("chunk_rows", serde_json::json!(v))?;
+    }
+    if let Some(v) = q.summary_only_threshold {
+        cfg.summary_only_threshold = v;
+        set("summary_only_threshold", serde_json::json!(v))?;
+    }
+    if let Some(v) = q.max_detail_rows {
+        cfg.max_detail_rows = v;
+        set("max_detail_rows", serde_json::json!(v))?;
+    }
+    if q.artifact == Some(true) {
+        set("artifact", Value::Bool(true))?;
+    }
+    cfg.validate().map_err(|e| {
+        ApiError::unprocessable("invalid-options", format!("{e}; fix the query string"))
+    })?;
+    Ok((cfg, Value::Object(params)))
+}
+
+fn format_name(f: Format) -> String {
+    serde_json::to_value(f)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .expect("formats serialise as strings")
+}
+
+fn parse_format(s: &str) -> Result<Format, ApiError> {
+    serde_json::from_value(Value::String(s.into()))
+        .map_err(|_| ApiError::internal(format!("unknown stored format `{s}`")))
+}
+
+fn open_source(path: &Path, format: Format) -> Result<FileSource, ApiError> {
+    FileSource::open(path, Some(format)).map_err(|e| match e.downcast::<pipeproof_core::Error>() {
+        Ok(core) => ApiError::from(core),
+        Err(e) => ApiError::bad_request(
+            "malformed-body",
+            format!("cannot read the body as {format}: {e:#}"),
+        ),
+    })
+}
+
+/// The run info a bundle and a record carry.
+pub fn run_info(run: &Run) -> RunInfo {
+    RunInfo {
+        id: run.id.clone(),
+        pipeline: run.pipeline.clone(),
+        labels: run.labels.clone(),
+        code_version: run.code_version.clone(),
+        params: run.params.clone(),
+        status: run.status.as_str().into(),
+        created_at: run.created_at.clone(),
+        sealed_at: run.sealed_at.clone(),
+    }
+}
+
+/// Ingests one step: the body is decoded from its file, fingerprinted and diffed against
+/// the run's previous step (core), its blobs are written durably, and one transaction stores
+/// the step and moves the run's head. Returns the step and whether it is new (false for a
+/// retry with a known idempotency key).
+pub fn ingest_step(
+    store: &Store,
+    run_id: &str,
+    q: &StepQuery,
+    idempotency_key: Option<&str>,
+    upload: Upload,
+) -> Result<(Step, bool), ApiError> {
+    let (cfg, params) = step_options(q)?;
+    let lock = store.run_lock(run_id);
+    let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(step) = replayed_step(store, run_id, idempotency_key)? {
+        return Ok((step, false));
+    }
+    let row = open_run(store, run_id)?;
+    let index = row.run.steps;
+    let data = CachedSource::new(
+        open_source(&upload.path, upload.format)?,
+        cfg.cache_budget(),
+    );
+    let previous = match (index, &row.carry) {
+        (0, _) => None,
+        (_, Some((name, format))) => {
+            let prev = store
+                .read(|c| db::get_step(c, run_id, index - 1))?
+                .ok_or_else(|| ApiError::internal(format!("step {} is missing", index - 1)))?;
+            let source = open_source(&store.carry_path(name), parse_format(format)?)
+                .map_err(|e| ApiError::internal(format!("the previous step's data: {e}")))?;
+            Some((
+                prev.step.record,
+                CachedSource::new(source, cfg.cache_budget()),
+            ))
+        }
+        (_, None) => {
+            return Err(ApiError::internal(format!(
+                "run {run_id} has {index} steps but no data of its last step"
+            )));
+        }
+    };
+    let info = run_info(&row.run);
+    let created_at = now();
+    let built: BuiltStep = build_step(
+        &data,
+        StepContext {
+            run: &info,
+            index,
+            step: q.step.trim(),
+            created_at: &created_at,
+            params,
+            config: &cfg,
+            previous: previous.as_ref().map(|(r, d)| (r, d as &dyn BatchSource)),
+        },
+    )?;
+    drop(previous);
+    let schema = data.schema();
+    drop(data);
+    let rows_blob = store.blobs.put(&built.stored.row_table.to_ipc()?)?;
+    let details = match &built.stored.details {
+        Some(d) => Some([
+            store.blobs.put(&batch_to_ipc(&d.added)?)?,
+            store.blobs.put(&batch_to_ipc(&d.removed)?)?,
+            store.blobs.put(&batch_to_ipc(&d.changed)?)?,
+        ]),
+        None => None,
+    };
+    let artifact = q.artifact == Some(true);
+    let artifact_blob = if artifact {
+        Some(store.blobs.put_file(&upload.path)?)
+    } else {
+        None
+    };
+    let record = built.record;
+    let step = Step {
+        hash: record.hash(),
+        schema: record
+            .columns
+            .iter()
+            .map(|c| Column {
+                name: c.name.clone(),
+                data_type: c.data_type.clone(),
+                nullable: c.nullable,
+            })
+            .collect(),
+        stats: built.stored.stats,
+        diff: built.stored.diff,
+        artifact,
+        record,
+    };
+    let arrow_schema = serde_json::to_string(schema.as_ref())
+        .map_err(|e| ApiError::internal(format!("schema: {e}")))?;
+    let carry_name = format!("{run_id}.{index}");
+    let carry_format = format_name(upload.format);
+    store.install_carry(&upload.path, &carry_name)?;
+    let committed = store.write(|c| {
+        let tx = c.transaction()?;
+        db::insert_step(
+            &tx,
+            &NewStep {
+                step: &step,
+                arrow_schema: &arrow_schema,
+                rows_blob: &rows_blob,
+                details: details.as_ref(),
+                artifact_blob: artifact_blob.as_deref(),
+                idempotency_key,
+                carry: (&carry_name, &carry_format),
+            },
+        )?;
+        tx.commit()
+    });
+    if let Err(e) = committed {
+        let _ = std::fs::remove_file(store.carry_path(&carry_name));
+        return Err(e);
+    }
+    if let Some((old, _)) = &row.carry {
+        let _ = std::fs::remove_file(store.carry_path(old));
+    }
+    Ok((step, true))
+}
+
+/// Seals (`Sealed`) or fails (`Failed`) an open run: signs the chain head, stores the seal
+/// and drops the carried data.
+pub fn finish_run(
+    store: &Store,
+    run_id: &str,
+    status: RunStatus,
+    error: Option<&str>,
+) -> Result<Run, ApiError> {
+    let lock = store.run_lock(run_id);
+    let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+    let row = open_run(store, run_id)?;
+    let seal = store.key().seal(
+        run_id,
+        row.run.steps,
+        row.run.head.unwrap_or_default(),
+        &now(),
+    );
+    if !store.write(|c| db::seal_run(c, run_id, status, error, &seal))? {
+        return Err(ApiError::run_closed(run_id, "closed"));
+    }
+    if let Some((carry, _)) = &row.carry {
+        let _ = std::fs::remove_file(store.carry_path(carry));
+    }
+    Ok(store
+        .read(|c| db::get_run(c, run_id))?
+        .ok_or_else(|| ApiError::unknown_run(run_id))?
+        .run)
+}
+
+/// A run as a bundle (the canonical zip of `core::bundle`).
+pub fn export_bundle(store: &Store, run_id: &str) -> Result<Vec<u8>, ApiError> {
+    let row = store
+        .read(|c| db::get_run(c, run_id))?
+        .ok_or_else(|| ApiError::unknown_run(run_id))?;
+    let steps = store.read(|c| db::list_steps(c, run_id))?;
+    let mut records = Vec::with_capacity(steps.len());
+    let mut bundle_steps = Vec::with_capacity(steps.len());
+    for s in steps {
+        let details = match &s.details {
+            Some([a, r, c]) => Some(Details {
+                added: batch_from_ipc(&store.blobs.get(a)?)?,
+                removed: batch_from_ipc(&store.blobs.get(r)?)?,
+                changed: batch_from_ipc(&store.blobs.get(c)?)?,
+            }),
+            None => None,
+        };
+        bundle_steps.push(BundleStep {
+            row_table: RowTable::from_ipc(&store.blobs.get(&s.rows_blob)?)?,
+            diff: s.step.diff,
+            stats: s.step.stats,
+            details,
+        });
+        records.push(s.step.record);
+    }
+    let bundle = Bundle {
+        manifest: Manifest {
+            spec: BUNDLE_SPEC.into(),
+            run: run_info(&row.run),
+            records,
+            seal: row.seal,
+        },
+        steps: bundle_steps,
+    };
+    Ok(bundle.write()?)
+}
+
+/// A stored step's Arrow schema.
+pub fn arrow_schema(json: &str) -> Result<Schema, ApiError> {
+    serde_json::from_str(json).map_err(|e| ApiError::internal(format!("stored schema: {e}")))
+}

@@ -1,0 +1,331 @@
+//! The store: a data directory holding the SQLite file (metadata, records, tokens), the
+//! content-addressed blobs (row tables, diff details, artifacts), the carry files (each open
+//! run's head step data, kept only until the next step or the seal), `tmp/` and the Ed25519
+//! signing key. Everything the HTTP handlers and the CLI do to stored data goes through here;
+//! all SQL is in [`db`].
+//!
+//! Layout of the data directory:
+//! ```text
+//! pipeproof.sqlite   (+ -wal, -shm)   runs, steps, tokens, keys
+//! signing.key        Ed25519 secret, hex, mode 0600
+//! blobs/ab/cdef...   content-addressed by BLAKE3
+//! carry/RUN.INDEX    the head step's data of an open run
+//! tmp/               request bodies and blobs being written; emptied at start
+//! ```
+
+pub mod blobs;
+pub mod db;
+pub mod ingest;
+pub mod query;
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use rusqlite::Connection;
+
+use pipeproof_core::api::{Scope, Token};
+use pipeproof_core::sign::KeyPair;
+
+use crate::error::ApiError;
+use blobs::{Blobs, random_name, sync_dir};
+
+/// The file name of the SQLite database in the data directory.
+pub const DB_FILE: &str = "pipeproof.sqlite";
+/// The file name of the signing key in the data directory.
+pub const KEY_FILE: &str = "signing.key";
+
+/// The opened store.
+pub struct Store {
+    dir: PathBuf,
+    db_path: PathBuf,
+    write: Mutex<Connection>,
+    reads: Mutex<Vec<Connection>>,
+    /// The blobs.
+    pub blobs: Blobs,
+    key: KeyPair,
+    key_created_at: String,
+    run_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+/// The current time, RFC 3339 UTC with milliseconds.
+pub fn now() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    let t = t
+        .replace_nanosecond(t.millisecond() as u32 * 1_000_000)
+        .unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .expect("UTC times format")
+}
+
+/// A new id: 16 random hex digits.
+pub fn new_id() -> String {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).expect("the OS has a random source");
+    hex::encode(b)
+}
+
+impl Store {
+    /// Opens the store in `dir`, creating it (database, directories, signing key) on first
+    /// use and applying migrations. The server then calls [`Store::recover`].
+    pub fn open(dir: &Path) -> Result<Store> {
+        for sub in ["", "blobs", "carry", "tmp"] {
+            let d = dir.join(sub);
+            fs::create_dir_all(&d).with_context(|| {
+                format!(
+                    "cannot create the data directory {}; choose another with --data-dir",
+                    d.display()
+                )
+            })?;
+        }
+        let dir = dir
+            .canonicalize()
+            .with_context(|| format!("cannot resolve {}", dir.display()))?;
+        let db_path = dir.join(DB_FILE);
+        let mut conn = db::open(&db_path)
+            .with_context(|| format!("cannot open the database {}", db_path.display()))?;
+        db::migrate(&mut conn).with_context(|| format!("{}", db_path.display()))?;
+        let key = load_or_make_key(&dir.join(KEY_FILE))?;
+        let created = now();
+        db::insert_key(&conn, &key.public_hex(), &created)?;
+        let key_created_at = db::key_created_at(&conn, &key.public_hex())?.unwrap_or(created);
+        let store = Store {
+            blobs: Blobs::new(dir.join("blobs"), dir.join("tmp")),
+            dir,
+            db_path,
+            write: Mutex::new(conn),
+            reads: Mutex::new(Vec::new()),
+            key,
+            key_created_at,
+            run_locks: Mutex::new(HashMap::new()),
+        };
+        Ok(store)
+    }
+
+    /// Removes what a crash may have left half-written: temp files, and carry files no run
+    /// names. Only the server calls this, at start, before it takes requests.
+    pub fn recover(&self) -> Result<()> {
+        for entry in fs::read_dir(self.dir.join("tmp"))? {
+            let _ = fs::remove_file(entry?.path());
+        }
+        let keep: std::collections::HashSet<String> =
+            db::carry_files(&self.write.lock().expect("db lock"))?
+                .into_iter()
+                .collect();
+        for entry in fs::read_dir(self.dir.join("carry"))? {
+            let entry = entry?;
+            if !keep.contains(&entry.file_name().to_string_lossy().to_string()) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+        Ok(())
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A fresh path under `tmp/`.
+    pub fn tmp_path(&self, what: &str) -> PathBuf {
+        self.dir
+            .join("tmp")
+            .join(format!("{what}-{}", random_name()))
+    }
+
+    /// The path of a carry file.
+    pub fn carry_path(&self, name: &str) -> PathBuf {
+        self.dir.join("carry").join(name)
+    }
+
+    /// Makes a carry file durable under its name (moves `from`).
+    pub fn install_carry(&self, from: &Path, name: &str) -> Result<()> {
+        let to = self.carry_path(name);
+        fs::rename(from, &to).with_context(|| format!("cannot move data to {}", to.display()))?;
+        sync_dir(&self.dir.join("carry"))
+    }
+
+    /// Runs a read on a pooled read connection.
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, ApiError> {
+        let conn = self.reads.lock().expect("pool lock").pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => db::open(&self.db_path)?,
+        };
+        let out = f(&conn);
+        let mut pool = self.reads.lock().expect("pool lock");
+        if pool.len() < 8 {
+            pool.push(conn);
+        }
+        Ok(out?)
+    }
+
+    /// Runs a write on the one write connection.
+    pub fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, ApiError> {
+        let mut conn = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(f(&mut conn)?)
+    }
+
+    /// The lock that serialises the steps, seal and failure of one run.
+    pub fn run_lock(&self, run_id: &str) -> Arc<Mutex<()>> {
+        let mut locks = self.run_locks.lock().expect("lock table");
+        if locks.len() > 10_000 {
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        Arc::clone(locks.entry(run_id.to_string()).or_default())
+    }
+
+    /// The signing key.
+    pub fn key(&self) -> &KeyPair {
+        &self.key
+    }
+
+    /// When the signing key was made.
+    pub fn key_created_at(&self) -> &str {
+        &self.key_created_at
+    }
+
+    /// Makes a token; the reply holds its secret, which is stored only as a hash.
+    pub fn create_token(&self, name: &str, scopes: &[Scope]) -> Result<Token, ApiError> {
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).map_err(|e| ApiError::internal(format!("random: {e}")))?;
+        self.insert_token(name, scopes, &format!("pp_{}", hex::encode(secret)))
+    }
+
+    fn insert_token(&self, name: &str, scopes: &[Scope], secret: &str) -> Result<Token, ApiError> {
+        let mut scopes = scopes.to_vec();
+        scopes.sort();
+        scopes.dedup();
+        let token = Token {
+            id: new_id(),
+            name: name.to_string(),
+            scopes,
+            created_at: now(),
+            token: Some(secret.to_string()),
+        };
+        self.write(|c| db::insert_token(c, &token, &blake3::hash(secret.as_bytes())))?;
+        Ok(token)
+    }
+
+    /// The first admin token: `fixed` when given (stored if new), else a new one when the
+    /// store has no token yet. Returns the secret when it was made here, to print once.
+    pub fn ensure_admin_token(&self, fixed: Option<&str>) -> Result<Option<String>, ApiError> {
+        match fixed {
+            Some(secret) => {
+                if self.authenticate(secret)?.is_none() {
+                    self.insert_token("admin (PIPEPROOF_ADMIN_TOKEN)", &[Scope::Admin], secret)?;
+                }
+                Ok(None)
+            }
+            None if self.write(|c| db::count_tokens(c))? == 0 => {
+                Ok(self.create_token("admin", &[Scope::Admin])?.token)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The token whose secret this is. Every stored hash is compared, in constant time.
+    pub fn authenticate(&self, secret: &str) -> Result<Option<Token>, ApiError> {
+        let presented = blake3::hash(secret.as_bytes());
+        let mut found = None;
+        for (token, hash) in self.read(db::tokens)? {
+            // blake3::Hash's == is constant time.
+            if hash == presented {
+                found = Some(token);
+            }
+        }
+        Ok(found)
+    }
+}
+
+fn load_or_make_key(path: &Path) -> Result<KeyPair> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if path.exists() {
+        let text = fs::read_to_string(path)
+            .with_context(|| format!("cannot read the signing key {}", path.display()))?;
+        let mut secret = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut secret).with_context(|| {
+            format!(
+                "{} is not a signing key (64 hex digits); restore it from a backup",
+                path.display()
+            )
+        })?;
+        let mode = fs::metadata(path)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "the signing key is readable by others; chmod 600 it");
+        }
+        return Ok(KeyPair::from_bytes(&secret));
+    }
+    let key = KeyPair::generate()?;
+    let tmp = path.with_extension("key.tmp");
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot write the signing key {}", tmp.display()))?;
+    f.write_all(hex::encode(key.to_bytes()).as_bytes())?;
+    f.sync_all()?;
+    fs::rename(&tmp, path)?;
+    sync_dir(path.parent().expect("the key file has a directory"))?;
+    tracing::info!(path = %path.display(), public_key = %key.public_hex(), "made a signing key");
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_open_makes_key_and_admin_token_once() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mode = fs::metadata(dir.path().join(KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let secret = store.ensure_admin_token(None).unwrap().expect("made");
+        assert_eq!(store.ensure_admin_token(None).unwrap(), None, "only once");
+        let t = store.authenticate(&secret).unwrap().expect("known");
+        assert_eq!(t.scopes, vec![Scope::Admin]);
+        assert!(store.authenticate("pp_wrong").unwrap().is_none());
+        let public = store.key().public_hex();
+        drop(store);
+        let again = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            again.key().public_hex(),
+            public,
+            "the key survives a restart"
+        );
+        assert!(again.authenticate(&secret).unwrap().is_some());
+    }
+
+    #[test]
+    fn fixed_admin_token_is_stored_as_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store.ensure_admin_token(Some("s3cret-admin")).unwrap(),
+            None
+        );
+        assert!(store.authenticate("s3cret-admin").unwrap().is_some());
+        let mut raw = fs::read(dir.path().join(DB_FILE)).unwrap();
+        raw.extend(fs::read(dir.path().join(format!("{DB_FILE}-wal"))).unwrap_or_default());
+        assert!(
+            !raw.windows(12).any(|w| w == b"s3cret-admin"),
+            "the secret itself is not in the database"
+        );
+    }
+}

@@ -1,0 +1,373 @@
+//! Reading the store: runs with their steps, one step, a page of a step's diff details
+//! (filtered by column and key), and the trace of one key through a run. Blocking: call
+//! from `web::block`.
+
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, UInt32Array};
+use arrow_cast::display::{ArrayFormatter, FormatOptions};
+use arrow_schema::{Field, Schema};
+use pipeproof_core::api::{
+    CellChange, DetailKind, DetailPage, DetailQuery, Page, Run, RunDetail, RunQuery, Step, Trace,
+    TraceState, TraceStep,
+};
+use pipeproof_core::bundle::{RowTable, batch_from_ipc};
+use pipeproof_core::fingerprint::RowHasher;
+use pipeproof_core::hash::Hash;
+use serde_json::{Map, Value};
+
+use super::Store;
+use super::db::{self, StepRow};
+use super::ingest::arrow_schema;
+use crate::error::ApiError;
+
+/// A page of runs, newest first.
+pub fn runs(store: &Store, mut q: RunQuery) -> Result<Page<Run>, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid-query",
+            format!("limit must be between 1 and 500, got {limit}"),
+        ));
+    }
+    q.limit = Some(limit);
+    let (items, total) = store.read(|c| db::list_runs(c, &q))?;
+    Ok(Page {
+        items,
+        total,
+        offset: q.offset.unwrap_or(0),
+        limit,
+    })
+}
+
+/// A run with its steps and seal.
+pub fn run_detail(store: &Store, run_id: &str) -> Result<RunDetail, ApiError> {
+    let row = store
+        .read(|c| db::get_run(c, run_id))?
+        .ok_or_else(|| ApiError::unknown_run(run_id))?;
+    let steps = store.read(|c| db::list_steps(c, run_id))?;
+    Ok(RunDetail {
+        run: row.run,
+        steps: steps.into_iter().map(|s| s.step).collect(),
+        seal: row.seal,
+    })
+}
+
+/// One stored step.
+pub fn step_row(store: &Store, run_id: &str, index: u64) -> Result<StepRow, ApiError> {
+    match store.read(|c| db::get_step(c, run_id, index))? {
+        Some(s) => Ok(s),
+        None => {
+            let run = store
+                .read(|c| db::get_run(c, run_id))?
+                .ok_or_else(|| ApiError::unknown_run(run_id))?;
+            Err(ApiError::not_found(
+                "unknown-step",
+                format!(
+                    "run `{run_id}` has {} step(s), numbered from 0; there is no step {index}",
+                    run.run.steps
+                ),
+            ))
+        }
+    }
+}
+
+/// One stored step as the API shows it.
+pub fn step(store: &Store, run_id: &str, index: u64) -> Result<Step, ApiError> {
+    Ok(step_row(store, run_id, index)?.step)
+}
+
+/// Formats every cell of a column as text (`None` for null).
+fn texts(col: &ArrayRef) -> Result<Vec<Option<String>>, ApiError> {
+    let f = ArrayFormatter::try_new(col.as_ref(), &FormatOptions::default())
+        .map_err(|e| ApiError::internal(format!("format: {e}")))?;
+    Ok((0..col.len())
+        .map(|i| (!col.is_null(i)).then(|| f.value(i).to_string()))
+        .collect())
+}
+
+/// Each row's key as text: the key columns' values joined by `|`.
+fn key_texts(batch: &RecordBatch, key: &[String]) -> Result<Vec<Option<String>>, ApiError> {
+    let mut cols = Vec::new();
+    for k in key {
+        let Some(col) = batch.column_by_name(k) else {
+            return Ok(vec![None; batch.num_rows()]);
+        };
+        cols.push(texts(col)?);
+    }
+    Ok((0..batch.num_rows())
+        .map(|i| {
+            cols.iter()
+                .map(|c| c[i].clone())
+                .collect::<Option<Vec<_>>>()
+                .map(|v| v.join("|"))
+        })
+        .collect())
+}
+
+fn take(batch: &RecordBatch, rows: &[u32]) -> Result<RecordBatch, ApiError> {
+    let idx = UInt32Array::from(rows.to_vec());
+    let cols = batch
+        .columns()
+        .iter()
+        .map(|c| arrow_select::take::take(c.as_ref(), &idx, None))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::internal(format!("take: {e}")))?;
+    RecordBatch::try_new(batch.schema(), cols).map_err(|e| ApiError::internal(format!("{e}")))
+}
+
+/// Rows of a batch as JSON objects (all columns, nulls explicit).
+fn json_rows(batch: &RecordBatch) -> Result<Vec<Map<String, Value>>, ApiError> {
+    let mut out = Vec::new();
+    {
+        let mut w = arrow_json::WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build::<_, arrow_json::writer::JsonArray>(&mut out);
+        w.write(batch)
+            .and_then(|_| w.finish())
+            .map_err(|e| ApiError::internal(format!("json: {e}")))?;
+    }
+    if out.is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_slice(&out).map_err(|e| ApiError::internal(format!("json: {e}")))
+}
+
+fn detail_batch(store: &Store, s: &StepRow, kind: DetailKind) -> Result<RecordBatch, ApiError> {
+    let Some(blobs) = &s.details else {
+        return Err(ApiError::not_found(
+            "no-diff",
+            format!(
+                "step {} is the first of its run, so it has no diff and no details",
+                s.step.record.index
+            ),
+        ));
+    };
+    let blob = match kind {
+        DetailKind::Added => &blobs[0],
+        DetailKind::Removed => &blobs[1],
+        DetailKind::Changed => &blobs[2],
+    };
+    Ok(batch_from_ipc(&store.blobs.get(blob)?)?)
+}
+
+/// A page of a step's diff details.
+pub fn details(
+    store: &Store,
+    run_id: &str,
+    index: u64,
+    q: &DetailQuery,
+) -> Result<DetailPage, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid-query",
+            format!("limit must be between 1 and 1000, got {limit}"),
+        ));
+    }
+    let offset = q.offset.unwrap_or(0);
+    let s = step_row(store, run_id, index)?;
+    let batch = detail_batch(store, &s, q.kind)?;
+    let key = &s.step.record.key;
+    let mut keep: Vec<u32> = (0..batch.num_rows() as u32).collect();
+    let column = q.column.as_deref().filter(|_| q.kind == DetailKind::Changed);
+    if let (Some(column), Some(col)) = (column, batch.column_by_name("column")) {
+        let names = texts(col)?;
+        keep.retain(|&i| names[i as usize].as_deref() == Some(column));
+    }
+    if let Some(value) = q.key.as_deref() {
+        let Some(first) = key.first() else {
+            return Err(ApiError::bad_request(
+                "invalid-query",
+                format!("step {index} was diffed without a key, so `key` cannot filter it"),
+            ));
+        };
+        let keys = key_texts(&batch, std::slice::from_ref(first))?;
+        keep.retain(|&i| keys[i as usize].as_deref() == Some(value));
+    }
+    let total = keep.len() as u64;
+    let from = (offset.min(total)) as usize;
+    let to = (offset.saturating_add(limit).min(total)) as usize;
+    let page = take(&batch, &keep[from..to])?;
+    let diff = s.step.diff.as_ref();
+    Ok(DetailPage {
+        kind: q.kind,
+        columns: batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect(),
+        rows: json_rows(&page)?,
+        total,
+        offset,
+        limit,
+        truncated: diff.is_some_and(|d| d.details_truncated || d.summary_only),
+    })
+}
+
+/// The key hash of a value given as text (`a|b` for two key columns), typed as the key
+/// columns of a step's schema; `None` when the text is not a value of those types.
+fn key_hash(schema: &Schema, key: &[String], value: &str) -> Option<Hash> {
+    let parts: Vec<&str> = if key.len() == 1 {
+        vec![value]
+    } else {
+        value.split('|').collect()
+    };
+    if parts.len() != key.len() {
+        return None;
+    }
+    let mut fields = Vec::new();
+    let mut cols: Vec<ArrayRef> = Vec::new();
+    for (k, v) in key.iter().zip(parts) {
+        let field = schema.field_with_name(k).ok()?;
+        let text: ArrayRef = Arc::new(StringArray::from(vec![v]));
+        let col = arrow_cast::cast::cast(&text, field.data_type()).ok()?;
+        if col.is_null(0) {
+            return None;
+        }
+        fields.push(Field::new(k, field.data_type().clone(), true));
+        cols.push(col);
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(Arc::clone(&schema), cols).ok()?;
+    let hasher = RowHasher::keys(&schema, key).ok()?;
+    let mut out = Vec::new();
+    hasher.hash_batch(&batch, &mut out).ok()?;
+    out.pop()
+}
+
+/// The rows of a detail batch whose key text is `value`.
+fn rows_for_key(batch: &RecordBatch, key: &[String], value: &str) -> Result<RecordBatch, ApiError> {
+    let keys = key_texts(batch, key)?;
+    let rows: Vec<u32> = (0..batch.num_rows() as u32)
+        .filter(|&i| keys[i as usize].as_deref() == Some(value))
+        .collect();
+    take(batch, &rows)
+}
+
+/// Follows one key through every step of a run.
+pub fn trace(store: &Store, run_id: &str, value: &str) -> Result<Trace, ApiError> {
+    let run = store
+        .read(|c| db::get_run(c, run_id))?
+        .ok_or_else(|| ApiError::unknown_run(run_id))?;
+    let steps = store.read(|c| db::list_steps(c, run_id))?;
+    let Some(key) = steps
+        .iter()
+        .rev()
+        .map(|s| s.step.record.key.clone())
+        .find(|k| !k.is_empty())
+    else {
+        return Err(ApiError::unprocessable(
+            "no-key",
+            format!(
+                "no step of run `{}` was posted with a key, so rows cannot be followed; \
+                 post steps with ?key=COLUMN",
+                run.run.id
+            ),
+        ));
+    };
+    let mut out = Vec::with_capacity(steps.len());
+    // What the previous step held for the key: Some(row hash or None when absent); None
+    // when unknown.
+    let mut prev: Option<Option<Hash>> = Some(None);
+    let mut values: Option<Map<String, Value>> = None;
+    let mut parsed_once = false;
+    for s in &steps {
+        let rec = &s.step.record;
+        let mut t = TraceStep {
+            index: rec.index,
+            step: rec.step.clone(),
+            state: TraceState::Unknown,
+            row_hash: None,
+            values: None,
+            changes: Vec::new(),
+        };
+        let kh = if rec.key == key {
+            key_hash(&arrow_schema(&s.arrow_schema)?, &key, value)
+        } else {
+            None
+        };
+        if rec.key != key {
+            prev = None;
+            values = None;
+            out.push(t);
+            continue;
+        }
+        parsed_once |= kh.is_some();
+        let table = RowTable::from_ipc(&store.blobs.get(&s.rows_blob)?)?;
+        let now: Option<Hash> = match (kh, &table.key_hashes) {
+            (Some(kh), Some(keys)) => keys
+                .iter()
+                .position(|k| *k == kh)
+                .map(|i| table.row_hashes[i]),
+            _ => None,
+        };
+        t.row_hash = now;
+        t.state = match (prev, now) {
+            (None, _) => TraceState::Unknown,
+            (Some(None), Some(_)) => TraceState::Added,
+            (Some(Some(a)), Some(b)) if a == b => TraceState::Unchanged,
+            (Some(Some(_)), Some(_)) => TraceState::Changed,
+            (Some(Some(_)), None) => TraceState::Removed,
+            (Some(None), None) => TraceState::Absent,
+        };
+        let has_details = s.details.is_some()
+            && !s
+                .step
+                .diff
+                .as_ref()
+                .is_some_and(|d| d.details_truncated || d.summary_only);
+        match t.state {
+            TraceState::Added if s.details.is_some() => {
+                let rows = rows_for_key(&detail_batch(store, s, DetailKind::Added)?, &key, value)?;
+                values = json_rows(&rows)?.into_iter().next().map(|mut m| {
+                    m.remove("_row");
+                    m
+                });
+            }
+            TraceState::Changed if s.details.is_some() => {
+                let rows =
+                    rows_for_key(&detail_batch(store, s, DetailKind::Changed)?, &key, value)?;
+                for r in json_rows(&rows)? {
+                    let column = r.get("column").and_then(Value::as_str).unwrap_or("");
+                    let change = CellChange {
+                        column: column.to_string(),
+                        old: r.get("old").cloned().unwrap_or(Value::Null),
+                        new: r.get("new").cloned().unwrap_or(Value::Null),
+                    };
+                    if let Some(v) = &mut values {
+                        v.insert(change.column.clone(), change.new.clone());
+                    }
+                    t.changes.push(change);
+                }
+                if !has_details {
+                    values = None;
+                }
+            }
+            TraceState::Unchanged => {}
+            _ => values = None,
+        }
+        if now.is_some() {
+            t.values = values.clone();
+        }
+        prev = Some(now);
+        out.push(t);
+    }
+    if !parsed_once {
+        return Err(ApiError::unprocessable(
+            "invalid-key-value",
+            format!(
+                "`{value}` is not a value of the key ({}) of run `{run_id}`; \
+                 for several key columns join the values with `|`",
+                key.join(", ")
+            ),
+        ));
+    }
+    Ok(Trace {
+        run_id: run_id.to_string(),
+        key,
+        value: value.to_string(),
+        steps: out,
+    })
+}
