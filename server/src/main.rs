@@ -3,6 +3,7 @@
 //! Exit codes follow diff(1): 0 when the inputs are the same, 1 when they differ, 2 on error.
 
 mod cli;
+mod client;
 mod demo;
 mod error;
 mod http;

@@ -2,9 +2,13 @@
 //! its exit code.
 
 mod diff;
+mod export;
 mod fingerprint;
+mod seal;
+mod send;
 mod serve;
 mod token;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -28,6 +32,17 @@ enum Command {
     ///
     /// Exit status: 0 when the files hold the same data, 1 when they differ, 2 on error.
     Diff(diff::Args),
+    /// Re-check an exported bundle offline: roots, diff counts, chain, seal and signature,
+    /// and with --data that a file is exactly one step's output.
+    ///
+    /// Exit status: 0 when every check passed, 1 when one failed, 2 on error.
+    Verify(verify::Args),
+    /// Post a data file as a step of a run on a server (or of a new run with --new-run).
+    Send(Box<send::Args>),
+    /// Download a run's bundle from a server, for `pipeproof verify` or the web app.
+    Export(export::Args),
+    /// Seal a run on a server (the server signs its chain head), or end it as failed.
+    Seal(seal::Args),
     /// Serve the HTTP API and the web app (SQLite store in --data-dir).
     Serve(serve::Args),
     /// Manage API tokens in a server's store.
@@ -81,6 +96,10 @@ pub fn run() -> Result<ExitCode> {
     match cli.command {
         Command::Fingerprint(args) => fingerprint::run(args),
         Command::Diff(args) => diff::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Send(args) => send::run(*args),
+        Command::Export(args) => export::run(args),
+        Command::Seal(args) => seal::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Token(args) => token::run(args),
     }

@@ -1,0 +1,269 @@
+//! `pipeproof verify BUNDLE`: re-checks an exported bundle offline with core alone
+//! (`core::bundle::verify_bytes`), optionally against a trusted public key and a data file.
+//! This module only reads the inputs and prints the report; every check lives in core.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use pipeproof_core::bundle::{Bundle, Check, DataClaim, VerifyReport, verify_bytes};
+use pipeproof_core::sign::parse_public_key;
+
+use super::{FormatArg, Output, input};
+use crate::outln;
+use crate::style::{added, bold, dim, removed};
+
+/// Arguments of `pipeproof verify`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The bundle file (`GET /api/v1/runs/{id}/bundle`, or `pipeproof export`).
+    bundle: PathBuf,
+    /// The public key you trust to have signed the run: 64 hex digits, or a file holding
+    /// them or the JSON of `GET /api/v1/keys`. Without it the signature is checked against
+    /// the key written in the bundle, which proves integrity but not origin.
+    #[arg(long, value_name = "HEX|FILE")]
+    pubkey: Option<String>,
+    /// A data file (Parquet, CSV, Arrow) to prove to be exactly one step's output.
+    #[arg(long, value_name = "FILE")]
+    data: Option<PathBuf>,
+    /// The step the data file should be, by name or index; without it, verify finds which
+    /// step's output the file is, if any.
+    #[arg(long, value_name = "NAME|INDEX", requires = "data")]
+    step: Option<String>,
+    /// Read the data file as this format instead of detecting it.
+    #[arg(long, value_enum, requires = "data")]
+    data_format: Option<FormatArg>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    format: Output,
+}
+
+/// Runs `pipeproof verify`: exit 0 when every check passed, 1 when one failed (including a
+/// file that cannot be read as a bundle), 2 when verification could not run.
+pub fn run(args: Args) -> Result<ExitCode> {
+    let bytes = std::fs::read(&args.bundle)
+        .with_context(|| format!("cannot read the bundle {}", args.bundle.display()))?;
+    let trusted = args.pubkey.as_deref().map(trusted_key).transpose()?;
+    let trusted = trusted.map(|keys| pick_key(&keys, &bytes));
+    let data = match &args.data {
+        Some(path) => Some(input(path, args.data_format)?),
+        None => None,
+    };
+    let step = match (&args.step, &data) {
+        (Some(s), Some(_)) => Some(step_name(&bytes, s)),
+        _ => None,
+    };
+    let report = verify_bytes(
+        &bytes,
+        trusted.as_deref(),
+        data.as_ref().map(|d| DataClaim {
+            step: step.as_deref(),
+            data: d,
+        }),
+    );
+    let mut out = String::new();
+    match args.format {
+        Output::Json => {
+            let doc = serde_json::json!({
+                "bundle": args.bundle,
+                "passed": report.passed(),
+                "trusted_key": trusted,
+                "data": args.data,
+                "checks": report.checks,
+            });
+            outln!(out, "{}", serde_json::to_string_pretty(&doc)?);
+        }
+        Output::Table => print_table(&mut out, &args, &bytes, trusted.as_deref(), &report),
+    }
+    crate::style::emit(&out)?;
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The trusted keys named by `--pubkey`: hex digits, or a file with hex digits or the JSON
+/// of `GET /api/v1/keys`.
+fn trusted_key(arg: &str) -> Result<Vec<String>> {
+    let arg = arg.trim();
+    if arg.len() == 64 && arg.bytes().all(|b| b.is_ascii_hexdigit()) {
+        parse_public_key(arg)?;
+        return Ok(vec![arg.to_ascii_lowercase()]);
+    }
+    let path = Path::new(arg);
+    if !path.exists() {
+        bail!(
+            "--pubkey `{arg}` is neither 64 hex digits nor a file: pass the server's Ed25519 \
+             public key (`public_key` in GET /api/v1/keys) or a file holding it"
+        );
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the public key file {}", path.display()))?;
+    let text = text.trim();
+    let keys = if text.starts_with('{') {
+        // The reply of GET /api/v1/keys (core's `api::Keys`): `{"keys": [{"public_key": ..}]}`.
+        let doc: serde_json::Value = serde_json::from_str(text)
+            .with_context(|| format!("{} is not valid JSON", path.display()))?;
+        doc["keys"]
+            .as_array()
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(|k| k["public_key"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .with_context(|| {
+                format!(
+                    "{} is JSON but not the reply of GET /api/v1/keys (no `keys` list)",
+                    path.display()
+                )
+            })?
+    } else {
+        vec![text.to_string()]
+    };
+    if keys.is_empty() {
+        bail!("{} lists no public key", path.display());
+    }
+    for k in &keys {
+        parse_public_key(k).with_context(|| format!("in {}", path.display()))?;
+    }
+    Ok(keys.into_iter().map(|k| k.to_ascii_lowercase()).collect())
+}
+
+/// Of several trusted keys (a server's current and older keys), the one that signed the
+/// bundle if it is among them, else the current one (which then fails the signature check).
+fn pick_key(keys: &[String], bundle: &[u8]) -> String {
+    if keys.len() > 1
+        && let Ok(b) = Bundle::read(bundle)
+        && let Some(seal) = &b.manifest.seal
+        && let Some(k) = keys
+            .iter()
+            .find(|k| k.eq_ignore_ascii_case(&seal.public_key))
+    {
+        return k.clone();
+    }
+    keys[0].clone()
+}
+
+/// `--step` as a step name: a name the bundle has, else an index into its records. When the
+/// bundle cannot be read the argument is passed on as a name and the report says why.
+fn step_name(bundle: &[u8], arg: &str) -> String {
+    let Ok(b) = Bundle::read(bundle) else {
+        return arg.to_string();
+    };
+    let records = &b.manifest.records;
+    if records.iter().any(|r| r.step == arg) {
+        return arg.to_string();
+    }
+    match arg.parse::<usize>().ok().and_then(|i| records.get(i)) {
+        Some(r) => r.step.clone(),
+        None => arg.to_string(),
+    }
+}
+
+fn print_table(
+    out: &mut String,
+    args: &Args,
+    bytes: &[u8],
+    trusted: Option<&str>,
+    report: &VerifyReport,
+) {
+    outln!(
+        out,
+        "{} {}",
+        bold("pipeproof verify"),
+        args.bundle.display()
+    );
+    if let Ok(b) = Bundle::read(bytes) {
+        let run = &b.manifest.run;
+        outln!(
+            out,
+            "{}",
+            dim(&format!(
+                "run {} · pipeline {} · {} steps · {}",
+                run.id,
+                run.pipeline,
+                b.manifest.records.len(),
+                run.status
+            ))
+        );
+    }
+    out.push('\n');
+    let name_w = report
+        .checks
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(0);
+    let step_w = report
+        .checks
+        .iter()
+        .map(|c| c.step.as_deref().map_or(0, str::len))
+        .max()
+        .unwrap_or(0);
+    for c in &report.checks {
+        outln!(out, "{}", check_line(c, name_w, step_w));
+    }
+    out.push('\n');
+    let signature_ok = report
+        .checks
+        .iter()
+        .any(|c| c.name == "signature" && c.passed);
+    if trusted.is_none() && signature_ok {
+        outln!(
+            out,
+            "{} the signature was checked against the public key written in the bundle itself:",
+            bold("note:")
+        );
+        outln!(
+            out,
+            "      this proves the bundle is unchanged since it was signed, not who signed it."
+        );
+        outln!(
+            out,
+            "      Pass --pubkey with the server's key (GET /api/v1/keys) to prove its origin."
+        );
+    }
+    let failed: Vec<&Check> = report.checks.iter().filter(|c| !c.passed).collect();
+    if report.passed() {
+        outln!(
+            out,
+            "{} all {} checks passed",
+            added("verified:"),
+            report.checks.len()
+        );
+    } else {
+        let names: Vec<String> = failed
+            .iter()
+            .map(|c| match &c.step {
+                Some(s) => format!("{} (step {s})", c.name),
+                None => c.name.clone(),
+            })
+            .collect();
+        outln!(
+            out,
+            "{} {} of {} checks failed: {}",
+            removed("NOT VERIFIED:"),
+            failed.len(),
+            report.checks.len(),
+            names.join(", ")
+        );
+    }
+}
+
+fn check_line(c: &Check, name_w: usize, step_w: usize) -> String {
+    let mark = if c.passed {
+        added("pass")
+    } else {
+        removed("FAIL")
+    };
+    let step = c.step.as_deref().unwrap_or("");
+    let detail = if c.passed {
+        dim(&c.detail)
+    } else {
+        c.detail.clone()
+    };
+    format!("  {mark}  {:name_w$}  {step:step_w$}  {detail}", c.name)
+        .trim_end()
+        .to_string()
+}
