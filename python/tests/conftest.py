@@ -11,7 +11,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 import pytest
 import requests
@@ -42,13 +42,16 @@ def free_port() -> int:
 class Server:
     """One server process; can be stopped and started again on the same port and data."""
 
-    def __init__(self, data_dir: Path, port: Optional[int] = None) -> None:
+    def __init__(
+        self, data_dir: Path, port: Optional[int] = None, args: Sequence[str] = ()
+    ) -> None:
         self.binary = server_binary()
         self.data_dir = data_dir
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = TOKEN
         self.log = data_dir.parent / f"server-{self.port}.log"
+        self.args = list(args)
         self.proc: Optional[subprocess.Popen] = None
 
     def start(self, timeout: float = 30.0) -> None:
@@ -62,6 +65,7 @@ class Server:
                 str(self.data_dir),
                 "--bind",
                 f"127.0.0.1:{self.port}",
+                *self.args,
             ],
             env=env,
             stdout=log,

@@ -385,6 +385,21 @@ def test_a_sealed_run_refuses_steps(client: pp.Client):
     assert err.value.status == 409
 
 
+def test_a_body_over_the_limit_gets_the_server_message_while_streaming(tmp_path: Path):
+    small = Server(tmp_path / "data", args=["--max-body", "64KiB"])
+    small.start()
+    try:
+        c = small.client(retries=1)
+        with c.run("too-big") as run:
+            big = pd.DataFrame({"x": np.arange(2_000_000)})
+            with pytest.raises(pp.ValidationError, match="--max-body") as err:
+                run.snapshot(big, step="big")
+            assert err.value.status == 413
+            assert run.snapshot(big.head(100), step="small").rows == 100
+    finally:
+        small.stop()
+
+
 def test_unknown_run_is_a_validation_error(client: pp.Client):
     with pytest.raises(pp.ValidationError) as err:
         client.get_run("no-such-run")
