@@ -1,0 +1,331 @@
+//! `pipeproof send`, `seal` and `export` against the real `pipeproof serve` over loopback
+//! HTTP: a run made from files in three formats, its diff counts as the server computed
+//! them, an idempotent re-send, a sealed run's bundle that `pipeproof verify` accepts with
+//! the server's key, and the server's problem details passed on as clear errors.
+
+// The shared harness waits for its server child in Drop, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use support::{ADMIN, Server, binary};
+
+fn batch(ids: &[i64], amounts: &[f64], names: &[&str]) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("amount", DataType::Float64, true),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(ids.to_vec())) as ArrayRef,
+            Arc::new(Float64Array::from(amounts.to_vec())),
+            Arc::new(StringArray::from(names.to_vec())),
+        ],
+    )
+    .unwrap()
+}
+
+fn write(dir: &Path, name: &str, b: &RecordBatch) -> String {
+    let path = dir.join(name);
+    let file = std::fs::File::create(&path).unwrap();
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("parquet") => {
+            let mut w = parquet::arrow::ArrowWriter::try_new(file, b.schema(), None).unwrap();
+            w.write(b).unwrap();
+            w.close().unwrap();
+        }
+        Some("arrows") => {
+            let mut w = arrow_ipc::writer::StreamWriter::try_new(file, &b.schema()).unwrap();
+            w.write(b).unwrap();
+            w.finish().unwrap();
+        }
+        Some("csv") => {
+            let mut w = arrow_csv::WriterBuilder::new()
+                .with_header(true)
+                .build(file);
+            w.write(b).unwrap();
+        }
+        other => panic!("no writer for {other:?}"),
+    }
+    path.to_string_lossy().into_owned()
+}
+
+/// Runs the CLI against a server, with the server and token from the environment.
+fn cli(server: &Server, token: Option<&str>, args: &[&str]) -> Output {
+    let mut cmd = Command::new(binary());
+    cmd.args(args)
+        .env("NO_COLOR", "1")
+        .env("PIPEPROOF_URL", format!("http://{}", server.addr))
+        .env_remove("PIPEPROOF_TOKEN");
+    if let Some(t) = token {
+        cmd.env("PIPEPROOF_TOKEN", t);
+    }
+    let out = cmd.output().expect("run pipeproof");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "pipeproof panicked: {stderr}");
+    out
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", text(o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)))
+}
+
+#[test]
+fn send_seal_export_and_verify_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let files = dir.path();
+    let load = write(
+        files,
+        "load.parquet",
+        &batch(&[1, 2, 3, 4], &[1.0, 2.0, 3.0, 4.0], &["a", "b", "c", "d"]),
+    );
+    // 1 removed, 5 added, 2 changed; rows shuffled.
+    let clean = write(
+        files,
+        "clean.csv",
+        &batch(&[4, 2, 3, 5], &[4.0, 2.5, 3.0, 5.0], &["d", "b", "c", "e"]),
+    );
+    // 4's name changed.
+    let enrich = write(
+        files,
+        "enrich.arrows",
+        &batch(&[4, 2, 3, 5], &[4.0, 2.5, 3.0, 5.0], &["D", "b", "c", "e"]),
+    );
+
+    // A new run with the first step.
+    let o = cli(
+        &server,
+        Some(ADMIN),
+        &[
+            "send",
+            &load,
+            "--new-run",
+            "--pipeline",
+            "daily",
+            "--label",
+            "env=test",
+            "--code-version",
+            "v1.2",
+            "--step",
+            "load",
+            "--key",
+            "id",
+            "--format",
+            "json",
+        ],
+    );
+    let j = json(&o);
+    let run = j["run_id"].as_str().unwrap().to_string();
+    assert_eq!(j["run"]["pipeline"], "daily");
+    assert_eq!(j["run"]["labels"]["env"], "test");
+    assert_eq!(j["run"]["code_version"], "v1.2");
+    assert_eq!(j["step"]["record"]["index"], 0);
+    assert_eq!(j["step"]["record"]["rows"], 4);
+    assert_eq!(j["step"]["diff"], serde_json::Value::Null);
+    assert_eq!(j["replayed"], false);
+
+    // The second step from CSV, table output.
+    let o = cli(
+        &server,
+        Some(ADMIN),
+        &[
+            "send", &clean, "--run", &run, "--step", "clean", "--key", "id",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    for want in [
+        &format!("step 1 `clean` of run {run}"),
+        "(CSV)",
+        "+1 -1 ~1",
+        "(4 → 4 rows)",
+        "record hash",
+    ] {
+        assert!(out.contains(want), "no `{want}` in:\n{out}");
+    }
+
+    // The third step as an Arrow stream, sent twice with the same Idempotency-Key.
+    let args = [
+        "send",
+        &enrich,
+        "--run",
+        &run,
+        "--step",
+        "enrich",
+        "--key",
+        "id",
+        "--idempotency-key",
+        "enrich-once",
+        "--format",
+        "json",
+    ];
+    let first = json(&cli(&server, Some(ADMIN), &args));
+    assert_eq!(first["replayed"], false);
+    assert_eq!(first["step"]["diff"]["changed"], 1);
+    let again = json(&cli(&server, Some(ADMIN), &args));
+    assert_eq!(again["replayed"], true);
+    assert_eq!(again["step"]["hash"], first["step"]["hash"]);
+    assert_eq!(again["step"]["record"]["index"], 2, "stored once");
+
+    // Seal, export, verify against the server's key.
+    let o = cli(&server, Some(ADMIN), &["seal", &run]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("run {run} is sealed with 3 steps")),
+        "{}",
+        text(&o)
+    );
+    let bundle = dir.path().join("out").join("run.zip");
+    std::fs::create_dir_all(bundle.parent().unwrap()).unwrap();
+    let bundle = bundle.to_string_lossy().into_owned();
+    let o = cli(
+        &server,
+        Some(ADMIN),
+        &["export", &run, "-o", &bundle, "--verify"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("verified: all"), "{}", text(&o));
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, vec!["run.zip"], "no temporary file left behind");
+
+    let keys = support::get(&server.addr, "/api/v1/keys", Some(ADMIN)).json();
+    let key = keys["keys"][0]["public_key"].as_str().unwrap();
+    let o = cli(
+        &server,
+        None,
+        &[
+            "verify", &bundle, "--pubkey", key, "--data", &clean, "--step", "clean",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("by the trusted key"), "{}", text(&o));
+
+    // A sealed run takes no more steps: the server's 409 detail is passed on.
+    let o = cli(
+        &server,
+        Some(ADMIN),
+        &["send", &clean, "--run", &run, "--step", "late"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("409"), "{out}");
+    assert!(out.contains("create a new run"), "{out}");
+}
+
+#[test]
+fn server_problems_become_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let file = write(
+        dir.path(),
+        "dups.parquet",
+        &batch(&[1, 1], &[1.0, 2.0], &["a", "b"]),
+    );
+
+    // No token.
+    let o = cli(&server, None, &["send", &file, "--run", "r", "--step", "s"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("401"), "{}", text(&o));
+    assert!(text(&o).contains("PIPEPROOF_TOKEN"), "{}", text(&o));
+
+    // Unknown run.
+    let o = cli(
+        &server,
+        Some(ADMIN),
+        &["send", &file, "--run", "no-such-run", "--step", "s"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("404") && text(&o).contains("no-such-run"),
+        "{}",
+        text(&o)
+    );
+
+    // Duplicate keys: 422 with the server's explanation; the new run stays empty.
+    let o = cli(
+        &server,
+        Some(ADMIN),
+        &[
+            "send",
+            &file,
+            "--new-run",
+            "--pipeline",
+            "p",
+            "--step",
+            "s",
+            "--key",
+            "id",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("422"), "{out}");
+    assert!(out.to_lowercase().contains("duplicate"), "{out}");
+    assert!(out.contains("was created and is empty"), "{out}");
+
+    // A read-only token cannot send.
+    let made = support::post_json(
+        &server.addr,
+        "/api/v1/tokens",
+        ADMIN,
+        &serde_json::json!({"name": "viewer", "scopes": ["read"]}),
+    )
+    .json();
+    let viewer = made["token"].as_str().unwrap();
+    let o = cli(
+        &server,
+        Some(viewer),
+        &["send", &file, "--run", "r", "--step", "s"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("403"), "{}", text(&o));
+
+    // Export of an unknown run: an error, and no file written.
+    let out = dir.path().join("x.zip");
+    let o = cli(
+        &server,
+        Some(ADMIN),
+        &["export", "nope", "-o", &out.to_string_lossy()],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(!out.exists());
+
+    // Nothing listening.
+    let o = Command::new(binary())
+        .args([
+            "seal",
+            "r",
+            "--server",
+            "http://127.0.0.1:1",
+            "--token",
+            "t",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("cannot reach a pipeproof server"),
+        "{}",
+        text(&o)
+    );
+}
