@@ -71,9 +71,12 @@ fn trades(n: i64) -> Vec<Trade> {
             notional_usd: None,
         };
         out.push(t.clone());
-        // The source system re-sends about 1% of trades.
+        // The source system re-sends about 1% of trades under a new id.
         if rng.below(100) == 0 {
-            out.push(t);
+            out.push(Trade {
+                id: id + 1_000_000,
+                ..t
+            });
         }
     }
     out
@@ -184,10 +187,25 @@ pub fn load_if_empty(store: &Store) -> Result<Option<String>> {
     .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
     let id = run.id.clone();
     let loaded = trades(3000);
-    post(store, &id, "load", None, &batch(&loaded, false)?)?;
+    post(
+        store,
+        &id,
+        "load",
+        Some("trade_id"),
+        &batch(&loaded, false)?,
+    )?;
     let mut seen = std::collections::HashSet::new();
-    let mut dedup: Vec<Trade> = loaded.into_iter().filter(|t| seen.insert(t.id)).collect();
-    post(store, &id, "deduplicate", None, &batch(&dedup, false)?)?;
+    let mut dedup: Vec<Trade> = loaded
+        .into_iter()
+        .filter(|t| seen.insert((t.desk, t.ts, t.amount.to_bits())))
+        .collect();
+    post(
+        store,
+        &id,
+        "deduplicate",
+        Some("trade_id"),
+        &batch(&dedup, false)?,
+    )?;
     for t in &mut dedup {
         t.currency = t.currency.trim().to_uppercase();
     }

@@ -1,0 +1,605 @@
+//! The HTTP server over real loopback HTTP: the real `pipeproof serve` binary on a free
+//! port with a temp data directory. A keyed three-step run end to end (diff counts, detail
+//! pages, trace, seal, bundle that verifies against the server's published key), idempotent
+//! retries, tokens and scopes, the SPA fallback, the demo run, and every kind of bad input
+//! answered with a problem document that changes nothing stored.
+
+mod support;
+
+use std::sync::Arc;
+
+use arrow_array::builder::{ListBuilder, StringBuilder};
+use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use serde_json::{Value, json};
+use support::*;
+
+fn trades(ids: &[i64], amounts: &[f64], names: &[&str]) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("amount", DataType::Float64, true),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(ids.to_vec())) as ArrayRef,
+            Arc::new(Float64Array::from(amounts.to_vec())),
+            Arc::new(StringArray::from(names.to_vec())),
+        ],
+    )
+    .unwrap()
+}
+
+fn step_path(run: &str, step: &str, key: &str) -> String {
+    format!("/api/v1/runs/{run}/steps?step={step}&key={key}")
+}
+
+const ARROW: &str = "application/vnd.apache.arrow.stream";
+
+fn started() -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    (dir, server)
+}
+
+#[test]
+fn keyed_run_end_to_end_verifies() {
+    let (_dir, s) = started();
+    let a = &s.addr;
+    let run = create_run(a, "trades");
+
+    // Step 0 as an Arrow stream, step 1 as Parquet, step 2 as CSV.
+    let s0 = trades(
+        &[1, 2, 3, 4],
+        &[10.0, 20.0, 30.0, 40.0],
+        &["a", "b", "c", "d"],
+    );
+    let r = post(
+        a,
+        &step_path(&run, "load", "id"),
+        ADMIN,
+        ARROW,
+        &ipc_stream(&s0),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let step0 = r.json();
+    assert_eq!(step0["record"]["index"], 0);
+    assert_eq!(step0["record"]["rows"], 4);
+    assert!(step0["diff"].is_null());
+    assert_eq!(step0["schema"][0]["name"], "id");
+
+    // 1 removed, 5 added, 2 changed amount, 3 changed name.
+    let s1 = trades(
+        &[2, 3, 4, 5],
+        &[21.0, 30.0, 40.0, 50.0],
+        &["b", "C", "d", "e"],
+    );
+    let r = post(
+        a,
+        &step_path(&run, "clean", "id"),
+        ADMIN,
+        "application/vnd.apache.parquet",
+        &parquet(&s1),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let step1 = r.json();
+    let d = &step1["diff"];
+    assert_eq!(
+        (d["added"].as_u64(), d["removed"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        (d["changed"].as_u64(), d["unchanged"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(step1["record"]["prev"], step0["hash"]);
+
+    let csv = "id,amount,name\n2,21.0,b\n3,30.0,C\n4,44.0,d\n5,50.0,e\n6,60.0,f\n";
+    let r = post(
+        a,
+        &step_path(&run, "enrich", "id"),
+        ADMIN,
+        "text/csv",
+        csv.as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["diff"]["added"], 1);
+    assert_eq!(r.json()["diff"]["changed"], 1);
+
+    // Diff summary route.
+    let r = get(a, &format!("/api/v1/runs/{run}/steps/1/diff"), Some(ADMIN));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["removed"], 1);
+    get(a, &format!("/api/v1/runs/{run}/steps/0/diff"), Some(ADMIN)).problem(404);
+    get(a, &format!("/api/v1/runs/{run}/steps/7"), Some(ADMIN)).problem(404);
+
+    // Detail pages: changed cells, filtered by column and by key; added rows; paging.
+    let page = get(
+        a,
+        &format!("/api/v1/runs/{run}/steps/1/details?kind=changed"),
+        Some(ADMIN),
+    )
+    .json();
+    assert_eq!(page["total"], 2);
+    assert_eq!(page["columns"], json!(["id", "column", "old", "new"]));
+    let page = get(
+        a,
+        &format!("/api/v1/runs/{run}/steps/1/details?kind=changed&column=name"),
+        Some(ADMIN),
+    )
+    .json();
+    assert_eq!(page["total"], 1);
+    assert_eq!(page["rows"][0]["old"], "c");
+    assert_eq!(page["rows"][0]["new"], "C");
+    let page = get(
+        a,
+        &format!("/api/v1/runs/{run}/steps/1/details?kind=changed&key=2"),
+        Some(ADMIN),
+    )
+    .json();
+    assert_eq!(page["total"], 1);
+    assert_eq!(page["rows"][0]["column"], "amount");
+    let page = get(
+        a,
+        &format!("/api/v1/runs/{run}/steps/1/details?kind=added"),
+        Some(ADMIN),
+    )
+    .json();
+    assert_eq!(page["rows"][0]["id"], 5);
+    assert_eq!(page["rows"][0]["name"], "e");
+    let page = get(
+        a,
+        &format!("/api/v1/runs/{run}/steps/1/details?kind=changed&offset=1&limit=1"),
+        Some(ADMIN),
+    )
+    .json();
+    assert_eq!(
+        (
+            page["total"].as_u64(),
+            page["rows"].as_array().unwrap().len()
+        ),
+        (Some(2), 1)
+    );
+    get(
+        a,
+        &format!("/api/v1/runs/{run}/steps/1/details?kind=sideways"),
+        Some(ADMIN),
+    )
+    .problem(400);
+
+    // Trace of id 2: added, changed (amount 20 -> 21), unchanged; of id 1: removed at 1.
+    let t = get(a, &format!("/api/v1/runs/{run}/trace?key=2"), Some(ADMIN)).json();
+    let states: Vec<&str> = t["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["added", "changed", "unchanged"]);
+    assert_eq!(t["steps"][1]["changes"][0]["column"], "amount");
+    let t = get(a, &format!("/api/v1/runs/{run}/trace?key=1"), Some(ADMIN)).json();
+    let states: Vec<&str> = t["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["added", "removed", "absent"]);
+    let t = get(a, &format!("/api/v1/runs/{run}/trace?key=5"), Some(ADMIN)).json();
+    assert_eq!(t["steps"][1]["state"], "added");
+    assert_eq!(t["steps"][1]["values"]["name"], "e");
+    get(
+        a,
+        &format!("/api/v1/runs/{run}/trace?key=not-a-number"),
+        Some(ADMIN),
+    )
+    .problem(422);
+
+    // Listing.
+    let runs = get(a, "/api/v1/runs?pipeline=trades", Some(ADMIN)).json();
+    assert_eq!(runs["total"], 1);
+    assert_eq!(runs["items"][0]["steps"], 3);
+    assert_eq!(runs["items"][0]["rows"], 5);
+    let runs = get(a, "/api/v1/runs?label=env=test&status=open", Some(ADMIN)).json();
+    assert_eq!(runs["total"], 1);
+    let runs = get(a, "/api/v1/runs?label=env=prod", Some(ADMIN)).json();
+    assert_eq!(runs["total"], 0);
+    let p = get(a, "/api/v1/pipelines", Some(ADMIN)).json();
+    assert_eq!(p[0]["name"], "trades");
+    assert_eq!(p[0]["runs"], 1);
+
+    // Seal, then the bundle verifies against the published key.
+    let r = post(
+        a,
+        &format!("/api/v1/runs/{run}/seal"),
+        ADMIN,
+        "application/json",
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "sealed");
+    let detail = get(a, &format!("/api/v1/runs/{run}"), Some(ADMIN)).json();
+    assert_eq!(detail["steps"].as_array().unwrap().len(), 3);
+    assert_eq!(detail["seal"]["steps"], 3);
+    let key = get(a, "/api/v1/keys", Some(ADMIN)).json()["keys"][0]["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bundle = get(a, &format!("/api/v1/runs/{run}/bundle"), Some(ADMIN));
+    assert_eq!(bundle.status, 200);
+    assert_eq!(bundle.header("content-type"), Some("application/zip"));
+    let report = pipeproof_core::bundle::verify_bytes(&bundle.body, Some(&key), None);
+    assert!(report.passed(), "{report:#?}");
+    // A flipped byte fails.
+    let mut bad = bundle.body.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 1;
+    assert!(!pipeproof_core::bundle::verify_bytes(&bad, Some(&key), None).passed());
+}
+
+#[test]
+fn idempotent_retry_stores_once() {
+    let (_dir, s) = started();
+    let a = &s.addr;
+    let run = create_run(a, "retry");
+    let body = ipc_stream(&trades(&[1, 2], &[1.0, 2.0], &["a", "b"]));
+    let auth = bearer(ADMIN);
+    let send = || {
+        request_raw(
+            a,
+            "POST",
+            &step_path(&run, "load", "id"),
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", ARROW),
+                ("Idempotency-Key", "load-attempt-1"),
+            ],
+            &body,
+            None,
+        )
+    };
+    let first = send();
+    assert_eq!(first.status, 201, "{}", first.text());
+    let again = send();
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(first.json(), again.json(), "the stored step, unchanged");
+    let detail = get(a, &format!("/api/v1/runs/{run}"), Some(ADMIN)).json();
+    assert_eq!(detail["run"]["steps"], 1);
+}
+
+/// Asserts a run still has `steps` steps (nothing stored by a bad request).
+#[track_caller]
+fn assert_steps(a: &str, run: &str, steps: u64) {
+    let detail = get(a, &format!("/api/v1/runs/{run}"), Some(ADMIN)).json();
+    assert_eq!(detail["run"]["steps"], steps, "{detail}");
+}
+
+#[test]
+fn bad_input_gets_problems_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&dir.path().join("data"), &["--max-body", "4KiB"]);
+    let a = &s.addr;
+    let run = create_run(a, "bad");
+    let good = ipc_stream(&trades(&[1, 2], &[1.0, 2.0], &["a", "b"]));
+
+    // Unknown run.
+    let d = post(a, &step_path("nope", "x", "id"), ADMIN, ARROW, &good).problem(404);
+    assert!(d.contains("nope"), "{d}");
+    get(a, "/api/v1/runs/nope", Some(ADMIN)).problem(404);
+    // Wrong or missing Content-Type.
+    let d = post(a, &step_path(&run, "x", "id"), ADMIN, "image/png", &good).problem(415);
+    assert!(d.contains("text/csv"), "names the accepted types: {d}");
+    let auth = bearer(ADMIN);
+    request_raw(
+        a,
+        "POST",
+        &step_path(&run, "x", "id"),
+        &[("Authorization", &auth)],
+        &good,
+        None,
+    )
+    .problem(415);
+    // Malformed and truncated bodies.
+    post(
+        a,
+        &step_path(&run, "x", "id"),
+        ADMIN,
+        ARROW,
+        b"not arrow at all",
+    )
+    .problem(400);
+    post(
+        a,
+        &step_path(&run, "x", "id"),
+        ADMIN,
+        ARROW,
+        &good[..good.len() / 2],
+    )
+    .problem(400);
+    let r = request_raw(
+        a,
+        "POST",
+        &step_path(&run, "x", "id"),
+        &[("Authorization", &auth), ("Content-Type", ARROW)],
+        &good[..good.len() / 2],
+        Some(good.len()),
+    );
+    assert!(
+        r.status == 400,
+        "truncated upload: {} {}",
+        r.status,
+        r.text()
+    );
+    // Too big: by Content-Length, and by counting a body sent without one.
+    let big = vec![b'x'; 5000];
+    let d = post(a, &step_path(&run, "x", "id"), ADMIN, "text/csv", &big).problem(413);
+    assert!(d.contains("--max-body"), "{d}");
+    // Missing key column, null keys, duplicate keys, unsupported type, bad options.
+    let d = post(a, &step_path(&run, "x", "account"), ADMIN, ARROW, &good).problem(422);
+    assert!(d.contains("account"), "{d}");
+    let with_null = {
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)]));
+        RecordBatch::try_new(
+            schema,
+            vec![Arc::new(Int64Array::from(vec![Some(1), None]))],
+        )
+        .unwrap()
+    };
+    let d = post(
+        a,
+        &step_path(&run, "x", "id"),
+        ADMIN,
+        ARROW,
+        &ipc_stream(&with_null),
+    )
+    .problem(422);
+    assert!(d.contains("null"), "{d}");
+    let dup = trades(&[1, 1], &[1.0, 2.0], &["a", "b"]);
+    let d = post(
+        a,
+        &step_path(&run, "x", "id"),
+        ADMIN,
+        ARROW,
+        &ipc_stream(&dup),
+    )
+    .problem(422);
+    assert!(d.contains("not unique"), "{d}");
+    let nested = {
+        let mut b = ListBuilder::new(StringBuilder::new());
+        b.values().append_value("x");
+        b.append(true);
+        let list: ArrayRef = Arc::new(b.finish());
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("tags", list.data_type().clone(), true),
+        ]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1])), list]).unwrap()
+    };
+    let d = post(
+        a,
+        &step_path(&run, "x", "id"),
+        ADMIN,
+        ARROW,
+        &ipc_stream(&nested),
+    )
+    .problem(422);
+    assert!(d.contains("tags"), "{d}");
+    post(
+        a,
+        &format!("/api/v1/runs/{run}/steps?step=x&summary_only_threshold=7"),
+        ADMIN,
+        ARROW,
+        &good,
+    )
+    .problem(422);
+    post(a, &format!("/api/v1/runs/{run}/steps"), ADMIN, ARROW, &good).problem(400);
+    assert_steps(a, &run, 0);
+    // Still open and working after all that.
+    let r = post(a, &step_path(&run, "load", "id"), ADMIN, ARROW, &good);
+    assert_eq!(r.status, 201, "{}", r.text());
+    // A sealed run takes no step and no second seal.
+    let r = post(
+        a,
+        &format!("/api/v1/runs/{run}/seal"),
+        ADMIN,
+        "application/json",
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    let d = post(a, &step_path(&run, "more", "id"), ADMIN, ARROW, &good).problem(409);
+    assert!(d.contains("sealed"), "{d}");
+    post(
+        a,
+        &format!("/api/v1/runs/{run}/seal"),
+        ADMIN,
+        "application/json",
+        b"",
+    )
+    .problem(409);
+    assert_steps(a, &run, 1);
+    // Bad JSON.
+    post(a, "/api/v1/runs", ADMIN, "application/json", b"{\"pipe").problem(400);
+    post_json(a, "/api/v1/runs", ADMIN, &json!({"pipeline": ""})).problem(422);
+}
+
+#[test]
+fn tokens_and_scopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = Server::start(&data, &[]);
+    let a = &s.addr;
+    // No token, a wrong token, a malformed header: 401 with a hint.
+    let d = get(a, "/api/v1/runs", None).problem(401);
+    assert!(d.contains("Bearer"), "{d}");
+    get(a, "/api/v1/runs", Some("pp_wrong")).problem(401);
+    request_raw(
+        a,
+        "GET",
+        "/api/v1/runs",
+        &[("Authorization", "Basic abc")],
+        &[],
+        None,
+    )
+    .problem(401);
+    // /healthz needs none.
+    let h = get(a, "/healthz", None);
+    assert_eq!(h.status, 200);
+    assert_eq!(h.json()["status"], "ok");
+    // A read token made over the API reads but cannot ingest or make tokens.
+    let r = post_json(
+        a,
+        "/api/v1/tokens",
+        ADMIN,
+        &json!({"name": "dash", "scopes": ["read"]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let read = r.json()["token"].as_str().unwrap().to_string();
+    assert_eq!(get(a, "/api/v1/runs", Some(&read)).status, 200);
+    let who = get(a, "/api/v1/whoami", Some(&read)).json();
+    assert_eq!(who, json!({"name": "dash", "scopes": ["read"]}));
+    let d = post_json(a, "/api/v1/runs", &read, &json!({"pipeline": "p"})).problem(403);
+    assert!(d.contains("ingest"), "{d}");
+    post_json(
+        a,
+        "/api/v1/tokens",
+        &read,
+        &json!({"name": "x", "scopes": ["admin"]}),
+    )
+    .problem(403);
+    // An ingest token made with the CLI, while the server runs.
+    let out = std::process::Command::new(binary())
+        .args([
+            "token",
+            "create",
+            "--scope",
+            "ingest",
+            "--name",
+            "etl",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ingest = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let r = post_json(a, "/api/v1/runs", &ingest, &json!({"pipeline": "p"}));
+    assert_eq!(r.status, 201, "{}", r.text());
+    get(a, "/api/v1/runs", Some(&ingest)).problem(403);
+    // Secrets are not stored: neither token's text is in the database files.
+    for name in ["pipeproof.sqlite", "pipeproof.sqlite-wal"] {
+        let bytes = std::fs::read(data.join(name)).unwrap_or_default();
+        for secret in [&read, &ingest] {
+            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
+        }
+    }
+}
+
+#[test]
+fn first_start_prints_admin_token_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut s = Server::start_env(&data, &[], &[]);
+    assert!(
+        s.banner
+            .contains(&format!("pipeproof listening on http://{}/", s.addr))
+    );
+    let token = s
+        .banner
+        .lines()
+        .find_map(|l| l.strip_prefix("admin token: "))
+        .expect("an admin token is printed")
+        .to_string();
+    assert_eq!(
+        get(&s.addr, "/api/v1/whoami", Some(&token)).json()["scopes"],
+        json!(["admin"])
+    );
+    s.kill();
+    let s = Server::start_env(&data, &[], &[]);
+    assert!(!s.banner.contains("admin token"), "{}", s.banner);
+    assert_eq!(get(&s.addr, "/api/v1/whoami", Some(&token)).status, 200);
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(data.join("signing.key"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode, 0o600);
+}
+
+#[test]
+fn spa_is_served_with_fallback_and_api_paths_stay_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = dir.path().join("web");
+    std::fs::create_dir_all(&web).unwrap();
+    std::fs::write(web.join("index.html"), "<html>pipeproof app</html>").unwrap();
+    std::fs::write(web.join("app.js"), "console.log(1)").unwrap();
+    let s = Server::start(
+        &dir.path().join("data"),
+        &["--static-dir", web.to_str().unwrap()],
+    );
+    let a = &s.addr;
+    assert!(get(a, "/", None).text().contains("pipeproof app"));
+    assert_eq!(get(a, "/app.js", None).text(), "console.log(1)");
+    let r = get(a, "/runs/abc/steps/2", None);
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("pipeproof app"));
+    get(a, "/api/v1/nothing-here", Some(ADMIN)).problem(404);
+    get(a, "/api/v2/runs", Some(ADMIN)).problem(404);
+    let spec = get(a, "/api/v1/openapi.json", Some(ADMIN));
+    assert_eq!(spec.status, 200);
+    let _: Value = spec.json();
+}
+
+#[test]
+fn demo_run_is_loaded_sealed_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&dir.path().join("data"), &["--demo"]);
+    let a = &s.addr;
+    let runs = get(a, "/api/v1/runs", Some(ADMIN)).json();
+    assert_eq!(runs["total"], 1);
+    let run = &runs["items"][0];
+    assert_eq!(run["status"], "sealed");
+    assert_eq!(run["steps"], 5);
+    let id = run["id"].as_str().unwrap();
+    let detail = get(a, &format!("/api/v1/runs/{id}"), Some(ADMIN)).json();
+    let names: Vec<&str> = detail["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["record"]["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "load",
+            "deduplicate",
+            "fix_currencies",
+            "enrich",
+            "aggregate"
+        ]
+    );
+    let fix = &detail["steps"][2]["diff"];
+    assert!(
+        fix["changed"].as_u64().unwrap() > 0,
+        "currencies were fixed: {fix}"
+    );
+    let enrich = &detail["steps"][3]["diff"];
+    assert!(
+        enrich["removed"].as_u64().unwrap() > 0,
+        "unbooked trades left: {enrich}"
+    );
+    let key = get(a, "/api/v1/keys", Some(ADMIN)).json()["keys"][0]["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bundle = get(a, &format!("/api/v1/runs/{id}/bundle"), Some(ADMIN));
+    let report = pipeproof_core::bundle::verify_bytes(&bundle.body, Some(&key), None);
+    assert!(report.passed(), "{report:#?}");
+}
