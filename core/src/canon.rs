@@ -272,8 +272,11 @@ pub(crate) fn encoder<'a>(column: &str, array: &'a dyn Array) -> Result<Box<dyn 
         D::Time32(_) => prim::<Time32MillisecondType>(array, |v, o| {
             fixed(o, tag::TIME, &(v as i64 * 1_000_000).to_le_bytes())
         }),
+        // A valid time of day fits with room to spare; a value no time of day can have
+        // (Arrow does not validate) wraps modulo 2^64 rather than panicking, alike in debug
+        // and release builds (docs/spec/fingerprint-v1.md, "Times").
         D::Time64(TimeUnit::Microsecond) => prim::<Time64MicrosecondType>(array, |v, o| {
-            fixed(o, tag::TIME, &(v * 1_000).to_le_bytes())
+            fixed(o, tag::TIME, &v.wrapping_mul(1_000).to_le_bytes())
         }),
         D::Time64(_) => {
             prim::<Time64NanosecondType>(array, |v, o| fixed(o, tag::TIME, &v.to_le_bytes()))
@@ -651,6 +654,16 @@ mod tests {
         assert_eq!(integer(&mut o, t, i64::MAX as i128), 9);
         assert_eq!(integer(&mut o, t, u64::MAX as i128), 17);
         assert_eq!(o[0], tag::INT_WIDE);
+    }
+
+    #[test]
+    fn out_of_range_time64_us_wraps_instead_of_panicking() {
+        let a = arrow_array::Time64MicrosecondArray::from(vec![i64::MAX, 5_400_000_000]);
+        let cell = encode_cell("t", &a, 0).unwrap();
+        assert_eq!(cell[0], tag::TIME);
+        assert_eq!(cell[1..], i64::MAX.wrapping_mul(1_000).to_le_bytes());
+        let valid = encode_cell("t", &a, 1).unwrap();
+        assert_eq!(valid[1..], 5_400_000_000_000i64.to_le_bytes());
     }
 
     #[test]

@@ -151,6 +151,10 @@ def i64le(v: int) -> bytes:
     return v.to_bytes(8, "little", signed=True)
 
 
+def wrap_i64le(v: int) -> bytes:
+    return (v % 2**64).to_bytes(8, "little")
+
+
 def integer(narrow: int, wide: int, v: int) -> bytes:
     if I64_MIN <= v <= I64_MAX:
         return bytes([narrow]) + i64le(v)
@@ -263,7 +267,10 @@ def encode_column(arr: pa.Array) -> list[bytes]:
     if pa.types.is_time32(t) or pa.types.is_time64(t):
         m = NANOS[t.unit]
         width = 4 if pa.types.is_time32(t) else 8
-        return per_value(raw_ints(arr, width, True), lambda v: bytes([T_TIME]) + i64le(v * m))
+        # An out-of-range Time64(us) (no time of day) wraps modulo 2^64 (spec, "Times").
+        return per_value(
+            raw_ints(arr, width, True), lambda v: bytes([T_TIME]) + wrap_i64le(v * m)
+        )
     if pa.types.is_decimal(t):
         scale = t.scale
 
