@@ -588,8 +588,15 @@ impl Dictionary {
             inner.encode(i, &mut encoded);
             offsets.push(encoded.len());
         }
+        // `normalized_keys` divides by the dictionary's length: an empty dictionary (every
+        // key null, or no rows at all, as in an empty detail table) has no key to normalise.
+        let keys = if values.is_empty() {
+            vec![0; dict.len()]
+        } else {
+            dict.normalized_keys()
+        };
         Ok(Dictionary {
-            keys: dict.normalized_keys(),
+            keys,
             key_valid: dict.keys().logical_nulls(),
             encoded,
             offsets,

@@ -162,6 +162,20 @@ both! {
         assert_ne!(f.content_root, fp(&u).fingerprint.content_root);
     }
 
+    fn empty_and_all_null_dictionaries_hash_like_plain_strings() {
+        let empty: DictionaryArray<Int32Type> = Vec::<Option<&str>>::new().into_iter().collect();
+        let t = table(vec![("s", Arc::new(empty) as ArrayRef)]);
+        let plain = table(vec![("s", Arc::new(StringArray::from(Vec::<&str>::new())) as ArrayRef)]);
+        assert_eq!(fp(&t).fingerprint.content_root, fp(&plain).fingerprint.content_root);
+        let nulls = DictionaryArray::<Int32Type>::new(
+            Int32Array::from(vec![None, None]),
+            Arc::new(StringArray::from(Vec::<&str>::new())),
+        );
+        let t = table(vec![("s", Arc::new(nulls) as ArrayRef)]);
+        let plain = table(vec![("s", Arc::new(StringArray::from(vec![None::<&str>, None])) as ArrayRef)]);
+        assert_eq!(fp(&t).row_hashes, fp(&plain).row_hashes);
+    }
+
     fn duplicate_rows_count_in_the_multiset() {
         let one = table(vec![("id", Arc::new(Int64Array::from(vec![7])) as ArrayRef)]);
         let two = table(vec![("id", Arc::new(Int64Array::from(vec![7, 7])) as ArrayRef)]);

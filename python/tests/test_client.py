@@ -154,13 +154,6 @@ def test_same_data_from_pandas_polars_pyarrow_duckdb_has_one_content_root(client
     assert other.content_root != results[0].content_root
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pp.ServerError,
-    reason="core: canon::Dictionary::new panics (normalized_keys on an empty dictionary) when "
-    "a diff's empty added/removed detail batch has a dictionary column; remove this mark "
-    "once core handles empty dictionaries",
-)
 def test_categorical_columns_after_the_first_step(client: pp.Client):
     df = trades(30)
     categorical = df.assign(book=df.book.astype("category"), ccy=df.ccy.astype("category"))
