@@ -1,9 +1,12 @@
 //! Command-line parsing and dispatch. Each subcommand lives in its own module and returns
 //! its exit code.
 
+mod backup;
+mod check;
 mod diff;
 mod export;
 mod fingerprint;
+mod healthcheck;
 mod seal;
 mod send;
 mod serve;
@@ -47,6 +50,16 @@ enum Command {
     Serve(serve::Args),
     /// Manage API tokens in a server's store.
     Token(token::Args),
+    /// Back up a store (database, blobs, signing key) while the server runs.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into an empty data directory, then check it.
+    Restore(backup::RestoreArgs),
+    /// Re-verify every stored run, blob and the database; report damage.
+    ///
+    /// Exit status: 0 when the store is sound, 1 when damage was found, 2 on error.
+    Check(check::Args),
+    /// Ask a running server's /healthz (for container health checks).
+    Healthcheck(healthcheck::Args),
 }
 
 /// How results are printed.
@@ -102,5 +115,9 @@ pub fn run() -> Result<ExitCode> {
         Command::Seal(args) => seal::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Token(args) => token::run(args),
+        Command::Backup(args) => backup::backup(args),
+        Command::Restore(args) => backup::restore(args),
+        Command::Check(args) => check::run(args),
+        Command::Healthcheck(args) => healthcheck::run(args),
     }
 }

@@ -442,3 +442,41 @@ pub fn key_created_at(conn: &Connection, public_key: &str) -> rusqlite::Result<O
     )
     .optional()
 }
+
+/// Writes a consistent copy of the database to `path` (`VACUUM INTO`: one read transaction,
+/// so the server may go on writing meanwhile).
+pub fn backup_into(conn: &Connection, path: &std::path::Path) -> rusqlite::Result<()> {
+    conn.execute("VACUUM INTO ?1", [path.to_string_lossy()])?;
+    Ok(())
+}
+
+/// SQLite's own structural check: `["ok"]` when the file is sound, else what is wrong.
+pub fn integrity_check(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+    stmt.query_map([], |r| r.get(0))?.collect()
+}
+
+/// Every blob a step names: row tables, detail tables and artifacts.
+pub fn blob_refs(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT rows_blob FROM steps
+         UNION SELECT added_blob FROM steps WHERE added_blob IS NOT NULL
+         UNION SELECT removed_blob FROM steps WHERE removed_blob IS NOT NULL
+         UNION SELECT changed_blob FROM steps WHERE changed_blob IS NOT NULL
+         UNION SELECT artifact_blob FROM steps WHERE artifact_blob IS NOT NULL",
+    )?;
+    stmt.query_map([], |r| r.get(0))?.collect()
+}
+
+/// Every run's id and status, oldest first.
+pub fn run_statuses(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare("SELECT id, status FROM runs ORDER BY seq")?;
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}
+
+/// The number of stored steps.
+pub fn count_steps(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.query_row("SELECT COUNT(*) FROM steps", [], |r| r.get::<_, i64>(0))
+        .map(|n| n as u64)
+}

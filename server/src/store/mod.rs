@@ -16,6 +16,7 @@
 pub mod blobs;
 pub mod db;
 pub mod ingest;
+pub mod maintain;
 pub mod query;
 
 use std::collections::HashMap;

@@ -1,0 +1,328 @@
+//! Operations on a whole data directory: an online backup (a consistent SQLite copy plus the
+//! blobs it names), restore into an empty directory, and the check that re-verifies every
+//! stored run with core and reports damage. Serving and ingesting are left to the rest of the
+//! store; these run beside a live server or on a stopped one.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use rusqlite::{Connection, OpenFlags};
+
+use pipeproof_core::bundle::verify_bytes;
+
+use super::blobs::{Blobs, random_name, sync_dir};
+use super::{DB_FILE, KEY_FILE, Store, db};
+
+/// What a backup holds.
+#[derive(Debug, serde::Serialize)]
+pub struct BackupReport {
+    /// Runs in the copy.
+    pub runs: u64,
+    /// Steps in the copy.
+    pub steps: u64,
+    /// Blobs copied.
+    pub blobs: u64,
+    /// Bytes copied (database, key and blobs).
+    pub bytes: u64,
+    /// Open runs whose head data moved on during the backup: their next step after a
+    /// restore cannot be diffed against it.
+    pub missing_carry: Vec<String>,
+}
+
+/// One thing `check` found wrong.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Damage {
+    /// Where: `database`, `blob ID`, `run ID`, `run ID step N`.
+    pub place: String,
+    /// What is wrong.
+    pub detail: String,
+}
+
+/// What `check` looked at and found.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct CheckReport {
+    /// Runs re-verified.
+    pub runs: u64,
+    /// Steps in them.
+    pub steps: u64,
+    /// Blob files re-hashed.
+    pub blobs: u64,
+    /// Everything found wrong; empty when the store is sound.
+    pub damage: Vec<Damage>,
+}
+
+impl CheckReport {
+    fn damaged(&mut self, place: impl Into<String>, detail: impl Into<String>) {
+        self.damage.push(Damage {
+            place: place.into(),
+            detail: detail.into(),
+        });
+    }
+}
+
+fn require_store(dir: &Path) -> Result<()> {
+    if !dir.join(DB_FILE).is_file() {
+        bail!(
+            "{} holds no pipeproof store (no {DB_FILE}); pass the server's --data-dir",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+fn require_empty(dir: &Path, what: &str) -> Result<()> {
+    if dir.exists()
+        && fs::read_dir(dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .next()
+            .is_some()
+    {
+        bail!(
+            "{} is not empty; {what} into a new or empty directory",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Copies `from` to `to` durably (temp file, fsync, rename); checks the BLAKE3 hash of the
+/// bytes against `expect` when given. Returns the byte count.
+fn copy_file(from: &Path, to: &Path, expect: Option<&str>, mode: u32) -> Result<u64> {
+    let mut src = File::open(from).with_context(|| format!("cannot open {}", from.display()))?;
+    let parent = to.parent().expect("copies go into a directory");
+    fs::create_dir_all(parent)?;
+    let tmp = parent.join(format!(".partial-{}", random_name()));
+    let mut dst = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = src.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        hasher.update(&buf[..k]);
+        dst.write_all(&buf[..k])?;
+        n += k as u64;
+    }
+    if let Some(id) = expect
+        && hasher.finalize().to_hex().as_str() != id
+    {
+        let _ = fs::remove_file(&tmp);
+        bail!(
+            "blob {id} in {} does not match its hash: the store is damaged; run `pipeproof check`",
+            from.display()
+        );
+    }
+    dst.sync_all()?;
+    fs::rename(&tmp, to)?;
+    sync_dir(parent)?;
+    Ok(n)
+}
+
+/// Backs up the store in `data_dir` into the new or empty directory `out`, while a server
+/// may be using it: first a consistent copy of the database, then the blobs and carry files
+/// that copy names (blobs are written before the rows that name them commit, so every one is
+/// there), then the signing key. The database file is renamed into place last, so a backup cut
+/// short is never mistaken for a whole one.
+pub fn backup(data_dir: &Path, out: &Path) -> Result<BackupReport> {
+    require_store(data_dir)?;
+    require_empty(out, "back up")?;
+    fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let partial = out.join(format!("{DB_FILE}.partial"));
+    let live = db::open(&data_dir.join(DB_FILE))
+        .with_context(|| format!("cannot open the database in {}", data_dir.display()))?;
+    db::backup_into(&live, &partial).context("cannot copy the database")?;
+    drop(live);
+    let snapshot = Connection::open_with_flags(&partial, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut report = BackupReport {
+        runs: db::count_runs(&snapshot)?,
+        steps: db::count_steps(&snapshot)?,
+        blobs: 0,
+        bytes: fs::metadata(&partial)?.len(),
+        missing_carry: Vec::new(),
+    };
+    let source = Blobs::new(data_dir.join("blobs"), data_dir.join("tmp"));
+    let target = Blobs::new(out.join("blobs"), out.join("tmp"));
+    for id in db::blob_refs(&snapshot)? {
+        report.bytes += copy_file(&source.path(&id), &target.path(&id), Some(&id), 0o644)?;
+        report.blobs += 1;
+    }
+    for name in db::carry_files(&snapshot)? {
+        let from = data_dir.join("carry").join(&name);
+        if from.exists() {
+            report.bytes += copy_file(&from, &out.join("carry").join(&name), None, 0o644)?;
+        } else {
+            report.missing_carry.push(name);
+        }
+    }
+    drop(snapshot);
+    report.bytes += copy_file(&data_dir.join(KEY_FILE), &out.join(KEY_FILE), None, 0o600)?;
+    fs::rename(&partial, out.join(DB_FILE))?;
+    sync_dir(out)?;
+    Ok(report)
+}
+
+/// Restores a backup made by [`backup`] into the new or empty directory `data_dir`, then
+/// checks the result.
+pub fn restore(backup_dir: &Path, data_dir: &Path) -> Result<CheckReport> {
+    require_store(backup_dir)?;
+    if !backup_dir.join(KEY_FILE).is_file() {
+        bail!(
+            "{} has no {KEY_FILE}: it is not a whole backup",
+            backup_dir.display()
+        );
+    }
+    require_empty(data_dir, "restore")?;
+    for sub in ["blobs", "carry"] {
+        let from = backup_dir.join(sub);
+        if from.is_dir() {
+            copy_tree(&from, &data_dir.join(sub))?;
+        }
+    }
+    copy_file(
+        &backup_dir.join(KEY_FILE),
+        &data_dir.join(KEY_FILE),
+        None,
+        0o600,
+    )?;
+    // The database last: until it is there, the directory is not a store.
+    copy_file(
+        &backup_dir.join(DB_FILE),
+        &data_dir.join(DB_FILE),
+        None,
+        0o644,
+    )?;
+    check(data_dir)
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let dest = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &dest)?;
+        } else {
+            copy_file(&entry.path(), &dest, None, 0o644)?;
+        }
+    }
+    Ok(())
+}
+
+fn blob_files(dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<()> {
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    for prefix in fs::read_dir(dir)? {
+        let prefix = prefix?;
+        if !prefix.file_type()?.is_dir() {
+            continue;
+        }
+        let p = prefix.file_name().to_string_lossy().to_string();
+        for blob in fs::read_dir(prefix.path())? {
+            let blob = blob?;
+            let name = blob.file_name().to_string_lossy().to_string();
+            out.push((format!("{p}{name}"), blob.path()));
+        }
+    }
+    Ok(())
+}
+
+fn hash_file(path: &Path) -> Result<String> {
+    let mut f = File::open(path)?;
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let k = f.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        hasher.update(&buf[..k]);
+    }
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+/// Checks a store: SQLite's integrity check, every blob against its name, and every run
+/// exported as a bundle and re-verified with core against the store's own public key
+/// (roots from row hashes, diff summaries, the chain, the seal). An open run is not yet
+/// sealed; that alone is not damage.
+pub fn check(data_dir: &Path) -> Result<CheckReport> {
+    require_store(data_dir)?;
+    let mut report = CheckReport::default();
+    {
+        let conn = Connection::open_with_flags(
+            data_dir.join(DB_FILE),
+            OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )?;
+        match db::integrity_check(&conn) {
+            Ok(lines) if lines == ["ok"] => {}
+            Ok(lines) => report.damaged("database", lines.join("; ")),
+            Err(e) => report.damaged("database", format!("cannot be read: {e}")),
+        }
+    }
+    let mut files = Vec::new();
+    blob_files(&data_dir.join("blobs"), &mut files)?;
+    for (id, path) in &files {
+        report.blobs += 1;
+        match hash_file(path) {
+            Ok(h) if &h == id => {}
+            Ok(h) => report.damaged(
+                format!("blob {id}"),
+                format!("its bytes hash to {h}: the file was changed on disk"),
+            ),
+            Err(e) => report.damaged(format!("blob {id}"), format!("cannot be read: {e}")),
+        }
+    }
+    let store = match Store::open(data_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            report.damaged("database", format!("cannot be opened: {e:#}"));
+            return Ok(report);
+        }
+    };
+    let public_key = store.key().public_hex();
+    let runs = match store.read(db::run_statuses) {
+        Ok(r) => r,
+        Err(e) => {
+            report.damaged("database", format!("runs cannot be listed: {}", e.detail));
+            return Ok(report);
+        }
+    };
+    for (run_id, status) in runs {
+        report.runs += 1;
+        let bytes = match super::ingest::export_bundle(&store, &run_id) {
+            Ok(b) => b,
+            Err(e) => {
+                report.damaged(format!("run {run_id}"), e.detail);
+                continue;
+            }
+        };
+        let verdict = verify_bytes(&bytes, Some(&public_key), None);
+        report.steps += verdict
+            .checks
+            .iter()
+            .filter_map(|c| c.step.as_ref())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len() as u64;
+        for c in verdict.checks.iter().filter(|c| !c.passed) {
+            if status == "open" && c.name == "seal" {
+                continue;
+            }
+            let place = match &c.step {
+                Some(step) => format!("run {run_id} step {step}"),
+                None => format!("run {run_id}"),
+            };
+            report.damaged(place, format!("{}: {}", c.name, c.detail));
+        }
+    }
+    Ok(report)
+}
