@@ -13,10 +13,10 @@ BIND ?= 127.0.0.1:8080
 
 ## run: build the server and the web app, start on $(BIND) with a demo run when the store is empty
 run:
-	scripts/bootstrap.sh native wasm
+	scripts/bootstrap.sh native wasm python
 	$(MAKE) web
 	cargo build --release -p pipeproof-server
-	target/release/pipeproof serve --demo --data-dir $(DATA_DIR) --bind $(BIND) --static-dir web/dist
+	DATA_DIR=$(DATA_DIR) BIND=$(BIND) scripts/run.sh
 
 ## test: every check, in the order a failure is cheapest to find
 test: bootstrap fmt clippy test-native test-wasm web test-reference test-python test-browser
@@ -45,7 +45,7 @@ web:
 
 ## test-reference: the independent Python implementation against the golden vectors
 test-reference:
-	python3 tests/reference/fingerprint_v1.py
+	python3 -m pytest -q tests/reference
 
 ## test-python: the Python client against a live server
 test-python:
