@@ -178,7 +178,7 @@ pub fn DetailsTable(props: &DetailsProps) -> Html {
         let (column, offset) = (column.clone(), offset.clone());
         Callback::from(move |e: Event| {
             let v = e.target_unchecked_into::<HtmlSelectElement>().value();
-            column.set((!v.is_empty()).then_some(v));
+            column.set((!v.is_empty() && v != "*").then_some(v));
             offset.set(0);
         })
     };
@@ -258,7 +258,7 @@ pub fn DetailsTable(props: &DetailsProps) -> Html {
                 if *kind == DetailKind::Changed {
                     <label>{"Column "}
                         <select onchange={on_column} aria-label="Only changes in column">
-                            <option value="" selected={column.is_none()}>{"all columns"}</option>
+                            <option value="*" selected={column.is_none()}>{"all columns"}</option>
                             { for props.columns.iter().map(|c| html!{ <option value={c.clone()} selected={column.as_deref() == Some(c.as_str())}>{c.clone()}</option> }) }
                         </select>
                     </label>

@@ -67,7 +67,7 @@ fn RunsList() -> Html {
             let pipeline = p
                 .cast::<HtmlSelectElement>()
                 .map(|x| x.value())
-                .filter(|v| !v.is_empty());
+                .filter(|v| !v.is_empty() && v != "*");
             let label = l
                 .cast::<HtmlInputElement>()
                 .map(|x| x.value().trim().to_string())
@@ -154,14 +154,14 @@ fn RunsList() -> Html {
             <form class="filters" onsubmit={on_filter} aria-label="Filter runs">
                 <label>{"Pipeline "}
                     <select ref={pipeline_ref}>
-                        <option value="">{"all pipelines"}</option>
+                        <option value="*" selected=true>{"all pipelines"}</option>
                         { pipeline_options }
                     </select>
                 </label>
                 <label>{"Label "}<input ref={label_ref} type="text" placeholder="env=prod" /></label>
                 <label>{"Status "}
                     <select ref={status_ref}>
-                        <option value="">{"any"}</option>
+                        <option value="*" selected=true>{"any"}</option>
                         <option value="open">{"open"}</option>
                         <option value="sealed">{"sealed"}</option>
                         <option value="failed">{"failed"}</option>

@@ -192,7 +192,7 @@ pub fn VerifyPage() -> Html {
             let step = step_ref
                 .cast::<HtmlSelectElement>()
                 .map(|s| s.value())
-                .filter(|v| !v.is_empty());
+                .filter(|v| !v.is_empty() && v != "*");
             let (data_busy, data_check) = (data_busy.clone(), data_check.clone());
             let name = file.name();
             data_busy.set(Busy::Working(format!(
@@ -236,6 +236,19 @@ pub fn VerifyPage() -> Html {
     };
 
     let loaded = (*offline.0).clone();
+    // The key text area is left to the user (a `value` binding would reset what they type on
+    // each render); on arrival it shows the key the loaded bundle was checked with.
+    {
+        let (key_ref, key) = (
+            key_ref.clone(),
+            loaded.as_ref().and_then(|l| l.trusted_key.clone()),
+        );
+        use_effect_with((), move |_| {
+            if let (Some(t), Some(k)) = (key_ref.cast::<HtmlTextAreaElement>(), key) {
+                t.set_value(&k);
+            }
+        });
+    }
     let notice = |b: &Busy| match b {
         Busy::Idle => html! {},
         Busy::Working(m) => {
@@ -254,8 +267,7 @@ pub fn VerifyPage() -> Html {
             </div>
             <div class="keybox">
                 <label for="trusted-key">{"Public key to trust (Ed25519, hex). Leave empty to only check that the signature matches the key inside the bundle."}</label>
-                <textarea id="trusted-key" rows="2" ref={key_ref} spellcheck="false"
-                    value={loaded.as_ref().and_then(|l| l.trusted_key.clone()).unwrap_or_default()} />
+                <textarea id="trusted-key" rows="2" ref={key_ref.clone()} spellcheck="false" />
                 <p class="actions">
                     if session.who().is_some() {
                         <button type="button" onclick={on_server_key}>{"Use this server's key"}</button>
@@ -280,7 +292,7 @@ pub fn VerifyPage() -> Html {
                         <h2 id="data-h">{"Is this file a step's output?"}</h2>
                         <label for="data-step">{"Compare with "}</label>
                         <select id="data-step" ref={step_ref}>
-                            <option value="">{"any step"}</option>
+                            <option value="*" selected=true>{"any step"}</option>
                             { for b.manifest.records.iter().map(|r| html!{ <option value={r.step.clone()}>{format!("{} {}", r.index, r.step)}</option> }) }
                         </select>
                         <label for="data-file">{" Data file (Parquet, CSV or Arrow; drop it here or choose it) "}</label>

@@ -1,0 +1,351 @@
+// Browser tests of the web app: the real server (target/debug/pipeproof) on loopback with a
+// fresh data dir, runs ingested over HTTP from generated CSV, and Debian's Chromium driven by
+// playwright-core. Then the offline verify page served by a plain static server with no API.
+// Screenshots of each page go to tests/artifacts/screenshots/. Exits non-zero on any failure.
+//
+// Needs: `cargo build -p pipeproof-server` and `cd web && trunk build --release --offline --locked`.
+// Usage: node tests/browser/run.mjs
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+import { createRequire } from 'node:module';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const require = createRequire(join(root, 'package.json'));
+const { chromium } = require('playwright-core');
+
+const bin = process.env.PIPEPROOF_BIN ?? join(root, 'target', 'debug', 'pipeproof');
+const dist = join(root, 'web', 'dist');
+const shots = join(root, 'tests', 'artifacts', 'screenshots');
+for (const [what, path, fix] of [
+  ['the server binary', bin, 'cargo build -p pipeproof-server'],
+  ['the built web app', join(dist, 'index.html'), 'cd web && trunk build --release --offline --locked'],
+]) {
+  if (!existsSync(path)) {
+    console.error(`browser tests: ${what} is missing at ${path}; build it with: ${fix}`);
+    process.exit(2);
+  }
+}
+mkdirSync(shots, { recursive: true });
+
+const failures = [];
+const children = [];
+const tmp = mkdtempSync(join(tmpdir(), 'pipeproof-browser-'));
+let browser;
+let currentPage;
+
+function check(ok, what) {
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
+  if (!ok) failures.push(what);
+}
+
+async function step(name, fn) {
+  try {
+    await fn();
+  } catch (e) {
+    check(false, `${name}: ${e.message.split('\n')[0]}`);
+    if (currentPage) await currentPage.screenshot({ path: join(shots, `failed-${name.replace(/\W+/g, '-')}.png`), fullPage: true }).catch(() => {});
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+function start(cmd, args, env, name) {
+  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout.on('data', (d) => (log += d));
+  child.stderr.on('data', (d) => (log += d));
+  child.on('exit', (code) => {
+    if (code !== null && code !== 0 && !child.stopping) console.error(`${name} exited with ${code}:\n${log}`);
+  });
+  children.push(child);
+  child.log = () => log;
+  return child;
+}
+
+async function waitFor(url, what) {
+  for (let i = 0; i < 600; i++) {
+    try {
+      const r = await fetch(url);
+      if (r.ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what} did not answer at ${url} within 60 s`);
+}
+
+// Generated data: `n` orders with an id key; the next steps change, drop and add rows.
+function csv(rows, columns) {
+  return [columns.join(','), ...rows.map((r) => columns.map((c) => r[c] ?? '').join(','))].join('\n') + '\n';
+}
+function orders(n) {
+  const rows = [];
+  for (let id = 1; id <= n; id++) {
+    rows.push({ id, customer: `c${(id * 7) % 41}`, amount: ((id * 37) % 1000) / 4, status: id % 3 ? 'open' : 'paid' });
+  }
+  return rows;
+}
+
+async function main() {
+  const token = randomBytes(16).toString('hex');
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const server = start(bin, ['serve', '--data-dir', join(tmp, 'data'), '--bind', `127.0.0.1:${port}`, '--static-dir', dist, '--demo'],
+    { PIPEPROOF_ADMIN_TOKEN: token }, 'server');
+  await waitFor(`${base}/healthz`, 'the server');
+  const api = async (method, path, body, type = 'application/json') => {
+    const r = await fetch(`${base}/api/v1${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, ...(body !== undefined ? { 'Content-Type': type } : {}) },
+      body,
+    });
+    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
+    return r;
+  };
+
+  // A run of three steps: load 300 orders; clean (change 40 amounts, drop ids 1-10, add 301-320);
+  // enrich (a new column: a schema change).
+  const cols = ['id', 'customer', 'amount', 'status'];
+  const s0 = orders(300);
+  const s1 = s0.filter((r) => r.id > 10).map((r) => (r.id % 3 === 0 ? { ...r, amount: r.amount + 1 } : r));
+  for (let id = 301; id <= 320; id++) s1.push({ id, customer: 'new', amount: id, status: 'open' });
+  const s2 = s1.map((r) => ({ ...r, region: r.id % 2 ? 'north' : 'south' }));
+  const run = await (await api('POST', '/runs', JSON.stringify({ pipeline: 'orders', labels: { env: 'test' }, code_version: 'v1.2.3' }))).json();
+  await api('POST', `/runs/${run.id}/steps?step=load&key=id`, csv(s0, cols), 'text/csv');
+  await api('POST', `/runs/${run.id}/steps?step=clean&key=id`, csv(s1, cols), 'text/csv');
+  await api('POST', `/runs/${run.id}/steps?step=enrich&key=id`, csv(s2, [...cols, 'region']), 'text/csv');
+  await api('POST', `/runs/${run.id}/seal`);
+  const changedRows = s1.filter((r) => r.id <= 300 && r.id % 3 === 0).length;
+  const detail = await (await api('GET', `/runs/${run.id}`)).json();
+  check(detail.steps[1].diff.changed === changedRows, `server counted ${changedRows} changed rows in step 1`);
+  const bundle = Buffer.from(await (await api('GET', `/runs/${run.id}/bundle`)).arrayBuffer());
+  const serverKey = (await (await api('GET', '/keys')).json()).keys[0].public_key;
+  const good = join(tmp, `${run.id}.bundle.zip`);
+  writeFileSync(good, bundle);
+  const bad = join(tmp, `${run.id}.tampered.zip`);
+  writeFileSync(bad, tamper(bundle, 'steps/00001/rows.arrow'));
+  const dataFile = join(tmp, 'clean.csv');
+  writeFileSync(dataFile, csv(s1, cols));
+  const otherFile = join(tmp, 'other.csv');
+  writeFileSync(otherFile, csv(orders(5), cols));
+
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+  const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+  const page = await context.newPage();
+  currentPage = page;
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.setDefaultTimeout(20000);
+  const shot = (name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+
+  await step('sign in', async () => {
+    const t0 = Date.now();
+    await page.goto(`${base}/`);
+    await page.getByLabel('Access token').waitFor();
+    console.log(`     first page interactive after ${Date.now() - t0} ms`);
+    await page.getByLabel('Access token').fill('not-a-real-token');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const alert = page.getByRole('alert');
+    await alert.waitFor();
+    const text = await alert.innerText();
+    check(/does not accept this token/.test(text), `a wrong token is refused in words: "${text.trim()}"`);
+    await shot('01-signin-wrong-token');
+    await page.getByLabel('Access token').fill(token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Runs' }).waitFor();
+    check(await page.getByText('Signed in as').isVisible(), 'signed in: the name is shown');
+    const url = page.url();
+    check(!url.includes(token), 'the token is not in the URL');
+  });
+
+  await step('runs list', async () => {
+    await page.locator('table.runs').waitFor();
+    check(await page.getByRole('link', { name: run.id }).isVisible(), 'the new run is listed');
+    await page.getByLabel('Pipeline').selectOption('orders');
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('table.runs tbody tr').length === 1);
+    check(await page.locator('table.runs tbody tr').count() === 1, 'the pipeline filter leaves one run');
+    await page.getByLabel('Label').fill('env=nope');
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await page.getByText('No runs match').waitFor();
+    check(true, 'a label filter with no match says so');
+    await page.getByLabel('Label').fill('env=test');
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await page.getByRole('link', { name: run.id }).waitFor();
+    await shot('02-runs');
+  });
+
+  await step('run page', async () => {
+    await page.getByRole('link', { name: run.id }).click();
+    await page.getByRole('heading', { name: /^Run / }).waitFor();
+    const status = await page.locator('ul.status').innerText();
+    check(/✔ Chain: 3 records/.test(status), 'the chain is checked in the browser');
+    check(/✔ Seal: signed/.test(status), 'the seal signature is valid');
+    check(await page.locator('figure.chart svg rect').count() >= 7, 'the steps chart is drawn');
+    check(await page.locator('table.steps .badge.warn').count() === 1, 'the schema change at step 2 is marked');
+    await shot('03-run');
+  });
+
+  await step('step diff and details', async () => {
+    await page.getByRole('link', { name: 'clean' }).click();
+    await page.getByRole('heading', { name: 'Step 1 · clean' }).waitFor();
+    const counts = await page.locator('dl.counts').innerText();
+    check(counts.includes(`Changed\n${changedRows}`) && counts.includes('Added\n20') && counts.includes('Removed\n10'),
+      'the summary counts are shown');
+    check(await page.locator('table.bars').innerText().then((t) => t.includes('amount')), 'per-column bars list amount');
+    await page.getByText(`Rows 1–${Math.min(50, changedRows)} of ${changedRows}`).waitFor();
+    check(await page.locator('table.details td.change ins').count() > 0, 'changed cells show old → new');
+    await shot('04-step-diff');
+    if (changedRows > 50) {
+      await page.getByRole('button', { name: 'Next →' }).click();
+      await page.getByText(`Rows 51–`).waitFor();
+      check(true, 'paging to the next page of details');
+    }
+    await page.getByRole('tab', { name: 'Added rows' }).click();
+    await page.getByText('Rows 1–20 of 20').waitFor();
+    check(true, 'the added rows tab pages from the API');
+    await page.getByRole('tab', { name: 'Changed cells' }).click();
+    await page.getByLabel('Key (id)').fill('15');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByText('Rows 1–1 of 1').waitFor();
+    check(true, 'search by key finds the one change of id 15');
+    await shot('05-step-details-search');
+  });
+
+  await step('row trace', async () => {
+    await page.getByRole('link', { name: 'Trace a row' }).first().click();
+    await page.getByLabel('Key value').fill('15');
+    await page.getByRole('button', { name: 'Trace' }).click();
+    await page.locator('table.trace').waitFor();
+    const rows = await page.locator('table.trace tbody tr').allInnerTexts();
+    check(rows.length === 3, `the trace has a row per step (${rows.length})`);
+    check(/changed/.test(rows[1] ?? ''), 'id 15 is changed at step 1');
+    await shot('06-trace');
+  });
+
+  await step('verify a good bundle in the browser', async () => {
+    await page.getByRole('link', { name: 'Verify a bundle' }).click();
+    await page.getByLabel(/Public key to trust/).fill(serverKey);
+    await page.locator('#bundle-file').setInputFiles(good);
+    const verdict = page.locator('.verdict');
+    await verdict.waitFor({ timeout: 60000 });
+    const text = await verdict.innerText();
+    check(/All \d+ checks passed/.test(text), `the good bundle passes: ${text}`);
+    console.log(`     ${await page.locator('#verify-facts').innerText()}`);
+    await page.locator('#data-file').setInputFiles(dataFile);
+    await page.locator('#data-result').waitFor();
+    const data = await page.locator('#data-result').innerText();
+    check(/exactly the output of step 1 `clean`/.test(data), `a data file is recognised as step 1: ${data}`);
+    await shot('07-verify-good');
+    await page.locator('#data-file').setInputFiles(otherFile);
+    await page.waitForFunction(() => document.querySelector('#data-result')?.textContent.includes('other.csv'));
+    check(/✘.*no step/.test(await page.locator('#data-result').innerText()), 'a foreign data file is refused');
+    await page.locator('table.steps').getByRole('link', { name: 'clean' }).click();
+    await page.getByRole('heading', { name: 'Step 1 · clean' }).waitFor();
+    await page.getByText(`Rows 1–${Math.min(50, changedRows)} of ${changedRows}`).waitFor();
+    await page.getByLabel('Key (id)').fill('15');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByText('Rows 1–1 of 1').waitFor();
+    check(true, 'the bundle step page shows the diff and details from the bundle alone');
+    await shot('08-bundle-step');
+  });
+
+  await step('verify a tampered bundle', async () => {
+    await page.getByRole('link', { name: 'Verify a bundle' }).click();
+    await page.locator('#bundle-file').setInputFiles(bad);
+    await page.waitForFunction(() => document.querySelector('.verdict')?.textContent.includes('failed'));
+    const fails = await page.locator('table.checks tr.fail').allInnerTexts();
+    check(fails.length > 0, `the tampered bundle fails: ${fails.map((f) => f.replace(/\s+/g, ' ')).join(' | ')}`);
+    check(fails.some((f) => f.includes('1 clean')), 'the failing check names step 1');
+    await shot('09-verify-tampered');
+  });
+
+  check(pageErrors.length === 0, `no uncaught errors in the page ${pageErrors.join('; ')}`);
+
+  await step('offline: a static host with no API', async () => {
+    const sport = await freePort();
+    start('python3', ['-m', 'http.server', '-b', '127.0.0.1', '-d', dist, String(sport)], {}, 'static server');
+    const sbase = `http://127.0.0.1:${sport}`;
+    await waitFor(`${sbase}/index.html`, 'the static server');
+    const off = await (await browser.newContext({ viewport: { width: 1366, height: 900 } })).newPage();
+    off.setDefaultTimeout(20000);
+    await off.goto(`${sbase}/`);
+    await off.getByLabel('Access token').fill(token);
+    await off.getByRole('button', { name: 'Sign in' }).click();
+    const alert = await off.getByRole('alert').innerText();
+    check(/no pipeproof API at this address/.test(alert), `signing in without a server says why: "${alert.trim()}"`);
+    await off.getByRole('link', { name: 'Verify a bundle' }).first().click();
+    await off.getByLabel(/Public key to trust/).fill(serverKey);
+    await off.locator('#bundle-file').setInputFiles(good);
+    const verdict = await off.locator('.verdict').innerText({ timeout: 60000 });
+    check(/All \d+ checks passed/.test(verdict), `offline, the good bundle passes: ${verdict}`);
+    await off.screenshot({ path: join(shots, '10-offline-verify.png'), fullPage: true });
+  });
+}
+
+/// Flips a byte in the middle of a zip member and fixes its CRC-32 (in the local header and
+/// the central directory), as someone editing the bundle on purpose would.
+function tamper(zip, name) {
+  const out = Buffer.from(zip);
+  const nameBuf = Buffer.from(name);
+  const local = out.indexOf(Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04])]), 0);
+  let at = local;
+  while (at >= 0) {
+    const nlen = out.readUInt16LE(at + 26);
+    const xlen = out.readUInt16LE(at + 28);
+    if (out.subarray(at + 30, at + 30 + nlen).equals(nameBuf)) {
+      const size = out.readUInt32LE(at + 18);
+      const start = at + 30 + nlen + xlen;
+      out[start + Math.floor(size / 2)] ^= 0x01;
+      const crc = crc32(out.subarray(start, start + size));
+      out.writeUInt32LE(crc >>> 0, at + 14);
+      let c = out.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+      while (c >= 0) {
+        const cn = out.readUInt16LE(c + 28);
+        if (out.subarray(c + 46, c + 46 + cn).equals(nameBuf)) out.writeUInt32LE(crc >>> 0, c + 16);
+        c = out.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]), c + 4);
+      }
+      return out;
+    }
+    at = out.indexOf(Buffer.from([0x50, 0x4b, 0x03, 0x04]), at + 4);
+  }
+  throw new Error(`no member ${name} in the bundle`);
+}
+
+try {
+  await main();
+} catch (e) {
+  check(false, `setup: ${e.message}`);
+} finally {
+  if (browser) await browser.close();
+  for (const c of children) {
+    c.stopping = true;
+    c.kill('SIGTERM');
+  }
+  if (process.env.KEEP_TMP) console.log(`kept ${tmp}`);
+  else rmSync(tmp, { recursive: true, force: true });
+}
+if (failures.length) {
+  console.error(`\n${failures.length} browser check(s) failed:\n- ${failures.join('\n- ')}`);
+  process.exit(1);
+}
+console.log('\nall browser checks passed; screenshots in tests/artifacts/screenshots/');
