@@ -266,6 +266,11 @@ fn idempotent_retry_stores_once() {
     assert_eq!(first.json(), again.json(), "the stored step, unchanged");
     let detail = get(a, &format!("/api/v1/runs/{run}"), Some(ADMIN)).json();
     assert_eq!(detail["run"]["steps"], 1);
+    // The metrics count one stored step of two rows, and need a token.
+    get(a, "/metrics", None).problem(401);
+    let m = get(a, "/metrics", Some(ADMIN)).text();
+    assert!(m.contains("pipeproof_ingests_total 1\n"), "{m}");
+    assert!(m.contains("pipeproof_ingest_rows_total 2\n"), "{m}");
 }
 
 /// Asserts a run still has `steps` steps (nothing stored by a bad request).

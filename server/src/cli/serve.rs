@@ -197,6 +197,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         store: Arc::clone(&store),
         max_body: s.max_body,
         static_dir: s.static_dir.clone(),
+        metrics: Default::default(),
     });
     let mut server = HttpServer::new(move || {
         App::new()

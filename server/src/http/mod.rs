@@ -3,6 +3,7 @@
 //! tests. Handlers are thin: extract, call the store on a blocking thread, respond.
 
 pub mod auth;
+pub mod metrics;
 mod routes;
 
 use std::path::PathBuf;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub max_body: u64,
     /// The SPA's files, when present.
     pub static_dir: Option<PathBuf>,
+    /// Ingest counters for `/metrics`.
+    pub metrics: metrics::Metrics,
 }
 
 /// Mounts every route.
@@ -44,6 +47,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .error_handler(|e, _| json_error(e).into()),
             )
             .route("/healthz", web::get().to(routes::health))
+            .route("/metrics", web::get().to(routes::metrics))
             .service(routes::api());
         match static_dir {
             Some(dir) => {

@@ -80,6 +80,13 @@ pub async fn health() -> HttpResponse {
     )
 }
 
+/// `GET /metrics` (read scope): Prometheus text.
+pub async fn metrics(_: Auth<Read>, state: State) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}
+
 async fn openapi(_: Auth<Read>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
@@ -171,10 +178,32 @@ async fn post_step(
     req: HttpRequest,
     id: web::Path<String>,
     q: web::Query<StepQuery>,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let run_id = id.into_inner();
-    let format = body_format(&req)?;
+    let started = std::time::Instant::now();
+    let result = store_step(&state, &req, id.into_inner(), q.into_inner(), payload).await;
+    match &result {
+        Ok((step, bytes)) if step.0 == StatusCode::CREATED => state.metrics.ingested(
+            step.1.record.rows,
+            *bytes,
+            started.elapsed().as_micros() as u64,
+        ),
+        Ok(_) => {}
+        Err(_) => state.metrics.failed(),
+    }
+    let (step, _) = result?;
+    Ok(actix_web::Responder::respond_to(step, &req))
+}
+
+/// The step post: checks, body to a temp file, ingest. Returns the reply and the body size.
+async fn store_step(
+    state: &State,
+    req: &HttpRequest,
+    run_id: String,
+    q: StepQuery,
+    mut payload: web::Payload,
+) -> Result<(StepReply, u64), ApiError> {
+    let format = body_format(req)?;
     let max = state.max_body;
     if let Some(len) = req
         .headers()
@@ -202,7 +231,7 @@ async fn post_step(
         })
         .await?;
         if let Some(step) = replay {
-            return Ok(json(StatusCode::OK, &step));
+            return Ok((StepReply(StatusCode::OK, step), 0));
         }
     }
     // Stream the body to a temp file, counting it against the limit.
@@ -263,7 +292,6 @@ async fn post_step(
         upload.set_format(Format::sniff(&head));
     }
     let store = state.store.clone();
-    let q = q.into_inner();
     let (step, created) =
         blocking(move || ingest::ingest_step(&store, &run_id, &q, idem.as_deref(), upload)).await?;
     let status = if created {
@@ -271,7 +299,17 @@ async fn post_step(
     } else {
         StatusCode::OK
     };
-    Ok(json(status, &step))
+    Ok((StepReply(status, step), total))
+}
+
+/// A stored step and the status to answer it with.
+struct StepReply(StatusCode, pipeproof_core::api::Step);
+
+impl actix_web::Responder for StepReply {
+    type Body = actix_web::body::BoxBody;
+    fn respond_to(self, _: &HttpRequest) -> HttpResponse {
+        json(self.0, &self.1)
+    }
 }
 
 #[derive(Deserialize)]
