@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
+use pipeproof_core::api::Keys;
 use pipeproof_core::bundle::{Bundle, Check, DataClaim, VerifyReport, verify_bytes};
 use pipeproof_core::sign::parse_public_key;
 
@@ -38,8 +39,9 @@ pub struct Args {
     format: Output,
 }
 
-/// Runs `pipeproof verify`: exit 0 when every check passed, 1 when one failed (including a
-/// file that cannot be read as a bundle), 2 when verification could not run.
+/// Runs `pipeproof verify`: exit 0 when every check passed, 1 when one failed, 2 when the
+/// bundle could not be checked at all (an unreadable file, or one that is not a bundle:
+/// the report then has the single failed `bundle` check saying why).
 pub fn run(args: Args) -> Result<ExitCode> {
     let bytes = std::fs::read(&args.bundle)
         .with_context(|| format!("cannot read the bundle {}", args.bundle.display()))?;
@@ -76,8 +78,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Output::Table => print_table(&mut out, &args, &bytes, trusted.as_deref(), &report),
     }
     crate::style::emit(&out)?;
+    let unreadable =
+        matches!(report.checks.as_slice(), [only] if only.name == "bundle" && !only.passed);
     Ok(if report.passed() {
         ExitCode::SUCCESS
+    } else if unreadable {
+        ExitCode::from(2)
     } else {
         ExitCode::from(1)
     })
@@ -102,22 +108,13 @@ fn trusted_key(arg: &str) -> Result<Vec<String>> {
         .with_context(|| format!("cannot read the public key file {}", path.display()))?;
     let text = text.trim();
     let keys = if text.starts_with('{') {
-        // The reply of GET /api/v1/keys (core's `api::Keys`): `{"keys": [{"public_key": ..}]}`.
-        let doc: serde_json::Value = serde_json::from_str(text)
-            .with_context(|| format!("{} is not valid JSON", path.display()))?;
-        doc["keys"]
-            .as_array()
-            .map(|keys| {
-                keys.iter()
-                    .filter_map(|k| k["public_key"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .with_context(|| {
-                format!(
-                    "{} is JSON but not the reply of GET /api/v1/keys (no `keys` list)",
-                    path.display()
-                )
-            })?
+        let keys: Keys = serde_json::from_str(text).with_context(|| {
+            format!(
+                "{} is JSON but not the reply of GET /api/v1/keys",
+                path.display()
+            )
+        })?;
+        keys.keys.into_iter().map(|k| k.public_key).collect()
     } else {
         vec![text.to_string()]
     };
