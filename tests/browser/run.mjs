@@ -239,6 +239,9 @@ async function main() {
     const rows = await page.locator('table.trace tbody tr').allInnerTexts();
     check(rows.length === 3, `the trace has a row per step (${rows.length})`);
     check(/changed/.test(rows[1] ?? ''), 'id 15 is changed at step 1');
+    const cell = await page.locator('table.trace tbody tr').nth(1).locator('td.change').innerText();
+    const old = s0.find((r) => r.id === 15).amount;
+    check(cell.includes(`${old}`) && cell.includes(`${old + 1}`), `the trace shows the changed amount old → new: ${cell}`);
     await shot('06-trace');
   });
 

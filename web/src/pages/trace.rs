@@ -81,7 +81,12 @@ fn TraceView(props: &TraceProps) -> Html {
             Some(t) => {
                 let mut columns: Vec<String> = Vec::new();
                 for s in &t.steps {
-                    for c in s.values.iter().flat_map(|v| v.keys()) {
+                    let names = s
+                        .values
+                        .iter()
+                        .flat_map(|v| v.keys())
+                        .chain(s.changes.iter().map(|c| &c.column));
+                    for c in names {
                         if !columns.contains(c) {
                             columns.push(c.clone());
                         }
@@ -110,7 +115,7 @@ fn TraceView(props: &TraceProps) -> Html {
                                             html!{ <td class="change"><del>{cell(Some(&ch.old))}</del>{" → "}<ins>{cell(Some(&ch.new))}</ins></td> }
                                         } else {
                                             let v = s.values.as_ref().map(|v| cell(v.get(c))).unwrap_or_default();
-                                            html!{ <td class={classes!(changed.contains(c.as_str()).then_some("changed"))}>{v}</td> }
+                                            html!{ <td class={classes!(changed.contains(c.as_str()).then_some("cellchanged"))}>{v}</td> }
                                         }
                                     }) }
                                 </tr>
