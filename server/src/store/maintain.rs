@@ -138,31 +138,61 @@ pub fn backup(data_dir: &Path, out: &Path) -> Result<BackupReport> {
     require_empty(out, "back up")?;
     fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let partial = out.join(format!("{DB_FILE}.partial"));
-    let live = db::open(&data_dir.join(DB_FILE))
-        .with_context(|| format!("cannot open the database in {}", data_dir.display()))?;
-    db::backup_into(&live, &partial).context("cannot copy the database")?;
-    drop(live);
-    let snapshot = Connection::open_with_flags(&partial, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    // An open run's head data (its carry file) is replaced when its next step commits. So
+    // the carry files are taken (hard links: instant) before the database is copied, and
+    // the copy is taken again in the rare case a step committed in between.
+    let mut attempt = 0;
+    let (snapshot, missing_carry) = loop {
+        attempt += 1;
+        let staged = out.join("carry.staging");
+        let _ = fs::remove_dir_all(&staged);
+        fs::create_dir_all(&staged)?;
+        let live_carry = data_dir.join("carry");
+        if live_carry.is_dir() {
+            for entry in fs::read_dir(&live_carry)? {
+                let entry = entry?;
+                let to = staged.join(entry.file_name());
+                if fs::hard_link(entry.path(), &to).is_err() {
+                    // Another file system, or the file just went: copy what is there.
+                    let _ = copy_file(&entry.path(), &to, None, 0o644);
+                }
+            }
+        }
+        let _ = fs::remove_file(&partial);
+        let live = db::open(&data_dir.join(DB_FILE))
+            .with_context(|| format!("cannot open the database in {}", data_dir.display()))?;
+        db::backup_into(&live, &partial).context("cannot copy the database")?;
+        drop(live);
+        let snapshot = Connection::open_with_flags(&partial, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let names = db::carry_files(&snapshot)?;
+        let missing: Vec<String> = names
+            .iter()
+            .filter(|n| !staged.join(n).exists())
+            .cloned()
+            .collect();
+        if missing.is_empty() || attempt == 5 {
+            let carry = out.join("carry");
+            fs::create_dir_all(&carry)?;
+            for n in names.iter().filter(|n| staged.join(n).exists()) {
+                fs::rename(staged.join(n), carry.join(n))?;
+            }
+            fs::remove_dir_all(&staged)?;
+            sync_dir(&carry)?;
+            break (snapshot, missing);
+        }
+    };
     let mut report = BackupReport {
         runs: db::count_runs(&snapshot)?,
         steps: db::count_steps(&snapshot)?,
         blobs: 0,
         bytes: fs::metadata(&partial)?.len(),
-        missing_carry: Vec::new(),
+        missing_carry,
     };
     let source = Blobs::new(data_dir.join("blobs"), data_dir.join("tmp"));
     let target = Blobs::new(out.join("blobs"), out.join("tmp"));
     for id in db::blob_refs(&snapshot)? {
         report.bytes += copy_file(&source.path(&id), &target.path(&id), Some(&id), 0o644)?;
         report.blobs += 1;
-    }
-    for name in db::carry_files(&snapshot)? {
-        let from = data_dir.join("carry").join(&name);
-        if from.exists() {
-            report.bytes += copy_file(&from, &out.join("carry").join(&name), None, 0o644)?;
-        } else {
-            report.missing_carry.push(name);
-        }
     }
     drop(snapshot);
     report.bytes += copy_file(&data_dir.join(KEY_FILE), &out.join(KEY_FILE), None, 0o600)?;
@@ -259,10 +289,8 @@ pub fn check(data_dir: &Path) -> Result<CheckReport> {
     require_store(data_dir)?;
     let mut report = CheckReport::default();
     {
-        let conn = Connection::open_with_flags(
-            data_dir.join(DB_FILE),
-            OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )?;
+        let conn =
+            Connection::open_with_flags(data_dir.join(DB_FILE), OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         match db::integrity_check(&conn) {
             Ok(lines) if lines == ["ok"] => {}
             Ok(lines) => report.damaged("database", lines.join("; ")),
@@ -280,6 +308,19 @@ pub fn check(data_dir: &Path) -> Result<CheckReport> {
                 format!("its bytes hash to {h}: the file was changed on disk"),
             ),
             Err(e) => report.damaged(format!("blob {id}"), format!("cannot be read: {e}")),
+        }
+    }
+    if let Ok(conn) =
+        Connection::open_with_flags(data_dir.join(DB_FILE), OpenFlags::SQLITE_OPEN_READ_ONLY)
+        && let Ok(names) = db::carry_files(&conn)
+    {
+        for name in names {
+            if !data_dir.join("carry").join(&name).is_file() {
+                report.damaged(
+                    format!("carry {name}"),
+                    "an open run's head data is missing: its next step cannot be diffed; seal the run and start a new one",
+                );
+            }
         }
     }
     let store = match Store::open(data_dir) {

@@ -123,6 +123,19 @@ impl Server {
         panic!("pipeproof serve did not answer on {addr} within 120 s");
     }
 
+    /// Asks the server to stop (SIGTERM) and waits for it; returns whether it exited
+    /// with status 0.
+    pub fn terminate(&mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(sent, "kill -TERM {pid} failed");
+        self.child.wait().map(|s| s.success()).unwrap_or(false)
+    }
+
     /// Kills the server with SIGKILL and waits for it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
