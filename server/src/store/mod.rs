@@ -85,8 +85,12 @@ impl Store {
             .canonicalize()
             .with_context(|| format!("cannot resolve {}", dir.display()))?;
         let db_path = dir.join(DB_FILE);
-        let mut conn = db::open(&db_path)
-            .with_context(|| format!("cannot open the database {}", db_path.display()))?;
+        let mut conn = db::open(&db_path).with_context(|| {
+            format!(
+                "cannot open the database {}; if it is damaged, restore a backup into a new data directory with `pipeproof restore`",
+                db_path.display()
+            )
+        })?;
         db::migrate(&mut conn).with_context(|| format!("{}", db_path.display()))?;
         let key = load_or_make_key(&dir.join(KEY_FILE))?;
         let created = now();
