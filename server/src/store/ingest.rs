@@ -261,6 +261,7 @@ pub fn ingest_step(
     };
     let info = run_info(&row.run);
     let created_at = now();
+    let t_build = std::time::Instant::now();
     let built: BuiltStep = build_step(
         &data,
         StepContext {
@@ -276,6 +277,8 @@ pub fn ingest_step(
     drop(previous);
     let schema = data.schema();
     drop(data);
+    let build_ms = t_build.elapsed().as_millis() as u64;
+    let t_store = std::time::Instant::now();
     let rows_blob = store.blobs.put(&built.stored.row_table.to_ipc()?)?;
     let details = match &built.stored.details {
         Some(d) => Some([
@@ -336,6 +339,15 @@ pub fn ingest_step(
     if let Some((old, _)) = &row.carry {
         let _ = std::fs::remove_file(store.carry_path(old));
     }
+    tracing::info!(
+        run = run_id,
+        index,
+        step = %step.record.step,
+        rows = step.record.rows,
+        build_ms,
+        store_ms = t_store.elapsed().as_millis() as u64,
+        "stored a step"
+    );
     Ok((step, true))
 }
 

@@ -170,7 +170,10 @@ pub fn details(
     let batch = detail_batch(store, &s, q.kind)?;
     let key = &s.step.record.key;
     let mut keep: Vec<u32> = (0..batch.num_rows() as u32).collect();
-    let column = q.column.as_deref().filter(|_| q.kind == DetailKind::Changed);
+    let column = q
+        .column
+        .as_deref()
+        .filter(|_| q.kind == DetailKind::Changed);
     if let (Some(column), Some(col)) = (column, batch.column_by_name("column")) {
         let names = texts(col)?;
         keep.retain(|&i| names[i as usize].as_deref() == Some(column));
