@@ -241,6 +241,43 @@ fn print_where(store: &Store, static_dir: Option<&Path>) {
 mod tests {
     use super::*;
 
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: Args,
+    }
+
+    fn settings(args: &[&str]) -> Result<Settings> {
+        use clap::Parser;
+        let mut argv = vec!["serve"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv)?.serve.settings()
+    }
+
+    #[test]
+    fn flags_win_over_the_config_file_which_wins_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pipeproof.toml");
+        std::fs::write(
+            &file,
+            "bind = \"127.0.0.1:9999\"\nmax_body = \"1MiB\"\ndata_dir = \"/srv/pp\"\n",
+        )
+        .unwrap();
+        let f = file.to_str().unwrap();
+        let s = settings(&["--config", f, "--bind", "127.0.0.1:7777"]).unwrap();
+        assert_eq!(s.bind, "127.0.0.1:7777");
+        assert_eq!(s.max_body, 1 << 20);
+        assert_eq!(s.data_dir, PathBuf::from("/srv/pp"));
+        assert_eq!(s.log_format, "text");
+        std::fs::write(&file, "max_body = 1000\nlog_format = \"json\"\n").unwrap();
+        let s = settings(&["--config", f]).unwrap();
+        assert_eq!((s.max_body, s.log_format.as_str()), (1000, "json"));
+        std::fs::write(&file, "bnid = \"typo\"\n").unwrap();
+        let e = format!("{:#}", settings(&["--config", f]).err().unwrap());
+        assert!(e.contains("bnid"), "{e}");
+        assert!(settings(&["--log-format", "xml"]).is_err());
+    }
+
     #[test]
     fn sizes_parse_with_units() {
         assert_eq!(parse_size("1000").unwrap(), 1000);
