@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use arrow_array::RecordBatch;
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, RecordBatch, TimestampMicrosecondArray};
+use arrow_schema::Schema;
 use clap::Parser;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
@@ -90,9 +93,11 @@ struct SideWriters {
 impl SideWriters {
     fn open(dir: &Path, stem: &str, arrow: bool, csv: bool) -> Result<SideWriters> {
         let schema = schema();
-        // Snappy and 1 Mi-row row groups, as pyarrow and pandas write by default.
+        // Snappy and 1 Mi-row row groups, as pyarrow and pandas write by default; column
+        // chunk statistics, no page index.
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
+            .set_statistics_enabled(parquet::file::properties::EnabledStatistics::Chunk)
             .build();
         let (w, tmp, path) = create(dir, &format!("{stem}.parquet"))?;
         let parquet = Out {
@@ -133,7 +138,7 @@ impl SideWriters {
             a.writer.write(batch)?;
         }
         if let Some(c) = &mut self.csv {
-            c.writer.write(batch)?;
+            c.writer.write(&for_csv(batch)?)?;
         }
         Ok(())
     }
@@ -157,6 +162,35 @@ impl SideWriters {
         }
         Ok(done)
     }
+}
+
+/// The batch with its timestamps' zone written as the offset `+00:00`: arrow-csv formats
+/// named zones only with chrono-tz, and the instants are the same.
+fn for_csv(batch: &RecordBatch) -> Result<RecordBatch> {
+    let mut fields = Vec::new();
+    let mut columns = Vec::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        match column.as_any().downcast_ref::<TimestampMicrosecondArray>() {
+            Some(ts) => {
+                let ts = ts.clone().with_timezone("+00:00");
+                fields.push(
+                    field
+                        .as_ref()
+                        .clone()
+                        .with_data_type(ts.data_type().clone()),
+                );
+                columns.push(Arc::new(ts) as ArrayRef);
+            }
+            None => {
+                fields.push(field.as_ref().clone());
+                columns.push(Arc::clone(column));
+            }
+        }
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 fn run(args: Args) -> Result<()> {
