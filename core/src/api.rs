@@ -452,7 +452,8 @@ pub struct Health {
 mod tests {
     use super::*;
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn scopes_round_trip_as_lowercase_words() {
         for s in [Scope::Ingest, Scope::Read, Scope::Admin] {
             let json = serde_json::to_string(&s).unwrap();
@@ -462,7 +463,8 @@ mod tests {
         assert_eq!(Scope::parse("root"), None);
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn problem_uses_the_rfc_field_name_type() {
         let p = Problem {
             kind: "https://pipeproof.dev/problems/unknown-run".into(),

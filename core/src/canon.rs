@@ -624,7 +624,8 @@ impl CellEncoder for Dictionary {
 mod tests {
     use super::*;
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn decimal_normalisation() {
         assert_eq!(decimal(150, 2), decimal(15, 1));
         assert_eq!(decimal(0, 5), decimal(0, 0));
@@ -633,7 +634,8 @@ mod tests {
         assert_eq!(decimal(-2500, 3), decimal256(i256::from_i128(-25), 1));
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn leb128_shortest_form() {
         let mut b = [0u8; 10];
         for (v, want) in [
@@ -652,7 +654,8 @@ mod tests {
         }
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn integers_narrow_unless_they_must_be_wide() {
         let mut o = [0u8; MAX_FIXED];
         let t = (tag::INT, tag::INT_WIDE);
@@ -663,7 +666,8 @@ mod tests {
         assert_eq!(o[0], tag::INT_WIDE);
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn out_of_range_time64_us_wraps_instead_of_panicking() {
         let a = arrow_array::Time64MicrosecondArray::from(vec![i64::MAX, 5_400_000_000]);
         let cell = encode_cell("t", &a, 0).unwrap();
@@ -673,7 +677,8 @@ mod tests {
         assert_eq!(valid[1..], 5_400_000_000_000i64.to_le_bytes());
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn float_canonical() {
         assert_eq!(float(-0.0), float(0.0));
         assert_eq!(float(f64::NAN), float(-f64::NAN));

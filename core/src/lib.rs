@@ -26,3 +26,8 @@ pub use error::{Error, Result, Side};
 pub use fingerprint::{Fingerprint, Fingerprinted, RowHasher, fingerprint};
 pub use hash::Hash;
 pub use table::{BatchSource, Table};
+
+// The unit tests run natively and, under `cargo test --target wasm32-unknown-unknown`, in a
+// browser: every `#[test]` in core is also a `wasm_bindgen_test`.
+#[cfg(all(test, target_arch = "wasm32"))]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

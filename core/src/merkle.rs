@@ -138,14 +138,16 @@ mod tests {
         }
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn iterative_root_equals_recursive_definition() {
         for n in 0..70 {
             assert_eq!(root(&items(n)), recursive(&items(n)), "n = {n}");
         }
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn every_audit_path_verifies_and_only_for_its_item() {
         for n in 1..40 {
             let items = items(n);
@@ -171,7 +173,8 @@ mod tests {
         }
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn leaf_and_node_are_separated() {
         let a = Hash([1; 32]);
         let both = [a.0, a.0].concat();

@@ -196,7 +196,8 @@ fn es_number(v: f64) -> String {
 mod tests {
     use super::*;
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn canonical_json_sorts_and_escapes() {
         let v: Value = serde_json::from_str(
             r#"{"b":[1,2.5,"x\n\u0001é"],"a":{"z":null,"\u00e9":true,"\ud83d\ude00":1,"\ufb33":2}}"#,
@@ -210,7 +211,8 @@ mod tests {
         );
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn numbers_as_ecmascript_writes_them() {
         for (v, want) in [
             (1.5, "1.5"),

@@ -128,7 +128,8 @@ pub fn verify_seal(seal: &Seal, trusted_public_hex: Option<&str>) -> Result<()> 
 mod tests {
     use super::*;
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn seal_round_trip_and_tampering() {
         let k = KeyPair::from_bytes(&[7; 32]);
         let s = k.seal("run-1", 3, Hash([1; 32]), "2026-01-01T00:00:00Z");

@@ -387,7 +387,8 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn distinct_estimate_is_close() {
         let n = 200_000i64;
         let a: ArrayRef = Arc::new(arrow_array::Int64Array::from_iter_values(0..n));
