@@ -318,6 +318,27 @@ mod tests {
     }
 
     #[test]
+    fn stored_json_reads_floats_back_exactly() {
+        // Steps are stored as JSON text; a float read back one ULP off would change a
+        // statistics digest and break the bundle's verification.
+        for x in [
+            25.026954311228902_f64,
+            250.62897644515778,
+            0.1 + 0.2,
+            1e-310,
+        ] {
+            let text = serde_json::to_string(&x).unwrap();
+            assert_eq!(
+                text.parse::<f64>().unwrap().to_bits(),
+                x.to_bits(),
+                "{text}"
+            );
+            let back: f64 = serde_json::from_str(&text).unwrap();
+            assert_eq!(back.to_bits(), x.to_bits(), "{text}");
+        }
+    }
+
+    #[test]
     fn fixed_admin_token_is_stored_as_hash() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
