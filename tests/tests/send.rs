@@ -431,3 +431,59 @@ fn server_problems_become_clear_errors() {
         text(&o)
     );
 }
+
+#[test]
+fn a_bundle_with_seventeen_digit_floats_verifies() {
+    // 25.026954311228902 prints as 17 digits; serde_json's default parser reads that
+    // text back one ULP off, which changed the statistics digest of a stored step (its
+    // mean) and broke verification of real data. The server must read back exactly.
+    let x = 25.026954311228902_f64;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"));
+    let a = write(
+        dir.path(),
+        "a.parquet",
+        &batch(&[1, 2], &[x, x], &["a", "b"]),
+    );
+    let b = write(
+        dir.path(),
+        "b.csv",
+        &batch(&[1, 2, 3], &[x, x, 250.62897644515778], &["a", "b", "c"]),
+    );
+    let j = json(&cli(
+        &server,
+        Some(ADMIN),
+        &[
+            "send",
+            &a,
+            "--new-run",
+            "--pipeline",
+            "floats",
+            "--step",
+            "a",
+            "--key",
+            "id",
+            "--format",
+            "json",
+        ],
+    ));
+    let run = j["run_id"].as_str().unwrap().to_string();
+    let o = cli(
+        &server,
+        Some(ADMIN),
+        &["send", &b, "--run", &run, "--step", "b", "--key", "id"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = cli(&server, Some(ADMIN), &["seal", &run]);
+    assert!(o.status.success(), "{}", text(&o));
+    let bundle = dir.path().join("floats.zip").to_string_lossy().into_owned();
+    let o = cli(
+        &server,
+        Some(ADMIN),
+        &["export", &run, "-o", &bundle, "--verify"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("verified: all"), "{}", text(&o));
+    // And the CLI reports the value exactly as stored.
+    assert_eq!(j["step"]["stats"][1]["mean"].as_f64(), Some(x));
+}
