@@ -276,3 +276,93 @@ pub fn DetailsTable(props: &DetailsProps) -> Html {
         </section>
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Int64Array, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn details() -> Details {
+        let changed = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("id", DataType::Int64, false),
+                Field::new("column", DataType::Utf8, false),
+                Field::new("old", DataType::Utf8, true),
+                Field::new("new", DataType::Utf8, true),
+            ])),
+            vec![
+                Arc::new(Int64Array::from(vec![1, 1, 2, 3])),
+                Arc::new(StringArray::from(vec!["a", "b", "a", "a"])),
+                Arc::new(StringArray::from(vec![
+                    Some("x"),
+                    Some("y"),
+                    None,
+                    Some("p"),
+                ])),
+                Arc::new(StringArray::from(vec![
+                    Some("X"),
+                    Some("Y"),
+                    Some("z"),
+                    Some("q"),
+                ])),
+            ],
+        )
+        .unwrap();
+        let empty = RecordBatch::new_empty(Arc::new(Schema::new(vec![Field::new(
+            "id",
+            DataType::Int64,
+            false,
+        )])));
+        Details {
+            added: empty.clone(),
+            removed: empty,
+            changed,
+        }
+    }
+
+    fn query(column: Option<&str>, key: Option<&str>, offset: u64, limit: u64) -> DetailQuery {
+        DetailQuery {
+            kind: DetailKind::Changed,
+            column: column.map(String::from),
+            key: key.map(String::from),
+            offset: Some(offset),
+            limit: Some(limit),
+        }
+    }
+
+    #[test]
+    fn bundle_pages_filter_like_the_api() {
+        let d = details();
+        let key = vec!["id".to_string()];
+        let all = local_page(&d, &query(None, None, 0, 10), &key).unwrap();
+        assert_eq!(all.total, 4);
+        assert_eq!(all.columns, ["id", "column", "old", "new"]);
+        assert_eq!(all.rows[2]["old"], Value::Null);
+        assert_eq!(all.rows[2]["new"], Value::String("z".into()));
+
+        let col_a = local_page(&d, &query(Some("a"), None, 0, 10), &key).unwrap();
+        assert_eq!(col_a.total, 3);
+
+        let by_key = local_page(&d, &query(None, Some("1"), 0, 10), &key).unwrap();
+        assert_eq!(by_key.total, 2);
+        assert_eq!(by_key.rows[1]["column"], Value::String("b".into()));
+
+        let both = local_page(&d, &query(Some("a"), Some("3"), 0, 10), &key).unwrap();
+        assert_eq!(both.total, 1);
+        assert_eq!(both.rows[0]["new"], Value::String("q".into()));
+
+        let second_page = local_page(&d, &query(None, None, 2, 2), &key).unwrap();
+        assert_eq!((second_page.total, second_page.rows.len()), (4, 2));
+        assert_eq!(second_page.rows[0]["id"], Value::String("2".into()));
+
+        let no_key = local_page(&d, &query(None, Some("1"), 0, 10), &[]).unwrap();
+        assert_eq!(
+            no_key.total, 0,
+            "a key search without key columns finds nothing"
+        );
+    }
+}
