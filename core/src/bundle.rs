@@ -680,7 +680,10 @@ fn recount(
         .and_then(|v| v.as_array())
         .is_some_and(|a| !a.is_empty());
     let keyed = !d.key.is_empty();
-    let (added, removed, differing) = match (keyed, &prev.key_hashes, &cur.key_hashes) {
+    // The previous step's key hashes match this diff's rows only when it was keyed by the
+    // same columns.
+    let prev_keys = prev.key_hashes.as_ref().filter(|_| prev_rec.key == d.key);
+    let (added, removed, differing) = match (keyed, prev_keys, &cur.key_hashes) {
         (true, Some(pk), Some(ck)) => {
             let index = |keys: &[Hash], rows: &[Hash]| -> std::collections::HashMap<Hash, Hash> {
                 keys.iter().copied().zip(rows.iter().copied()).collect()
@@ -695,10 +698,7 @@ fn recount(
             (added, removed, differing)
         }
         (true, _, _) => {
-            return (
-                false,
-                "the diff is keyed but the row tables have no key hashes".into(),
-            );
+            return recount_without_previous_keys(prev, cur, d, same_columns && !ignoring);
         }
         (false, _, _) => {
             let mut counts: std::collections::HashMap<Hash, i64> = std::collections::HashMap::new();
@@ -747,6 +747,64 @@ fn recount(
             true,
             format!(
                 "+{added} -{removed} ~{} recomputed from the row hashes",
+                d.changed
+            ),
+        )
+    } else {
+        (false, problems.join("; "))
+    }
+}
+
+/// A keyed diff against a step that was not keyed by the same columns: the previous row
+/// table has no key hashes to match by. What the row hashes still prove is checked: the row
+/// counts, the partition of each side into unchanged and other rows, and (with the same
+/// columns and nothing ignored, where equal row hashes mean an unchanged row, keys being
+/// unique) the number of unchanged rows.
+fn recount_without_previous_keys(
+    prev: &RowTable,
+    cur: &RowTable,
+    d: &DiffSummary,
+    hashes_decide: bool,
+) -> (bool, String) {
+    let (before, after) = (prev.row_hashes.len() as u64, cur.row_hashes.len() as u64);
+    // `unchanged` counts the rows equal only within tolerance too.
+    let matched = d.unchanged + d.changed;
+    let mut problems = Vec::new();
+    if d.rows_before != before || d.rows_after != after {
+        problems.push("row counts differ from the row tables".to_string());
+    }
+    if d.added + matched != after || d.removed + matched != before {
+        problems.push(format!(
+            "+{} -{} and {matched} matched rows do not add up to {before} rows before and {after} after",
+            d.added, d.removed
+        ));
+    }
+    if hashes_decide {
+        let mut counts: std::collections::HashMap<Hash, (u64, u64)> =
+            std::collections::HashMap::new();
+        for h in &prev.row_hashes {
+            counts.entry(*h).or_default().0 += 1;
+        }
+        for h in &cur.row_hashes {
+            counts.entry(*h).or_default().1 += 1;
+        }
+        let same: u64 = counts.values().map(|(a, b)| (*a).min(*b)).sum();
+        let exact = d.unchanged.saturating_sub(d.within_tolerance);
+        if same != exact {
+            problems.push(format!(
+                "{same} rows are in both row tables, summary says {exact} unchanged exactly"
+            ));
+        }
+    }
+    if problems.is_empty() {
+        (
+            true,
+            format!(
+                "the previous step was not keyed by ({}): {} unchanged rows recomputed from the row hashes; the split of the others into +{} -{} ~{} rests on the signed record",
+                d.key.join(", "),
+                d.unchanged,
+                d.added,
+                d.removed,
                 d.changed
             ),
         )

@@ -79,8 +79,12 @@ fn key() -> KeyPair {
 }
 
 fn make_bundle() -> Bundle {
+    make_bundle_with(|_| DiffConfig::keyed(["id"]))
+}
+
+/// A bundle whose step `i` is diffed with `config(i)`.
+fn make_bundle_with(config: impl Fn(usize) -> DiffConfig) -> Bundle {
     let run = run_info();
-    let config = DiffConfig::keyed(["id"]);
     let data = steps();
     let mut records: Vec<StepRecord> = Vec::new();
     let mut stored: Vec<BundleStep> = Vec::new();
@@ -98,8 +102,8 @@ fn make_bundle() -> Bundle {
                 index: i as u64,
                 step: name,
                 created_at: "2026-11-24T10:01:00Z",
-                params: serde_json::json!({"key": ["id"]}),
-                config: &config,
+                params: serde_json::json!({"key": config(i).key}),
+                config: &config(i),
                 previous,
             },
         )
@@ -136,6 +140,32 @@ fn failed(r: &pipeproof_core::bundle::VerifyReport) -> Vec<String> {
 }
 
 both! {
+    fn keyed_step_after_an_unkeyed_one_verifies_and_its_counts_are_checked() {
+        let unkeyed_first = |i: usize| {
+            if i == 0 { DiffConfig::default() } else { DiffConfig::keyed(["id"]) }
+        };
+        let b = make_bundle_with(unkeyed_first);
+        let r = verify_bytes(&b.write().unwrap(), Some(&key().public_hex()), None);
+        assert!(r.passed(), "{:?}", failed(&r));
+        let check = r
+            .checks
+            .iter()
+            .find(|c| c.name == "diff counts" && c.step.as_deref() == Some("1 clean"))
+            .expect("the keyed step after the unkeyed one has its diff checked");
+        assert!(check.detail.contains("not keyed by (id)"), "{}", check.detail);
+        // A summary that claims one more unchanged row than the row hashes show fails.
+        let mut b = make_bundle_with(unkeyed_first);
+        let d = b.steps[1].diff.as_mut().unwrap();
+        d.unchanged += 1;
+        d.changed -= 1;
+        let r = pipeproof_core::bundle::verify(&b, None, None);
+        assert!(
+            failed(&r).iter().any(|f| f.contains("unchanged")),
+            "{:?}",
+            failed(&r)
+        );
+    }
+
     fn a_good_bundle_verifies() {
         let b = make_bundle();
         let bytes = b.write().unwrap();
