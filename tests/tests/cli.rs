@@ -224,6 +224,38 @@ fn diff_reports_counts_cells_and_exit_codes() {
 }
 
 #[test]
+fn json_details_show_timestamps_in_named_zones() {
+    let dir = tempfile::tempdir().unwrap();
+    let side = |ns: Vec<i64>| {
+        let ts = arrow_array::TimestampNanosecondArray::from(ns).with_timezone("UTC");
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", arrow_schema::DataType::Int64, false),
+            Field::new("at", ts.data_type().clone(), true),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef,
+                Arc::new(ts),
+            ],
+        )
+        .unwrap()
+    };
+    let day = 86_400_000_000_000;
+    let b = write(dir.path(), "before.parquet", &side(vec![0, day]));
+    let a = write(dir.path(), "after.arrow", &side(vec![0, 2 * day]));
+    let o = run(&["diff", &b, &a, "--key", "id", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let cell = &json(&o)["details"]["changed"][0];
+    assert_eq!(cell["column"], "at");
+    let (old, new) = (cell["old"].as_str().unwrap(), cell["new"].as_str().unwrap());
+    assert!(
+        old.starts_with("1970-01-02") && new.starts_with("1970-01-03"),
+        "{cell}"
+    );
+}
+
+#[test]
 fn bad_input_gets_a_clear_error_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let b = write(dir.path(), "before.parquet", &before());
