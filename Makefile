@@ -9,7 +9,7 @@ DATA_DIR ?= .data
 BIND ?= 127.0.0.1:8080
 
 .PHONY: run test bootstrap fmt clippy test-native test-wasm web test-reference test-python \
-	test-browser bench clean
+	test-browser test-static bench clean
 
 ## run: build the server and the web app, start on $(BIND) with a demo run when the store is empty
 run:
@@ -19,7 +19,8 @@ run:
 	DATA_DIR=$(DATA_DIR) BIND=$(BIND) scripts/run.sh
 
 ## test: every check, in the order a failure is cheapest to find
-test: bootstrap fmt clippy test-native test-wasm web test-reference test-python test-browser
+test: bootstrap fmt clippy test-native test-wasm web test-reference test-python test-browser \
+		test-static
 	@echo "make test: all checks passed"
 
 bootstrap:
@@ -34,6 +35,7 @@ clippy:
 
 test-native:
 	cargo test
+	cargo test -p pipeproof-web
 
 ## test-wasm: core's tests (golden vectors included) compiled to wasm32, in headless Chromium
 test-wasm:
@@ -55,6 +57,10 @@ test-python:
 test-browser: web
 	cargo build -p pipeproof-server
 	node tests/browser/run.mjs
+
+## test-static: the image's promise without Docker: a static musl binary serving from an empty root
+test-static: web
+	scripts/test-static.sh
 
 ## bench: criterion benches and the whole-process comparison with other tools
 bench:

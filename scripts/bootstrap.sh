@@ -59,7 +59,7 @@ bench() {
   if ! python3 -c 'import datacompy' >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check datacompy
   fi
-  have b3sum || cargo install b3sum --locked --quiet
+  have b3sum || apt_packages b3sum
 }
 
 [ $# -eq 0 ] && set -- all
