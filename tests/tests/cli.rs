@@ -2,43 +2,13 @@
 //! Arrow, their output, exit codes (0 same, 1 different, 2 error), and clear errors that name
 //! the file, the column and the problem for bad input. Never a panic.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
+use pipeproof_tests::{binary, run, write};
+
 use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, ListArray, RecordBatch, StringArray};
 use arrow_schema::{Field, Schema};
-
-fn binary() -> PathBuf {
-    // Test executables live in target/<profile>/deps; the binary one level up.
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target profile dir");
-    let bin = dir.join(format!("pipeproof{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = Command::new(cargo)
-            .args(["build", "-q", "-p", "pipeproof-server"])
-            .status()
-            .expect("run cargo build")
-            .success();
-        assert!(ok, "cargo build -p pipeproof-server failed");
-    }
-    bin
-}
-
-fn run(args: &[&str]) -> Output {
-    let out = Command::new(binary())
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run pipeproof");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "pipeproof panicked: {stderr}");
-    out
-}
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -80,31 +50,6 @@ fn after() -> RecordBatch {
         vec![Some(50.0), Some(40.0), None, Some(21.5)],
         vec![Some("e"), Some("d"), Some("c"), Some("b")],
     )
-}
-
-fn write(dir: &Path, name: &str, b: &RecordBatch) -> String {
-    let path = dir.join(name);
-    let file = std::fs::File::create(&path).unwrap();
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("parquet") => {
-            let mut w = parquet::arrow::ArrowWriter::try_new(file, b.schema(), None).unwrap();
-            w.write(b).unwrap();
-            w.close().unwrap();
-        }
-        Some("arrow") => {
-            let mut w = arrow_ipc::writer::FileWriter::try_new(file, &b.schema()).unwrap();
-            w.write(b).unwrap();
-            w.finish().unwrap();
-        }
-        Some("csv") => {
-            let mut w = arrow_csv::WriterBuilder::new()
-                .with_header(true)
-                .build(file);
-            w.write(b).unwrap();
-        }
-        other => panic!("no writer for {other:?}"),
-    }
-    path.to_string_lossy().into_owned()
 }
 
 fn json(o: &Output) -> serde_json::Value {

@@ -4,15 +4,13 @@
 //! run takes further steps (the carried data of its head survived), and the sealed run's
 //! bundle verifies.
 
-mod support;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
-use support::*;
+use pipeproof_tests::*;
 
 /// Step `n` of the stream: 20k rows, a few rows changed, added and removed per step.
 fn step(n: i64) -> RecordBatch {

@@ -4,15 +4,13 @@
 //! retries, tokens and scopes, the SPA fallback, the demo run, and every kind of bad input
 //! answered with a problem document that changes nothing stored.
 
-mod support;
-
 use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
+use pipeproof_tests::*;
 use serde_json::{Value, json};
-use support::*;
 
 fn trades(ids: &[i64], amounts: &[f64], names: &[&str]) -> RecordBatch {
     let schema = Arc::new(Schema::new(vec![

@@ -2,8 +2,6 @@
 //! that `pipeproof check` passes; `check` finds a byte changed in a blob or in the database;
 //! a graceful shutdown under load loses no acknowledged step.
 
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +10,7 @@ use std::time::Duration;
 
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
-use support::*;
+use pipeproof_tests::*;
 
 /// Step `n` of a run: 5k rows sliding by 7 ids a step, some amounts changed.
 fn batch(n: i64) -> RecordBatch {

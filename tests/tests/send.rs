@@ -5,36 +5,17 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
+use pipeproof_tests::{binary, text, write};
 
 /// The admin token the test servers start with.
 const ADMIN: &str = "send-test-admin-token-0123456789";
-
-/// The `pipeproof` binary, built once per test process so it is never stale.
-fn binary() -> PathBuf {
-    static BUILD: Once = Once::new();
-    BUILD.call_once(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = Command::new(cargo)
-            .args(["build", "-q", "-p", "pipeproof-server"])
-            .status()
-            .expect("run cargo build")
-            .success();
-        assert!(ok, "cargo build -p pipeproof-server failed");
-    });
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target profile dir");
-    dir.join(format!("pipeproof{}", std::env::consts::EXE_SUFFIX))
-}
 
 /// `pipeproof serve` on a free loopback port, killed on drop.
 struct Server {
@@ -135,31 +116,6 @@ fn batch(ids: &[i64], amounts: &[f64], names: &[&str]) -> RecordBatch {
     .unwrap()
 }
 
-fn write(dir: &Path, name: &str, b: &RecordBatch) -> String {
-    let path = dir.join(name);
-    let file = std::fs::File::create(&path).unwrap();
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("parquet") => {
-            let mut w = parquet::arrow::ArrowWriter::try_new(file, b.schema(), None).unwrap();
-            w.write(b).unwrap();
-            w.close().unwrap();
-        }
-        Some("arrows") => {
-            let mut w = arrow_ipc::writer::StreamWriter::try_new(file, &b.schema()).unwrap();
-            w.write(b).unwrap();
-            w.finish().unwrap();
-        }
-        Some("csv") => {
-            let mut w = arrow_csv::WriterBuilder::new()
-                .with_header(true)
-                .build(file);
-            w.write(b).unwrap();
-        }
-        other => panic!("no writer for {other:?}"),
-    }
-    path.to_string_lossy().into_owned()
-}
-
 /// Runs the CLI against a server, with the server and token from the environment.
 fn cli(server: &Server, token: Option<&str>, args: &[&str]) -> Output {
     let mut cmd = Command::new(binary());
@@ -174,14 +130,6 @@ fn cli(server: &Server, token: Option<&str>, args: &[&str]) -> Output {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "pipeproof panicked: {stderr}");
     out
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn json(o: &Output) -> serde_json::Value {

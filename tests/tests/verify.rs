@@ -5,8 +5,8 @@
 //! core/tests/bundle.rs covers the checks themselves; this file covers the command.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
@@ -18,45 +18,7 @@ use pipeproof_core::diff::DiffConfig;
 use pipeproof_core::record::StepRecord;
 use pipeproof_core::sign::KeyPair;
 use pipeproof_core::{BatchSource, Table};
-
-fn binary() -> PathBuf {
-    // Test executables live in target/<profile>/deps; the binary one level up.
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target profile dir");
-    let bin = dir.join(format!("pipeproof{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = Command::new(cargo)
-            .args(["build", "-q", "-p", "pipeproof-server"])
-            .status()
-            .expect("run cargo build")
-            .success();
-        assert!(ok, "cargo build -p pipeproof-server failed");
-    }
-    bin
-}
-
-fn run(args: &[&str]) -> Output {
-    let out = Command::new(binary())
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run pipeproof");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "pipeproof panicked: {stderr}");
-    out
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use pipeproof_tests::{run, text};
 
 fn batch(ids: Vec<i64>, amounts: Vec<f64>, names: Vec<&str>) -> RecordBatch {
     let schema = Arc::new(Schema::new(vec![
