@@ -20,9 +20,9 @@ RUN npm ci --no-audit --no-fund
 ENV PATH=/src/node_modules/.bin:$PATH
 COPY . .
 RUN cd web && trunk build --release --offline --locked
-RUN cargo build --release --locked --target x86_64-unknown-linux-musl -p pipeproof-server
+RUN cargo build --profile dist --locked --target x86_64-unknown-linux-musl -p pipeproof-server
 RUN mkdir -p /out/data \
- && cp target/x86_64-unknown-linux-musl/release/pipeproof /out/pipeproof \
+ && cp target/x86_64-unknown-linux-musl/dist/pipeproof /out/pipeproof \
  && cp -r web/dist /out/web
 
 # Final stage: nothing but the static binary, the web app and an empty data directory.

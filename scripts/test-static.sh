@@ -16,9 +16,9 @@ dpkg -s musl-tools >/dev/null 2>&1 || {
 }
 rustup target list --installed | grep -qx "$TARGET" || rustup target add "$TARGET"
 
-log "cargo build --release --target $TARGET -p pipeproof-server"
-cargo build --release --locked --target "$TARGET" -p pipeproof-server
-BIN="target/$TARGET/release/pipeproof"
+log "cargo build --profile dist --target $TARGET -p pipeproof-server"
+cargo build --profile dist --locked --target "$TARGET" -p pipeproof-server
+BIN="target/$TARGET/dist/pipeproof"
 
 out=$(ldd "$BIN" 2>&1 || true)
 case "$out" in
