@@ -3,101 +3,12 @@
 //! them, an idempotent re-send, a sealed run's bundle that `pipeproof verify` accepts with
 //! the server's key, and the server's problem details passed on as clear errors.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
-use pipeproof_tests::{binary, text, write};
-
-/// The admin token the test servers start with.
-const ADMIN: &str = "send-test-admin-token-0123456789";
-
-/// `pipeproof serve` on a free loopback port, killed on drop.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(data_dir: &Path) -> Server {
-        let addr = {
-            let l = TcpListener::bind("127.0.0.1:0").unwrap();
-            format!("127.0.0.1:{}", l.local_addr().unwrap().port())
-        };
-        let mut child = Command::new(binary())
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--bind", &addr])
-            .env("PIPEPROOF_ADMIN_TOKEN", ADMIN)
-            .env("PIPEPROOF_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start pipeproof serve");
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(120) {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("pipeproof serve exited early: {status}");
-            }
-            if TcpStream::connect(&addr).is_ok() && http(&addr, "GET", "/healthz", "").0 == 200 {
-                return Server { child, addr };
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("pipeproof serve did not answer on {addr} within 120 s");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One request with the admin token (`Connection: close`): status and body.
-fn http(addr: &str, method: &str, path: &str, json_body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Authorization: Bearer {ADMIN}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{json_body}",
-        json_body.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    let _ = s.read_to_string(&mut raw);
-    let status = raw
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-/// A JSON reply body (these replies are small and not chunked).
-fn http_json(addr: &str, method: &str, path: &str, json_body: &str) -> serde_json::Value {
-    let (status, body) = http(addr, method, path, json_body);
-    assert!(
-        (200..300).contains(&status),
-        "{method} {path}: {status} {body}"
-    );
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{method} {path}: {e}: {body}"))
-}
+use pipeproof_tests::{ADMIN, Server, binary, get, post_json, text, write};
 
 fn batch(ids: &[i64], amounts: &[f64], names: &[&str]) -> RecordBatch {
     let schema = Arc::new(Schema::new(vec![
@@ -140,7 +51,7 @@ fn json(o: &Output) -> serde_json::Value {
 #[test]
 fn send_seal_export_and_verify_a_run() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"));
+    let server = Server::start(&dir.path().join("data"), &[]);
     let files = dir.path();
     let load = write(
         files,
@@ -259,7 +170,9 @@ fn send_seal_export_and_verify_a_run() {
         .collect();
     assert_eq!(leftovers, vec!["run.zip"], "no temporary file left behind");
 
-    let keys = http_json(&server.addr, "GET", "/api/v1/keys", "");
+    let keys = get(&server.addr, "/api/v1/keys", Some(ADMIN));
+    assert_eq!(keys.status, 200, "{}", keys.text());
+    let keys = keys.json();
     let key = keys["keys"][0]["public_key"].as_str().unwrap();
     let o = cli(
         &server,
@@ -286,7 +199,7 @@ fn send_seal_export_and_verify_a_run() {
 #[test]
 fn server_problems_become_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"));
+    let server = Server::start(&dir.path().join("data"), &[]);
     let file = write(
         dir.path(),
         "dups.parquet",
@@ -335,12 +248,14 @@ fn server_problems_become_clear_errors() {
     assert!(out.contains("was created and is empty"), "{out}");
 
     // A read-only token cannot send.
-    let made = http_json(
+    let made = post_json(
         &server.addr,
-        "POST",
         "/api/v1/tokens",
-        r#"{"name": "viewer", "scopes": ["read"]}"#,
+        ADMIN,
+        &serde_json::json!({"name": "viewer", "scopes": ["read"]}),
     );
+    assert_eq!(made.status, 201, "{}", made.text());
+    let made = made.json();
     let viewer = made["token"].as_str().unwrap();
     let o = cli(
         &server,
@@ -387,7 +302,7 @@ fn a_bundle_with_seventeen_digit_floats_verifies() {
     // mean) and broke verification of real data. The server must read back exactly.
     let x = 25.026954311228902_f64;
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"));
+    let server = Server::start(&dir.path().join("data"), &[]);
     let a = write(
         dir.path(),
         "a.parquet",
