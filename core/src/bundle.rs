@@ -4,6 +4,7 @@
 //!
 //! docs/spec/bundle-v1.md is the normative description of the layout and the checks.
 
+use std::borrow::Cow;
 use std::io::{Cursor, Read, Write};
 use std::sync::Arc;
 
@@ -12,12 +13,13 @@ use arrow_schema::{DataType, Field, Schema};
 
 use crate::diff::DiffSummary;
 use crate::error::{Error, Result};
-use crate::fingerprint::{self, content_root, order_root};
+use crate::fingerprint::{self, order_root};
 use crate::hash::{Hash, Keyed};
+use crate::par;
 use crate::record::{self, StepRecord, diff_summary_hash, row_table_hash, stats_digest};
 use crate::sign::{Seal, verify_seal};
 use crate::stats::ColumnStats;
-use crate::table::{BatchSource, Table};
+use crate::table::BatchSource;
 
 /// The version string of bundles.
 pub const BUNDLE_SPEC: &str = "pipeproof-bundle-v1";
@@ -44,12 +46,15 @@ impl RowTable {
     /// fixed_size_binary[32].
     pub fn to_ipc(&self) -> Result<Vec<u8>> {
         let col = |hashes: &[Hash]| -> Result<Arc<dyn Array>> {
-            Ok(Arc::new(
-                FixedSizeBinaryArray::try_from_iter(hashes.iter().map(|h| h.0)).or_else(|_| {
-                    // try_from_iter rejects an empty iterator; build an empty array instead.
-                    Ok::<_, arrow_schema::ArrowError>(FixedSizeBinaryArray::new_null(32, 0))
-                })?,
-            ))
+            let mut flat = Vec::with_capacity(hashes.len() * 32);
+            for h in hashes {
+                flat.extend_from_slice(&h.0);
+            }
+            Ok(Arc::new(FixedSizeBinaryArray::try_new(
+                32,
+                arrow_buffer::Buffer::from_vec(flat),
+                None,
+            )?))
         };
         let mut fields = vec![Field::new("row_hash", DataType::FixedSizeBinary(32), false)];
         let mut columns = vec![col(&self.row_hashes)?];
@@ -123,10 +128,10 @@ impl Details {
     pub fn hash(&self) -> Result<Hash> {
         let mut buf = Vec::new();
         for batch in [&self.added, &self.removed, &self.changed] {
-            let t = Table::try_new(batch.schema(), vec![batch.clone()])?;
-            let f = fingerprint::fingerprint(&t)?.fingerprint;
-            buf.extend_from_slice(&f.schema_hash.0);
-            buf.extend_from_slice(&f.order_root.0);
+            let mut rows = Vec::with_capacity(batch.num_rows());
+            fingerprint::RowHasher::rows(&batch.schema())?.hash_batch(batch, &mut rows)?;
+            buf.extend_from_slice(&fingerprint::schema_hash(&batch.schema()).0);
+            buf.extend_from_slice(&order_root(&rows).0);
         }
         Ok(Keyed::new(record::context::DETAILS, &[]).hash(&buf))
     }
@@ -209,7 +214,13 @@ impl Bundle {
     /// The same bundle always gives the same bytes, which is what lets [`verify_bytes`]
     /// detect a change to any byte.
     pub fn write(&self) -> Result<Vec<u8>> {
-        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        self.write_sized(0)
+    }
+
+    /// [`Bundle::write`] into a buffer made with room for `size_hint` bytes (the size of the
+    /// bundle read, when checking that it is in canonical form), so it never grows by copying.
+    pub fn write_sized(&self, size_hint: usize) -> Result<Vec<u8>> {
+        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::with_capacity(size_hint)));
         let mut put = |name: String, bytes: &[u8]| -> Result<()> {
             let opts = zip::write::SimpleFileOptions::default()
                 .compression_method(zip::CompressionMethod::Stored)
@@ -241,42 +252,17 @@ impl Bundle {
 
     /// Reads a bundle written by [`Bundle::write`].
     pub fn read(bytes: &[u8]) -> Result<Bundle> {
-        let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| {
-            Error::Verification(format!(
-                "not a bundle: the file is not a readable zip ({e})"
-            ))
-        })?;
-        let mut get = |name: &str| -> Result<Option<Vec<u8>>> {
-            let mut f = match zip.by_name(name) {
-                Ok(f) => f,
-                Err(zip::result::ZipError::FileNotFound) => return Ok(None),
-                Err(e) => return Err(Error::Verification(format!("cannot read {name}: {e}"))),
-            };
-            let mut out = Vec::new();
-            (&mut f)
-                .take(MAX_MEMBER_BYTES)
-                .read_to_end(&mut out)
-                .map_err(|e| Error::Verification(format!("cannot read {name}: {e}")))?;
-            Ok(Some(out))
-        };
-        let manifest: Manifest = serde_json::from_slice(
-            &get("manifest.json")?
-                .ok_or_else(|| Error::Verification("not a bundle: no manifest.json".into()))?,
-        )
-        .map_err(|e| Error::Verification(format!("manifest.json is malformed: {e}")))?;
-        if manifest.spec != BUNDLE_SPEC {
-            return Err(Error::Verification(format!(
-                "unknown bundle version `{}` (this build reads {BUNDLE_SPEC})",
-                manifest.spec
-            )));
+        fn need<'a>(i: usize, what: &str, v: Option<Cow<'a, [u8]>>) -> Result<Cow<'a, [u8]>> {
+            v.ok_or_else(|| {
+                Error::Verification(format!("step {i}: {} is missing", member(i, what)))
+            })
         }
+        let mut zip = open_zip(bytes)?;
+        let manifest = read_manifest((&mut zip, bytes))?;
+        let mut get = |name: &str| member_bytes((&mut zip, bytes), name);
         let mut steps = Vec::new();
         for i in 0..manifest.records.len() {
-            let need = |what: &str, v: Option<Vec<u8>>| {
-                v.ok_or_else(|| {
-                    Error::Verification(format!("step {i}: {} is missing", member(i, what)))
-                })
-            };
+            let need = |what: &str, v| need(i, what, v);
             let json = |what: &str, bytes: &[u8]| -> Result<serde_json::Value> {
                 serde_json::from_slice(bytes)
                     .map_err(|e| Error::Verification(format!("step {i}: {what} is malformed: {e}")))
@@ -322,6 +308,74 @@ impl Bundle {
         }
         Ok(Bundle { manifest, steps })
     }
+
+    /// Reads only the manifest of a bundle: the run, its records and seal, without the
+    /// step tables.
+    pub fn read_manifest(bytes: &[u8]) -> Result<Manifest> {
+        read_manifest((&mut open_zip(bytes)?, bytes))
+    }
+}
+
+type Zip<'a> = zip::ZipArchive<Cursor<&'a [u8]>>;
+
+fn open_zip(bytes: &[u8]) -> Result<Zip<'_>> {
+    zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| {
+        Error::Verification(format!(
+            "not a bundle: the file is not a readable zip ({e})"
+        ))
+    })
+}
+
+/// A member's bytes, `None` when the bundle has no such member. A stored member (as every
+/// member [`Bundle::write`] makes) is borrowed from the file's bytes, not copied, once its
+/// CRC-32 is checked as the zip reader would: a damaged member is refused before any decoder
+/// sees it.
+fn member_bytes<'a>(
+    (zip, bytes): (&mut Zip<'a>, &'a [u8]),
+    name: &str,
+) -> Result<Option<Cow<'a, [u8]>>> {
+    let mut f = match zip.by_name(name) {
+        Ok(f) => f,
+        Err(zip::result::ZipError::FileNotFound) => return Ok(None),
+        Err(e) => return Err(Error::Verification(format!("cannot read {name}: {e}"))),
+    };
+    if f.compression() == zip::CompressionMethod::Stored
+        && !f.encrypted()
+        && f.size() == f.compressed_size()
+        && let Some(start) = f.data_start()
+        && let Some(data) = usize::try_from(start)
+            .ok()
+            .zip(usize::try_from(f.size()).ok())
+            .and_then(|(start, len)| bytes.get(start..start.checked_add(len)?))
+    {
+        if crc32fast::hash(data) != f.crc32() {
+            return Err(Error::Verification(format!(
+                "cannot read {name}: its CRC-32 does not match its bytes (the file is damaged)"
+            )));
+        }
+        return Ok(Some(Cow::Borrowed(data)));
+    }
+    let mut out = Vec::with_capacity(f.size().min(MAX_MEMBER_BYTES) as usize);
+    (&mut f)
+        .take(MAX_MEMBER_BYTES)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::Verification(format!("cannot read {name}: {e}")))?;
+    Ok(Some(Cow::Owned(out)))
+}
+
+fn read_manifest<'a>((zip, bytes): (&mut Zip<'a>, &'a [u8])) -> Result<Manifest> {
+    let manifest: Manifest = serde_json::from_slice(
+        &member_bytes((zip, bytes), "manifest.json")?
+            .ok_or_else(|| Error::Verification("not a bundle: no manifest.json".into()))?,
+    )
+    .map_err(|e| Error::Verification(format!("manifest.json is malformed: {e}")))?;
+    if manifest.spec != BUNDLE_SPEC {
+        return Err(Error::Verification(format!(
+            "unknown bundle version `{}` (this build reads {BUNDLE_SPEC})",
+            manifest.spec
+        )));
+    }
+    Ok(manifest)
 }
 
 fn zip_error(e: zip::result::ZipError) -> Error {
@@ -397,6 +451,8 @@ pub fn verify(
         ),
     );
     let mut prev_hash: Option<Hash> = None;
+    // The previous step's row hashes in content order, for the diff counts.
+    let mut prev_sorted = SortedRows::default();
     for (i, (rec, step)) in records.iter().zip(&bundle.steps).enumerate() {
         let rec_ref = Some(rec);
         let rows = &step.row_table.row_hashes;
@@ -443,7 +499,8 @@ pub fn verify(
             ok,
             format!("{} row hashes, record says {}", rows.len(), rec.rows),
         );
-        let cr = content_root(rows);
+        let sorted = SortedRows::of(&step.row_table);
+        let cr = fingerprint::content_root_sorted(&sorted.content);
         r.check(
             "content root",
             rec_ref,
@@ -523,13 +580,7 @@ pub fn verify(
                     },
                 );
                 if i > 0 {
-                    let (passed, detail) = recount(
-                        &bundle.steps[i - 1].row_table,
-                        &step.row_table,
-                        d,
-                        &records[i - 1],
-                        rec,
-                    );
+                    let (passed, detail) = recount(&prev_sorted, &sorted, d, &records[i - 1], rec);
                     r.check("diff counts", rec_ref, passed, detail);
                 }
             }
@@ -560,6 +611,7 @@ pub fn verify(
                 "the record and the bundle disagree on whether there are details".into(),
             ),
         }
+        prev_sorted = sorted;
     }
     // Seal.
     match &bundle.manifest.seal {
@@ -604,6 +656,16 @@ pub fn verify_bytes(
     trusted_key: Option<&str>,
     data: Option<DataClaim<'_>>,
 ) -> VerifyReport {
+    verify_read(bytes, trusted_key, data).0
+}
+
+/// [`verify_bytes`], also giving back the bundle it read (when it could be read), so a
+/// caller that shows the bundle does not read it twice.
+pub fn verify_read(
+    bytes: &[u8],
+    trusted_key: Option<&str>,
+    data: Option<DataClaim<'_>>,
+) -> (VerifyReport, Option<Bundle>) {
     let bundle = match Bundle::read(bytes) {
         Ok(b) => b,
         Err(e) => {
@@ -618,11 +680,11 @@ pub fn verify_bytes(
                 false,
                 format!("cannot read the bundle: {detail}"),
             );
-            return r;
+            return (r, None);
         }
     };
     let mut report = verify(&bundle, trusted_key, data);
-    let canonical = match bundle.write() {
+    let canonical = match bundle.write_sized(bytes.len()) {
         Ok(again) if again == bytes => Check {
             name: "canonical form".into(),
             step: None,
@@ -655,13 +717,98 @@ pub fn verify_bytes(
         },
     };
     report.checks.insert(1.min(report.checks.len()), canonical);
-    report
+    (report, Some(bundle))
 }
 
-/// Recomputes added / removed / changed counts from two row tables.
+/// A row table's (key hash, row hash) pairs, sorted by key hash.
+/// A step's row hashes in content order and, when it has key hashes, its (key hash, row hash)
+/// pairs by key hash: what the diff counts are recomputed from. Each step's are made once,
+/// for its diff with the previous step and the next step's with it.
+#[derive(Default)]
+struct SortedRows {
+    content: Vec<Hash>,
+    by_key: Option<Vec<(Hash, Hash)>>,
+}
+
+impl SortedRows {
+    fn of(table: &RowTable) -> SortedRows {
+        let (content, by_key) = par::join(
+            || fingerprint::sorted_content(&table.row_hashes),
+            || {
+                table
+                    .key_hashes
+                    .as_ref()
+                    .map(|keys| by_key(keys, &table.row_hashes))
+            },
+        );
+        SortedRows { content, by_key }
+    }
+}
+
+fn by_key(keys: &[Hash], rows: &[Hash]) -> Vec<(Hash, Hash)> {
+    let pairs: Vec<(Hash, Hash)> = keys.iter().copied().zip(rows.iter().copied()).collect();
+    fingerprint::sort_by_hash(&pairs, |(key, _)| key)
+}
+
+/// Added, removed and matched-but-different rows between two keyed row tables given by
+/// [`by_key`]; `Err` names the side whose key hashes are not unique.
+fn keyed_counts(
+    prev: &[(Hash, Hash)],
+    cur: &[(Hash, Hash)],
+) -> std::result::Result<(u64, u64, u64), &'static str> {
+    let repeats = |t: &[(Hash, Hash)]| t.windows(2).any(|w| w[0].0 == w[1].0);
+    if repeats(prev) {
+        return Err("previous");
+    }
+    if repeats(cur) {
+        return Err("current");
+    }
+    let (mut i, mut j) = (0, 0);
+    let (mut added, mut removed, mut differing) = (0u64, 0u64, 0u64);
+    while i < prev.len() && j < cur.len() {
+        match prev[i].0.cmp(&cur[j].0) {
+            std::cmp::Ordering::Less => {
+                removed += 1;
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                added += 1;
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                differing += (prev[i].1 != cur[j].1) as u64;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    removed += (prev.len() - i) as u64;
+    added += (cur.len() - j) as u64;
+    Ok((added, removed, differing))
+}
+
+/// How many hashes two multisets in content order (ascending) have in common.
+fn common(a: &[Hash], b: &[Hash]) -> u64 {
+    let (mut i, mut j, mut same) = (0, 0, 0u64);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                same += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    same
+}
+
+/// Recomputes added / removed / changed counts from two row tables (and their row hashes in
+/// content order).
 fn recount(
-    prev: &RowTable,
-    cur: &RowTable,
+    prev: &SortedRows,
+    cur: &SortedRows,
     d: &DiffSummary,
     prev_rec: &StepRecord,
     rec: &StepRecord,
@@ -682,39 +829,35 @@ fn recount(
     let keyed = !d.key.is_empty();
     // The previous step's key hashes match this diff's rows only when it was keyed by the
     // same columns.
-    let prev_keys = prev.key_hashes.as_ref().filter(|_| prev_rec.key == d.key);
-    let (added, removed, differing) = match (keyed, prev_keys, &cur.key_hashes) {
-        (true, Some(pk), Some(ck)) => {
-            let index = |keys: &[Hash], rows: &[Hash]| -> std::collections::HashMap<Hash, Hash> {
-                keys.iter().copied().zip(rows.iter().copied()).collect()
-            };
-            let (p, c) = (index(pk, &prev.row_hashes), index(ck, &cur.row_hashes));
-            let removed = p.keys().filter(|k| !c.contains_key(*k)).count() as u64;
-            let added = c.keys().filter(|k| !p.contains_key(*k)).count() as u64;
-            let differing = c
-                .iter()
-                .filter(|(k, v)| p.get(*k).is_some_and(|pv| pv != *v))
-                .count() as u64;
-            (added, removed, differing)
-        }
+    let prev_keys = prev.by_key.as_deref().filter(|_| prev_rec.key == d.key);
+    let (prev_sorted, cur_sorted) = (&prev.content, &cur.content);
+    let (added, removed, differing) = match (keyed, prev_keys, cur.by_key.as_deref()) {
+        (true, Some(p), Some(c)) => match keyed_counts(p, c) {
+            Ok(counts) => counts,
+            Err(side) => {
+                return (
+                    false,
+                    format!(
+                        "the {side} row table repeats a key hash: keys of a keyed diff are unique"
+                    ),
+                );
+            }
+        },
         (true, _, _) => {
-            return recount_without_previous_keys(prev, cur, d, same_columns && !ignoring);
+            return recount_without_previous_keys(
+                prev_sorted,
+                cur_sorted,
+                d,
+                same_columns && !ignoring,
+            );
         }
         (false, _, _) => {
-            let mut counts: std::collections::HashMap<Hash, i64> = std::collections::HashMap::new();
-            for h in &prev.row_hashes {
-                *counts.entry(*h).or_default() -= 1;
-            }
-            for h in &cur.row_hashes {
-                *counts.entry(*h).or_default() += 1;
-            }
-            let added = counts.values().filter(|v| **v > 0).map(|v| *v as u64).sum();
-            let removed = counts
-                .values()
-                .filter(|v| **v < 0)
-                .map(|v| (-*v) as u64)
-                .sum();
-            (added, removed, 0)
+            let same = common(prev_sorted, cur_sorted);
+            (
+                cur_sorted.len() as u64 - same,
+                prev_sorted.len() as u64 - same,
+                0,
+            )
         }
     };
     let mut problems = Vec::new();
@@ -730,8 +873,7 @@ fn recount(
             d.removed
         ));
     }
-    if d.rows_before != prev.row_hashes.len() as u64 || d.rows_after != cur.row_hashes.len() as u64
-    {
+    if d.rows_before != prev.content.len() as u64 || d.rows_after != cur.content.len() as u64 {
         problems.push("row counts differ from the row tables".into());
     }
     // With the same columns and nothing ignored, a matched row changed exactly when its row
@@ -761,12 +903,12 @@ fn recount(
 /// columns and nothing ignored, where equal row hashes mean an unchanged row, keys being
 /// unique) the number of unchanged rows.
 fn recount_without_previous_keys(
-    prev: &RowTable,
-    cur: &RowTable,
+    prev_sorted: &[Hash],
+    cur_sorted: &[Hash],
     d: &DiffSummary,
     hashes_decide: bool,
 ) -> (bool, String) {
-    let (before, after) = (prev.row_hashes.len() as u64, cur.row_hashes.len() as u64);
+    let (before, after) = (prev_sorted.len() as u64, cur_sorted.len() as u64);
     // `unchanged` counts the rows equal only within tolerance too.
     let matched = d.unchanged + d.changed;
     let mut problems = Vec::new();
@@ -780,15 +922,7 @@ fn recount_without_previous_keys(
         ));
     }
     if hashes_decide {
-        let mut counts: std::collections::HashMap<Hash, (u64, u64)> =
-            std::collections::HashMap::new();
-        for h in &prev.row_hashes {
-            counts.entry(*h).or_default().0 += 1;
-        }
-        for h in &cur.row_hashes {
-            counts.entry(*h).or_default().1 += 1;
-        }
-        let same: u64 = counts.values().map(|(a, b)| (*a).min(*b)).sum();
+        let same = common(prev_sorted, cur_sorted);
         let exact = d.unchanged.saturating_sub(d.within_tolerance);
         if same != exact {
             problems.push(format!(
@@ -996,4 +1130,40 @@ pub fn build_step(data: &dyn BatchSource, ctx: StepContext<'_>) -> Result<BuiltS
         },
         diff: d,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(n: u32) -> Hash {
+        Hash(*blake3::hash(&n.to_le_bytes()).as_bytes())
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn keyed_counts_match_rows_by_key() {
+        // Keys 0..6 before, 2..9 after; of the 4 matched, keys 3 and 4 have new rows.
+        let before: Vec<Hash> = (0..6).map(h).collect();
+        let after: Vec<Hash> = (2..9).map(h).collect();
+        let rows_before: Vec<Hash> = (0..6).map(|k| h(100 + k)).collect();
+        let rows_after: Vec<Hash> = (2..9)
+            .map(|k| h(if k == 3 || k == 4 { 200 + k } else { 100 + k }))
+            .collect();
+        let p = by_key(&before, &rows_before);
+        let c = by_key(&after, &rows_after);
+        assert_eq!(keyed_counts(&p, &c), Ok((3, 2, 2)));
+        let repeated = by_key(&[h(1), h(2), h(1)], &[h(7), h(8), h(9)]);
+        assert_eq!(keyed_counts(&p, &repeated), Err("current"));
+        assert_eq!(keyed_counts(&repeated, &c), Err("previous"));
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn common_counts_a_multiset_intersection() {
+        let a = fingerprint::sorted_content(&[h(1), h(1), h(1), h(2), h(3)]);
+        let b = fingerprint::sorted_content(&[h(1), h(1), h(3), h(3), h(4)]);
+        assert_eq!(common(&a, &b), 3);
+        assert_eq!(common(&a, &[]), 0);
+    }
 }

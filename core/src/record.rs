@@ -99,12 +99,8 @@ pub fn row_table_hash(key_hashes: Option<&[Hash]>, row_hashes: &[Hash]) -> Hash 
     let mut h = Keyed::new(context::ROW_TABLE, &[]).hasher();
     h.update(&(row_hashes.len() as u64).to_le_bytes());
     h.update(&[key_hashes.is_some() as u8]);
-    for k in key_hashes.unwrap_or(&[]) {
-        h.update(&k.0);
-    }
-    for r in row_hashes {
-        h.update(&r.0);
-    }
+    crate::hash::update_hashes(&mut h, key_hashes.unwrap_or(&[]));
+    crate::hash::update_hashes(&mut h, row_hashes);
     h.finalize().into()
 }
 

@@ -4,7 +4,7 @@
 use std::rc::Rc;
 
 use pipeproof_core::bundle::{
-    Bundle, Check, DataClaim, Details, VerifyReport, verify, verify_bytes,
+    Bundle, Check, DataClaim, Details, VerifyReport, verify, verify_read,
 };
 use yew::prelude::*;
 
@@ -41,8 +41,7 @@ pub fn now() -> f64 {
 /// Verifies a bundle file with core: every check of `verify_bytes`, then reads it for display.
 pub fn check_bundle(file_name: String, bytes: &[u8], trusted_key: Option<String>) -> Loaded {
     let start = now();
-    let report = verify_bytes(bytes, trusted_key.as_deref(), None);
-    let bundle = Bundle::read(bytes).ok();
+    let (report, bundle) = verify_read(bytes, trusted_key.as_deref(), None);
     let millis = now() - start;
     let steps = Rc::new(
         bundle

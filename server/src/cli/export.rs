@@ -53,9 +53,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let data =
         std::fs::read(&output).with_context(|| format!("cannot read back {}", output.display()))?;
     // The server's current key, or an older one if that is the one that signed.
-    let seal_key = pipeproof_core::bundle::Bundle::read(&data)
+    let seal_key = pipeproof_core::bundle::Bundle::read_manifest(&data)
         .ok()
-        .and_then(|b| b.manifest.seal.map(|s| s.public_key));
+        .and_then(|m| m.seal.map(|s| s.public_key));
     let key = keys
         .keys
         .iter()

@@ -131,8 +131,8 @@ fn trusted_key(arg: &str) -> Result<Vec<String>> {
 /// bundle if it is among them, else the current one (which then fails the signature check).
 fn pick_key(keys: &[String], bundle: &[u8]) -> String {
     if keys.len() > 1
-        && let Ok(b) = Bundle::read(bundle)
-        && let Some(seal) = &b.manifest.seal
+        && let Ok(m) = Bundle::read_manifest(bundle)
+        && let Some(seal) = &m.seal
         && let Some(k) = keys
             .iter()
             .find(|k| k.eq_ignore_ascii_case(&seal.public_key))
@@ -145,10 +145,10 @@ fn pick_key(keys: &[String], bundle: &[u8]) -> String {
 /// `--step` as a step name: a name the bundle has, else an index into its records. When the
 /// bundle cannot be read the argument is passed on as a name and the report says why.
 fn step_name(bundle: &[u8], arg: &str) -> String {
-    let Ok(b) = Bundle::read(bundle) else {
+    let Ok(m) = Bundle::read_manifest(bundle) else {
         return arg.to_string();
     };
-    let records = &b.manifest.records;
+    let records = &m.records;
     if records.iter().any(|r| r.step == arg) {
         return arg.to_string();
     }
@@ -171,8 +171,8 @@ fn print_table(
         bold("pipeproof verify"),
         args.bundle.display()
     );
-    if let Ok(b) = Bundle::read(bytes) {
-        let run = &b.manifest.run;
+    if let Ok(m) = Bundle::read_manifest(bytes) {
+        let run = &m.run;
         outln!(
             out,
             "{}",
@@ -180,7 +180,7 @@ fn print_table(
                 "run {} · pipeline {} · {} steps · {}",
                 run.id,
                 run.pipeline,
-                b.manifest.records.len(),
+                m.records.len(),
                 run.status
             ))
         );
