@@ -62,9 +62,12 @@ test-browser: web
 test-static: web
 	scripts/test-static.sh
 
-## bench: criterion benches and the whole-process comparison with other tools
+## bench: whole-process figures: pipeproof against other tools, then the server (ingest, reads,
+## concurrent clients) and bundle verification natively and in headless Chromium
+## (the criterion benches of core: cargo bench -p pipeproof-benches)
 bench:
-	scripts/bootstrap.sh native bench
+	scripts/bootstrap.sh native wasm bench
+	$(MAKE) web
 	benches/run.sh
 
 clean:

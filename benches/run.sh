@@ -6,11 +6,13 @@
 # Environment:
 #   BENCH_ROWS=1m     size of the main pair (100k, 1m, ...)
 #   BENCH_RUNS=3      runs per tool (the median wall time is reported)
-#   BENCH_10M=1       also diff the 10M pair with --chunk-rows 1000000, one run (the 10M
+#   BENCH_10M=1       also diff the 10M pair with --chunk-rows 1000000, one run, and store it
+#                     on the server to time reads of a 10M-row step (the 10M
 #                     pair takes about 1.3 GB of disk)
 #   BENCH_SLOW_RUNS=1 runs of datacompy PandasCompare (about 20 s each)
 #   BENCH_STRICT=1    also fail when a performance target is missed
 #   BENCH_NO_INSTALL=1  skip scripts/bootstrap.sh bench (tools already installed)
+#   BENCH_SERVER=0    skip the server and verification figures (benches/server.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,3 +46,8 @@ fi
 
 python3 benches/compare/bench.py --pipeproof target/release/pipeproof \
   --data "bench-data/$rows" --runs "$runs" "${extra[@]}"
+
+if [ "${BENCH_SERVER:-1}" = 1 ]; then
+  log "server: ingest, reads, concurrent clients, bundle verification (benches/server.py)"
+  python3 benches/server.py --pipeproof target/release/pipeproof --data "bench-data/$rows" "${extra[@]}"
+fi
