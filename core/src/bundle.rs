@@ -1050,6 +1050,10 @@ pub struct StepContext<'a> {
     pub config: &'a crate::diff::DiffConfig,
     /// The previous step's record and data, unless this is the first step.
     pub previous: Option<(&'a StepRecord, &'a dyn BatchSource)>,
+    /// What was stored of the previous step, its row table and statistics, when at hand:
+    /// the diff then takes the previous side's hashes and statistics from them (once the
+    /// row table is checked against the record) instead of hashing its data again.
+    pub previous_stored: Option<(RowTable, Vec<ColumnStats>)>,
 }
 
 /// A built step: its record, what a bundle stores of it, and the full diff (for replies).
@@ -1071,7 +1075,28 @@ pub fn build_step(data: &dyn BatchSource, ctx: StepContext<'_>) -> Result<BuiltS
         Some((r, d)) => (Some(r), d),
         None => (None, &empty),
     };
-    let d = crate::diff::diff(prev_data, data, ctx.config)?;
+    let known = match (prev_record, ctx.previous_stored) {
+        (Some(rec), Some((rows, stats))) if rows.hash() == rec.row_table_hash => {
+            Some(crate::diff::Known {
+                fingerprinted: fingerprint::Fingerprinted {
+                    fingerprint: fingerprint::Fingerprint {
+                        spec: crate::hash::FINGERPRINT_SPEC.into(),
+                        rows: rec.rows,
+                        schema_hash: rec.schema_hash,
+                        content_root: rec.content_root,
+                        order_root: rec.order_root,
+                        columns: rec.columns.clone(),
+                    },
+                    row_hashes: rows.row_hashes,
+                    key_hashes: rows.key_hashes,
+                },
+                key: rec.key.clone(),
+                stats,
+            })
+        }
+        _ => None,
+    };
+    let d = crate::diff::diff_known(prev_data, known, data, ctx.config)?;
     let f = &d.after.fingerprint;
     let stats: Vec<ColumnStats> = {
         let schema = data.schema();

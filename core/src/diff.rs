@@ -275,9 +275,36 @@ fn compared_columns(before: &Schema, after: &Schema, config: &DiffConfig) -> Vec
     names
 }
 
+/// What is already known of a diff's before table (when it was stored as a step): its
+/// fingerprint, row hashes, key hashes under `key`, and statistics in column order. Pass 1
+/// then takes them instead of reading and hashing the table again. The caller vouches that
+/// they are of that very table (a server checks the row table against the step's record);
+/// the diff checks only that they fit its schema and configuration.
+#[derive(Debug, Clone)]
+pub struct Known {
+    /// The fingerprint, its row hashes and (keyed by `key`) key hashes.
+    pub fingerprinted: Fingerprinted,
+    /// The key columns the key hashes are of (empty when there are none).
+    pub key: Vec<String>,
+    /// Per-column statistics, in the table's column order.
+    pub stats: Vec<ColumnStats>,
+}
+
 /// Diffs `before` against `after`.
 pub fn diff(
     before: &dyn BatchSource,
+    after: &dyn BatchSource,
+    config: &DiffConfig,
+) -> Result<Diff> {
+    diff_known(before, None, after, config)
+}
+
+/// [`diff`], taking pass 1 of the before side from `known` when it fits this diff: the same
+/// key (with its key hashes), the table's own schema, and a comparison on whole rows (no
+/// column ignored, none added or dropped). Otherwise the before table is scanned as usual.
+pub fn diff_known(
+    before: &dyn BatchSource,
+    known: Option<Known>,
     after: &dyn BatchSource,
     config: &DiffConfig,
 ) -> Result<Diff> {
@@ -305,8 +332,12 @@ pub fn diff(
     let compared = compared_columns(&bs, &as_, config);
     let schema = schema_diff(&bs, &as_);
 
+    let known = known.filter(|k| fits(k, &bs, config, &compared));
     let (b, a) = par::join(
-        || scan(before, Side::Before, config, &compared),
+        || match known {
+            Some(k) => Ok(scanned_from(k)),
+            None => scan(before, Side::Before, config, &compared),
+        },
         || scan(after, Side::After, config, &compared),
     );
     let (b, a) = (b?, a?);
@@ -528,6 +559,41 @@ fn scan(
         entries,
         stats,
     })
+}
+
+/// Whether `known` can stand for scanning a before table of schema `schema` in this diff.
+fn fits(known: &Known, schema: &Schema, config: &DiffConfig, compared: &[String]) -> bool {
+    let f = &known.fingerprinted;
+    let keyed = !config.key.is_empty();
+    let all: BTreeSet<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let mut wanted: BTreeSet<&str> = compared.iter().map(String::as_str).collect();
+    wanted.extend(config.key.iter().map(String::as_str));
+    known.key == config.key
+        && f.key_hashes.as_ref().map(Vec::len) == keyed.then_some(f.row_hashes.len())
+        && f.row_hashes.len() as u64 == f.fingerprint.rows
+        && f.fingerprint.schema_hash == crate::fingerprint::schema_hash(schema)
+        && known.stats.len() == schema.fields().len()
+        && wanted == all
+}
+
+/// Pass 1's result for a before table, from what is known of it.
+fn scanned_from(known: Known) -> Scanned {
+    let f = known.fingerprinted;
+    let entries = f
+        .row_hashes
+        .iter()
+        .enumerate()
+        .map(|(i, h)| Entry {
+            key: f.key_hashes.as_ref().map_or(0, |k| truncate(&k[i])),
+            cmp: truncate(h),
+            row: i as u64,
+        })
+        .collect();
+    Scanned {
+        fingerprinted: f,
+        entries,
+        stats: known.stats,
+    }
 }
 
 struct Matched {

@@ -21,7 +21,7 @@ pub mod stats;
 pub mod table;
 
 pub use decode::Format;
-pub use diff::{Diff, DiffConfig, DiffSummary, diff};
+pub use diff::{Diff, DiffConfig, DiffSummary, diff, diff_known};
 pub use error::{Error, Result, Side};
 pub use fingerprint::{Fingerprint, Fingerprinted, RowHasher, fingerprint};
 pub use hash::Hash;

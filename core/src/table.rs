@@ -205,7 +205,7 @@ impl<S: BatchSource> BatchSource for CachedSource<S> {
             match &next {
                 Some(Ok(batch)) => {
                     if let Some(k) = &mut kept {
-                        bytes += batch.get_array_memory_size();
+                        bytes += batch_bytes(batch);
                         if bytes > self.budget {
                             kept = None;
                             *self.cache.lock().expect("cache lock") = Cache::TooLarge;
@@ -231,4 +231,19 @@ impl<S: BatchSource> BatchSource for CachedSource<S> {
     fn num_rows_hint(&self) -> Option<u64> {
         self.inner.num_rows_hint()
     }
+}
+
+/// The bytes a batch's values take. Not `get_array_memory_size`, which counts a buffer's
+/// whole capacity for every array that slices it: the columns of a batch decoded from Arrow
+/// IPC all slice one message buffer, and would each be counted as all of it.
+fn batch_bytes(batch: &RecordBatch) -> usize {
+    batch
+        .columns()
+        .iter()
+        .map(|c| {
+            c.to_data()
+                .get_slice_memory_size()
+                .unwrap_or(usize::MAX / 64)
+        })
+        .sum()
 }

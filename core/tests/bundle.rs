@@ -105,6 +105,10 @@ fn make_bundle_with(config: impl Fn(usize) -> DiffConfig) -> Bundle {
                 params: serde_json::json!({"key": config(i).key}),
                 config: &config(i),
                 previous,
+                previous_stored: (i > 0).then(|| {
+                    let s: &pipeproof_core::bundle::BundleStep = &stored[i - 1];
+                    (s.row_table.clone(), s.stats.clone())
+                }),
             },
         )
         .unwrap();

@@ -352,6 +352,7 @@ fn steps() -> (Step, Step) {
             params: json!({}),
             config: &config,
             previous: None,
+            previous_stored: None,
         },
     )
     .unwrap();
@@ -365,6 +366,7 @@ fn steps() -> (Step, Step) {
             params: json!({"key": ["id"]}),
             config: &config,
             previous: Some((&first.record, &a)),
+            previous_stored: None,
         },
     )
     .unwrap();

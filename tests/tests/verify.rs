@@ -106,6 +106,7 @@ fn make_bundle(key: &KeyPair) -> Bundle {
                 params: serde_json::json!({"key": ["id"]}),
                 config: &config,
                 previous,
+                previous_stored: None,
             },
         )
         .unwrap();

@@ -240,7 +240,7 @@ pub fn ingest_step(
         open_source(&upload.path, upload.format)?,
         cfg.cache_budget(),
     );
-    let previous = match (index, &row.carry) {
+    let mut previous = match (index, &row.carry) {
         (0, _) => None,
         (_, Some((name, format))) => {
             let prev = store
@@ -248,9 +248,21 @@ pub fn ingest_step(
                 .ok_or_else(|| ApiError::internal(format!("step {} is missing", index - 1)))?;
             let source = open_source(&store.carry_path(name), parse_format(format)?)
                 .map_err(|e| ApiError::internal(format!("the previous step's data: {e}")))?;
+            // Its row table and statistics spare the diff hashing it again; if the blob
+            // cannot be read, the diff computes them from the data instead.
+            let stored = match store.blobs.get(&prev.rows_blob) {
+                Ok(bytes) => RowTable::from_ipc(&bytes)
+                    .ok()
+                    .map(|rows| (rows, prev.step.stats)),
+                Err(e) => {
+                    tracing::warn!(run = run_id, error = %e, "the previous step's row table cannot be read; hashing its data again");
+                    None
+                }
+            };
             Some((
                 prev.step.record,
                 CachedSource::new(source, cfg.cache_budget()),
+                stored,
             ))
         }
         (_, None) => {
@@ -259,6 +271,7 @@ pub fn ingest_step(
             )));
         }
     };
+    let previous_stored = previous.as_mut().and_then(|(_, _, stored)| stored.take());
     let info = run_info(&row.run);
     let created_at = now();
     let t_build = std::time::Instant::now();
@@ -271,7 +284,10 @@ pub fn ingest_step(
             created_at: &created_at,
             params,
             config: &cfg,
-            previous: previous.as_ref().map(|(r, d)| (r, d as &dyn BatchSource)),
+            previous: previous
+                .as_ref()
+                .map(|(r, d, _)| (r, d as &dyn BatchSource)),
+            previous_stored,
         },
     )?;
     drop(previous);
