@@ -76,6 +76,21 @@ impl ApiError {
         )
     }
 
+    /// 500: the server panicked on this request (a defect that some input trips, which a
+    /// retry of the same request would likely trip again).
+    pub fn panicked(message: &str) -> ApiError {
+        tracing::error!(panic = %message, "a request panicked");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!(
+                "the server failed on this request ({message}); nothing of it was stored. \
+                 The same request will likely fail the same way: please report it, with the \
+                 data that caused it if you can"
+            ),
+        )
+    }
+
     /// The problem document.
     pub fn problem(&self) -> Problem {
         Problem {

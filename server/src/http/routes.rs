@@ -21,11 +21,23 @@ use crate::store::{db, query};
 
 type State = web::Data<AppState>;
 
-/// Runs blocking store work off the async executor.
+/// Runs blocking store work off the async executor. A panic in it (a defect, in pipeproof
+/// or a decoder it uses, that some input trips) answers 500 naming it; the store is as it
+/// was, since a step is committed in one transaction, after everything that can fail.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    web::block(f).await.map_err(ApiError::internal)?
+    web::block(move || std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)))
+        .await
+        .map_err(ApiError::internal)?
+        .unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into());
+            Err(ApiError::panicked(&message))
+        })
 }
 
 fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> HttpResponse {
@@ -449,4 +461,25 @@ async fn whoami(auth: Auth<Any>) -> HttpResponse {
             scopes: auth.token.scopes,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix_web::test]
+    async fn a_panic_in_store_work_is_a_500_that_names_it() {
+        let e = blocking(|| -> Result<(), ApiError> { panic!("index out of bounds: 7") })
+            .await
+            .unwrap_err();
+        let p = e.problem();
+        assert_eq!(p.status, 500);
+        assert!(p.detail.contains("index out of bounds: 7"), "{}", p.detail);
+        assert!(
+            p.detail.contains("nothing of it was stored"),
+            "{}",
+            p.detail
+        );
+        assert_eq!(blocking(|| Ok(5)).await.unwrap(), 5);
+    }
 }
