@@ -237,6 +237,66 @@ fn keyed_run_end_to_end_verifies() {
 }
 
 #[test]
+fn kept_data_comes_back_as_posted() {
+    let (_dir, s) = started();
+    let a = &s.addr;
+    let run = create_run(a, "kept");
+    let s0 = trades(&[1, 2], &[1.5, 2.5], &["a", "b"]);
+    let body0 = parquet(&s0);
+    let r = post(
+        a,
+        &format!("{}&artifact=true", step_path(&run, "load", "id")),
+        ADMIN,
+        "application/vnd.apache.parquet",
+        &body0,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["artifact"], true);
+    let r = post(
+        a,
+        &step_path(&run, "next", "id"),
+        ADMIN,
+        ARROW,
+        &ipc_stream(&s0),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    let got = get(
+        a,
+        &format!("/api/v1/runs/{run}/steps/0/artifact"),
+        Some(ADMIN),
+    );
+    assert_eq!(got.status, 200, "{}", got.text());
+    assert_eq!(got.body, body0);
+    assert_eq!(
+        got.header("content-type"),
+        Some("application/vnd.apache.parquet")
+    );
+    assert!(
+        got.header("content-disposition")
+            .is_some_and(|d| d.contains(&format!("{run}-0.parquet"))),
+        "{:?}",
+        got.headers
+    );
+    // A step stored without its data, a step that does not exist, and no token.
+    let detail = get(
+        a,
+        &format!("/api/v1/runs/{run}/steps/1/artifact"),
+        Some(ADMIN),
+    )
+    .problem(404);
+    assert!(detail.contains("artifact=true"), "{detail}");
+    let detail = get(
+        a,
+        &format!("/api/v1/runs/{run}/steps/7/artifact"),
+        Some(ADMIN),
+    )
+    .problem(404);
+    assert!(detail.contains("no step 7"), "{detail}");
+    get(a, &format!("/api/v1/runs/{run}/steps/0/artifact"), None).problem(401);
+}
+
+#[test]
 fn idempotent_retry_stores_once() {
     let (_dir, s) = started();
     let a = &s.addr;

@@ -57,6 +57,10 @@ pub fn api() -> actix_web::Scope {
             "/runs/{id}/steps/{index}/details",
             web::get().to(get_details),
         )
+        .route(
+            "/runs/{id}/steps/{index}/artifact",
+            web::get().to(get_artifact),
+        )
         .route("/runs/{id}/trace", web::get().to(get_trace))
         .route("/runs/{id}/seal", web::post().to(seal_run))
         .route("/runs/{id}/fail", web::post().to(fail_run))
@@ -338,6 +342,46 @@ async fn get_step(
     let store = state.store.clone();
     let step = blocking(move || query::step(&store, &p.id, p.index)).await?;
     Ok(json(StatusCode::OK, &step))
+}
+
+/// The data of a step kept as an artifact, as it was posted, streamed from its blob (range
+/// requests work).
+async fn get_artifact(
+    _: Auth<Read>,
+    state: State,
+    p: web::Path<StepPath>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let (id, index) = (p.id.clone(), p.index);
+    let (file, format) = blocking(move || {
+        let (path, format) = query::artifact(&store, &id, index)?;
+        let file = actix_files::NamedFile::open(&path)
+            .map_err(|e| ApiError::internal(format!("artifact: {e}")))?;
+        Ok((file, format))
+    })
+    .await?;
+    let ext = match format {
+        pipeproof_core::Format::Parquet => "parquet",
+        pipeproof_core::Format::ArrowFile => "arrow",
+        pipeproof_core::Format::ArrowStream => "arrows",
+        pipeproof_core::Format::Csv => "csv",
+    };
+    let file = file
+        .set_content_type(
+            format
+                .media_type()
+                .parse()
+                .expect("media types are valid MIME types"),
+        )
+        .set_content_disposition(actix_web::http::header::ContentDisposition {
+            disposition: actix_web::http::header::DispositionType::Attachment,
+            parameters: vec![actix_web::http::header::DispositionParam::Filename(
+                format!("{}-{}.{ext}", p.id, p.index),
+            )],
+        })
+        .use_last_modified(false);
+    Ok(file.into_response(&req))
 }
 
 async fn get_diff(

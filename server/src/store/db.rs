@@ -274,6 +274,21 @@ pub fn get_step(conn: &Connection, run_id: &str, index: u64) -> rusqlite::Result
     .optional()
 }
 
+/// The artifact blob of a step: `None` when there is no such step, `Some(None)` when the
+/// step was stored without its data.
+pub fn artifact_blob(
+    conn: &Connection,
+    run_id: &str,
+    index: u64,
+) -> rusqlite::Result<Option<Option<String>>> {
+    conn.query_row(
+        "SELECT artifact_blob FROM steps WHERE run_id = ?1 AND idx = ?2",
+        params![run_id, index as i64],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
 /// The step a run stored under an idempotency key.
 pub fn step_by_idempotency_key(
     conn: &Connection,

@@ -72,6 +72,35 @@ pub fn step_row(store: &Store, run_id: &str, index: u64) -> Result<StepRow, ApiE
     }
 }
 
+/// The file of a step's kept data (posted with `artifact=true`) and its format, read from
+/// its first bytes.
+pub fn artifact(
+    store: &Store,
+    run_id: &str,
+    index: u64,
+) -> Result<(std::path::PathBuf, pipeproof_core::Format), ApiError> {
+    let blob = match store.read(|c| db::artifact_blob(c, run_id, index))? {
+        Some(blob) => blob,
+        // No such step: the same problem as every step route.
+        None => return step_row(store, run_id, index).map(|_| unreachable!("no step")),
+    };
+    let Some(blob) = blob else {
+        return Err(ApiError::not_found(
+            "no-artifact",
+            format!(
+                "step {index} of run `{run_id}` was stored without its data; post a step with \
+                 `artifact=true` to keep its data on the server"
+            ),
+        ));
+    };
+    let path = store.blobs.path(&blob);
+    let mut head = [0u8; 8];
+    let n = std::fs::File::open(&path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .map_err(|e| ApiError::internal(format!("artifact {blob}: {e}")))?;
+    Ok((path, pipeproof_core::Format::sniff(&head[..n])))
+}
+
 /// One stored step as the API shows it.
 pub fn step(store: &Store, run_id: &str, index: u64) -> Result<Step, ApiError> {
     Ok(step_row(store, run_id, index)?.step)
