@@ -493,7 +493,11 @@ where
     fn encode(&self, row: usize, out: &mut Vec<u8>) {
         let mut c = [0u8; MAX_FIXED];
         let n = self.cell(row, &mut c);
-        out.extend_from_slice(&c[..n]);
+        // Copying the whole array and cutting it back is a few moves; a copy of `n` bytes
+        // would be a call to memcpy for every cell.
+        let len = out.len();
+        out.extend_from_slice(&c);
+        out.truncate(len + n);
     }
 }
 

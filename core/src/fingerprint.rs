@@ -18,6 +18,9 @@ use crate::table::BatchSource;
 /// Rows hashed per parallel task.
 const ROWS_PER_TASK: usize = 8 * 1024;
 
+/// Cells up to this long are gathered into a row by a copy of fixed length.
+const SHORT: usize = 16;
+
 /// One column of a fingerprinted table, in the table's physical column order.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ColumnFingerprint {
@@ -172,14 +175,27 @@ impl RowHasher {
                     (bytes, ends)
                 })
                 .collect();
-            let mut row = Vec::with_capacity(256);
+            let mut row = vec![0u8; 256];
             for (i, slot) in chunk.iter_mut().enumerate() {
-                row.clear();
+                let mut pos = 0;
                 for (bytes, ends) in &columns {
                     let from = if i == 0 { 0 } else { ends[i - 1] as usize };
-                    row.extend_from_slice(&bytes[from..ends[i] as usize]);
+                    let to = ends[i] as usize;
+                    let n = to - from;
+                    if row.len() < pos + n.max(SHORT) {
+                        row.resize(pos + n.max(SHORT) + 256, 0);
+                    }
+                    // Most cells are short: copying a fixed SHORT bytes (the bytes past the
+                    // cell are overwritten by the next one or cut off) is a few moves, where
+                    // a copy of `n` bytes would call memcpy.
+                    if n <= SHORT && from + SHORT <= bytes.len() {
+                        row[pos..pos + SHORT].copy_from_slice(&bytes[from..from + SHORT]);
+                    } else {
+                        row[pos..pos + n].copy_from_slice(&bytes[from..to]);
+                    }
+                    pos += n;
                 }
-                *slot = self.key.hash(&row);
+                *slot = self.key.hash(&row[..pos]);
             }
             if keep_columns {
                 let bytes = columns

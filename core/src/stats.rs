@@ -320,9 +320,14 @@ fn hash64(bytes: &[u8]) -> u64 {
         let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
         h = (h ^ w).wrapping_mul(K).rotate_left(29);
     }
-    let mut tail = [0u8; 8];
-    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    // The last 0-7 bytes, little-endian, zero-padded (built byte by byte: a copy of a
+    // variable length would be a call to memcpy for every cell).
+    let tail = chunks
+        .remainder()
+        .iter()
+        .enumerate()
+        .fold(0u64, |t, (i, &b)| t | (b as u64) << (8 * i));
+    h = (h ^ tail).wrapping_mul(K);
     // Final avalanche (splitmix64).
     h ^= h >> 30;
     h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
