@@ -94,7 +94,9 @@ impl RowTable {
 
 /// One batch as an Arrow IPC file.
 pub fn batch_to_ipc(batch: &RecordBatch) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
+    // Room for the body up front: a row table is tens of MB, which growing by doubling
+    // would copy several times over.
+    let mut out = Vec::with_capacity(batch.get_array_memory_size() + 4096);
     let mut w = arrow_ipc::writer::FileWriter::try_new(&mut out, &batch.schema())?;
     w.write(batch)?;
     w.finish()?;
@@ -104,6 +106,7 @@ pub fn batch_to_ipc(batch: &RecordBatch) -> Result<Vec<u8>> {
 
 /// The batches of an Arrow IPC file, concatenated.
 pub fn batch_from_ipc(bytes: &[u8]) -> Result<RecordBatch> {
+    // One copy, aligned, that the arrays then slice.
     let table = crate::decode::decode(
         bytes::Bytes::copy_from_slice(bytes),
         crate::Format::ArrowFile,
@@ -721,70 +724,48 @@ pub fn verify_read(
 }
 
 /// A row table's (key hash, row hash) pairs, sorted by key hash.
-/// A step's row hashes in content order and, when it has key hashes, its (key hash, row hash)
-/// pairs by key hash: what the diff counts are recomputed from. Each step's are made once,
-/// for its diff with the previous step and the next step's with it.
+/// A step's row hashes and (when it has them) key hashes, each in content order (ascending):
+/// what the diff counts are recomputed from. Each step's are sorted once, for its diff with
+/// the previous step and for the next step's diff with it.
 #[derive(Default)]
 struct SortedRows {
     content: Vec<Hash>,
-    by_key: Option<Vec<(Hash, Hash)>>,
+    keys: Option<Vec<Hash>>,
 }
 
 impl SortedRows {
     fn of(table: &RowTable) -> SortedRows {
-        let (content, by_key) = par::join(
+        let (content, keys) = par::join(
             || fingerprint::sorted_content(&table.row_hashes),
-            || {
-                table
-                    .key_hashes
-                    .as_ref()
-                    .map(|keys| by_key(keys, &table.row_hashes))
-            },
+            || table.key_hashes.as_deref().map(fingerprint::sorted_content),
         );
-        SortedRows { content, by_key }
+        SortedRows { content, keys }
     }
 }
 
-fn by_key(keys: &[Hash], rows: &[Hash]) -> Vec<(Hash, Hash)> {
-    let pairs: Vec<(Hash, Hash)> = keys.iter().copied().zip(rows.iter().copied()).collect();
-    fingerprint::sort_by_hash(&pairs, |(key, _)| key)
-}
-
-/// Added, removed and matched-but-different rows between two keyed row tables given by
-/// [`by_key`]; `Err` names the side whose key hashes are not unique.
+/// Added, removed and matched-but-different rows between two keyed row tables, from their
+/// sorted key hashes and row hashes: keys in one table only are added or removed; a matched
+/// key's row is unchanged exactly when its row hash is in both tables (a row hash covers the
+/// key columns too, so with the same columns equal row hashes mean the same key). `Err`
+/// names the side whose key hashes are not unique.
 fn keyed_counts(
-    prev: &[(Hash, Hash)],
-    cur: &[(Hash, Hash)],
+    prev: (&[Hash], &[Hash]),
+    cur: (&[Hash], &[Hash]),
 ) -> std::result::Result<(u64, u64, u64), &'static str> {
-    let repeats = |t: &[(Hash, Hash)]| t.windows(2).any(|w| w[0].0 == w[1].0);
-    if repeats(prev) {
+    let repeats = |keys: &[Hash]| keys.windows(2).any(|w| w[0] == w[1]);
+    if repeats(prev.0) {
         return Err("previous");
     }
-    if repeats(cur) {
+    if repeats(cur.0) {
         return Err("current");
     }
-    let (mut i, mut j) = (0, 0);
-    let (mut added, mut removed, mut differing) = (0u64, 0u64, 0u64);
-    while i < prev.len() && j < cur.len() {
-        match prev[i].0.cmp(&cur[j].0) {
-            std::cmp::Ordering::Less => {
-                removed += 1;
-                i += 1;
-            }
-            std::cmp::Ordering::Greater => {
-                added += 1;
-                j += 1;
-            }
-            std::cmp::Ordering::Equal => {
-                differing += (prev[i].1 != cur[j].1) as u64;
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    removed += (prev.len() - i) as u64;
-    added += (cur.len() - j) as u64;
-    Ok((added, removed, differing))
+    let matched = common(prev.0, cur.0);
+    let unchanged = common(prev.1, cur.1);
+    Ok((
+        cur.0.len() as u64 - matched,
+        prev.0.len() as u64 - matched,
+        matched.saturating_sub(unchanged),
+    ))
 }
 
 /// How many hashes two multisets in content order (ascending) have in common.
@@ -829,10 +810,10 @@ fn recount(
     let keyed = !d.key.is_empty();
     // The previous step's key hashes match this diff's rows only when it was keyed by the
     // same columns.
-    let prev_keys = prev.by_key.as_deref().filter(|_| prev_rec.key == d.key);
+    let prev_keys = prev.keys.as_deref().filter(|_| prev_rec.key == d.key);
     let (prev_sorted, cur_sorted) = (&prev.content, &cur.content);
-    let (added, removed, differing) = match (keyed, prev_keys, cur.by_key.as_deref()) {
-        (true, Some(p), Some(c)) => match keyed_counts(p, c) {
+    let (added, removed, differing) = match (keyed, prev_keys, cur.keys.as_deref()) {
+        (true, Some(pk), Some(ck)) => match keyed_counts((pk, prev_sorted), (ck, cur_sorted)) {
             Ok(counts) => counts,
             Err(side) => {
                 return (
@@ -1168,19 +1149,24 @@ mod tests {
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn keyed_counts_match_rows_by_key() {
-        // Keys 0..6 before, 2..9 after; of the 4 matched, keys 3 and 4 have new rows.
-        let before: Vec<Hash> = (0..6).map(h).collect();
-        let after: Vec<Hash> = (2..9).map(h).collect();
-        let rows_before: Vec<Hash> = (0..6).map(|k| h(100 + k)).collect();
-        let rows_after: Vec<Hash> = (2..9)
-            .map(|k| h(if k == 3 || k == 4 { 200 + k } else { 100 + k }))
-            .collect();
-        let p = by_key(&before, &rows_before);
-        let c = by_key(&after, &rows_after);
-        assert_eq!(keyed_counts(&p, &c), Ok((3, 2, 2)));
-        let repeated = by_key(&[h(1), h(2), h(1)], &[h(7), h(8), h(9)]);
-        assert_eq!(keyed_counts(&p, &repeated), Err("current"));
-        assert_eq!(keyed_counts(&repeated, &c), Err("previous"));
+        // Keys 0..6 before, 2..9 after; of the 4 matched, keys 3 and 4 have new rows. A
+        // row's hash stands for all its cells, the key among them: here k -> 100 + k.
+        let sorted = |v: Vec<Hash>| fingerprint::sorted_content(&v);
+        let keys_before = sorted((0..6).map(h).collect());
+        let keys_after = sorted((2..9).map(h).collect());
+        let rows_before = sorted((0..6).map(|k| h(100 + k)).collect());
+        let rows_after = sorted(
+            (2..9)
+                .map(|k| h(if k == 3 || k == 4 { 200 + k } else { 100 + k }))
+                .collect(),
+        );
+        let p = (&keys_before[..], &rows_before[..]);
+        let c = (&keys_after[..], &rows_after[..]);
+        assert_eq!(keyed_counts(p, c), Ok((3, 2, 2)));
+        let repeated = sorted(vec![h(1), h(2), h(1)]);
+        let rows = sorted(vec![h(7), h(8), h(9)]);
+        assert_eq!(keyed_counts(p, (&repeated, &rows)), Err("current"));
+        assert_eq!(keyed_counts((&repeated, &rows), c), Err("previous"));
     }
 
     #[cfg_attr(not(target_arch = "wasm32"), test)]

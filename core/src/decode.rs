@@ -4,7 +4,9 @@
 use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::sync::Arc;
 
-use arrow_schema::{Schema, SchemaRef};
+use arrow_array::RecordBatch;
+use arrow_buffer::Buffer;
+use arrow_schema::{ArrowError, Schema, SchemaRef};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::reader::ChunkReader;
@@ -106,14 +108,65 @@ impl Format {
     }
 }
 
-/// Decodes a whole input held in memory into a [`Table`].
+/// Decodes a whole input held in memory into a [`Table`]. An Arrow IPC file is decoded in
+/// place: its arrays are slices of `bytes` (copied only where a buffer is misaligned).
 pub fn decode(bytes: Bytes, format: Format) -> Result<Table> {
+    if format == Format::ArrowFile {
+        let (schema, batches) = arrow_file(bytes).map_err(|e| format.error(e))?;
+        return Table::try_new(schema, batches);
+    }
     let (schema, iter) = match format {
         Format::Parquet => parquet_batches(bytes)?,
         _ => read_batches(Cursor::new(bytes), format)?,
     };
     let batches = iter.collect::<Result<Vec<_>>>()?;
     Table::try_new(schema, batches)
+}
+
+/// The schema and batches of an Arrow IPC file held in memory, read through its footer
+/// without copying the record batches' bodies.
+fn arrow_file(bytes: Bytes) -> std::result::Result<(SchemaRef, Vec<RecordBatch>), ArrowError> {
+    let truncated = || ArrowError::ParseError("the file is truncated".into());
+    let len = bytes.len();
+    if !bytes.starts_with(b"ARROW1") {
+        return Err(ArrowError::ParseError(
+            "no ARROW1 magic at the start: not an Arrow IPC file".into(),
+        ));
+    }
+    let tail: [u8; 10] = bytes
+        .get(len.checked_sub(10).ok_or_else(truncated)?..)
+        .and_then(|t| t.try_into().ok())
+        .ok_or_else(truncated)?;
+    let footer_len = arrow_ipc::reader::read_footer_length(tail)?;
+    let footer_start = (len - 10).checked_sub(footer_len).ok_or_else(truncated)?;
+    let buffer = Buffer::from(bytes);
+    let footer = arrow_ipc::root_as_footer(&buffer[footer_start..len - 10])
+        .map_err(|e| ArrowError::ParseError(format!("the footer is malformed: {e}")))?;
+    let schema = Arc::new(arrow_ipc::convert::try_fb_to_schema(
+        footer
+            .schema()
+            .ok_or_else(|| ArrowError::ParseError("the footer has no schema".into()))?,
+    )?);
+    let mut decoder = arrow_ipc::reader::FileDecoder::new(Arc::clone(&schema), footer.version());
+    let block_bytes = |block: &arrow_ipc::Block| -> std::result::Result<Buffer, ArrowError> {
+        let start = usize::try_from(block.offset()).map_err(|_| truncated())?;
+        let size = usize::try_from(block.metaDataLength() as i64 + block.bodyLength())
+            .map_err(|_| truncated())?;
+        if start.checked_add(size).is_none_or(|end| end > footer_start) {
+            return Err(truncated());
+        }
+        Ok(buffer.slice_with_length(start, size))
+    };
+    for block in footer.dictionaries().iter().flatten() {
+        decoder.read_dictionary(block, &block_bytes(block)?)?;
+    }
+    let mut batches = Vec::new();
+    for block in footer.recordBatches().iter().flatten() {
+        if let Some(batch) = decoder.read_record_batch(block, &block_bytes(block)?)? {
+            batches.push(batch);
+        }
+    }
+    Ok((schema, batches))
 }
 
 /// Decodes with the format guessed by [`Format::sniff`].
@@ -198,4 +251,48 @@ fn infer_csv_schema<R: Read>(reader: R) -> Result<SchemaRef> {
         return Err(Format::Csv.error("no header row: the first line must name the columns"));
     }
     Ok(Arc::new(Schema::new(schema.fields().clone())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file() -> Vec<u8> {
+        let batch = RecordBatch::try_from_iter([
+            (
+                "id",
+                Arc::new(arrow_array::Int64Array::from(vec![1, 2, 3])) as arrow_array::ArrayRef,
+            ),
+            (
+                "name",
+                Arc::new(arrow_array::StringArray::from(vec![
+                    Some("a"),
+                    None,
+                    Some("ccc"),
+                ])),
+            ),
+        ])
+        .unwrap();
+        crate::bundle::batch_to_ipc(&batch).unwrap()
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn an_arrow_file_decodes_in_place_like_the_reader() {
+        let bytes = file();
+        let t = decode(Bytes::from(bytes.clone()), Format::ArrowFile).unwrap();
+        let r = arrow_ipc::reader::FileReader::try_new(Cursor::new(bytes), None).unwrap();
+        let want: Vec<RecordBatch> = r.map(|b| b.unwrap()).collect();
+        assert_eq!(t.batches(), &want[..]);
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn a_truncated_arrow_file_is_an_error() {
+        let bytes = file();
+        for n in 0..bytes.len() {
+            let got = decode(Bytes::copy_from_slice(&bytes[..n]), Format::ArrowFile);
+            assert!(got.is_err(), "{n} of {} bytes decoded", bytes.len());
+        }
+    }
 }

@@ -414,41 +414,30 @@ pub fn sort_content(row_hashes: &mut [Hash]) {
 /// Row hashes in content order (ascending bytes): scattered into the 256 first-byte
 /// buckets, then each bucket sorted on its own (in parallel, comparing integers).
 pub fn sorted_content(row_hashes: &[Hash]) -> Vec<Hash> {
-    sort_by_hash(row_hashes, |h| h)
-}
-
-/// `items` sorted by a hash each carries (bytewise, ascending; the order of items with equal
-/// hashes is unspecified): scattered into the 256 first-byte buckets, then each bucket sorted
-/// on its own (in parallel, comparing integers).
-pub(crate) fn sort_by_hash<T, F>(items: &[T], hash: F) -> Vec<T>
-where
-    T: Copy + Default + Send,
-    F: Fn(&T) -> &Hash + Sync + Send,
-{
     let mut starts = [0usize; BUCKETS + 1];
-    for item in items {
-        starts[hash(item).0[0] as usize + 1] += 1;
+    for h in row_hashes {
+        starts[h.0[0] as usize + 1] += 1;
     }
     for b in 0..BUCKETS {
         starts[b + 1] += starts[b];
     }
-    let mut out = vec![T::default(); items.len()];
+    let mut out = vec![Hash::default(); row_hashes.len()];
     let mut next = starts;
-    for item in items {
-        let b = hash(item).0[0] as usize;
-        out[next[b]] = *item;
+    for h in row_hashes {
+        let b = h.0[0] as usize;
+        out[next[b]] = *h;
         next[b] += 1;
     }
-    let mut buckets: Vec<&mut [T]> = Vec::with_capacity(BUCKETS);
-    let mut rest: &mut [T] = &mut out;
+    let mut buckets: Vec<&mut [Hash]> = Vec::with_capacity(BUCKETS);
+    let mut rest: &mut [Hash] = &mut out;
     for b in 0..BUCKETS {
         let (bucket, tail) = rest.split_at_mut(starts[b + 1] - starts[b]);
         buckets.push(bucket);
         rest = tail;
     }
     par::for_each_mut(&mut buckets, |bucket| {
-        bucket.sort_unstable_by_key(|item| {
-            let (hi, lo) = hash(item).0.split_at(16);
+        bucket.sort_unstable_by_key(|h| {
+            let (hi, lo) = h.0.split_at(16);
             (
                 u128::from_be_bytes(hi.try_into().expect("16 bytes")),
                 u128::from_be_bytes(lo.try_into().expect("16 bytes")),
