@@ -411,23 +411,13 @@ pub fn sort_content(row_hashes: &mut [Hash]) {
     row_hashes.copy_from_slice(&sorted);
 }
 
-/// Row hashes in content order (ascending bytes): scattered into the 256 first-byte
-/// buckets, then each bucket sorted on its own (in parallel, comparing integers).
+/// Row hashes in content order (ascending bytes). Hashes are uniform, so a radix sort on
+/// their first two bytes leaves runs of a few hashes each (for a million rows, about 15):
+/// scattered into the 256 first-byte buckets, then each bucket (in parallel) scattered on its
+/// second byte, each run sorted on its own.
 pub fn sorted_content(row_hashes: &[Hash]) -> Vec<Hash> {
-    let mut starts = [0usize; BUCKETS + 1];
-    for h in row_hashes {
-        starts[h.0[0] as usize + 1] += 1;
-    }
-    for b in 0..BUCKETS {
-        starts[b + 1] += starts[b];
-    }
     let mut out = vec![Hash::default(); row_hashes.len()];
-    let mut next = starts;
-    for h in row_hashes {
-        let b = h.0[0] as usize;
-        out[next[b]] = *h;
-        next[b] += 1;
-    }
+    let starts = scatter_on_byte(row_hashes, 0, &mut out);
     let mut buckets: Vec<&mut [Hash]> = Vec::with_capacity(BUCKETS);
     let mut rest: &mut [Hash] = &mut out;
     for b in 0..BUCKETS {
@@ -436,15 +426,37 @@ pub fn sorted_content(row_hashes: &[Hash]) -> Vec<Hash> {
         rest = tail;
     }
     par::for_each_mut(&mut buckets, |bucket| {
-        bucket.sort_unstable_by_key(|h| {
-            let (hi, lo) = h.0.split_at(16);
-            (
-                u128::from_be_bytes(hi.try_into().expect("16 bytes")),
-                u128::from_be_bytes(lo.try_into().expect("16 bytes")),
-            )
-        })
+        if bucket.len() < 64 {
+            bucket.sort_unstable();
+            return;
+        }
+        let mut scratch = vec![Hash::default(); bucket.len()];
+        let runs = scatter_on_byte(bucket, 1, &mut scratch);
+        for r in 0..BUCKETS {
+            scratch[runs[r]..runs[r + 1]].sort_unstable();
+        }
+        bucket.copy_from_slice(&scratch);
     });
     out
+}
+
+/// A counting sort of `src` on byte `byte` of each hash into `out`; returns where each of the
+/// 256 runs starts (and, last, where the final one ends).
+fn scatter_on_byte(src: &[Hash], byte: usize, out: &mut [Hash]) -> [usize; BUCKETS + 1] {
+    let mut starts = [0usize; BUCKETS + 1];
+    for h in src {
+        starts[h.0[byte] as usize + 1] += 1;
+    }
+    for b in 0..BUCKETS {
+        starts[b + 1] += starts[b];
+    }
+    let mut next = starts;
+    for h in src {
+        let b = h.0[byte] as usize;
+        out[next[b]] = *h;
+        next[b] += 1;
+    }
+    starts
 }
 
 /// The content root, independent of row order: sort the row hashes, bucket them by first
@@ -558,5 +570,32 @@ impl RowProof {
         let b = self.row_hash.0[0] as u64;
         let top_leaf = merkle::leaf_hash(&bucket_root.0);
         merkle::root_from_path(&top_leaf, b, BUCKETS as u64, &self.top_path) == Some(*content_root)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn content_order_is_bytewise_order() {
+        let h = |i: u32| Hash(*blake3::hash(&i.to_le_bytes()).as_bytes());
+        // Uniform hashes, many sharing their first two bytes (a crafted bundle can hold
+        // any bytes), and duplicates.
+        let mut hashes: Vec<Hash> = (0..20_000).map(h).collect();
+        for i in 0..3_000u32 {
+            let mut x = h(i).0;
+            x[0] = 7;
+            x[1] = (i % 3) as u8;
+            hashes.push(Hash(x));
+        }
+        hashes.extend((0..500).map(h));
+        for n in [0, 1, 63, 64, 65, 1_000, hashes.len()] {
+            let mut want: Vec<[u8; 32]> = hashes[..n].iter().map(|h| h.0).collect();
+            want.sort_unstable();
+            let got: Vec<[u8; 32]> = sorted_content(&hashes[..n]).iter().map(|h| h.0).collect();
+            assert_eq!(got, want, "{n} hashes");
+        }
     }
 }
