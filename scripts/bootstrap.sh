@@ -37,14 +37,15 @@ wasm() {
     log "cargo install trunk $TRUNK_VERSION (about 6 min)"
     cargo install trunk --version "$TRUNK_VERSION" --locked --quiet
   fi
-  if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/playwright-core ]; then
-    log "npm ci (binaryen for wasm-opt, playwright-core)"
+  if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/playwright-core ] \
+    || [ ! -d node_modules/puppeteer-core ]; then
+    log "npm ci (binaryen for wasm-opt, playwright-core, puppeteer-core)"
     npm ci --no-audit --no-fund --silent
   fi
 }
 
 browser() {
-  apt_packages chromium chromium-driver
+  apt_packages chromium chromium-driver firefox-esr
 }
 
 python() {

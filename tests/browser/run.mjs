@@ -1,7 +1,7 @@
 // Browser tests of the web app: the real server (target/debug/pipeproof) on loopback with a
 // fresh data dir, runs ingested over HTTP from generated CSV, and Debian's Chromium driven by
-// playwright-core. Then the offline verify page served by a plain static server with no API.
-// Screenshots of each page go to tests/artifacts/screenshots/. Exits non-zero on any failure.
+// playwright-core. Then the offline verify page served by a plain static server with no API,
+// and the main paths again in Firefox (tests/browser/firefox.mjs). Screenshots of each page go to tests/artifacts/screenshots/. Exits non-zero on any failure.
 //
 // Needs: `cargo build -p pipeproof-server` and `cd web && trunk build --release --offline --locked`.
 // Usage: node tests/browser/run.mjs
@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { createRequire } from 'node:module';
+import { firefoxChecks } from './firefox.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const require = createRequire(join(root, 'package.json'));
@@ -303,6 +304,8 @@ async function main() {
     check(/All \d+ checks passed/.test(verdict), `offline, the good bundle passes: ${verdict}`);
     await off.screenshot({ path: join(shots, '10-offline-verify.png'), fullPage: true });
   });
+
+  await firefoxChecks({ root, base, token, runId: run.id, good, bad, serverKey, shots, check, step });
 }
 
 /// Flips a byte in the middle of a zip member and fixes its CRC-32 (in the local header and
