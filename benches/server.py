@@ -82,6 +82,18 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
+def details_pages(api: str, run: str, changed: int, size: str) -> None:
+    """Times 200 GETs of a page of 100 changed cells of step 1, at offsets across the details."""
+    lat = []
+    for i in range(200):
+        t = time.perf_counter()
+        ok(*request(f"{api}/runs/{run}/steps/1/details?kind=changed&offset={(i * 100) % changed}&limit=100"),
+           "details page")
+        lat.append((time.perf_counter() - t) * 1000)
+    print(f"details page of 100 rows of a stored {size}-row step, 200 GETs: "
+          f"p50 {pct(lat, 50):.1f} ms, p99 {pct(lat, 99):.1f} ms, max {max(lat):.1f} ms")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pipeproof", default=str(ROOT / "target/release/pipeproof"))
@@ -125,14 +137,7 @@ def main() -> int:
         print(f"  next steps (fingerprint + diff against the previous + commit): "
               f"median {statistics.median(diffs):.2f} s, min {min(diffs):.2f} s, max {max(diffs):.2f} s")
 
-        lat = []
-        for i in range(200):
-            t = time.perf_counter()
-            ok(*request(f"{api}/runs/{run}/steps/1/details?kind=changed&offset={(i * 100) % 5000}&limit=100"),
-               "details page")
-            lat.append((time.perf_counter() - t) * 1000)
-        print(f"details page of 100 rows of a stored 1M-row step, 200 GETs: "
-              f"p50 {pct(lat, 50):.1f} ms, p99 {pct(lat, 99):.1f} ms, max {max(lat):.1f} ms")
+        details_pages(api, run, 10000, "1M")
 
         small = arrow_stream(data / "before.parquet", 10_000)
 
@@ -170,14 +175,7 @@ def main() -> int:
                             (big / f"{name}.parquet").read_bytes(), "application/vnd.apache.parquet"),
                    f"10M step {name}")
                 print(f"10M-row step {name} (Parquet body) stored in {time.perf_counter() - t:.1f} s")
-            lat = []
-            for i in range(200):
-                t = time.perf_counter()
-                ok(*request(f"{api}/runs/{r10}/steps/1/details?kind=changed&offset={(i * 100) % 50000}&limit=100"),
-                   "details page")
-                lat.append((time.perf_counter() - t) * 1000)
-            print(f"details page of 100 rows of a stored 10M-row step, 200 GETs: "
-                  f"p50 {pct(lat, 50):.1f} ms, p99 {pct(lat, 99):.1f} ms, max {max(lat):.1f} ms")
+            details_pages(api, r10, 10000, "10M")
 
         ok(*request(f"{api}/runs/{run}/seal", "POST"), "seal")
         bundle = work / "bundle.zip"
