@@ -38,6 +38,19 @@ pub fn now() -> f64 {
         .map_or(0.0, |p| p.now())
 }
 
+/// A file's bytes: `Blob.arrayBuffer()`, then one copy into the module's memory.
+pub async fn read_file(file: &gloo::file::File) -> Result<Vec<u8>, String> {
+    let blob: &web_sys::Blob = file.as_ref();
+    let buffer = wasm_bindgen_futures::JsFuture::from(blob.array_buffer())
+        .await
+        .map_err(|e| {
+            e.as_string()
+                .or_else(|| js_sys::Error::from(e).message().as_string())
+                .unwrap_or_else(|| "the read failed".into())
+        })?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
 /// Verifies a bundle file with core: every check of `verify_bytes`, then reads it for display.
 pub fn check_bundle(file_name: String, bytes: &[u8], trusted_key: Option<String>) -> Loaded {
     let start = now();

@@ -15,7 +15,7 @@ use crate::app::Route;
 use crate::components::checks::Checks;
 use crate::components::details::DetailSource;
 use crate::components::timeline::Timeline;
-use crate::offline::{check_bundle, check_data, now, use_offline};
+use crate::offline::{check_bundle, check_data, now, read_file, use_offline};
 use crate::pages::step::StepBody;
 use crate::session::use_session;
 use crate::view::count;
@@ -92,7 +92,7 @@ pub fn VerifyPage() -> Html {
                 count(file.size())
             )));
             wasm_bindgen_futures::spawn_local(async move {
-                match gloo::file::futures::read_as_bytes(&file).await {
+                match read_file(&file).await {
                     Ok(bytes) => {
                         let bytes = Rc::new(bytes);
                         *last_bundle.borrow_mut() = Some((name.clone(), bytes.clone()));
@@ -200,7 +200,7 @@ pub fn VerifyPage() -> Html {
                 count(file.size())
             )));
             wasm_bindgen_futures::spawn_local(async move {
-                match gloo::file::futures::read_as_bytes(&file).await {
+                match read_file(&file).await {
                     Ok(bytes) => {
                         let_paint().await;
                         let start = now();
