@@ -286,6 +286,24 @@ def test_diff_pages_through_many_rows(client: pp.Client):
     assert sorted(added.trade_id.astype(int)) == list(range(1, 2501))
 
 
+def test_a_kept_step_comes_back_as_sent(client: pp.Client, tmp_path: Path):
+    df = trades(40)
+    with client.run("kept") as run:
+        kept = run.snapshot(df, step="load", key="trade_id", artifact=True)
+        run.snapshot(df.head(30), step="cut", key="trade_id")
+    assert kept.artifact
+    path = run.artifact("load", tmp_path / "load.arrows")
+    with pa.ipc.open_stream(path) as reader:
+        table = reader.read_all()
+    assert table.num_rows == 40
+    assert table.column("trade_id").to_pylist() == df["trade_id"].tolist()
+    with pytest.raises(pp.ValidationError) as err:
+        run.artifact("cut", tmp_path / "cut.arrows")
+    assert err.value.status == 404
+    assert "artifact=true" in str(err.value)
+    assert not (tmp_path / "cut.arrows").exists()
+
+
 def test_export_writes_a_bundle_that_verifies(
     server: Server, client: pp.Client, tmp_path: Path, monkeypatch
 ):

@@ -531,10 +531,25 @@ class Run:
         """Downloads the run's bundle (one zip file: records, row hashes, diff details and
         the seal) to ``path``, written atomically. Returns the path."""
         self._require()
+        return self._download(f"/runs/{self.id}/bundle", path)
+
+    def artifact(self, step: Union[str, int], path: Union[str, "os.PathLike[str]"]) -> Path:
+        """Downloads a step's data as it was sent, for a step snapshotted with
+        ``artifact=True``, to ``path`` (an Arrow IPC stream when the Python client sent
+        it), written atomically. Returns the path.
+
+        Raises:
+            ValidationError: the step was stored without its data (404).
+        """
+        self._require()
+        index = self._step_index(step)
+        return self._download(f"/runs/{self.id}/steps/{index}/artifact", path)
+
+    def _download(self, route: str, path: Union[str, "os.PathLike[str]"]) -> Path:
+        """Streams a GET of ``route`` to ``path``, atomically (a temporary file, fsync,
+        rename)."""
         target = Path(path)
-        reply = self._client._http.request(
-            "GET", f"/runs/{self.id}/bundle", retry=RETRY_ALWAYS, stream=True
-        )
+        reply = self._client._http.request("GET", route, retry=RETRY_ALWAYS, stream=True)
         fd, tmp = tempfile.mkstemp(prefix=".pipeproof-", dir=target.parent or ".")
         try:
             with os.fdopen(fd, "wb") as out:
