@@ -614,23 +614,31 @@ fn match_keys(before: Vec<Entry>, after: Vec<Entry>, chunk_rows: usize) -> Match
     let n = before.len().max(after.len());
     let parts = n.div_ceil(chunk_rows).max(1).next_power_of_two();
     let bits = parts.trailing_zeros();
+    let part = |e: &Entry| {
+        if bits == 0 {
+            0
+        } else {
+            (e.key >> (128 - bits)) as usize
+        }
+    };
+    // Each partition allocated at its final size: pushing into growing vectors would hold
+    // up to twice the entries' memory.
     let split = |entries: Vec<Entry>| -> Vec<Vec<Entry>> {
-        let mut out = vec![Vec::new(); parts];
+        let mut sizes = vec![0usize; parts];
+        for e in &entries {
+            sizes[part(e)] += 1;
+        }
+        let mut out: Vec<Vec<Entry>> = sizes.into_iter().map(Vec::with_capacity).collect();
         for e in entries {
-            let p = if bits == 0 {
-                0
-            } else {
-                (e.key >> (128 - bits)) as usize
-            };
-            out[p].push(e);
+            out[part(&e)].push(e);
         }
         out
     };
     let mut pairs: Vec<(Vec<Entry>, Vec<Entry>)> =
         split(before).into_iter().zip(split(after)).collect();
     par::for_each_mut(&mut pairs, |(b, a)| {
-        b.sort_unstable();
-        a.sort_unstable();
+        sort_entries(b, bits);
+        sort_entries(a, bits);
     });
     let results = par::map(&pairs, |(b, a)| merge_keys(b, a));
     let mut m = Matched {
@@ -656,6 +664,43 @@ fn match_keys(before: Vec<Entry>, after: Vec<Entry>, chunk_rows: usize) -> Match
     }
     m.candidates.sort_unstable();
     m
+}
+
+/// Sorts one partition's entries (by key, then compare hash, then row). Their keys are
+/// uniform hashes whose top `skip` bits the partition fixed, so a counting sort on the next
+/// 16 bits leaves runs of a few entries each to sort.
+fn sort_entries(entries: &mut Vec<Entry>, skip: u32) {
+    const DIGIT: u32 = 16;
+    if entries.len() < 1 << 12 || skip + DIGIT > 128 {
+        entries.sort_unstable();
+        return;
+    }
+    let digit = |e: &Entry| ((e.key << skip) >> (128 - DIGIT)) as usize;
+    let mut starts = vec![0usize; (1 << DIGIT) + 1];
+    for e in entries.iter() {
+        starts[digit(e) + 1] += 1;
+    }
+    for i in 0..1 << DIGIT {
+        starts[i + 1] += starts[i];
+    }
+    let mut out = vec![
+        Entry {
+            key: 0,
+            cmp: 0,
+            row: 0
+        };
+        entries.len()
+    ];
+    let mut next = starts.clone();
+    for e in entries.iter() {
+        let d = digit(e);
+        out[next[d]] = *e;
+        next[d] += 1;
+    }
+    for run in starts.windows(2) {
+        out[run[0]..run[1]].sort_unstable();
+    }
+    *entries = out;
 }
 
 fn merge_keys(b: &[Entry], a: &[Entry]) -> Matched {
@@ -1141,4 +1186,42 @@ fn stats_pairs(
             .after = Some(s);
     }
     map.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn entries_sort_as_a_plain_sort_would() {
+        let h = |i: u64| truncate(&Hash(*blake3::hash(&i.to_le_bytes()).as_bytes()));
+        // Uniform keys, keys repeated (duplicate keys must end up side by side), and keys
+        // sharing their top bits, under a partition that fixed the first 0 or 3 bits.
+        for skip in [0u32, 3] {
+            let fixed = |k: u128| {
+                if skip == 0 {
+                    k
+                } else {
+                    (k >> skip) | (5u128 << 125)
+                }
+            };
+            let mut entries: Vec<Entry> = (0..20_000u64)
+                .map(|i| Entry {
+                    key: fixed(h(i % 15_000)),
+                    cmp: h(i + 1_000_000),
+                    row: i,
+                })
+                .collect();
+            entries.extend((0..3_000u64).map(|i| Entry {
+                key: fixed(h(7) ^ (i as u128)),
+                cmp: 0,
+                row: 50_000 + i,
+            }));
+            let mut want = entries.clone();
+            want.sort_unstable();
+            sort_entries(&mut entries, skip);
+            assert_eq!(entries, want, "skip {skip}");
+        }
+    }
 }
