@@ -723,7 +723,6 @@ pub fn verify_read(
     (report, Some(bundle))
 }
 
-/// A row table's (key hash, row hash) pairs, sorted by key hash.
 /// A step's row hashes and (when it has them) key hashes, each in content order (ascending):
 /// what the diff counts are recomputed from. Each step's are sorted once, for its diff with
 /// the previous step and for the next step's diff with it.
@@ -1032,8 +1031,8 @@ pub struct StepContext<'a> {
     /// The previous step's record and data, unless this is the first step.
     pub previous: Option<(&'a StepRecord, &'a dyn BatchSource)>,
     /// What was stored of the previous step, its row table and statistics, when at hand:
-    /// the diff then takes the previous side's hashes and statistics from them (once the
-    /// row table is checked against the record) instead of hashing its data again.
+    /// the diff then takes the previous side's hashes and statistics from them (once both
+    /// are checked against the record's hashes) instead of hashing its data again.
     pub previous_stored: Option<(RowTable, Vec<ColumnStats>)>,
 }
 
@@ -1057,7 +1056,9 @@ pub fn build_step(data: &dyn BatchSource, ctx: StepContext<'_>) -> Result<BuiltS
         None => (None, &empty),
     };
     let known = match (prev_record, ctx.previous_stored) {
-        (Some(rec), Some((rows, stats))) if rows.hash() == rec.row_table_hash => {
+        (Some(rec), Some((rows, stats)))
+            if rows.hash() == rec.row_table_hash && stats_digest(&stats) == rec.stats_digest =>
+        {
             Some(crate::diff::Known {
                 fingerprinted: fingerprint::Fingerprinted {
                     fingerprint: fingerprint::Fingerprint {

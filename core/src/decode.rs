@@ -150,8 +150,10 @@ fn arrow_file(bytes: Bytes) -> std::result::Result<(SchemaRef, Vec<RecordBatch>)
     let mut decoder = arrow_ipc::reader::FileDecoder::new(Arc::clone(&schema), footer.version());
     let block_bytes = |block: &arrow_ipc::Block| -> std::result::Result<Buffer, ArrowError> {
         let start = usize::try_from(block.offset()).map_err(|_| truncated())?;
-        let size = usize::try_from(block.metaDataLength() as i64 + block.bodyLength())
-            .map_err(|_| truncated())?;
+        let size = (block.metaDataLength() as i64)
+            .checked_add(block.bodyLength())
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(truncated)?;
         if start.checked_add(size).is_none_or(|end| end > footer_start) {
             return Err(truncated());
         }

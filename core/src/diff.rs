@@ -472,10 +472,7 @@ fn scan(
     };
     // Compare on the row hash itself when it covers exactly the compared columns (plus
     // the key, which matches anyway); otherwise hash the compared subset.
-    let all: BTreeSet<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    let mut wanted: BTreeSet<&str> = compared.iter().map(String::as_str).collect();
-    wanted.extend(config.key.iter().map(String::as_str));
-    let subset = if wanted == all {
+    let subset = if row_hash_compares(&schema, config, compared) {
         None
     } else {
         let cols = compared
@@ -565,15 +562,21 @@ fn scan(
 fn fits(known: &Known, schema: &Schema, config: &DiffConfig, compared: &[String]) -> bool {
     let f = &known.fingerprinted;
     let keyed = !config.key.is_empty();
-    let all: BTreeSet<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    let mut wanted: BTreeSet<&str> = compared.iter().map(String::as_str).collect();
-    wanted.extend(config.key.iter().map(String::as_str));
     known.key == config.key
         && f.key_hashes.as_ref().map(Vec::len) == keyed.then_some(f.row_hashes.len())
         && f.row_hashes.len() as u64 == f.fingerprint.rows
         && f.fingerprint.schema_hash == crate::fingerprint::schema_hash(schema)
         && known.stats.len() == schema.fields().len()
-        && wanted == all
+        && row_hash_compares(schema, config, compared)
+}
+
+/// Whether a table's row hash is what the diff compares: the compared columns and the key
+/// are all of its columns.
+fn row_hash_compares(schema: &Schema, config: &DiffConfig, compared: &[String]) -> bool {
+    let all: BTreeSet<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let mut wanted: BTreeSet<&str> = compared.iter().map(String::as_str).collect();
+    wanted.extend(config.key.iter().map(String::as_str));
+    wanted == all
 }
 
 /// Pass 1's result for a before table, from what is known of it.
@@ -675,28 +678,18 @@ fn sort_entries(entries: &mut Vec<Entry>, skip: u32) {
         entries.sort_unstable();
         return;
     }
-    let digit = |e: &Entry| ((e.key << skip) >> (128 - DIGIT)) as usize;
-    let mut starts = vec![0usize; (1 << DIGIT) + 1];
-    for e in entries.iter() {
-        starts[digit(e) + 1] += 1;
-    }
-    for i in 0..1 << DIGIT {
-        starts[i + 1] += starts[i];
-    }
-    let mut out = vec![
-        Entry {
-            key: 0,
-            cmp: 0,
-            row: 0
-        };
-        entries.len()
-    ];
-    let mut next = starts.clone();
-    for e in entries.iter() {
-        let d = digit(e);
-        out[next[d]] = *e;
-        next[d] += 1;
-    }
+    let empty = Entry {
+        key: 0,
+        cmp: 0,
+        row: 0,
+    };
+    let mut out = vec![empty; entries.len()];
+    let starts = crate::fingerprint::scatter(
+        entries,
+        1 << DIGIT,
+        |e| ((e.key << skip) >> (128 - DIGIT)) as usize,
+        &mut out,
+    );
     for run in starts.windows(2) {
         out[run[0]..run[1]].sort_unstable();
     }

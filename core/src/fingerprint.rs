@@ -417,7 +417,7 @@ pub fn sort_content(row_hashes: &mut [Hash]) {
 /// second byte, each run sorted on its own.
 pub fn sorted_content(row_hashes: &[Hash]) -> Vec<Hash> {
     let mut out = vec![Hash::default(); row_hashes.len()];
-    let starts = scatter_on_byte(row_hashes, 0, &mut out);
+    let starts = scatter(row_hashes, BUCKETS, |h| h.0[0] as usize, &mut out);
     let mut buckets: Vec<&mut [Hash]> = Vec::with_capacity(BUCKETS);
     let mut rest: &mut [Hash] = &mut out;
     for b in 0..BUCKETS {
@@ -431,30 +431,36 @@ pub fn sorted_content(row_hashes: &[Hash]) -> Vec<Hash> {
             return;
         }
         let mut scratch = vec![Hash::default(); bucket.len()];
-        let runs = scatter_on_byte(bucket, 1, &mut scratch);
-        for r in 0..BUCKETS {
-            scratch[runs[r]..runs[r + 1]].sort_unstable();
+        let runs = scatter(bucket, BUCKETS, |h| h.0[1] as usize, &mut scratch);
+        for run in runs.windows(2) {
+            scratch[run[0]..run[1]].sort_unstable();
         }
         bucket.copy_from_slice(&scratch);
     });
     out
 }
 
-/// A counting sort of `src` on byte `byte` of each hash into `out`; returns where each of the
-/// 256 runs starts (and, last, where the final one ends).
-fn scatter_on_byte(src: &[Hash], byte: usize, out: &mut [Hash]) -> [usize; BUCKETS + 1] {
-    let mut starts = [0usize; BUCKETS + 1];
-    for h in src {
-        starts[h.0[byte] as usize + 1] += 1;
+/// A counting sort of `src` into `out` on a digit below `digits`; returns where each digit's
+/// run starts in `out`, and, last, where the final one ends. The radix sorts of content order
+/// and of a diff's key entries start with it.
+pub(crate) fn scatter<T: Copy>(
+    src: &[T],
+    digits: usize,
+    digit: impl Fn(&T) -> usize,
+    out: &mut [T],
+) -> Vec<usize> {
+    let mut starts = vec![0usize; digits + 1];
+    for x in src {
+        starts[digit(x) + 1] += 1;
     }
-    for b in 0..BUCKETS {
-        starts[b + 1] += starts[b];
+    for d in 0..digits {
+        starts[d + 1] += starts[d];
     }
-    let mut next = starts;
-    for h in src {
-        let b = h.0[byte] as usize;
-        out[next[b]] = *h;
-        next[b] += 1;
+    let mut next = starts.clone();
+    for x in src {
+        let d = digit(x);
+        out[next[d]] = *x;
+        next[d] += 1;
     }
     starts
 }

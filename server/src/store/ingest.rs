@@ -250,10 +250,13 @@ pub fn ingest_step(
                 .map_err(|e| ApiError::internal(format!("the previous step's data: {e}")))?;
             // Its row table and statistics spare the diff hashing it again; if the blob
             // cannot be read, the diff computes them from the data instead.
-            let stored = match store.blobs.get(&prev.rows_blob) {
-                Ok(bytes) => RowTable::from_ipc(&bytes)
-                    .ok()
-                    .map(|rows| (rows, prev.step.stats)),
+            let rows = store
+                .blobs
+                .get(&prev.rows_blob)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| RowTable::from_ipc(&bytes).map_err(|e| e.to_string()));
+            let stored = match rows {
+                Ok(rows) => Some((rows, prev.step.stats)),
                 Err(e) => {
                     tracing::warn!(run = run_id, error = %e, "the previous step's row table cannot be read; hashing its data again");
                     None

@@ -79,11 +79,12 @@ pub fn artifact(
     run_id: &str,
     index: u64,
 ) -> Result<(std::path::PathBuf, pipeproof_core::Format), ApiError> {
-    let blob = match store.read(|c| db::artifact_blob(c, run_id, index))? {
-        Some(blob) => blob,
-        // No such step: the same problem as every step route.
-        None => return step_row(store, run_id, index).map(|_| unreachable!("no step")),
-    };
+    // An unknown run or step: the same problem as every step route. (Steps are never
+    // removed, so the step is still there for the next query.)
+    step_row(store, run_id, index)?;
+    let blob = store
+        .read(|c| db::artifact_blob(c, run_id, index))?
+        .flatten();
     let Some(blob) = blob else {
         return Err(ApiError::not_found(
             "no-artifact",
