@@ -290,23 +290,36 @@ pub struct Known {
     pub stats: Vec<ColumnStats>,
 }
 
-/// Diffs `before` against `after`.
+/// Diffs `before` against `after`. Each side's key hashes are not kept (`key_hashes` is
+/// `None`): a diff matches rows on a shorter form of them, and the full ones, 32 bytes a row,
+/// only serve a step's row table ([`diff_known`] keeps them).
 pub fn diff(
     before: &dyn BatchSource,
     after: &dyn BatchSource,
     config: &DiffConfig,
 ) -> Result<Diff> {
-    diff_known(before, None, after, config)
+    diff_sides(before, None, after, config, false)
 }
 
-/// [`diff`], taking pass 1 of the before side from `known` when it fits this diff: the same
-/// key (with its key hashes), the table's own schema, and a comparison on whole rows (no
-/// column ignored, none added or dropped). Otherwise the before table is scanned as usual.
+/// [`diff`] for recording a step: it keeps each side's key hashes (for its row table), and
+/// takes pass 1 of the before side from `known` when it fits this diff: the same key (with
+/// its key hashes), the table's own schema, and a comparison on whole rows (no column
+/// ignored, none added or dropped). Otherwise the before table is scanned as usual.
 pub fn diff_known(
     before: &dyn BatchSource,
     known: Option<Known>,
     after: &dyn BatchSource,
     config: &DiffConfig,
+) -> Result<Diff> {
+    diff_sides(before, known, after, config, true)
+}
+
+fn diff_sides(
+    before: &dyn BatchSource,
+    known: Option<Known>,
+    after: &dyn BatchSource,
+    config: &DiffConfig,
+    keep_keys: bool,
 ) -> Result<Diff> {
     config.validate()?;
     let (bs, as_) = (before.schema(), after.schema());
@@ -336,9 +349,9 @@ pub fn diff_known(
     let (b, a) = par::join(
         || match known {
             Some(k) => Ok(scanned_from(k)),
-            None => scan(before, Side::Before, config, &compared),
+            None => scan(before, Side::Before, config, &compared, keep_keys),
         },
-        || scan(after, Side::After, config, &compared),
+        || scan(after, Side::After, config, &compared, keep_keys),
     );
     let (b, a) = (b?, a?);
     let matched = if config.key.is_empty() {
@@ -461,6 +474,7 @@ fn scan(
     side: Side,
     config: &DiffConfig,
     compared: &[String],
+    keep_keys: bool,
 ) -> Result<Scanned> {
     let schema = source.schema();
     let mut fp = Fingerprinter::new(Arc::clone(&schema))?;
@@ -510,7 +524,9 @@ fn scan(
             }
             key_hashes.clear();
             keys.hash_batch(&batch, &mut key_hashes)?;
-            all_keys.extend_from_slice(&key_hashes);
+            if keep_keys {
+                all_keys.extend_from_slice(&key_hashes);
+            }
         }
         let cmp: &[Hash] = match &subset {
             Some(h) => {
@@ -548,7 +564,7 @@ fn scan(
     }
     let stats = stats.finish(fp.distinct());
     let mut fingerprinted = fp.finish();
-    if keys.is_some() {
+    if keys.is_some() && keep_keys {
         fingerprinted.key_hashes = Some(all_keys);
     }
     Ok(Scanned {
@@ -624,21 +640,13 @@ fn match_keys(before: Vec<Entry>, after: Vec<Entry>, chunk_rows: usize) -> Match
             (e.key >> (128 - bits)) as usize
         }
     };
-    // Each partition allocated at its final size: pushing into growing vectors would hold
-    // up to twice the entries' memory.
-    let split = |entries: Vec<Entry>| -> Vec<Vec<Entry>> {
-        let mut sizes = vec![0usize; parts];
-        for e in &entries {
-            sizes[part(e)] += 1;
-        }
-        let mut out: Vec<Vec<Entry>> = sizes.into_iter().map(Vec::with_capacity).collect();
-        for e in entries {
-            out[part(&e)].push(e);
-        }
-        out
-    };
-    let mut pairs: Vec<(Vec<Entry>, Vec<Entry>)> =
-        split(before).into_iter().zip(split(after)).collect();
+    // Grouped by partition in place: a copy would hold twice the entries' memory.
+    let (mut before, mut after) = (before, after);
+    let b_starts = crate::fingerprint::distribute(&mut before, parts, part);
+    let a_starts = crate::fingerprint::distribute(&mut after, parts, part);
+    let mut pairs: Vec<(&mut [Entry], &mut [Entry])> = runs(&mut before, &b_starts)
+        .zip(runs(&mut after, &a_starts))
+        .collect();
     par::for_each_mut(&mut pairs, |(b, a)| {
         sort_entries(b, bits);
         sort_entries(a, bits);
@@ -672,7 +680,7 @@ fn match_keys(before: Vec<Entry>, after: Vec<Entry>, chunk_rows: usize) -> Match
 /// Sorts one partition's entries (by key, then compare hash, then row). Their keys are
 /// uniform hashes whose top `skip` bits the partition fixed, so a counting sort on the next
 /// 16 bits leaves runs of a few entries each to sort.
-fn sort_entries(entries: &mut Vec<Entry>, skip: u32) {
+fn sort_entries(entries: &mut [Entry], skip: u32) {
     const DIGIT: u32 = 16;
     if entries.len() < 1 << 12 || skip + DIGIT > 128 {
         entries.sort_unstable();
@@ -693,7 +701,18 @@ fn sort_entries(entries: &mut Vec<Entry>, skip: u32) {
     for run in starts.windows(2) {
         out[run[0]..run[1]].sort_unstable();
     }
-    *entries = out;
+    entries.copy_from_slice(&out);
+}
+
+/// The runs of `items` that `starts` (as [`crate::fingerprint::distribute`] returns them)
+/// mark, as separate slices.
+fn runs<'a, T>(items: &'a mut [T], starts: &[usize]) -> impl Iterator<Item = &'a mut [T]> {
+    let mut rest = items;
+    starts.windows(2).map(move |w| {
+        let (run, tail) = std::mem::take(&mut rest).split_at_mut(w[1] - w[0]);
+        rest = tail;
+        run
+    })
 }
 
 fn merge_keys(b: &[Entry], a: &[Entry]) -> Matched {
@@ -1215,6 +1234,48 @@ mod tests {
             want.sort_unstable();
             sort_entries(&mut entries, skip);
             assert_eq!(entries, want, "skip {skip}");
+        }
+    }
+
+    #[test]
+    fn partitions_match_as_one_partition_does() {
+        let h = |i: u64| truncate(&Hash(*blake3::hash(&i.to_le_bytes()).as_bytes()));
+        // Keys 0..30k before, 10k..40k after; every third matched key has another row.
+        let side = |keys: std::ops::Range<u64>, changed: bool| -> Vec<Entry> {
+            keys.enumerate()
+                .map(|(row, k)| Entry {
+                    key: h(k),
+                    cmp: h(1_000_000 + k + u64::from(changed && k % 3 == 0)),
+                    row: row as u64,
+                })
+                .collect()
+        };
+        let whole = match_keys(side(0..30_000, false), side(10_000..40_000, true), 1 << 20);
+        assert_eq!((whole.added.len(), whole.removed.len()), (10_000, 10_000));
+        assert_eq!((whole.unchanged, whole.candidates.len()), (13_334, 6_666));
+        for chunk_rows in [1_000, 4_096, 29_999] {
+            let parts = match_keys(
+                side(0..30_000, false),
+                side(10_000..40_000, true),
+                chunk_rows,
+            );
+            let sorted = |mut v: Vec<u64>| {
+                v.sort_unstable();
+                v
+            };
+            assert_eq!(
+                sorted(parts.added),
+                sorted(whole.added.clone()),
+                "{chunk_rows}"
+            );
+            assert_eq!(
+                sorted(parts.removed),
+                sorted(whole.removed.clone()),
+                "{chunk_rows}"
+            );
+            assert_eq!(parts.unchanged, whole.unchanged, "{chunk_rows}");
+            assert_eq!(parts.candidates, whole.candidates, "{chunk_rows}");
+            assert!(parts.duplicates.is_none());
         }
     }
 }

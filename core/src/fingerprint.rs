@@ -449,18 +449,50 @@ pub(crate) fn scatter<T: Copy>(
     digit: impl Fn(&T) -> usize,
     out: &mut [T],
 ) -> Vec<usize> {
-    let mut starts = vec![0usize; digits + 1];
-    for x in src {
-        starts[digit(x) + 1] += 1;
-    }
-    for d in 0..digits {
-        starts[d + 1] += starts[d];
-    }
+    let starts = digit_starts(src, digits, &digit);
     let mut next = starts.clone();
     for x in src {
         let d = digit(x);
         out[next[d]] = *x;
         next[d] += 1;
+    }
+    starts
+}
+
+/// Counts of each digit below `digits` in `items`, as run starts: entry `d` is where digit
+/// `d`'s run starts once the items are grouped by digit, and the last entry is the total.
+fn digit_starts<T>(items: &[T], digits: usize, digit: &impl Fn(&T) -> usize) -> Vec<usize> {
+    let mut starts = vec![0usize; digits + 1];
+    for x in items {
+        starts[digit(x) + 1] += 1;
+    }
+    for d in 0..digits {
+        starts[d + 1] += starts[d];
+    }
+    starts
+}
+
+/// Groups `items` by a digit below `digits` in place, without a second buffer (one pass of
+/// an American flag sort: each misplaced item is swapped straight into its digit's run);
+/// returns the runs' starts as [`scatter`] does. Order within a run is not kept.
+pub(crate) fn distribute<T>(
+    items: &mut [T],
+    digits: usize,
+    digit: impl Fn(&T) -> usize,
+) -> Vec<usize> {
+    let starts = digit_starts(items, digits, &digit);
+    let mut next = starts.clone();
+    for d in 0..digits {
+        let end = starts[d + 1];
+        while next[d] < end {
+            let to = digit(&items[next[d]]);
+            if to == d {
+                next[d] += 1;
+            } else {
+                items.swap(next[d], next[to]);
+                next[to] += 1;
+            }
+        }
     }
     starts
 }
@@ -602,6 +634,30 @@ mod tests {
             want.sort_unstable();
             let got: Vec<[u8; 32]> = sorted_content(&hashes[..n]).iter().map(|h| h.0).collect();
             assert_eq!(got, want, "{n} hashes");
+        }
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn distribute_groups_in_place_as_scatter_does() {
+        // Digits uneven (some empty, one holding most items), each item unique.
+        let digit = |x: &u32| ((x.wrapping_mul(2_654_435_761) >> 7) % 13).min(9) as usize;
+        for n in [0u32, 1, 2, 17, 5_000] {
+            let items: Vec<u32> = (0..n).collect();
+            let mut scattered = vec![0u32; items.len()];
+            let want = scatter(&items, 12, digit, &mut scattered);
+            let mut grouped = items.clone();
+            let starts = distribute(&mut grouped, 12, digit);
+            assert_eq!(starts, want, "{n} items");
+            for run in starts.windows(2) {
+                let (mut a, mut b) = (
+                    grouped[run[0]..run[1]].to_vec(),
+                    scattered[run[0]..run[1]].to_vec(),
+                );
+                a.sort_unstable();
+                b.sort_unstable();
+                assert_eq!(a, b, "{n} items, run at {}", run[0]);
+            }
         }
     }
 }
