@@ -296,11 +296,11 @@ async fn store_step(
             break;
         }
     }
+    // Flushed, not yet synced: the ingest syncs it while it fingerprints the data.
     let f = file.take().expect("the file is back after each write");
     blocking(move || {
         f.into_inner()
-            .map_err(|e| ApiError::internal(format!("write body: {e}")))?
-            .sync_all()?;
+            .map_err(|e| ApiError::internal(format!("write body: {e}")))?;
         Ok(())
     })
     .await?;

@@ -2,6 +2,7 @@
 //! against the previous step's data, blobs, one transaction), sealing or failing a run, and
 //! exporting a run as a bundle. Every function here blocks: call them from `web::block`.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow_schema::Schema;
@@ -278,35 +279,37 @@ pub fn ingest_step(
     let info = run_info(&row.run);
     let created_at = now();
     let t_build = std::time::Instant::now();
-    let built: BuiltStep = build_step(
-        &data,
-        StepContext {
-            run: &info,
-            index,
-            step: q.step.trim(),
-            created_at: &created_at,
-            params,
-            config: &cfg,
-            previous: previous
-                .as_ref()
-                .map(|(r, d, _)| (r, d as &dyn BatchSource)),
-            previous_stored,
-        },
-    )?;
+    // The body becomes the carried data, which must be on disk before the commit: it is
+    // synced on a thread of its own while the step is built.
+    let (built, synced) = std::thread::scope(|s| {
+        let synced = s.spawn(|| File::open(&upload.path).and_then(|f| f.sync_all()));
+        let built = build_step(
+            &data,
+            StepContext {
+                run: &info,
+                index,
+                step: q.step.trim(),
+                created_at: &created_at,
+                params,
+                config: &cfg,
+                previous: previous
+                    .as_ref()
+                    .map(|(r, d, _)| (r, d as &dyn BatchSource)),
+                previous_stored,
+            },
+        );
+        (built, synced.join())
+    });
+    let built: BuiltStep = built?;
+    synced
+        .map_err(|_| ApiError::internal("syncing the body to disk panicked".to_string()))?
+        .map_err(|e| ApiError::internal(format!("cannot sync the body to disk: {e}")))?;
     drop(previous);
     let schema = data.schema();
     drop(data);
     let build_ms = t_build.elapsed().as_millis() as u64;
     let t_store = std::time::Instant::now();
-    let rows_blob = store.blobs.put(&built.stored.row_table.to_ipc()?)?;
-    let details = match &built.stored.details {
-        Some(d) => Some([
-            store.blobs.put(&batch_to_ipc(&d.added)?)?,
-            store.blobs.put(&batch_to_ipc(&d.removed)?)?,
-            store.blobs.put(&batch_to_ipc(&d.changed)?)?,
-        ]),
-        None => None,
-    };
+    let (rows_blob, details) = put_blobs(store, &built.stored)?;
     let artifact = q.artifact == Some(true);
     let artifact_blob = if artifact {
         Some(store.blobs.put_file(&upload.path)?)
@@ -368,6 +371,30 @@ pub fn ingest_step(
         "stored a step"
     );
     Ok((step, true))
+}
+
+/// Writes a step's row table and details as blobs, each on a thread of its own (most of a
+/// blob's time is its fsync); returns their ids.
+fn put_blobs(
+    store: &Store,
+    stored: &BundleStep,
+) -> Result<(String, Option<[String; 3]>), ApiError> {
+    let put = |bytes: Vec<u8>| store.blobs.put(&bytes).map_err(ApiError::from);
+    std::thread::scope(|s| {
+        let rows = s.spawn(|| put(stored.row_table.to_ipc()?));
+        let details = stored.details.as_ref().map(|d| {
+            [&d.added, &d.removed, &d.changed].map(|b| s.spawn(move || put(batch_to_ipc(b)?)))
+        });
+        let join = |h: std::thread::ScopedJoinHandle<'_, Result<String, ApiError>>| {
+            h.join()
+                .map_err(|_| ApiError::internal("writing a blob panicked".to_string()))?
+        };
+        let details = match details {
+            Some([a, r, c]) => Some([join(a)?, join(r)?, join(c)?]),
+            None => None,
+        };
+        Ok((join(rows)?, details))
+    })
 }
 
 /// Seals (`Sealed`) or fails (`Failed`) an open run: signs the chain head, stores the seal
