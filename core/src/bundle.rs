@@ -45,6 +45,14 @@ impl RowTable {
     /// Encodes as an Arrow IPC file: `row_hash` and, if present, `key_hash`, both
     /// fixed_size_binary[32].
     pub fn to_ipc(&self) -> Result<Vec<u8>> {
+        let rows = self.row_hashes.len() * (1 + usize::from(self.key_hashes.is_some()));
+        let mut out = Vec::with_capacity(rows * 32 + 4096);
+        self.write_ipc(&mut out)?;
+        Ok(out)
+    }
+
+    /// [`RowTable::to_ipc`], written to `w` as it is encoded.
+    pub fn write_ipc(&self, w: impl Write) -> Result<()> {
         let col = |hashes: &[Hash]| -> Result<Arc<dyn Array>> {
             let mut flat = Vec::with_capacity(hashes.len() * 32);
             for h in hashes {
@@ -63,7 +71,7 @@ impl RowTable {
             columns.push(col(keys)?);
         }
         let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
-        batch_to_ipc(&batch)
+        write_batch_ipc(&batch, w)
     }
 
     /// Decodes [`RowTable::to_ipc`]'s output.
@@ -97,11 +105,16 @@ pub fn batch_to_ipc(batch: &RecordBatch) -> Result<Vec<u8>> {
     // Room for the body up front: a row table is tens of MB, which growing by doubling
     // would copy several times over.
     let mut out = Vec::with_capacity(batch.get_array_memory_size() + 4096);
-    let mut w = arrow_ipc::writer::FileWriter::try_new(&mut out, &batch.schema())?;
+    write_batch_ipc(batch, &mut out)?;
+    Ok(out)
+}
+
+/// [`batch_to_ipc`], written to `w` as it is encoded.
+pub fn write_batch_ipc(batch: &RecordBatch, w: impl Write) -> Result<()> {
+    let mut w = arrow_ipc::writer::FileWriter::try_new(w, &batch.schema())?;
     w.write(batch)?;
     w.finish()?;
-    drop(w);
-    Ok(out)
+    Ok(())
 }
 
 /// The batches of an Arrow IPC file, concatenated.

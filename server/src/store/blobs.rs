@@ -28,6 +28,23 @@ pub fn random_name() -> String {
     hex::encode(b)
 }
 
+/// A writer that hashes what it writes.
+struct Hashing<W> {
+    file: W,
+    hasher: blake3::Hasher,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
 impl Blobs {
     /// The blobs under `dir`, staged through `tmp` (same file system).
     pub fn new(dir: PathBuf, tmp: PathBuf) -> Blobs {
@@ -40,22 +57,36 @@ impl Blobs {
         self.dir.join(a).join(b)
     }
 
-    /// Stores bytes durably; returns their id (BLAKE3 hex).
-    pub fn put(&self, bytes: &[u8]) -> Result<String> {
-        let id = blake3::hash(bytes).to_hex().to_string();
+    /// Stores what `write` writes, durably, without holding it all in memory; returns its
+    /// id (BLAKE3 hex). The bytes are hashed as they go to a temp file, which is synced, then renamed to
+    /// the id (or dropped if that blob is already there).
+    pub fn put_with(&self, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<String> {
+        let tmp = self.tmp.join(format!("blob-{}", random_name()));
+        let written = || -> Result<String> {
+            let mut w = Hashing {
+                file: std::io::BufWriter::with_capacity(1 << 20, File::create(&tmp)?),
+                hasher: blake3::Hasher::new(),
+            };
+            write(&mut w)?;
+            w.file
+                .into_inner()
+                .map_err(|e| e.into_error())?
+                .sync_all()?;
+            Ok(w.hasher.finalize().to_hex().to_string())
+        };
+        let id = match written() {
+            Ok(id) => id,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(e.context(format!("cannot write {}", tmp.display())));
+            }
+        };
         let dest = self.path(&id);
         if dest.exists() {
-            return Ok(id);
+            fs::remove_file(&tmp)?;
+        } else {
+            self.install(&tmp, &dest)?;
         }
-        let tmp = self.tmp.join(format!("blob-{}", random_name()));
-        let write = || -> Result<()> {
-            let mut f = File::create(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-            Ok(())
-        };
-        write().with_context(|| format!("cannot write {}", tmp.display()))?;
-        self.install(&tmp, &dest)?;
         Ok(id)
     }
 
@@ -114,9 +145,15 @@ mod tests {
         fs::create_dir_all(&b).unwrap();
         fs::create_dir_all(&t).unwrap();
         let blobs = Blobs::new(b, t.clone());
-        let id = blobs.put(b"hello").unwrap();
+        let put = |bytes: &'static [u8]| blobs.put_with(|w| Ok(w.write_all(bytes)?));
+        let id = put(b"hello").unwrap();
         assert_eq!(id, blake3::hash(b"hello").to_hex().to_string());
-        assert_eq!(blobs.put(b"hello").unwrap(), id);
+        assert_eq!(put(b"hello").unwrap(), id);
+        let failed = blobs.put_with(|w| {
+            w.write_all(b"half")?;
+            anyhow::bail!("the writer failed")
+        });
+        assert!(format!("{:#}", failed.unwrap_err()).contains("the writer failed"));
         assert_eq!(blobs.get(&id).unwrap(), b"hello");
         let file = t.join("input");
         fs::write(&file, b"hello").unwrap();
