@@ -648,8 +648,7 @@ fn match_keys(before: Vec<Entry>, after: Vec<Entry>, chunk_rows: usize) -> Match
         .zip(runs(&mut after, &a_starts))
         .collect();
     par::for_each_mut(&mut pairs, |(b, a)| {
-        sort_entries(b, bits);
-        sort_entries(a, bits);
+        par::join(|| sort_entries(b, bits), || sort_entries(a, bits));
     });
     let results = par::map(&pairs, |(b, a)| merge_keys(b, a));
     let mut m = Matched {
