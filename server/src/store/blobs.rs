@@ -58,36 +58,34 @@ impl Blobs {
     }
 
     /// Stores what `write` writes, durably, without holding it all in memory; returns its
-    /// id (BLAKE3 hex). The bytes are hashed as they go to a temp file, which is synced, then renamed to
-    /// the id (or dropped if that blob is already there).
+    /// id (BLAKE3 hex). The bytes are hashed as they go to a temp file; if that blob is
+    /// already there the file is dropped (no fsync: equal blobs, such as empty details, are
+    /// common), else it is synced and renamed to the id.
     pub fn put_with(&self, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<String> {
         let tmp = self.tmp.join(format!("blob-{}", random_name()));
-        let written = || -> Result<String> {
+        let written = || -> Result<(File, String)> {
             let mut w = Hashing {
                 file: std::io::BufWriter::with_capacity(1 << 20, File::create(&tmp)?),
                 hasher: blake3::Hasher::new(),
             };
             write(&mut w)?;
-            w.file
-                .into_inner()
-                .map_err(|e| e.into_error())?
-                .sync_all()?;
-            Ok(w.hasher.finalize().to_hex().to_string())
+            let file = w.file.into_inner().map_err(|e| e.into_error())?;
+            Ok((file, w.hasher.finalize().to_hex().to_string()))
         };
-        let id = match written() {
-            Ok(id) => id,
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                return Err(e.context(format!("cannot write {}", tmp.display())));
+        let stored = written().and_then(|(file, id)| {
+            let dest = self.path(&id);
+            if dest.exists() {
+                fs::remove_file(&tmp)?;
+            } else {
+                file.sync_all()?;
+                self.install(&tmp, &dest)?;
             }
-        };
-        let dest = self.path(&id);
-        if dest.exists() {
-            fs::remove_file(&tmp)?;
-        } else {
-            self.install(&tmp, &dest)?;
-        }
-        Ok(id)
+            Ok(id)
+        });
+        stored.map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            e.context(format!("cannot store the blob {}", tmp.display()))
+        })
     }
 
     /// Stores a file durably by hard link (or copy) without moving it; returns its id.
