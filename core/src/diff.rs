@@ -677,30 +677,21 @@ fn match_keys(before: Vec<Entry>, after: Vec<Entry>, chunk_rows: usize) -> Match
 }
 
 /// Sorts one partition's entries (by key, then compare hash, then row). Their keys are
-/// uniform hashes whose top `skip` bits the partition fixed, so a counting sort on the next
-/// 16 bits leaves runs of a few entries each to sort.
+/// uniform hashes whose top `skip` bits the partition fixed, so grouping them in place on
+/// the next 16 bits (no second buffer: the two sides sort at once) leaves runs of a few
+/// entries each to sort.
 fn sort_entries(entries: &mut [Entry], skip: u32) {
     const DIGIT: u32 = 16;
     if entries.len() < 1 << 12 || skip + DIGIT > 128 {
         entries.sort_unstable();
         return;
     }
-    let empty = Entry {
-        key: 0,
-        cmp: 0,
-        row: 0,
-    };
-    let mut out = vec![empty; entries.len()];
-    let starts = crate::fingerprint::scatter(
-        entries,
-        1 << DIGIT,
-        |e| ((e.key << skip) >> (128 - DIGIT)) as usize,
-        &mut out,
-    );
+    let starts = crate::fingerprint::distribute(entries, 1 << DIGIT, |e| {
+        ((e.key << skip) >> (128 - DIGIT)) as usize
+    });
     for run in starts.windows(2) {
-        out[run[0]..run[1]].sort_unstable();
+        entries[run[0]..run[1]].sort_unstable();
     }
-    entries.copy_from_slice(&out);
 }
 
 /// The runs of `items` that `starts` (as [`crate::fingerprint::distribute`] returns them)

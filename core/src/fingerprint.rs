@@ -441,8 +441,8 @@ pub fn sorted_content(row_hashes: &[Hash]) -> Vec<Hash> {
 }
 
 /// A counting sort of `src` into `out` on a digit below `digits`; returns where each digit's
-/// run starts in `out`, and, last, where the final one ends. The radix sorts of content order
-/// and of a diff's key entries start with it.
+/// run starts in `out`, and, last, where the final one ends. The radix sort of content order
+/// starts with it ([`distribute`] does the same in place).
 pub(crate) fn scatter<T: Copy>(
     src: &[T],
     digits: usize,
