@@ -39,12 +39,13 @@ chown 10001:10001 "$ROOT/data"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 log "starting in an empty root, new mount namespace, uid 10001, port $PORT"
 # unshare -m: a mount namespace of its own; chroot: nothing but the binary, web/ and data/ are
-# visible, no /etc, no /tmp, no /proc, no shell; --userspec: not root.
+# visible, no /etc, no /tmp, no /proc, no shell; --userspec: not root. unshare ignores SIGTERM
+# while it waits, so the exit trap stops the server (unshare's child) itself.
 unshare --mount --fork chroot --userspec=10001:10001 "$ROOT" /pipeproof serve \
   --data-dir /data --bind "127.0.0.1:$PORT" --static-dir /web \
   > "$ROOT.log" 2>&1 &
 PID=$!
-trap 'kill $PID 2>/dev/null || true; rm -rf "$ROOT" "$ROOT.log"' EXIT
+trap 'pkill -TERM -P $PID 2>/dev/null || true; rm -rf "$ROOT" "$ROOT.log"' EXIT
 
 for _ in $(seq 1 100); do
   curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
