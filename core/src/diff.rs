@@ -477,7 +477,7 @@ fn scan(
     keep_keys: bool,
 ) -> Result<Scanned> {
     let schema = source.schema();
-    let mut fp = Fingerprinter::new(Arc::clone(&schema))?;
+    let mut fp = Fingerprinter::with_distinct(Arc::clone(&schema))?;
     let mut stats = StatsBuilder::new(&schema);
     let keys = if config.key.is_empty() {
         None
@@ -562,7 +562,7 @@ fn scan(
                 .join(", "),
         });
     }
-    let stats = stats.finish(fp.distinct());
+    let stats = stats.finish(fp.distinct().expect("made with_distinct"));
     let mut fingerprinted = fp.finish();
     if keys.is_some() && keep_keys {
         fingerprinted.key_hashes = Some(all_keys);

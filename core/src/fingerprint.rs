@@ -272,13 +272,12 @@ pub struct Fingerprinter {
     order: blake3::Hasher,
     row_hashes: Vec<Hash>,
     batches: usize,
-    distinct: Vec<crate::stats::Distinct>,
+    distinct: Option<Vec<crate::stats::Distinct>>,
 }
 
 impl Fingerprinter {
     /// Starts a fingerprint of a table with this schema.
     pub fn new(schema: arrow_schema::SchemaRef) -> Result<Fingerprinter> {
-        let columns = schema.fields().len();
         let rows = RowHasher::rows(&schema)?;
         let column_hashers = schema
             .fields()
@@ -299,8 +298,17 @@ impl Fingerprinter {
             order: Keyed::new(context::ORDER, &[]).hasher(),
             row_hashes: Vec::new(),
             batches: 0,
-            distinct: vec![crate::stats::Distinct::default(); columns],
+            distinct: None,
         })
+    }
+
+    /// [`Fingerprinter::new`], also counting each column's distinct values (for statistics)
+    /// from the encodings it hashes.
+    pub fn with_distinct(schema: arrow_schema::SchemaRef) -> Result<Fingerprinter> {
+        let columns = schema.fields().len();
+        let mut f = Fingerprinter::new(schema)?;
+        f.distinct = Some(vec![crate::stats::Distinct::default(); columns]);
+        Ok(f)
     }
 
     /// Adds the next batch of rows.
@@ -320,12 +328,18 @@ impl Fingerprinter {
             let in_hash_order = self.rows.columns.iter().position(|&c| c == pos);
             work.push((hasher, in_hash_order.expect("every column is hashed")));
         }
-        let mut work: Vec<_> = work.into_iter().zip(self.distinct.iter_mut()).collect();
+        let mut distinct: Vec<Option<&mut crate::stats::Distinct>> = match &mut self.distinct {
+            Some(d) => d.iter_mut().map(Some).collect(),
+            None => work.iter().map(|_| None).collect(),
+        };
+        let mut work: Vec<_> = work.into_iter().zip(distinct.iter_mut()).collect();
         par::for_each_mut(&mut work, |((hasher, c), distinct)| {
             for task in &tasks {
                 let column = &task[*c];
                 hasher.update(&column.bytes);
-                distinct.add_cells(&column.bytes, &column.ends);
+                if let Some(d) = distinct {
+                    d.add_cells(&column.bytes, &column.ends);
+                }
             }
         });
         for (i, column) in batch.columns().iter().enumerate() {
@@ -345,9 +359,10 @@ impl Fingerprinter {
     }
 
     /// The distinct-count sketches of the columns so far, in column order (the canonical
-    /// encodings the fingerprint hashes are what they count).
-    pub fn distinct(&self) -> &[crate::stats::Distinct] {
-        &self.distinct
+    /// encodings the fingerprint hashes are what they count); `None` unless made
+    /// [`Fingerprinter::with_distinct`].
+    pub fn distinct(&self) -> Option<&[crate::stats::Distinct]> {
+        self.distinct.as_deref()
     }
 
     /// Finishes: sorts the row hashes for the content root.

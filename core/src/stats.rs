@@ -431,9 +431,16 @@ mod tests {
         let batch = RecordBatch::try_new(Arc::clone(&schema), vec![a]).unwrap();
         let mut b = StatsBuilder::new(&schema);
         b.push(&batch).unwrap();
-        let mut f = crate::fingerprint::Fingerprinter::new(schema).unwrap();
+        let mut f = crate::fingerprint::Fingerprinter::with_distinct(Arc::clone(&schema)).unwrap();
         f.push(&batch).unwrap();
-        let s = &b.finish(f.distinct())[0];
+        let s = &b.finish(f.distinct().unwrap())[0];
+        // Counting distinct values changes nothing of the fingerprint itself.
+        let mut plain = crate::fingerprint::Fingerprinter::new(Arc::clone(&schema)).unwrap();
+        plain.push(&batch).unwrap();
+        assert!(plain.distinct().is_none());
+        let (counted, plain) = (f.finish(), plain.finish());
+        assert_eq!(counted.fingerprint, plain.fingerprint);
+        assert_eq!(counted.row_hashes, plain.row_hashes);
         let err = (s.distinct as f64 - n as f64).abs() / n as f64;
         assert!(err < 0.05, "estimate {} for {n}", s.distinct);
         assert_eq!(s.min.as_deref(), Some("0"));
