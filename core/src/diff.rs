@@ -629,7 +629,7 @@ struct Matched {
 }
 
 /// Sort-merge on key hashes, in partitions of at most about `chunk_rows` rows.
-fn match_keys(before: Vec<Entry>, after: Vec<Entry>, chunk_rows: usize) -> Matched {
+fn match_keys(mut before: Vec<Entry>, mut after: Vec<Entry>, chunk_rows: usize) -> Matched {
     let n = before.len().max(after.len());
     let parts = n.div_ceil(chunk_rows).max(1).next_power_of_two();
     let bits = parts.trailing_zeros();
@@ -641,7 +641,6 @@ fn match_keys(before: Vec<Entry>, after: Vec<Entry>, chunk_rows: usize) -> Match
         }
     };
     // Grouped by partition in place: a copy would hold twice the entries' memory.
-    let (mut before, mut after) = (before, after);
     let b_starts = crate::fingerprint::distribute(&mut before, parts, part);
     let a_starts = crate::fingerprint::distribute(&mut after, parts, part);
     let mut pairs: Vec<(&mut [Entry], &mut [Entry])> = runs(&mut before, &b_starts)

@@ -1,7 +1,8 @@
 // Browser tests of the web app: the real server (target/debug/pipeproof) on loopback with a
 // fresh data dir, runs ingested over HTTP from generated CSV, and Debian's Chromium driven by
 // playwright-core. Then the offline verify page served by a plain static server with no API,
-// and the main paths again in Firefox (tests/browser/firefox.mjs). Screenshots of each page go to tests/artifacts/screenshots/. Exits non-zero on any failure.
+// and the main paths again in Firefox (tests/browser/firefox.mjs). Screenshots of each page go
+// to tests/artifacts/screenshots/. Exits non-zero on any failure.
 //
 // Needs: `cargo build -p pipeproof-server` and `cd web && trunk build --release --offline --locked`.
 // Usage: node tests/browser/run.mjs
