@@ -13,6 +13,7 @@ pub mod diff;
 pub mod error;
 pub mod fingerprint;
 pub mod hash;
+mod lanes;
 pub mod merkle;
 mod par;
 pub mod record;

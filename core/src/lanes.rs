@@ -1,0 +1,453 @@
+//! Keyed BLAKE3 of eight short messages at once. A row hash is a keyed BLAKE3 of one short
+//! message (a row of a dozen cells is two or three 64-byte blocks), and the single-message
+//! compression cannot use more than one 128-bit lane of the CPU: with AVX2, the eight
+//! messages' blocks are compressed side by side, one message per 32-bit lane, as BLAKE3's own
+//! `hash_many` does for the chunks of one long input. The result is exactly
+//! `blake3::keyed_hash` of each message (a test holds them equal on random lengths and keys).
+//!
+//! Messages of up to one chunk (1024 bytes) only: longer rows take the one-at-a-time path.
+//! Without AVX2 (checked once at run time, through pulp, which keeps this crate free of
+//! `unsafe`), or off x86-64, [`Lanes::hash`] hashes each message on its own.
+
+use crate::hash::Hash;
+
+/// Messages hashed together.
+pub(crate) const LANES: usize = 8;
+
+/// The longest message the lanes take: one BLAKE3 chunk.
+pub(crate) const MAX_LEN: usize = 1024;
+
+/// The bytes of one message's slot: the message, zeros to the end of its last block, and
+/// room past it for copies that overrun the message's end (overwritten or cut off).
+pub(crate) const SLOT: usize = MAX_LEN + 64;
+
+const BLOCK: usize = 64;
+
+/// Eight message slots, filled one at a time, then hashed together.
+pub(crate) struct Slots {
+    bytes: Vec<u8>,
+    lens: [usize; LANES],
+}
+
+impl Slots {
+    pub(crate) fn new() -> Slots {
+        Slots {
+            bytes: vec![0; LANES * SLOT],
+            lens: [0; LANES],
+        }
+    }
+
+    /// Slot `lane`, to write a message into from its start.
+    #[inline]
+    pub(crate) fn slot_mut(&mut self, lane: usize) -> &mut [u8] {
+        &mut self.bytes[lane * SLOT..(lane + 1) * SLOT]
+    }
+
+    /// Records that slot `lane` holds a message of `len` bytes (`len <= MAX_LEN`), and zeros
+    /// the rest of its last block.
+    #[inline]
+    pub(crate) fn set_len(&mut self, lane: usize, len: usize) {
+        assert!(len <= MAX_LEN, "a lane holds at most one chunk");
+        let end = len.div_ceil(BLOCK).max(1) * BLOCK;
+        self.slot_mut(lane)[len..end].fill(0);
+        self.lens[lane] = len;
+    }
+
+    /// The message in slot `lane`.
+    pub(crate) fn message(&self, lane: usize) -> &[u8] {
+        &self.bytes[lane * SLOT..lane * SLOT + self.lens[lane]]
+    }
+}
+
+/// How this CPU hashes eight messages: with AVX2 lanes, or one message at a time.
+#[derive(Clone, Copy)]
+pub(crate) struct Lanes {
+    #[cfg(target_arch = "x86_64")]
+    avx2: Option<pulp::x86::V3>,
+}
+
+impl Lanes {
+    /// The best way this CPU has.
+    pub(crate) fn detect() -> Lanes {
+        Lanes {
+            #[cfg(target_arch = "x86_64")]
+            avx2: pulp::x86::V3::try_new(),
+        }
+    }
+
+    /// One message at a time, whatever the CPU (the reference the lanes are tested against).
+    #[cfg(test)]
+    pub(crate) fn one_at_a_time() -> Lanes {
+        Lanes {
+            #[cfg(target_arch = "x86_64")]
+            avx2: None,
+        }
+    }
+
+    /// Whether messages are hashed side by side.
+    #[cfg(test)]
+    pub(crate) fn side_by_side(&self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return self.avx2.is_some();
+        #[cfg(not(target_arch = "x86_64"))]
+        return false;
+    }
+
+    /// `keyed_hash(key, message)` of the first `n` slots into `out[..n]`.
+    pub(crate) fn hash(&self, key: &[u8; 32], slots: &Slots, n: usize, out: &mut [Hash]) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(v3) = self.avx2 {
+            let words = avx2::hash8(v3, key, &slots.bytes, &slots.lens);
+            for (o, w) in out[..n].iter_mut().zip(words) {
+                *o = Hash(w);
+            }
+            return;
+        }
+        for (lane, o) in out[..n].iter_mut().enumerate() {
+            *o = Hash(*blake3::keyed_hash(key, slots.message(lane)).as_bytes());
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{BLOCK, LANES, SLOT};
+    use pulp::x86::V3;
+    use pulp::{cast, u32x8};
+    use std::arch::x86_64::__m256i;
+
+    const IV: [u32; 8] = [
+        0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A, 0x510E527F, 0x9B05688C, 0x1F83D9AB,
+        0x5BE0CD19,
+    ];
+    const MSG_PERMUTATION: [usize; 16] = [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8];
+    const CHUNK_START: u32 = 1;
+    const CHUNK_END: u32 = 2;
+    const ROOT: u32 = 8;
+    const KEYED_HASH: u32 = 16;
+
+    /// Byte shuffles that rotate each 32-bit word right by 16 and by 8.
+    const ROT16: [u8; 32] = rot_shuffle(2);
+    const ROT8: [u8; 32] = rot_shuffle(1);
+
+    const fn rot_shuffle(bytes: usize) -> [u8; 32] {
+        let mut s = [0u8; 32];
+        let mut i = 0;
+        while i < 32 {
+            let word = i / 4 * 4;
+            s[i] = (word + (i % 4 + bytes) % 4) as u8;
+            i += 1;
+        }
+        s
+    }
+
+    /// The keyed BLAKE3 output of each lane's message (`lens[j]` bytes at `slots[j * SLOT..]`,
+    /// zero-padded to its last block's end; at most one chunk).
+    pub(super) fn hash8(
+        v3: V3,
+        key: &[u8; 32],
+        slots: &[u8],
+        lens: &[usize; LANES],
+    ) -> [[u8; 32]; LANES] {
+        v3.vectorize(Hash8 {
+            v3,
+            key,
+            slots,
+            lens,
+        })
+    }
+
+    /// [`hash8`]'s work, as a method marked `inline(always)` so that it is compiled inside
+    /// pulp's AVX2 function (a closure would not be inlined there).
+    struct Hash8<'a> {
+        v3: V3,
+        key: &'a [u8; 32],
+        slots: &'a [u8],
+        lens: &'a [usize; LANES],
+    }
+
+    impl pulp::NullaryFnOnce for Hash8<'_> {
+        type Output = [[u8; 32]; LANES];
+
+        #[inline(always)]
+        fn call(self) -> Self::Output {
+            let Hash8 {
+                v3,
+                key,
+                slots,
+                lens,
+            } = self;
+            let blocks = lens.map(|l| l.div_ceil(BLOCK).max(1));
+            let last = blocks.iter().copied().max().unwrap_or(1);
+            let key: [u32; 8] = cast(*key);
+            let mut cv = [v3.splat_u32x8(0); 8];
+            for (c, &w) in cv.iter_mut().zip(&key) {
+                *c = v3.splat_u32x8(u32::from_le(w));
+            }
+            let mut out = cv;
+            for b in 0..last {
+                let mut block_len = [0u32; LANES];
+                let mut flags = [KEYED_HASH; LANES];
+                let mut ends = [0u32; LANES];
+                for j in 0..LANES {
+                    let rest = lens[j].saturating_sub(b * BLOCK);
+                    block_len[j] = rest.min(BLOCK) as u32;
+                    if b == 0 {
+                        flags[j] |= CHUNK_START;
+                    }
+                    if b + 1 == blocks[j] {
+                        flags[j] |= CHUNK_END | ROOT;
+                        ends[j] = u32::MAX;
+                    }
+                }
+                let m = load_block(v3, slots, b * BLOCK);
+                cv = compress(v3, &cv, &m, cast(block_len), cast(flags));
+                // A lane whose message ended at this block keeps this output; lanes
+                // past their end go on compressing zeros, which nothing reads.
+                let ended = v3.cmp_eq_u32x8(cast(ends), v3.splat_u32x8(u32::MAX));
+                for (o, c) in out.iter_mut().zip(&cv) {
+                    *o = v3.select_u32x8(ended, *c, *o);
+                }
+            }
+            let mut words = [cast(v3.splat_u32x8(0)); 8];
+            for (w, o) in words.iter_mut().zip(out) {
+                *w = cast(o);
+            }
+            let mut hashes = [[0u8; 32]; LANES];
+            for (h, lane) in hashes.iter_mut().zip(transpose(v3, words)) {
+                // Little-endian words, as BLAKE3's output is: no byte swap on x86.
+                *h = cast(lane);
+            }
+            hashes
+        }
+    }
+
+    /// Block words at `offset` of every slot, word-major: `m[w]` holds word `w` of each lane.
+    #[inline(always)]
+    fn load_block(v3: V3, slots: &[u8], offset: usize) -> [u32x8; 16] {
+        let zero: __m256i = cast(v3.splat_u32x8(0));
+        let (mut lo, mut hi) = ([zero; 8], [zero; 8]);
+        for lane in 0..LANES {
+            let at = lane * SLOT + offset;
+            let block: &[u8; 64] = slots[at..at + 64].try_into().expect("a whole block");
+            let (first, second) = block.split_at(32);
+            lo[lane] = cast(<[u8; 32]>::try_from(first).expect("32 bytes"));
+            hi[lane] = cast(<[u8; 32]>::try_from(second).expect("32 bytes"));
+        }
+        let (lo, hi) = (transpose(v3, lo), transpose(v3, hi));
+        let mut m = [v3.splat_u32x8(0); 16];
+        for w in 0..8 {
+            // BLAKE3's words are little-endian, as x86's are: no byte swap.
+            m[w] = cast(lo[w]);
+            m[w + 8] = cast(hi[w]);
+        }
+        m
+    }
+
+    /// An 8 x 8 transpose of 32-bit words: row `r`'s word `c` becomes row `c`'s word `r`.
+    #[inline(always)]
+    fn transpose(v3: V3, v: [__m256i; 8]) -> [__m256i; 8] {
+        let a = v3.avx2;
+        let ab_0145 = a._mm256_unpacklo_epi32(v[0], v[1]);
+        let ab_2367 = a._mm256_unpackhi_epi32(v[0], v[1]);
+        let cd_0145 = a._mm256_unpacklo_epi32(v[2], v[3]);
+        let cd_2367 = a._mm256_unpackhi_epi32(v[2], v[3]);
+        let ef_0145 = a._mm256_unpacklo_epi32(v[4], v[5]);
+        let ef_2367 = a._mm256_unpackhi_epi32(v[4], v[5]);
+        let gh_0145 = a._mm256_unpacklo_epi32(v[6], v[7]);
+        let gh_2367 = a._mm256_unpackhi_epi32(v[6], v[7]);
+        let abcd_04 = a._mm256_unpacklo_epi64(ab_0145, cd_0145);
+        let abcd_15 = a._mm256_unpackhi_epi64(ab_0145, cd_0145);
+        let abcd_26 = a._mm256_unpacklo_epi64(ab_2367, cd_2367);
+        let abcd_37 = a._mm256_unpackhi_epi64(ab_2367, cd_2367);
+        let efgh_04 = a._mm256_unpacklo_epi64(ef_0145, gh_0145);
+        let efgh_15 = a._mm256_unpackhi_epi64(ef_0145, gh_0145);
+        let efgh_26 = a._mm256_unpacklo_epi64(ef_2367, gh_2367);
+        let efgh_37 = a._mm256_unpackhi_epi64(ef_2367, gh_2367);
+        [
+            a._mm256_permute2x128_si256::<0x20>(abcd_04, efgh_04),
+            a._mm256_permute2x128_si256::<0x20>(abcd_15, efgh_15),
+            a._mm256_permute2x128_si256::<0x20>(abcd_26, efgh_26),
+            a._mm256_permute2x128_si256::<0x20>(abcd_37, efgh_37),
+            a._mm256_permute2x128_si256::<0x31>(abcd_04, efgh_04),
+            a._mm256_permute2x128_si256::<0x31>(abcd_15, efgh_15),
+            a._mm256_permute2x128_si256::<0x31>(abcd_26, efgh_26),
+            a._mm256_permute2x128_si256::<0x31>(abcd_37, efgh_37),
+        ]
+    }
+
+    #[inline(always)]
+    fn rotr<const R: i32, const L: i32>(v3: V3, x: u32x8) -> u32x8 {
+        v3.or_u32x8(v3.shr_const_u32x8::<R>(x), v3.shl_const_u32x8::<L>(x))
+    }
+
+    #[inline(always)]
+    fn shuffle(v3: V3, x: u32x8, table: [u8; 32]) -> u32x8 {
+        cast(v3.avx2._mm256_shuffle_epi8(cast(x), cast(table)))
+    }
+
+    // No closures below: a closure is a function of its own, compiled without the AVX2
+    // target feature, so the intrinsics in it would not be inlined.
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn g(v3: V3, s: &mut [u32x8; 16], a: usize, b: usize, c: usize, d: usize, x: u32x8, y: u32x8) {
+        s[a] = v3.wrapping_add_u32x8(v3.wrapping_add_u32x8(s[a], s[b]), x);
+        s[d] = shuffle(v3, v3.xor_u32x8(s[d], s[a]), ROT16);
+        s[c] = v3.wrapping_add_u32x8(s[c], s[d]);
+        s[b] = rotr::<12, 20>(v3, v3.xor_u32x8(s[b], s[c]));
+        s[a] = v3.wrapping_add_u32x8(v3.wrapping_add_u32x8(s[a], s[b]), y);
+        s[d] = shuffle(v3, v3.xor_u32x8(s[d], s[a]), ROT8);
+        s[c] = v3.wrapping_add_u32x8(s[c], s[d]);
+        s[b] = rotr::<7, 25>(v3, v3.xor_u32x8(s[b], s[c]));
+    }
+
+    /// One BLAKE3 compression per lane (counter 0: every message is the first chunk); returns
+    /// the new chaining values, which for the ROOT block are the hash.
+    #[inline(always)]
+    fn compress(
+        v3: V3,
+        cv: &[u32x8; 8],
+        m: &[u32x8; 16],
+        block_len: u32x8,
+        flags: u32x8,
+    ) -> [u32x8; 8] {
+        let zero = v3.splat_u32x8(0);
+        let mut s = [
+            cv[0],
+            cv[1],
+            cv[2],
+            cv[3],
+            cv[4],
+            cv[5],
+            cv[6],
+            cv[7],
+            v3.splat_u32x8(IV[0]),
+            v3.splat_u32x8(IV[1]),
+            v3.splat_u32x8(IV[2]),
+            v3.splat_u32x8(IV[3]),
+            zero,
+            zero,
+            block_len,
+            flags,
+        ];
+        let mut m = *m;
+        for round in 0..7 {
+            g(v3, &mut s, 0, 4, 8, 12, m[0], m[1]);
+            g(v3, &mut s, 1, 5, 9, 13, m[2], m[3]);
+            g(v3, &mut s, 2, 6, 10, 14, m[4], m[5]);
+            g(v3, &mut s, 3, 7, 11, 15, m[6], m[7]);
+            g(v3, &mut s, 0, 5, 10, 15, m[8], m[9]);
+            g(v3, &mut s, 1, 6, 11, 12, m[10], m[11]);
+            g(v3, &mut s, 2, 7, 8, 13, m[12], m[13]);
+            g(v3, &mut s, 3, 4, 9, 14, m[14], m[15]);
+            if round < 6 {
+                let before = m;
+                for (to, &from) in m.iter_mut().zip(&MSG_PERMUTATION) {
+                    *to = before[from];
+                }
+            }
+        }
+        let mut out = [zero; 8];
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = v3.xor_u32x8(s[i], s[i + 8]);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A message of `len` bytes, different for every seed.
+    fn message(seed: u64, len: usize) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    fn hash_both(key: &[u8; 32], messages: &[Vec<u8>]) -> (Vec<Hash>, Vec<Hash>) {
+        let mut slots = Slots::new();
+        for (lane, m) in messages.iter().enumerate() {
+            // Garbage past the message's end, as the row gatherer leaves it.
+            slots.slot_mut(lane).fill(0xAB);
+            slots.slot_mut(lane)[..m.len()].copy_from_slice(m);
+            slots.set_len(lane, m.len());
+        }
+        let n = messages.len();
+        let mut fast = vec![Hash::default(); LANES];
+        Lanes::detect().hash(key, &slots, n, &mut fast);
+        let mut reference = vec![Hash::default(); LANES];
+        Lanes::one_at_a_time().hash(key, &slots, n, &mut reference);
+        fast.truncate(n);
+        reference.truncate(n);
+        (fast, reference)
+    }
+
+    #[test]
+    fn the_reference_path_is_blake3_keyed_hash() {
+        let key = [7u8; 32];
+        let messages: Vec<Vec<u8>> = (0..LANES).map(|i| message(i as u64, i * 100)).collect();
+        let (_, reference) = hash_both(&key, &messages);
+        for (m, h) in messages.iter().zip(&reference) {
+            assert_eq!(h.0, *blake3::keyed_hash(&key, m).as_bytes());
+        }
+    }
+
+    #[test]
+    fn lanes_equal_blake3_at_every_length_up_to_a_chunk() {
+        if !Lanes::detect().side_by_side() {
+            // Then both paths are the one-at-a-time reference; nothing more to compare.
+            eprintln!("this CPU has no AVX2: the side-by-side path is not exercised here");
+        }
+        let key: [u8; 32] = message(99, 32).try_into().unwrap();
+        for first in (0..=MAX_LEN).step_by(LANES) {
+            // Eight neighbouring lengths in one call, so every block boundary (0, 63, 64, 65,
+            // 1023, 1024 ...) meets lanes that end sooner and later.
+            let messages: Vec<Vec<u8>> = (0..LANES)
+                .map(|j| message((first + j) as u64, (first + j * 7) % (MAX_LEN + 1)))
+                .collect();
+            let (fast, reference) = hash_both(&key, &messages);
+            assert_eq!(fast, reference, "lengths from {first}");
+        }
+    }
+
+    #[test]
+    fn fewer_than_eight_messages_hash_alone() {
+        let key = [1u8; 32];
+        for n in 0..=LANES {
+            let messages: Vec<Vec<u8>> = (0..n).map(|i| message(i as u64, 140 + i)).collect();
+            let (fast, reference) = hash_both(&key, &messages);
+            assert_eq!(fast, reference, "{n} messages");
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_lengths_and_keys_hash_as_blake3_does(
+                key in proptest::array::uniform32(any::<u8>()),
+                lens in proptest::array::uniform8(0usize..=MAX_LEN),
+                seed in any::<u64>(),
+            ) {
+                let messages: Vec<Vec<u8>> =
+                    lens.iter().enumerate().map(|(i, &l)| message(seed + i as u64, l)).collect();
+                let (fast, _) = hash_both(&key, &messages);
+                for (m, h) in messages.iter().zip(&fast) {
+                    prop_assert_eq!(h.0, *blake3::keyed_hash(&key, m).as_bytes());
+                }
+            }
+        }
+    }
+}
