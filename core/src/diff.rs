@@ -676,20 +676,21 @@ fn match_keys(mut before: Vec<Entry>, mut after: Vec<Entry>, chunk_rows: usize) 
 }
 
 /// Sorts one partition's entries (by key, then compare hash, then row). Their keys are
-/// uniform hashes whose top `skip` bits the partition fixed, so grouping them in place on
-/// the next 16 bits (no second buffer: the two sides sort at once) leaves runs of a few
-/// entries each to sort.
+/// uniform hashes whose top `skip` bits the partition fixed: an MSD radix sort groups them in
+/// place (no second buffer: the two sides sort at once) on the next byte, then each group on
+/// the byte after, leaving runs of a few entries to sort. A byte at a time, the 256 runs being
+/// filled advance through memory in step, where one pass on 16 bits would write all over it.
 fn sort_entries(entries: &mut [Entry], skip: u32) {
-    const DIGIT: u32 = 16;
-    if entries.len() < 1 << 12 || skip + DIGIT > 128 {
+    const DIGIT: u32 = 8;
+    if entries.len() < 64 || skip + DIGIT > 128 {
         entries.sort_unstable();
         return;
     }
     let starts = crate::fingerprint::distribute(entries, 1 << DIGIT, |e| {
         ((e.key << skip) >> (128 - DIGIT)) as usize
     });
-    for run in starts.windows(2) {
-        entries[run[0]..run[1]].sort_unstable();
+    for run in runs(entries, &starts) {
+        sort_entries(run, skip + DIGIT);
     }
 }
 
@@ -1192,6 +1193,44 @@ fn stats_pairs(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn partition_sort_is_a_sort() {
+        let h = |i: u64| truncate(&Hash(*blake3::hash(&i.to_le_bytes()).as_bytes()));
+        let mut entries: Vec<Entry> = (0..30_000)
+            .map(|i| Entry {
+                key: h(i),
+                cmp: h(i + 1),
+                row: i,
+            })
+            .collect();
+        // One key held by many rows (duplicate keys), and keys sharing their top bytes.
+        entries.extend((0..500).map(|i| Entry {
+            key: h(7),
+            cmp: h(i % 5),
+            row: 40_000 + i,
+        }));
+        entries.extend((0..300).map(|i| Entry {
+            key: (0xABCD_u128 << 112) | i as u128,
+            cmp: 0,
+            row: 50_000 + i,
+        }));
+        for skip in [0, 3] {
+            // A partition fixes the top `skip` bits of its keys.
+            let mut part: Vec<Entry> = entries
+                .iter()
+                .map(|e| Entry {
+                    key: e.key >> skip,
+                    ..*e
+                })
+                .collect();
+            let mut want = part.clone();
+            want.sort_unstable();
+            sort_entries(&mut part, skip);
+            assert_eq!(part, want, "skip {skip}");
+        }
+    }
 
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
