@@ -443,11 +443,16 @@ impl Fingerprinter {
     }
 }
 
-/// Fingerprints every batch of a source.
+/// Fingerprints every batch of a source; the next batch is read (and decoded) while one is
+/// hashed.
 pub fn fingerprint(source: &dyn BatchSource) -> Result<Fingerprinted> {
     let mut f = Fingerprinter::new(source.schema())?;
-    for batch in source.scan()? {
-        f.push(&batch?)?;
+    let mut batches = source.scan()?;
+    let mut next = batches.next().transpose()?;
+    while let Some(batch) = next {
+        let (pushed, read) = par::join(|| f.push(&batch), || batches.next().transpose());
+        pushed?;
+        next = read?;
     }
     Ok(f.finish())
 }
