@@ -577,10 +577,14 @@ pub fn content_root_sorted(sorted: &[Hash]) -> Hash {
 /// The content root from the 256 bucket roots, which can be computed apart (by partition).
 pub fn top_root(bucket_roots: &[Hash]) -> Hash {
     assert_eq!(bucket_roots.len(), BUCKETS);
-    let leaves: Vec<Hash> = bucket_roots
-        .iter()
-        .map(|r| merkle::leaf_hash(&r.0))
-        .collect();
+    let mut leaves = vec![Hash::default(); BUCKETS];
+    merkle::leaf_hashes(
+        |i, buf| {
+            buf[..32].copy_from_slice(&bucket_roots[i].0);
+            32
+        },
+        &mut leaves,
+    );
     merkle::root(&leaves)
 }
 
@@ -595,18 +599,34 @@ pub fn bucket_root(bucket: &[Hash]) -> Hash {
     merkle::root(&bucket_leaves(bucket))
 }
 
+/// The leaf hashes of a bucket: `H(0x00 || h_1 || ... || h_k)` for each run of up to
+/// [`ROWS_PER_LEAF`] of its row hashes.
 fn bucket_leaves(bucket: &[Hash]) -> Vec<Hash> {
-    bucket.chunks(ROWS_PER_LEAF).map(leaf_of).collect()
+    let mut leaves = vec![Hash::default(); bucket.len().div_ceil(ROWS_PER_LEAF)];
+    merkle::leaf_hashes(
+        |i, buf| {
+            let end = ((i + 1) * ROWS_PER_LEAF).min(bucket.len());
+            put_leaf(&bucket[i * ROWS_PER_LEAF..end], buf)
+        },
+        &mut leaves,
+    );
+    leaves
 }
 
-/// The leaf hash of up to [`ROWS_PER_LEAF`] row hashes: `H(0x00 || h_1 || ... || h_k)`.
-fn leaf_of(hashes: &[Hash]) -> Hash {
+/// Writes up to [`ROWS_PER_LEAF`] row hashes back to back into `buf`; returns their length.
+fn put_leaf(hashes: &[Hash], buf: &mut [u8]) -> usize {
     debug_assert!(hashes.len() <= ROWS_PER_LEAF);
-    let mut buf = [0u8; ROWS_PER_LEAF * 32];
     for (i, h) in hashes.iter().enumerate() {
         buf[i * 32..(i + 1) * 32].copy_from_slice(&h.0);
     }
-    merkle::leaf_hash(&buf[..hashes.len() * 32])
+    hashes.len() * 32
+}
+
+/// The leaf hash of up to [`ROWS_PER_LEAF`] row hashes.
+fn leaf_of(hashes: &[Hash]) -> Hash {
+    let mut buf = [0u8; ROWS_PER_LEAF * 32];
+    let len = put_leaf(hashes, &mut buf);
+    merkle::leaf_hash(&buf[..len])
 }
 
 fn bucket_ranges(sorted: &[Hash]) -> Vec<std::ops::Range<usize>> {
@@ -685,10 +705,11 @@ mod tests {
     fn every_row_hash_is_the_keyed_hash_of_its_encoding() {
         use arrow_array::{ArrayRef, Int64Array, StringArray};
         use std::sync::Arc;
-        // Rows from empty strings to well past one chunk (1024 bytes), long and short
-        // mixed within each group of eight hashed together, over more than one task.
+        // Rows from empty strings to well past two chunks (2048 bytes, the most the lanes
+        // take), of one and two chunks and longer mixed within each group of eight hashed
+        // together, over more than one task.
         let n = ROWS_PER_TASK + 1_000;
-        let text: Vec<String> = (0..n).map(|i| "x".repeat((i * 37) % 1_500)).collect();
+        let text: Vec<String> = (0..n).map(|i| "x".repeat((i * 37) % 3_000)).collect();
         let batch = RecordBatch::try_from_iter([
             (
                 "id",
@@ -704,13 +725,15 @@ mod tests {
         let mut hashes = Vec::new();
         rows.hash_batch(&batch, &mut hashes).unwrap();
         let key = Keyed::new(context::ROW, &names_material(["id", "text"].into_iter()));
-        let mut long = 0;
+        let (mut two_chunks, mut long) = (0, 0);
         for (r, h) in hashes.iter().enumerate() {
             let encoded = rows.encode_row(&batch, r).unwrap();
+            two_chunks += usize::from((1025..=crate::lanes::MAX_LEN).contains(&encoded.len()));
             long += usize::from(encoded.len() > crate::lanes::MAX_LEN);
             assert_eq!(*h, key.hash(&encoded), "row {r}");
         }
-        assert!(long > 1_000, "rows past one chunk: {long}");
+        assert!(two_chunks > 1_000, "rows of two chunks: {two_chunks}");
+        assert!(long > 1_000, "rows past two chunks: {long}");
     }
 
     #[cfg_attr(not(target_arch = "wasm32"), test)]

@@ -1,11 +1,12 @@
 //! Keyed BLAKE3 of eight short messages at once. A row hash is a keyed BLAKE3 of one short
-//! message (a row of a dozen cells is two or three 64-byte blocks), and the single-message
-//! compression cannot use more than one 128-bit lane of the CPU: with AVX2, the eight
-//! messages' blocks are compressed side by side, one message per 32-bit lane, as BLAKE3's own
-//! `hash_many` does for the chunks of one long input. The result is exactly
-//! `blake3::keyed_hash` of each message (a test holds them equal on random lengths and keys).
+//! message (a row of a dozen cells is two or three 64-byte blocks), as are the leaves (1025
+//! bytes) and nodes (65 bytes) of the content trees, and the single-message compression
+//! cannot use more than one 128-bit lane of the CPU: with AVX2, the eight messages' blocks
+//! are compressed side by side, one message per 32-bit lane, as BLAKE3's own `hash_many` does
+//! for the chunks of one long input. The result is exactly `blake3::keyed_hash` of each
+//! message (a test holds them equal on random lengths and keys).
 //!
-//! Messages of up to one chunk (1024 bytes) only: longer rows take the one-at-a-time path.
+//! Messages of up to two chunks (2048 bytes) only: longer rows take the one-at-a-time path.
 //! Without AVX2 (checked once at run time, through pulp, which keeps this crate free of
 //! `unsafe`), or off x86-64, [`Lanes::hash`] hashes each message on its own.
 
@@ -14,8 +15,10 @@ use crate::hash::Hash;
 /// Messages hashed together.
 pub(crate) const LANES: usize = 8;
 
-/// The longest message the lanes take: one BLAKE3 chunk.
-pub(crate) const MAX_LEN: usize = 1024;
+/// The longest message the lanes take: two BLAKE3 chunks.
+pub(crate) const MAX_LEN: usize = 2 * CHUNK;
+
+const CHUNK: usize = 1024;
 
 /// The bytes of one message's slot: the message, zeros to the end of its last block, and
 /// room past it for copies that overrun the message's end (overwritten or cut off).
@@ -47,7 +50,7 @@ impl Slots {
     /// the rest of its last block.
     #[inline]
     pub(crate) fn set_len(&mut self, lane: usize, len: usize) {
-        assert!(len <= MAX_LEN, "a lane holds at most one chunk");
+        assert!(len <= MAX_LEN, "a lane holds at most two chunks");
         let end = len.div_ceil(BLOCK).max(1) * BLOCK;
         self.slot_mut(lane)[len..end].fill(0);
         self.lens[lane] = len;
@@ -93,6 +96,25 @@ impl Lanes {
         return false;
     }
 
+    /// `keyed_hash(key, message)` of `out.len()` messages of at most [`MAX_LEN`] bytes:
+    /// `write(i, slot)` writes message `i` at the start of `slot` and returns its length.
+    pub(crate) fn hash_each(
+        &self,
+        key: &[u8; 32],
+        mut write: impl FnMut(usize, &mut [u8]) -> usize,
+        out: &mut [Hash],
+    ) {
+        let mut slots = Slots::new();
+        for (group, hashes) in out.chunks_mut(LANES).enumerate() {
+            for lane in 0..hashes.len() {
+                let len = write(group * LANES + lane, slots.slot_mut(lane));
+                slots.set_len(lane, len);
+            }
+            let n = hashes.len();
+            self.hash(key, &slots, n, hashes);
+        }
+    }
+
     /// `keyed_hash(key, message)` of the first `n` slots into `out[..n]`.
     pub(crate) fn hash(&self, key: &[u8; 32], slots: &Slots, n: usize, out: &mut [Hash]) {
         #[cfg(target_arch = "x86_64")]
@@ -111,7 +133,7 @@ impl Lanes {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{BLOCK, LANES, SLOT};
+    use super::{BLOCK, CHUNK, LANES, SLOT};
     use pulp::x86::V3;
     use pulp::{cast, u32x8};
     use std::arch::x86_64::__m256i;
@@ -123,6 +145,7 @@ mod avx2 {
     const MSG_PERMUTATION: [usize; 16] = [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8];
     const CHUNK_START: u32 = 1;
     const CHUNK_END: u32 = 2;
+    const PARENT: u32 = 4;
     const ROOT: u32 = 8;
     const KEYED_HASH: u32 = 16;
 
@@ -142,7 +165,7 @@ mod avx2 {
     }
 
     /// The keyed BLAKE3 output of each lane's message (`lens[j]` bytes at `slots[j * SLOT..]`,
-    /// zero-padded to its last block's end; at most one chunk).
+    /// zero-padded to its last block's end; at most two chunks).
     pub(super) fn hash8(
         v3: V3,
         key: &[u8; 32],
@@ -177,36 +200,71 @@ mod avx2 {
                 slots,
                 lens,
             } = self;
+            const PER_CHUNK: usize = CHUNK / BLOCK;
             let blocks = lens.map(|l| l.div_ceil(BLOCK).max(1));
             let last = blocks.iter().copied().max().unwrap_or(1);
             let key: [u32; 8] = cast(*key);
-            let mut cv = [v3.splat_u32x8(0); 8];
-            for (c, &w) in cv.iter_mut().zip(&key) {
+            let mut key_cv = [v3.splat_u32x8(0); 8];
+            for (c, &w) in key_cv.iter_mut().zip(&key) {
                 *c = v3.splat_u32x8(u32::from_le(w));
             }
+            let mut cv = key_cv;
             let mut out = cv;
+            // The first chunk's chaining value of messages longer than a chunk.
+            let mut first_chunk = cv;
             for b in 0..last {
+                if b > 0 && b % PER_CHUNK == 0 {
+                    // Chunks begin at the same offset in every lane.
+                    first_chunk = cv;
+                    cv = key_cv;
+                }
                 let mut block_len = [0u32; LANES];
                 let mut flags = [KEYED_HASH; LANES];
                 let mut ends = [0u32; LANES];
                 for j in 0..LANES {
                     let rest = lens[j].saturating_sub(b * BLOCK);
                     block_len[j] = rest.min(BLOCK) as u32;
-                    if b == 0 {
+                    let ended = b + 1 == blocks[j];
+                    if b % PER_CHUNK == 0 {
                         flags[j] |= CHUNK_START;
                     }
-                    if b + 1 == blocks[j] {
-                        flags[j] |= CHUNK_END | ROOT;
+                    if ended || b % PER_CHUNK == PER_CHUNK - 1 {
+                        flags[j] |= CHUNK_END;
+                    }
+                    if ended && blocks[j] <= PER_CHUNK {
+                        flags[j] |= ROOT;
+                    }
+                    if ended {
                         ends[j] = u32::MAX;
                     }
                 }
+                let counter = v3.splat_u32x8((b / PER_CHUNK) as u32);
                 let m = load_block(v3, slots, b * BLOCK);
-                cv = compress(v3, &cv, &m, cast(block_len), cast(flags));
+                cv = compress(v3, &cv, &m, counter, cast(block_len), cast(flags));
                 // A lane whose message ended at this block keeps this output; lanes
-                // past their end go on compressing zeros, which nothing reads.
+                // past their end go on compressing what follows, which nothing reads.
                 let ended = v3.cmp_eq_u32x8(cast(ends), v3.splat_u32x8(u32::MAX));
                 for (o, c) in out.iter_mut().zip(&cv) {
                     *o = v3.select_u32x8(ended, *c, *o);
+                }
+            }
+            if last > PER_CHUNK {
+                // Two chunks: the root is their parent node.
+                let mut m = [v3.splat_u32x8(0); 16];
+                m[..8].copy_from_slice(&first_chunk);
+                m[8..].copy_from_slice(&out);
+                let parent = compress(
+                    v3,
+                    &key_cv,
+                    &m,
+                    v3.splat_u32x8(0),
+                    v3.splat_u32x8(BLOCK as u32),
+                    v3.splat_u32x8(PARENT | ROOT | KEYED_HASH),
+                );
+                let two = blocks.map(|n| if n > PER_CHUNK { u32::MAX } else { 0 });
+                let two = v3.cmp_eq_u32x8(cast(two), v3.splat_u32x8(u32::MAX));
+                for (o, p) in out.iter_mut().zip(&parent) {
+                    *o = v3.select_u32x8(two, *p, *o);
                 }
             }
             let mut words = [cast(v3.splat_u32x8(0)); 8];
@@ -302,13 +360,14 @@ mod avx2 {
         s[b] = rotr::<7, 25>(v3, v3.xor_u32x8(s[b], s[c]));
     }
 
-    /// One BLAKE3 compression per lane (counter 0: every message is the first chunk); returns
-    /// the new chaining values, which for the ROOT block are the hash.
+    /// One BLAKE3 compression per lane (chunk counters below 2^32); returns the new chaining
+    /// values, which for a ROOT block are the hash.
     #[inline(always)]
     fn compress(
         v3: V3,
         cv: &[u32x8; 8],
         m: &[u32x8; 16],
+        counter: u32x8,
         block_len: u32x8,
         flags: u32x8,
     ) -> [u32x8; 8] {
@@ -326,7 +385,7 @@ mod avx2 {
             v3.splat_u32x8(IV[1]),
             v3.splat_u32x8(IV[2]),
             v3.splat_u32x8(IV[3]),
-            zero,
+            counter,
             zero,
             block_len,
             flags,
@@ -402,15 +461,16 @@ mod tests {
     }
 
     #[test]
-    fn lanes_equal_blake3_at_every_length_up_to_a_chunk() {
+    fn lanes_equal_blake3_at_every_length_up_to_two_chunks() {
         if !Lanes::detect().side_by_side() {
             // Then both paths are the one-at-a-time reference; nothing more to compare.
             eprintln!("this CPU has no AVX2: the side-by-side path is not exercised here");
         }
         let key: [u8; 32] = message(99, 32).try_into().unwrap();
         for first in (0..=MAX_LEN).step_by(LANES) {
-            // Eight neighbouring lengths in one call, so every block boundary (0, 63, 64, 65,
-            // 1023, 1024 ...) meets lanes that end sooner and later.
+            // Eight lengths in one call, so every block and chunk boundary (0, 63, 64, 65,
+            // 1023, 1024, 1025, 2048 ...) meets lanes of one chunk and of two that end sooner
+            // and later.
             let messages: Vec<Vec<u8>> = (0..LANES)
                 .map(|j| message((first + j) as u64, (first + j * 7) % (MAX_LEN + 1)))
                 .collect();

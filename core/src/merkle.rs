@@ -6,6 +6,7 @@
 use std::sync::OnceLock;
 
 use crate::hash::{Hash, Keyed, context};
+use crate::lanes::Lanes;
 
 fn node_key() -> &'static Keyed {
     static KEY: OnceLock<Keyed> = OnceLock::new();
@@ -24,6 +25,19 @@ pub fn leaf_hash(data: &[u8]) -> Hash {
     h.update(&[0]);
     h.update(data);
     h.finalize().into()
+}
+
+/// The leaf hashes of `out.len()` leaves, eight at a time where the CPU can: `leaf(i, buf)`
+/// writes leaf `i`'s bytes (at most 2047) at the start of `buf` and returns their length.
+pub fn leaf_hashes(mut leaf: impl FnMut(usize, &mut [u8]) -> usize, out: &mut [Hash]) {
+    Lanes::detect().hash_each(
+        node_key().key(),
+        |i, slot| {
+            slot[0] = 0;
+            1 + leaf(i, &mut slot[1..])
+        },
+        out,
+    );
 }
 
 /// The hash of an interior node: `H(0x01 || left || right)`.
@@ -53,15 +67,25 @@ pub fn root(leaves: &[Hash]) -> Hash {
     level[0]
 }
 
+/// The next level up: a node hash per pair (eight at a time where the CPU can), and an odd
+/// last node carried up unchanged.
 fn pairs(level: &[Hash]) -> Vec<Hash> {
-    level
-        .chunks(2)
-        .map(|pair| match pair {
-            [l, r] => node_hash(l, r),
-            [single] => *single,
-            _ => unreachable!("chunks(2) yields one or two"),
-        })
-        .collect()
+    let mut up = vec![Hash::default(); level.len().div_ceil(2)];
+    let nodes = level.len() / 2;
+    Lanes::detect().hash_each(
+        node_key().key(),
+        |i, slot| {
+            slot[0] = 1;
+            slot[1..33].copy_from_slice(&level[2 * i].0);
+            slot[33..65].copy_from_slice(&level[2 * i + 1].0);
+            65
+        },
+        &mut up[..nodes],
+    );
+    if level.len() % 2 == 1 {
+        up[nodes] = level[level.len() - 1];
+    }
+    up
 }
 
 /// The largest power of two strictly below `n` (`n >= 2`).
