@@ -19,8 +19,12 @@ use crate::table::BatchSource;
 /// Rows hashed per parallel task.
 const ROWS_PER_TASK: usize = 8 * 1024;
 
-/// Cells up to this long are gathered into a row by a copy of fixed length.
+/// Cells up to this long are gathered into a row by a copy of this fixed length...
 const SHORT: usize = 16;
+
+/// ... and cells up to this long by a copy of this one; a row's buffer has this much room
+/// past its end.
+const MEDIUM: usize = 64;
 
 /// One column of a fingerprinted table, in the table's physical column order.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -187,7 +191,7 @@ impl RowHasher {
             for i in 0..chunk.len() {
                 let len = row_len(&columns, i);
                 if len > MAX_LEN {
-                    long.resize(len + SHORT, 0);
+                    long.resize(len + MEDIUM, 0);
                     gather_row(&columns, i, &mut long);
                     chunk[i] = self.key.hash(&long[..len]);
                     continue;
@@ -247,7 +251,7 @@ fn row_len(columns: &[(Vec<u8>, Vec<u32>)], i: usize) -> usize {
 }
 
 /// Copies row `i`'s cells, in hashing order, to the start of `row`, which has room for the
-/// row and [`SHORT`] bytes more; returns the row's length.
+/// row and [`MEDIUM`] bytes more; returns the row's length.
 #[inline]
 fn gather_row(columns: &[(Vec<u8>, Vec<u32>)], i: usize, row: &mut [u8]) -> usize {
     let mut pos = 0;
@@ -255,11 +259,13 @@ fn gather_row(columns: &[(Vec<u8>, Vec<u32>)], i: usize, row: &mut [u8]) -> usiz
         let from = if i == 0 { 0 } else { ends[i - 1] as usize };
         let to = ends[i] as usize;
         let n = to - from;
-        // Most cells are short: copying a fixed SHORT bytes (the bytes past the cell are
-        // overwritten by the next one or cut off) is a few moves, where a copy of `n` bytes
-        // would call memcpy.
+        // Most cells are short: copying a fixed SHORT or MEDIUM bytes (the bytes past the
+        // cell are overwritten by the next one or cut off) is a few moves, where a copy of
+        // `n` bytes would call memcpy.
         if n <= SHORT && from + SHORT <= bytes.len() {
             row[pos..pos + SHORT].copy_from_slice(&bytes[from..from + SHORT]);
+        } else if n <= MEDIUM && from + MEDIUM <= bytes.len() {
+            row[pos..pos + MEDIUM].copy_from_slice(&bytes[from..from + MEDIUM]);
         } else {
             row[pos..pos + n].copy_from_slice(&bytes[from..to]);
         }

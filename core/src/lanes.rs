@@ -51,8 +51,8 @@ impl Slots {
     #[inline]
     pub(crate) fn set_len(&mut self, lane: usize, len: usize) {
         assert!(len <= MAX_LEN, "a lane holds at most two chunks");
-        let end = len.div_ceil(BLOCK).max(1) * BLOCK;
-        self.slot_mut(lane)[len..end].fill(0);
+        // A fixed-length write (no call to memset): zeros to the end of the last block.
+        self.slot_mut(lane)[len..len + BLOCK].copy_from_slice(&[0; BLOCK]);
         self.lens[lane] = len;
     }
 
