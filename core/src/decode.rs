@@ -193,6 +193,41 @@ pub fn parquet_batches<R: ChunkReader + 'static>(
     Ok((schema, Box::new(iter)))
 }
 
+/// The number of rows of an Arrow IPC file, read from its footer and its record batches'
+/// headers without reading their bodies; `None` when these are not readable. A hint for
+/// sizing buffers, not a checked count.
+pub fn arrow_file_rows<R: Read + Seek>(mut reader: R) -> Option<u64> {
+    let end = reader.seek(SeekFrom::End(0)).ok()?.checked_sub(10)?;
+    let mut read_at = |offset: u64, len: usize| -> Option<Vec<u8>> {
+        reader.seek(SeekFrom::Start(offset)).ok()?;
+        let mut buf = vec![0; len];
+        reader.read_exact(&mut buf).ok()?;
+        Some(buf)
+    };
+    let tail: [u8; 10] = read_at(end, 10)?.try_into().ok()?;
+    let footer_len = arrow_ipc::reader::read_footer_length(tail).ok()?;
+    // Headers are small: a footer claiming more than this is not worth believing.
+    if footer_len > 1 << 24 {
+        return None;
+    }
+    let footer_bytes = read_at(end.checked_sub(footer_len as u64)?, footer_len)?;
+    let footer = arrow_ipc::root_as_footer(&footer_bytes).ok()?;
+    let mut rows = 0u64;
+    for block in footer.recordBatches()?.iter() {
+        let meta_len = usize::try_from(block.metaDataLength()).ok()?;
+        if meta_len > 1 << 24 {
+            return None;
+        }
+        let meta = read_at(u64::try_from(block.offset()).ok()?, meta_len)?;
+        // The header is prefixed by 0xFFFFFFFF and its length, or (before Arrow 0.15) by
+        // its length alone.
+        let start = if meta.get(..4)? == [0xFF; 4] { 8 } else { 4 };
+        let message = arrow_ipc::root_as_message(meta.get(start..)?).ok()?;
+        rows += u64::try_from(message.header_as_record_batch()?.length()).ok()?;
+    }
+    Some(rows)
+}
+
 /// Streams the batches of an Arrow IPC or CSV input from a reader.
 ///
 /// CSV types are inferred from the whole input (one extra pass, hence `Seek`): a column
@@ -295,6 +330,34 @@ mod tests {
         for n in 0..bytes.len() {
             let got = decode(Bytes::copy_from_slice(&bytes[..n]), Format::ArrowFile);
             assert!(got.is_err(), "{n} of {} bytes decoded", bytes.len());
+        }
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn an_arrow_file_tells_its_rows_from_headers() {
+        let column = |n: i64| -> RecordBatch {
+            let a = arrow_array::Int64Array::from_iter_values(0..n);
+            RecordBatch::try_from_iter([("id", Arc::new(a) as arrow_array::ArrayRef)]).unwrap()
+        };
+        let mut bytes = Vec::new();
+        let schema = column(0).schema();
+        let mut w = arrow_ipc::writer::FileWriter::try_new(&mut bytes, &schema).unwrap();
+        for n in [3, 0, 1_000, 7] {
+            w.write(&column(n)).unwrap();
+        }
+        w.finish().unwrap();
+        drop(w);
+        assert_eq!(arrow_file_rows(Cursor::new(&bytes)), Some(1_010));
+        // Not a file (a stream, cut short, or nothing): no hint, and no panic.
+        let mut stream = Vec::new();
+        let mut w = arrow_ipc::writer::StreamWriter::try_new(&mut stream, &schema).unwrap();
+        w.write(&column(3)).unwrap();
+        w.finish().unwrap();
+        drop(w);
+        assert_eq!(arrow_file_rows(Cursor::new(&stream)), None);
+        for n in [0, 5, bytes.len() / 2, bytes.len() - 1] {
+            let _ = arrow_file_rows(Cursor::new(&bytes[..n]));
         }
     }
 }

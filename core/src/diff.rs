@@ -496,8 +496,10 @@ fn scan(
         Some(RowHasher::subset(&schema, cols)?)
     };
 
-    let mut entries: Vec<Entry> = Vec::new();
-    let mut all_keys: Vec<Hash> = Vec::new();
+    let rows = source.rows_to_reserve();
+    fp.reserve(rows);
+    let mut entries: Vec<Entry> = Vec::with_capacity(rows);
+    let mut all_keys: Vec<Hash> = Vec::with_capacity(if keep_keys { rows } else { 0 });
     let mut key_hashes: Vec<Hash> = Vec::new();
     let mut cmp_hashes: Vec<Hash> = Vec::new();
     let mut row = 0u64;

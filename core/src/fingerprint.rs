@@ -362,6 +362,11 @@ impl Fingerprinter {
         Ok(f)
     }
 
+    /// Makes room for `rows` more row hashes.
+    pub fn reserve(&mut self, rows: usize) {
+        self.row_hashes.reserve_exact(rows);
+    }
+
     /// Adds the next batch of rows.
     pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
         crate::table::check_batch_schema(&self.schema, batch, self.batches)?;
@@ -453,6 +458,7 @@ impl Fingerprinter {
 /// hashed.
 pub fn fingerprint(source: &dyn BatchSource) -> Result<Fingerprinted> {
     let mut f = Fingerprinter::new(source.schema())?;
+    f.reserve(source.rows_to_reserve());
     let mut batches = source.scan()?;
     let mut next = batches.next().transpose()?;
     while let Some(batch) = next {

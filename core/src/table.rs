@@ -25,6 +25,12 @@ pub trait BatchSource: Sync {
     fn num_rows_hint(&self) -> Option<u64> {
         None
     }
+
+    /// How many rows to size per-row buffers for before a scan: the hint, believed up to
+    /// 16M rows (a file's metadata can claim any number; larger tables grow as they are read).
+    fn rows_to_reserve(&self) -> usize {
+        self.num_rows_hint().unwrap_or(0).min(1 << 24) as usize
+    }
 }
 
 /// A table held in memory: one schema, any number of batches.

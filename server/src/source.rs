@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use arrow_schema::SchemaRef;
-use pipeproof_core::decode::{parquet_batches, read_batches};
+use pipeproof_core::decode::{arrow_file_rows, parquet_batches, read_batches};
 use pipeproof_core::table::BatchIter;
 use pipeproof_core::{BatchSource, Format};
 
@@ -38,6 +38,7 @@ impl FileSource {
                 });
                 meta.ok().map(|n| n as u64)
             }
+            Format::ArrowFile => File::open(path).ok().and_then(arrow_file_rows),
             _ => None,
         };
         Ok(FileSource {
