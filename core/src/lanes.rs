@@ -119,7 +119,10 @@ impl Lanes {
     pub(crate) fn hash(&self, key: &[u8; 32], slots: &Slots, n: usize, out: &mut [Hash]) {
         #[cfg(target_arch = "x86_64")]
         if let Some(v3) = self.avx2 {
-            let words = avx2::hash8(v3, key, &slots.bytes, &slots.lens);
+            // Lanes past `n` hold earlier messages: hashed as empty, and not read.
+            let mut lens = slots.lens;
+            lens[n..].fill(0);
+            let words = avx2::hash8(v3, key, &slots.bytes, &lens);
             for (o, w) in out[..n].iter_mut().zip(words) {
                 *o = Hash(w);
             }
