@@ -1198,44 +1198,6 @@ mod tests {
 
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    fn partition_sort_is_a_sort() {
-        let h = |i: u64| truncate(&Hash(*blake3::hash(&i.to_le_bytes()).as_bytes()));
-        let mut entries: Vec<Entry> = (0..30_000)
-            .map(|i| Entry {
-                key: h(i),
-                cmp: h(i + 1),
-                row: i,
-            })
-            .collect();
-        // One key held by many rows (duplicate keys), and keys sharing their top bytes.
-        entries.extend((0..500).map(|i| Entry {
-            key: h(7),
-            cmp: h(i % 5),
-            row: 40_000 + i,
-        }));
-        entries.extend((0..300).map(|i| Entry {
-            key: (0xABCD_u128 << 112) | i as u128,
-            cmp: 0,
-            row: 50_000 + i,
-        }));
-        for skip in [0, 3] {
-            // A partition fixes the top `skip` bits of its keys.
-            let mut part: Vec<Entry> = entries
-                .iter()
-                .map(|e| Entry {
-                    key: e.key >> skip,
-                    ..*e
-                })
-                .collect();
-            let mut want = part.clone();
-            want.sort_unstable();
-            sort_entries(&mut part, skip);
-            assert_eq!(part, want, "skip {skip}");
-        }
-    }
-
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn entries_sort_as_a_plain_sort_would() {
         let h = |i: u64| truncate(&Hash(*blake3::hash(&i.to_le_bytes()).as_bytes()));
         // Uniform keys, keys repeated (duplicate keys must end up side by side), and keys
