@@ -192,11 +192,13 @@ impl RowHasher {
                 let len = row_len(&columns, i);
                 if len > MAX_LEN {
                     long.resize(len + MEDIUM, 0);
-                    gather_row(&columns, i, &mut long);
+                    let gathered = gather_row(&columns, i, &mut long);
+                    debug_assert_eq!(gathered, len);
                     chunk[i] = self.key.hash(&long[..len]);
                     continue;
                 }
-                gather_row(&columns, i, slots.slot_mut(lane));
+                let gathered = gather_row(&columns, i, slots.slot_mut(lane));
+                debug_assert_eq!(gathered, len);
                 slots.set_len(lane, len);
                 in_lanes[lane] = i;
                 lane += 1;
