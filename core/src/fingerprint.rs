@@ -25,6 +25,10 @@ const SHORT: usize = 16;
 /// ... and cells up to this long by a copy of this one; a row's buffer has this much room
 /// past its end.
 const MEDIUM: usize = 64;
+const _: () = assert!(
+    crate::lanes::SLOT >= MAX_LEN + MEDIUM,
+    "a lane has room for overruns"
+);
 
 /// One column of a fingerprinted table, in the table's physical column order.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -591,7 +595,12 @@ pub fn content_root_sorted(sorted: &[Hash]) -> Hash {
 /// The content root from the 256 bucket roots, which can be computed apart (by partition).
 pub fn top_root(bucket_roots: &[Hash]) -> Hash {
     assert_eq!(bucket_roots.len(), BUCKETS);
-    let mut leaves = vec![Hash::default(); BUCKETS];
+    merkle::root(&top_leaves(bucket_roots))
+}
+
+/// The leaves of the top tree: a leaf hash of each bucket root.
+fn top_leaves(bucket_roots: &[Hash]) -> Vec<Hash> {
+    let mut leaves = vec![Hash::default(); bucket_roots.len()];
     merkle::leaf_hashes(
         |i, buf| {
             buf[..32].copy_from_slice(&bucket_roots[i].0);
@@ -599,7 +608,7 @@ pub fn top_root(bucket_roots: &[Hash]) -> Hash {
         },
         &mut leaves,
     );
-    merkle::root(&leaves)
+    leaves
 }
 
 /// The 256 bucket roots of row hashes in content order.
@@ -681,8 +690,7 @@ impl RowProof {
         let index = bucket.binary_search(row_hash).ok()?;
         let leaf_index = index / ROWS_PER_LEAF;
         let leaves = bucket_leaves(bucket);
-        let roots = par::map(&ranges, |r| bucket_root(&sorted[r.clone()]));
-        let top: Vec<Hash> = roots.iter().map(|r| merkle::leaf_hash(&r.0)).collect();
+        let top = top_leaves(&bucket_roots(sorted));
         Some(RowProof {
             row_hash: *row_hash,
             leaf: bucket.chunks(ROWS_PER_LEAF).nth(leaf_index)?.to_vec(),

@@ -22,7 +22,7 @@ const CHUNK: usize = 1024;
 
 /// The bytes of one message's slot: the message, zeros to the end of its last block, and
 /// room past it for copies that overrun the message's end (overwritten or cut off).
-pub(crate) const SLOT: usize = MAX_LEN + 64;
+pub(crate) const SLOT: usize = MAX_LEN + BLOCK;
 
 const BLOCK: usize = 64;
 

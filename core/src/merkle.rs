@@ -8,6 +8,11 @@ use std::sync::OnceLock;
 use crate::hash::{Hash, Keyed, context};
 use crate::lanes::Lanes;
 
+/// The prefix byte of a leaf's hashed bytes.
+const LEAF: u8 = 0;
+/// The prefix byte of an interior node's hashed bytes.
+const NODE: u8 = 1;
+
 fn node_key() -> &'static Keyed {
     static KEY: OnceLock<Keyed> = OnceLock::new();
     KEY.get_or_init(|| Keyed::new(context::NODE, &[]))
@@ -22,7 +27,7 @@ pub fn empty_root() -> Hash {
 #[inline]
 pub fn leaf_hash(data: &[u8]) -> Hash {
     let mut h = node_key().hasher();
-    h.update(&[0]);
+    h.update(&[LEAF]);
     h.update(data);
     h.finalize().into()
 }
@@ -33,7 +38,7 @@ pub fn leaf_hashes(mut leaf: impl FnMut(usize, &mut [u8]) -> usize, out: &mut [H
     Lanes::detect().hash_each(
         node_key().key(),
         |i, slot| {
-            slot[0] = 0;
+            slot[0] = LEAF;
             1 + leaf(i, &mut slot[1..])
         },
         out,
@@ -44,10 +49,18 @@ pub fn leaf_hashes(mut leaf: impl FnMut(usize, &mut [u8]) -> usize, out: &mut [H
 #[inline]
 pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
     let mut buf = [0u8; 65];
-    buf[0] = 1;
+    let len = put_node(left, right, &mut buf);
+    node_key().hash(&buf[..len])
+}
+
+/// Writes an interior node's hashed bytes, `0x01 || left || right`, into `buf`; returns
+/// their length.
+#[inline]
+fn put_node(left: &Hash, right: &Hash, buf: &mut [u8]) -> usize {
+    buf[0] = NODE;
     buf[1..33].copy_from_slice(&left.0);
-    buf[33..].copy_from_slice(&right.0);
-    node_key().hash(&buf)
+    buf[33..65].copy_from_slice(&right.0);
+    65
 }
 
 /// The Merkle tree hash over leaves given by their leaf hashes.
@@ -74,12 +87,7 @@ fn pairs(level: &[Hash]) -> Vec<Hash> {
     let nodes = level.len() / 2;
     Lanes::detect().hash_each(
         node_key().key(),
-        |i, slot| {
-            slot[0] = 1;
-            slot[1..33].copy_from_slice(&level[2 * i].0);
-            slot[33..65].copy_from_slice(&level[2 * i + 1].0);
-            65
-        },
+        |i, slot| put_node(&level[2 * i], &level[2 * i + 1], slot),
         &mut up[..nodes],
     );
     if level.len() % 2 == 1 {
