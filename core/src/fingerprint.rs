@@ -147,27 +147,29 @@ impl RowHasher {
     pub fn hash_batch(&self, batch: &RecordBatch, out: &mut Vec<Hash>) -> Result<()> {
         let start = out.len();
         out.resize(start + batch.num_rows(), Hash::default());
-        self.hash_rows(batch, &mut out[start..], false)?;
+        self.hash_rows(batch, &mut out[start..], None)?;
         Ok(())
     }
 
     /// Writes the hash of every row of `batch` into `out` (`out.len() == batch.num_rows()`).
     pub fn hash_batch_into(&self, batch: &RecordBatch, out: &mut [Hash]) -> Result<()> {
-        self.hash_rows(batch, out, false)?;
+        self.hash_rows(batch, out, None)?;
         Ok(())
     }
 
     /// Hashes every row into `out`. Each parallel task encodes its rows column by column
     /// (one monomorphic loop per column), then gathers each row's cells and hashes them,
     /// eight rows at a time where the CPU can ([`Lanes`]).
-    /// With `keep_columns`, returns each task's encoded columns (in hashing order), which
-    /// are exactly the bytes the column digests need.
+    /// With `keep`, tasks encode into buffers taken from it (those of an earlier batch,
+    /// whose memory is already faulted in), and each task's encoded columns (in hashing
+    /// order), which are exactly the bytes the column digests need, are returned in row
+    /// order.
     fn hash_rows(
         &self,
         batch: &RecordBatch,
         out: &mut [Hash],
-        keep_columns: bool,
-    ) -> Result<Vec<Vec<EncodedColumn>>> {
+        keep: Option<Vec<TaskColumns>>,
+    ) -> Result<Vec<TaskColumns>> {
         assert_eq!(out.len(), batch.num_rows());
         let encoders = self
             .columns
@@ -175,18 +177,24 @@ impl RowHasher {
             .zip(&self.names)
             .map(|(&i, name)| canon::encoder(name, batch.column(i).as_ref()))
             .collect::<Result<Vec<_>>>()?;
+        let keep_columns = keep.is_some();
+        let spare = std::sync::Mutex::new(keep.unwrap_or_default());
         let kept = std::sync::Mutex::new(Vec::new());
         par::for_each_chunk_mut(out, ROWS_PER_TASK, |start, chunk| {
             let end = start + chunk.len();
-            let mut columns: Vec<(Vec<u8>, Vec<u32>)> = encoders
-                .iter()
-                .map(|e| {
-                    let mut bytes = Vec::with_capacity(chunk.len() * 10);
-                    let mut ends = Vec::with_capacity(chunk.len());
-                    e.encode_column(start, end, &mut bytes, &mut ends);
-                    (bytes, ends)
-                })
-                .collect();
+            let mut columns = spare
+                .lock()
+                .expect("no panics while held")
+                .pop()
+                .unwrap_or_default();
+            columns.resize_with(encoders.len(), EncodedColumn::default);
+            for (column, e) in columns.iter_mut().zip(&encoders) {
+                column.bytes.clear();
+                column.ends.clear();
+                column.bytes.reserve(chunk.len() * 10);
+                column.ends.reserve(chunk.len());
+                e.encode_column(start, end, &mut column.bytes, &mut column.ends);
+            }
             let mut slots = Slots::new();
             let mut in_lanes = [0usize; LANES];
             let mut lane = 0;
@@ -219,13 +227,9 @@ impl RowHasher {
                 chunk[row] = *h;
             }
             if keep_columns {
-                let bytes = columns
-                    .drain(..)
-                    .map(|(bytes, ends)| EncodedColumn { bytes, ends })
-                    .collect();
                 kept.lock()
                     .expect("no panics while held")
-                    .push((start, bytes));
+                    .push((start, columns));
             }
         });
         let mut kept = kept.into_inner().expect("no panics while held");
@@ -246,10 +250,10 @@ impl RowHasher {
 
 /// The encoded length of row `i` of a task's columns.
 #[inline]
-fn row_len(columns: &[(Vec<u8>, Vec<u32>)], i: usize) -> usize {
+fn row_len(columns: &[EncodedColumn], i: usize) -> usize {
     columns
         .iter()
-        .map(|(_, ends)| {
+        .map(|EncodedColumn { ends, .. }| {
             let from = if i == 0 { 0 } else { ends[i - 1] };
             (ends[i] - from) as usize
         })
@@ -259,9 +263,9 @@ fn row_len(columns: &[(Vec<u8>, Vec<u32>)], i: usize) -> usize {
 /// Copies row `i`'s cells, in hashing order, to the start of `row`, which has room for the
 /// row and [`MEDIUM`] bytes more; returns the row's length.
 #[inline]
-fn gather_row(columns: &[(Vec<u8>, Vec<u32>)], i: usize, row: &mut [u8]) -> usize {
+fn gather_row(columns: &[EncodedColumn], i: usize, row: &mut [u8]) -> usize {
     let mut pos = 0;
-    for (bytes, ends) in columns {
+    for EncodedColumn { bytes, ends } in columns {
         let from = if i == 0 { 0 } else { ends[i - 1] as usize };
         let to = ends[i] as usize;
         let n = to - from;
@@ -281,10 +285,14 @@ fn gather_row(columns: &[(Vec<u8>, Vec<u32>)], i: usize, row: &mut [u8]) -> usiz
 }
 
 /// One column's cells of one task, encoded back to back, with each cell's end offset.
+#[derive(Default)]
 pub(crate) struct EncodedColumn {
     bytes: Vec<u8>,
     ends: Vec<u32>,
 }
+
+/// The encoded columns of one task, in hashing order.
+pub(crate) type TaskColumns = Vec<EncodedColumn>;
 
 /// Checks what v1 requires of a schema: distinct column names, supported types.
 pub fn check_schema(schema: &Schema) -> Result<()> {
@@ -330,6 +338,8 @@ pub struct Fingerprinter {
     row_hashes: Vec<Hash>,
     batches: usize,
     distinct: Option<Vec<crate::stats::Distinct>>,
+    /// The last batch's encoded columns, reused by the next.
+    spare: Vec<TaskColumns>,
 }
 
 impl Fingerprinter {
@@ -356,6 +366,7 @@ impl Fingerprinter {
             row_hashes: Vec::new(),
             batches: 0,
             distinct: None,
+            spare: Vec::new(),
         })
     }
 
@@ -380,9 +391,11 @@ impl Fingerprinter {
         let start = self.row_hashes.len();
         self.row_hashes
             .resize(start + batch.num_rows(), Hash::default());
-        let tasks = self
-            .rows
-            .hash_rows(batch, &mut self.row_hashes[start..], true)?;
+        let tasks = self.rows.hash_rows(
+            batch,
+            &mut self.row_hashes[start..],
+            Some(std::mem::take(&mut self.spare)),
+        )?;
         crate::hash::update_hashes(&mut self.order, &self.row_hashes[start..]);
         // The row hasher encodes columns in name order; digests are kept in physical order.
         let mut work: Vec<(&mut blake3::Hasher, usize)> = Vec::new();
@@ -407,6 +420,7 @@ impl Fingerprinter {
         for (i, column) in batch.columns().iter().enumerate() {
             self.nulls[i] += column.logical_null_count() as u64;
         }
+        self.spare = tasks;
         Ok(())
     }
 
@@ -778,6 +792,42 @@ mod tests {
             let got: Vec<[u8; 32]> = sorted_content(&hashes[..n]).iter().map(|h| h.0).collect();
             assert_eq!(got, want, "{n} hashes");
         }
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn batches_reusing_encoding_buffers_hash_as_one_batch() {
+        use arrow_array::{ArrayRef, Int64Array, StringArray};
+        use std::sync::Arc;
+        let batch = |ids: Vec<i64>| {
+            let names = ids.iter().map(|i| format!("n{}", i * 7 % 1_000));
+            RecordBatch::try_from_iter([
+                ("id", Arc::new(Int64Array::from(ids.clone())) as ArrayRef),
+                (
+                    "name",
+                    Arc::new(StringArray::from_iter_values(names)) as ArrayRef,
+                ),
+            ])
+            .unwrap()
+        };
+        // Batches of uneven sizes, an empty one among them: each reuses the encoding
+        // buffers of fewer or more tasks than it has.
+        let t = ROWS_PER_TASK as i64;
+        let ranges = [0..3 * t + 5, 0..0, 10 * t..10 * t + 10, 20 * t..22 * t];
+        let batches: Vec<RecordBatch> = ranges.iter().map(|r| batch(r.clone().collect())).collect();
+        let cut = crate::table::Table::try_new(batches[0].schema(), batches.clone()).unwrap();
+        let whole = batch(ranges.iter().flat_map(|r| r.clone()).collect());
+        let whole = crate::table::Table::try_new(whole.schema(), vec![whole]).unwrap();
+        let (cut, whole) = (fingerprint(&cut).unwrap(), fingerprint(&whole).unwrap());
+        assert_eq!(cut.fingerprint, whole.fingerprint);
+        assert_eq!(cut.row_hashes, whole.row_hashes);
+        // And each batch hashed by a row hasher of its own, with buffers of its own.
+        let mut one_by_one = Vec::new();
+        let hasher = RowHasher::rows(&batches[0].schema()).unwrap();
+        for b in &batches {
+            hasher.hash_batch(b, &mut one_by_one).unwrap();
+        }
+        assert_eq!(cut.row_hashes, one_by_one);
     }
 
     #[cfg_attr(not(target_arch = "wasm32"), test)]
