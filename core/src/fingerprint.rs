@@ -200,17 +200,22 @@ impl RowHasher {
             let mut lane = 0;
             let mut hashes = [Hash::default(); LANES];
             let mut long = Vec::new();
+            // When the longest cells of the task's columns fit the lanes together, every
+            // row does, and no row's length need be counted before it is gathered.
+            let all_fit = columns.iter().map(longest_cell).sum::<usize>() <= MAX_LEN;
             for i in 0..chunk.len() {
-                let len = row_len(&columns, i);
-                if len > MAX_LEN {
-                    long.resize(len + MEDIUM, 0);
-                    let gathered = gather_row(&columns, i, &mut long);
-                    debug_assert_eq!(gathered, len);
-                    chunk[i] = self.key.hash(&long[..len]);
-                    continue;
+                if !all_fit {
+                    let len = row_len(&columns, i);
+                    if len > MAX_LEN {
+                        long.resize(len + MEDIUM, 0);
+                        let gathered = gather_row(&columns, i, &mut long);
+                        debug_assert_eq!(gathered, len);
+                        chunk[i] = self.key.hash(&long[..len]);
+                        continue;
+                    }
                 }
-                let gathered = gather_row(&columns, i, slots.slot_mut(lane));
-                debug_assert_eq!(gathered, len);
+                let len = gather_row(&columns, i, slots.slot_mut(lane));
+                debug_assert_eq!(len, row_len(&columns, i));
                 slots.set_len(lane, len);
                 in_lanes[lane] = i;
                 lane += 1;
@@ -258,6 +263,17 @@ fn row_len(columns: &[EncodedColumn], i: usize) -> usize {
             (ends[i] - from) as usize
         })
         .sum()
+}
+
+/// The length of a task's longest cell in one column.
+fn longest_cell(column: &EncodedColumn) -> usize {
+    let mut from = 0;
+    let mut longest = 0;
+    for &end in &column.ends {
+        longest = longest.max(end - from);
+        from = end;
+    }
+    longest as usize
 }
 
 /// Copies row `i`'s cells, in hashing order, to the start of `row`, which has room for the
