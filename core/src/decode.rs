@@ -5,7 +5,7 @@ use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use arrow_buffer::Buffer;
+use arrow_buffer::{Buffer, MutableBuffer};
 use arrow_schema::{ArrowError, Schema, SchemaRef};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -126,12 +126,9 @@ pub fn decode(bytes: Bytes, format: Format) -> Result<Table> {
 /// The schema and batches of an Arrow IPC file held in memory, read through its footer
 /// without copying the record batches' bodies.
 fn arrow_file(bytes: Bytes) -> std::result::Result<(SchemaRef, Vec<RecordBatch>), ArrowError> {
-    let truncated = || ArrowError::ParseError("the file is truncated".into());
     let len = bytes.len();
-    if !bytes.starts_with(b"ARROW1") {
-        return Err(ArrowError::ParseError(
-            "no ARROW1 magic at the start: not an Arrow IPC file".into(),
-        ));
+    if !bytes.starts_with(ARROW_FILE_MAGIC) {
+        return Err(not_arrow_file());
     }
     let tail: [u8; 10] = bytes
         .get(len.checked_sub(10).ok_or_else(truncated)?..)
@@ -140,35 +137,183 @@ fn arrow_file(bytes: Bytes) -> std::result::Result<(SchemaRef, Vec<RecordBatch>)
     let footer_len = arrow_ipc::reader::read_footer_length(tail)?;
     let footer_start = (len - 10).checked_sub(footer_len).ok_or_else(truncated)?;
     let buffer = Buffer::from(bytes);
-    let footer = arrow_ipc::root_as_footer(&buffer[footer_start..len - 10])
-        .map_err(|e| ArrowError::ParseError(format!("the footer is malformed: {e}")))?;
-    let schema = Arc::new(arrow_ipc::convert::try_fb_to_schema(
-        footer
-            .schema()
-            .ok_or_else(|| ArrowError::ParseError("the footer has no schema".into()))?,
-    )?);
-    let mut decoder = arrow_ipc::reader::FileDecoder::new(Arc::clone(&schema), footer.version());
+    let mut layout = FileLayout::parse(&buffer[footer_start..len - 10])?;
     let block_bytes = |block: &arrow_ipc::Block| -> std::result::Result<Buffer, ArrowError> {
-        let start = usize::try_from(block.offset()).map_err(|_| truncated())?;
-        let size = (block.metaDataLength() as i64)
-            .checked_add(block.bodyLength())
-            .and_then(|n| usize::try_from(n).ok())
-            .ok_or_else(truncated)?;
-        if start.checked_add(size).is_none_or(|end| end > footer_start) {
-            return Err(truncated());
-        }
-        Ok(buffer.slice_with_length(start, size))
+        let (start, size) = block_range(block, footer_start as u64)?;
+        Ok(buffer.slice_with_length(start as usize, size))
     };
-    for block in footer.dictionaries().iter().flatten() {
-        decoder.read_dictionary(block, &block_bytes(block)?)?;
+    for block in &layout.dictionaries {
+        layout
+            .decoder
+            .read_dictionary(block, &block_bytes(block)?)?;
     }
     let mut batches = Vec::new();
-    for block in footer.recordBatches().iter().flatten() {
-        if let Some(batch) = decoder.read_record_batch(block, &block_bytes(block)?)? {
+    for block in &layout.batches {
+        if let Some(batch) = layout
+            .decoder
+            .read_record_batch(block, &block_bytes(block)?)?
+        {
             batches.push(batch);
         }
     }
-    Ok((schema, batches))
+    Ok((layout.schema, batches))
+}
+
+fn truncated() -> ArrowError {
+    ArrowError::ParseError("the file is truncated".into())
+}
+
+fn not_arrow_file() -> ArrowError {
+    ArrowError::ParseError("no ARROW1 magic at the start: not an Arrow IPC file".into())
+}
+
+/// What an Arrow IPC file's footer says: the schema, and where the dictionaries and the
+/// record batches are.
+struct FileLayout {
+    schema: SchemaRef,
+    decoder: arrow_ipc::reader::FileDecoder,
+    dictionaries: Vec<arrow_ipc::Block>,
+    batches: Vec<arrow_ipc::Block>,
+}
+
+impl FileLayout {
+    fn parse(footer: &[u8]) -> std::result::Result<FileLayout, ArrowError> {
+        let footer = arrow_ipc::root_as_footer(footer)
+            .map_err(|e| ArrowError::ParseError(format!("the footer is malformed: {e}")))?;
+        let schema = Arc::new(arrow_ipc::convert::try_fb_to_schema(
+            footer
+                .schema()
+                .ok_or_else(|| ArrowError::ParseError("the footer has no schema".into()))?,
+        )?);
+        Ok(FileLayout {
+            decoder: arrow_ipc::reader::FileDecoder::new(Arc::clone(&schema), footer.version()),
+            schema,
+            dictionaries: footer.dictionaries().iter().flatten().copied().collect(),
+            batches: footer.recordBatches().iter().flatten().copied().collect(),
+        })
+    }
+}
+
+/// Where a block (a message's header and body) is in a file whose footer starts at
+/// `footer_start`: its offset and size, checked to lie before the footer.
+fn block_range(
+    block: &arrow_ipc::Block,
+    footer_start: u64,
+) -> std::result::Result<(u64, usize), ArrowError> {
+    let start = u64::try_from(block.offset()).map_err(|_| truncated())?;
+    let size = (block.metaDataLength() as i64)
+        .checked_add(block.bodyLength())
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(truncated)?;
+    if start.checked_add(size).is_none_or(|end| end > footer_start) {
+        return Err(truncated());
+    }
+    Ok((start, size as usize))
+}
+
+/// The record batches of an Arrow IPC file read from a reader, one block at a time. A
+/// block is read into the memory of one read before when no batch holds that any more:
+/// memory the process already has costs nothing to fill, where fresh pages must first be
+/// zeroed by the kernel (for a file of many batches, more than the read itself).
+struct ArrowFileBatches<R> {
+    reader: R,
+    layout: FileLayout,
+    next: usize,
+    footer_start: u64,
+    /// The blocks read so far, the oldest first, up to [`ArrowFileBatches::KEPT`].
+    read: std::collections::VecDeque<Buffer>,
+}
+
+impl<R: Read + Seek> ArrowFileBatches<R> {
+    /// Blocks kept for reuse: the batch being read and the one being used leave another.
+    const KEPT: usize = 4;
+
+    fn try_new(mut reader: R) -> std::result::Result<ArrowFileBatches<R>, ArrowError> {
+        let mut magic = [0u8; 6];
+        reader.seek(SeekFrom::Start(0))?;
+        reader
+            .read_exact(&mut magic)
+            .map_err(|_| not_arrow_file())?;
+        if magic[..] != *ARROW_FILE_MAGIC {
+            return Err(not_arrow_file());
+        }
+        let end = reader.seek(SeekFrom::End(0))?;
+        let tail_start = end.checked_sub(10).ok_or_else(truncated)?;
+        let mut tail = [0u8; 10];
+        reader.seek(SeekFrom::Start(tail_start))?;
+        reader.read_exact(&mut tail)?;
+        let footer_len = arrow_ipc::reader::read_footer_length(tail)?;
+        let footer_start = tail_start
+            .checked_sub(footer_len as u64)
+            .ok_or_else(truncated)?;
+        let mut footer = vec![0u8; footer_len];
+        reader.seek(SeekFrom::Start(footer_start))?;
+        reader.read_exact(&mut footer)?;
+        let layout = FileLayout::parse(&footer)?;
+        let mut batches = ArrowFileBatches {
+            reader,
+            layout,
+            next: 0,
+            footer_start,
+            read: Default::default(),
+        };
+        for i in 0..batches.layout.dictionaries.len() {
+            let block = batches.layout.dictionaries[i];
+            let bytes = batches.read_block(&block)?;
+            batches.layout.decoder.read_dictionary(&block, &bytes)?;
+        }
+        Ok(batches)
+    }
+
+    /// Reads a block into memory no batch holds any more, else into fresh memory.
+    fn read_block(&mut self, block: &arrow_ipc::Block) -> std::result::Result<Buffer, ArrowError> {
+        let (start, size) = block_range(block, self.footer_start)?;
+        let mut free = None;
+        for _ in 0..self.read.len() {
+            let buffer = self.read.pop_front().expect("counted");
+            match (free.is_none(), buffer) {
+                (true, buffer) => match buffer.into_mutable() {
+                    Ok(memory) => free = Some(memory),
+                    Err(held) => self.read.push_back(held),
+                },
+                (false, buffer) => self.read.push_back(buffer),
+            }
+        }
+        // Blocks differ a little in size: fresh memory has room for a slightly larger one,
+        // so that the next block seldom needs more (which would mean fresh memory again).
+        let mut memory = free.unwrap_or_else(|| MutableBuffer::with_capacity(size + size / 8));
+        // Shrinking writes nothing; growing zeroes only the new bytes.
+        memory
+            .try_resize(size, 0)
+            .map_err(|e| ArrowError::MemoryError(e.to_string()))?;
+        self.reader.seek(SeekFrom::Start(start))?;
+        self.reader.read_exact(memory.as_slice_mut())?;
+        let buffer = Buffer::from(memory);
+        if self.read.len() == Self::KEPT {
+            self.read.pop_front();
+        }
+        self.read.push_back(buffer.clone());
+        Ok(buffer)
+    }
+
+    fn next_batch(&mut self) -> std::result::Result<Option<RecordBatch>, ArrowError> {
+        while let Some(&block) = self.layout.batches.get(self.next) {
+            self.next += 1;
+            let bytes = self.read_block(&block)?;
+            if let Some(batch) = self.layout.decoder.read_record_batch(&block, &bytes)? {
+                return Ok(Some(batch));
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl<R: Read + Seek> Iterator for ArrowFileBatches<R> {
+    type Item = std::result::Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_batch().transpose()
+    }
 }
 
 /// Decodes with the format guessed by [`Format::sniff`].
@@ -249,11 +394,9 @@ pub fn read_batches<R: Read + Seek + Send + 'static>(
             ))
         }
         Format::ArrowFile => {
-            let r = arrow_ipc::reader::FileReader::try_new(std::io::BufReader::new(reader), None)
-                .map_err(|e| format.error(e))?;
-            let schema = r.schema();
+            let r = ArrowFileBatches::try_new(reader).map_err(|e| format.error(e))?;
             Ok((
-                schema,
+                Arc::clone(&r.layout.schema),
                 Box::new(r.map(move |b| b.map_err(|e| format.error(e)))),
             ))
         }
@@ -358,6 +501,77 @@ mod tests {
         assert_eq!(arrow_file_rows(Cursor::new(&stream)), None);
         for n in [0, 5, bytes.len() / 2, bytes.len() - 1] {
             let _ = arrow_file_rows(Cursor::new(&bytes[..n]));
+        }
+    }
+
+    /// A file of batches of these sizes: ids, names and a dictionary column.
+    fn batches_file(sizes: &[i64]) -> (Vec<u8>, Vec<RecordBatch>) {
+        let batch = |n: i64| -> RecordBatch {
+            let ids = arrow_array::Int64Array::from_iter_values(0..n);
+            let names = arrow_array::StringArray::from_iter_values((0..n).map(|i| format!("n{i}")));
+            // One dictionary for every batch, as the file format requires.
+            let keys = arrow_array::Int32Array::from_iter_values((0..n).map(|i| (i % 3) as i32));
+            let values = Arc::new(arrow_array::StringArray::from(vec!["a", "b", "c"]));
+            let kinds = arrow_array::DictionaryArray::try_new(keys, values).unwrap();
+            RecordBatch::try_from_iter([
+                ("id", Arc::new(ids) as arrow_array::ArrayRef),
+                ("name", Arc::new(names)),
+                ("kind", Arc::new(kinds)),
+            ])
+            .unwrap()
+        };
+        let batches: Vec<RecordBatch> = sizes.iter().map(|&n| batch(n)).collect();
+        let mut bytes = Vec::new();
+        let mut w =
+            arrow_ipc::writer::FileWriter::try_new(&mut bytes, &batches[0].schema()).unwrap();
+        for b in &batches {
+            w.write(b).unwrap();
+        }
+        w.finish().unwrap();
+        drop(w);
+        (bytes, batches)
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn an_arrow_file_read_block_by_block_reuses_dropped_batches_memory() {
+        let (bytes, want) = batches_file(&[5_000, 1_000, 1_000, 10, 3]);
+        let (schema, batches) = read_batches(Cursor::new(bytes), Format::ArrowFile).unwrap();
+        assert_eq!(schema, want[0].schema());
+        let ids = |b: &RecordBatch| b.column(0).to_data().buffers()[0].as_ptr();
+        let (mut reused, mut previous) = (0, None);
+        for (got, want) in batches.zip(&want) {
+            let got = got.unwrap();
+            assert_eq!(&got, want);
+            reused += usize::from(previous == Some(ids(&got)));
+            previous = Some(ids(&got));
+            // `got` is dropped here: the next block, no larger, is read into its memory.
+        }
+        assert_eq!(
+            reused,
+            want.len() - 1,
+            "every block after the first reuses memory"
+        );
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn an_arrow_file_read_block_by_block_reads_every_batch_whole() {
+        // Larger blocks after smaller ones and an empty one: memory grows where it must.
+        let (bytes, want) = batches_file(&[1_000, 10, 0, 5_000, 1_000, 3]);
+        let (_, batches) = read_batches(Cursor::new(bytes.clone()), Format::ArrowFile).unwrap();
+        for (got, want) in batches.zip(&want) {
+            assert_eq!(&got.unwrap(), want);
+        }
+        // Batches that are kept are not overwritten.
+        let (_, batches) = read_batches(Cursor::new(bytes.clone()), Format::ArrowFile).unwrap();
+        let kept: Vec<RecordBatch> = batches.map(|b| b.unwrap()).collect();
+        assert_eq!(kept, want);
+        // And every cut of the file is an error, not a panic.
+        for n in 0..bytes.len() {
+            let read = read_batches(Cursor::new(bytes[..n].to_vec()), Format::ArrowFile)
+                .and_then(|(_, batches)| batches.collect::<Result<Vec<_>>>());
+            assert!(read.is_err(), "{n} of {} bytes read", bytes.len());
         }
     }
 }
