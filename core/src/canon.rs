@@ -7,7 +7,8 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
-use arrow_array::{Array, ArrayAccessor, ArrowPrimitiveType, PrimitiveArray};
+use arrow_array::{Array, ArrayAccessor, ArrowPrimitiveType, GenericByteArray, PrimitiveArray};
+use arrow_buffer::ArrowNativeType;
 use arrow_buffer::i256;
 use arrow_schema::{DataType, IntervalUnit, TimeUnit};
 
@@ -235,11 +236,11 @@ pub(crate) fn encoder<'a>(column: &str, array: &'a dyn Array) -> Result<Box<dyn 
         D::Float16 => prim::<Float16Type>(array, |v, o| fixed(o, tag::FLOAT, &float(v.to_f64()))),
         D::Float32 => prim::<Float32Type>(array, |v, o| fixed(o, tag::FLOAT, &float(v as f64))),
         D::Float64 => prim::<Float64Type>(array, |v, o| fixed(o, tag::FLOAT, &float(v))),
-        D::Utf8 => var(array.as_string::<i32>(), tag::STRING),
-        D::LargeUtf8 => var(array.as_string::<i64>(), tag::STRING),
+        D::Utf8 => offsets(array.as_string::<i32>(), tag::STRING),
+        D::LargeUtf8 => offsets(array.as_string::<i64>(), tag::STRING),
         D::Utf8View => var(array.as_string_view(), tag::STRING),
-        D::Binary => var(array.as_binary::<i32>(), tag::BINARY),
-        D::LargeBinary => var(array.as_binary::<i64>(), tag::BINARY),
+        D::Binary => offsets(array.as_binary::<i32>(), tag::BINARY),
+        D::LargeBinary => offsets(array.as_binary::<i64>(), tag::BINARY),
         D::BinaryView => var(array.as_binary_view(), tag::BINARY),
         D::FixedSizeBinary(_) => var(array.as_fixed_size_binary(), tag::BINARY),
         D::Timestamp(unit, _) => {
@@ -566,6 +567,71 @@ where
     Box::new(Var { array, tag })
 }
 
+/// A string or binary column held as offsets into one buffer of values: encoded as [`Var`]
+/// encodes it, with each cell's bytes copied straight from that buffer.
+struct Offsets<'a, T: ByteArrayType> {
+    array: &'a GenericByteArray<T>,
+    tag: u8,
+}
+
+impl<T: ByteArrayType> Offsets<'_, T> {
+    #[inline(always)]
+    fn put(&self, row: usize, offsets: &[T::Offset], values: &[u8], out: &mut Vec<u8>) {
+        if self.array.is_null(row) {
+            out.push(tag::NULL);
+            return;
+        }
+        let (from, to) = (offsets[row].as_usize(), offsets[row + 1].as_usize());
+        let n = to - from;
+        out.push(self.tag);
+        if n < 0x80 {
+            // LEB128 of a length below 128 is the length itself.
+            out.push(n as u8);
+        } else {
+            let mut head = [0u8; 10];
+            let k = leb128(n as u64, &mut head);
+            out.extend_from_slice(&head[..k]);
+        }
+        // Most cells are short: a copy of a fixed 16 or 32 bytes cut back to the cell is a
+        // few moves, where a copy of `n` bytes is a call to memcpy.
+        let len = out.len();
+        if n <= 16 && from + 16 <= values.len() {
+            let window: &[u8; 16] = values[from..from + 16].try_into().expect("16 bytes");
+            out.extend_from_slice(window);
+            out.truncate(len + n);
+        } else if n <= 32 && from + 32 <= values.len() {
+            let window: &[u8; 32] = values[from..from + 32].try_into().expect("32 bytes");
+            out.extend_from_slice(window);
+            out.truncate(len + n);
+        } else {
+            out.extend_from_slice(&values[from..to]);
+        }
+    }
+}
+
+impl<T: ByteArrayType> CellEncoder for Offsets<'_, T> {
+    fn encode(&self, row: usize, out: &mut Vec<u8>) {
+        self.put(row, self.array.value_offsets(), self.array.values(), out);
+    }
+
+    fn encode_column(&self, start: usize, end: usize, out: &mut Vec<u8>, ends: &mut Vec<u32>) {
+        let (offsets, values) = (self.array.value_offsets(), self.array.values().as_slice());
+        // The cells' bytes, and a tag and a length byte or two each.
+        out.reserve(offsets[end].as_usize() - offsets[start].as_usize() + 3 * (end - start));
+        for row in start..end {
+            self.put(row, offsets, values, out);
+            ends.push(out.len() as u32);
+        }
+    }
+}
+
+fn offsets<'a, T: ByteArrayType>(
+    array: &'a GenericByteArray<T>,
+    tag: u8,
+) -> Box<dyn CellEncoder + 'a> {
+    Box::new(Offsets { array, tag })
+}
+
 /// A dictionary column: the encoding of the value each key points at. The values are
 /// encoded once per batch, then copied per row.
 struct Dictionary {
@@ -636,6 +702,65 @@ mod tests {
         assert_eq!(decimal(100, 0), decimal(1, -2));
         assert_ne!(decimal(15, 1), decimal(15, 2));
         assert_eq!(decimal(-2500, 3), decimal256(i256::from_i128(-25), 1));
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn strings_and_binary_encode_as_the_spec_lays_them_out() {
+        use arrow_array::{BinaryArray, LargeStringArray, StringArray, StringViewArray};
+        use std::sync::Arc;
+        // Lengths on both sides of the 16- and 32-byte copies and of a two-byte length,
+        // nulls among them, the last cells ending at the end of the values buffer.
+        let values: Vec<Option<String>> = (0..300)
+            .map(|n| (n % 7 != 3).then(|| "é".repeat(n / 2) + &"x".repeat(n % 2)))
+            .collect();
+        let spec = |tag: u8, v: &Option<String>| -> Vec<u8> {
+            let Some(v) = v else { return vec![tag::NULL] };
+            let mut out = vec![tag];
+            let mut head = [0u8; 10];
+            let n = leb128(v.len() as u64, &mut head);
+            out.extend_from_slice(&head[..n]);
+            out.extend_from_slice(v.as_bytes());
+            out
+        };
+        let arrays: Vec<(u8, Arc<dyn Array>)> = vec![
+            (tag::STRING, Arc::new(StringArray::from(values.clone()))),
+            (
+                tag::STRING,
+                Arc::new(LargeStringArray::from(values.clone())),
+            ),
+            (tag::STRING, Arc::new(StringViewArray::from(values.clone()))),
+            (
+                tag::BINARY,
+                Arc::new(BinaryArray::from_iter(values.iter().map(|v| v.as_deref()))),
+            ),
+        ];
+        for (tag, array) in arrays {
+            // The whole array, and a slice of it that starts and ends inside the values.
+            for (offset, len) in [(0, values.len()), (41, 200)] {
+                let array = array.slice(offset, len);
+                let e = encoder("s", array.as_ref()).unwrap();
+                let (mut column, mut ends) = (Vec::new(), Vec::new());
+                // In two runs, as a task encodes its blocks of rows.
+                e.encode_column(0, len / 3, &mut column, &mut ends);
+                e.encode_column(len / 3, len, &mut column, &mut ends);
+                let mut from = 0;
+                for (i, &end) in ends.iter().enumerate() {
+                    let want = spec(tag, &values[offset + i]);
+                    assert_eq!(
+                        &column[from..end as usize],
+                        want,
+                        "{} row {i}",
+                        array.data_type()
+                    );
+                    let mut one = Vec::new();
+                    e.encode(i, &mut one);
+                    assert_eq!(one, want, "{} row {i} alone", array.data_type());
+                    from = end as usize;
+                }
+                assert_eq!(from, column.len());
+            }
+        }
     }
 
     #[cfg_attr(not(target_arch = "wasm32"), test)]
