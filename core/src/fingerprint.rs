@@ -19,6 +19,10 @@ use crate::table::BatchSource;
 /// Rows hashed per parallel task.
 const ROWS_PER_TASK: usize = 8 * 1024;
 
+/// Rows of a task encoded at a time, then gathered and hashed: a dozen columns' cells of
+/// this many rows stay in a core's cache between the two.
+const ROWS_PER_BLOCK: usize = 512;
+
 /// Cells up to this long are gathered into a row by a copy of this fixed length...
 const SHORT: usize = 16;
 
@@ -181,29 +185,41 @@ impl RowHasher {
         let spare = std::sync::Mutex::new(keep.unwrap_or_default());
         let kept = std::sync::Mutex::new(Vec::new());
         par::for_each_chunk_mut(out, ROWS_PER_TASK, |start, chunk| {
-            let end = start + chunk.len();
             let mut columns = spare
                 .lock()
                 .expect("no panics while held")
                 .pop()
                 .unwrap_or_default();
             columns.resize_with(encoders.len(), EncodedColumn::default);
-            for (column, e) in columns.iter_mut().zip(&encoders) {
+            for column in columns.iter_mut() {
                 column.bytes.clear();
                 column.ends.clear();
                 column.bytes.reserve(chunk.len() * 10);
                 column.ends.reserve(chunk.len());
-                e.encode_column(start, end, &mut column.bytes, &mut column.ends);
             }
             let mut slots = Slots::new();
             let mut in_lanes = [0usize; LANES];
             let mut lane = 0;
             let mut hashes = [Hash::default(); LANES];
             let mut long = Vec::new();
-            // When the longest cells of the task's columns fit the lanes together, every
-            // row does, and no row's length need be counted before it is gathered.
-            let all_fit = columns.iter().map(longest_cell).sum::<usize>() <= MAX_LEN;
+            let mut all_fit = false;
             for i in 0..chunk.len() {
+                if i % ROWS_PER_BLOCK == 0 {
+                    // The next block's cells, encoded just before they are gathered, are
+                    // still in the core's cache when they are.
+                    let to = (i + ROWS_PER_BLOCK).min(chunk.len());
+                    for (column, e) in columns.iter_mut().zip(&encoders) {
+                        e.encode_column(start + i, start + to, &mut column.bytes, &mut column.ends);
+                    }
+                    // When the longest cells of the block's columns fit the lanes together,
+                    // every row does, and no row's length need be counted before it is
+                    // gathered.
+                    all_fit = columns
+                        .iter()
+                        .map(|c| longest_cell(c, i..to))
+                        .sum::<usize>()
+                        <= MAX_LEN;
+                }
                 if !all_fit {
                     let len = row_len(&columns, i);
                     if len > MAX_LEN {
@@ -265,11 +281,15 @@ fn row_len(columns: &[EncodedColumn], i: usize) -> usize {
         .sum()
 }
 
-/// The length of a task's longest cell in one column.
-fn longest_cell(column: &EncodedColumn) -> usize {
-    let mut from = 0;
+/// The length of the longest of some rows' cells in one column of a task.
+fn longest_cell(column: &EncodedColumn, rows: std::ops::Range<usize>) -> usize {
+    let mut from = if rows.start == 0 {
+        0
+    } else {
+        column.ends[rows.start - 1]
+    };
     let mut longest = 0;
-    for &end in &column.ends {
+    for &end in &column.ends[rows] {
         longest = longest.max(end - from);
         from = end;
     }
