@@ -941,8 +941,8 @@ fn recount_without_previous_keys(
 }
 
 fn verify_data(r: &mut VerifyReport, records: &[StepRecord], claim: DataClaim<'_>) {
-    let f = match fingerprint::fingerprint(claim.data) {
-        Ok(f) => f.fingerprint,
+    let f = match fingerprint::fingerprint_only(claim.data) {
+        Ok(f) => f,
         Err(e) => {
             r.check(
                 "data",

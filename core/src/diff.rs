@@ -507,7 +507,6 @@ fn scan(
     for batch in source.scan()? {
         let batch = batch?;
         let n = batch.num_rows();
-        let start = fp.rows_so_far();
         fp.push(&batch)?;
         stats.push(&batch)?;
         if let Some(keys) = &keys {
@@ -536,7 +535,7 @@ fn scan(
                 h.hash_batch(&batch, &mut cmp_hashes)?;
                 &cmp_hashes
             }
-            None => fp.row_hashes_from(start),
+            None => fp.last_row_hashes(),
         };
         entries.reserve(n);
         for i in 0..n {

@@ -371,7 +371,14 @@ pub struct Fingerprinter {
     column_hashers: Vec<blake3::Hasher>,
     nulls: Vec<u64>,
     order: blake3::Hasher,
+    /// Every row hash so far in row order, or (unless kept) the last batch's only.
     row_hashes: Vec<Hash>,
+    keep_rows: bool,
+    row_count: u64,
+    /// The row hashes so far grouped by first byte, the content tree's buckets: each batch's
+    /// are added as it is hashed, so finishing only sorts each bucket on its own.
+    buckets: Vec<Vec<Hash>>,
+    last_batch_rows: usize,
     batches: usize,
     distinct: Option<Vec<crate::stats::Distinct>>,
     /// The last batch's encoded columns, reused by the next.
@@ -400,6 +407,10 @@ impl Fingerprinter {
             schema,
             order: Keyed::new(context::ORDER, &[]).hasher(),
             row_hashes: Vec::new(),
+            keep_rows: true,
+            row_count: 0,
+            buckets: vec![Vec::new(); BUCKETS],
+            last_batch_rows: 0,
             batches: 0,
             distinct: None,
             spare: Vec::new(),
@@ -415,24 +426,45 @@ impl Fingerprinter {
         Ok(f)
     }
 
+    /// Keeps only the fingerprint: [`Fingerprinted::row_hashes`] will be empty, and the row
+    /// hashes take half the memory (only the content buckets hold them).
+    pub fn without_row_hashes(mut self) -> Fingerprinter {
+        self.keep_rows = false;
+        self
+    }
+
     /// Makes room for `rows` more row hashes.
     pub fn reserve(&mut self, rows: usize) {
-        self.row_hashes.reserve_exact(rows);
+        if self.keep_rows {
+            self.row_hashes.reserve_exact(rows);
+        }
+        // Row hashes are uniform: a bucket gets rows / 256, give or take a few times its
+        // square root; with room for four, few buckets have to grow.
+        let per_bucket = rows / BUCKETS;
+        let room = per_bucket + 4 * per_bucket.isqrt() + 16;
+        for bucket in &mut self.buckets {
+            bucket.reserve(room);
+        }
     }
 
     /// Adds the next batch of rows.
     pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
         crate::table::check_batch_schema(&self.schema, batch, self.batches)?;
         self.batches += 1;
+        if !self.keep_rows {
+            self.row_hashes.clear();
+        }
         let start = self.row_hashes.len();
         self.row_hashes
             .resize(start + batch.num_rows(), Hash::default());
+        self.row_count += batch.num_rows() as u64;
+        self.last_batch_rows = batch.num_rows();
         let tasks = self.rows.hash_rows(
             batch,
             &mut self.row_hashes[start..],
             Some(std::mem::take(&mut self.spare)),
         )?;
-        crate::hash::update_hashes(&mut self.order, &self.row_hashes[start..]);
+        let hashes = &self.row_hashes[start..];
         // The row hasher encodes columns in name order; digests are kept in physical order.
         let mut work: Vec<(&mut blake3::Hasher, usize)> = Vec::new();
         for (pos, hasher) in self.column_hashers.iter_mut().enumerate() {
@@ -444,15 +476,26 @@ impl Fingerprinter {
             None => work.iter().map(|_| None).collect(),
         };
         let mut work: Vec<_> = work.into_iter().zip(distinct.iter_mut()).collect();
-        par::for_each_mut(&mut work, |((hasher, c), distinct)| {
-            for task in &tasks {
-                let column = &task[*c];
-                hasher.update(&column.bytes);
-                if let Some(d) = distinct {
-                    d.add_cells(&column.bytes, &column.ends);
+        let (order, buckets) = (&mut self.order, &mut self.buckets);
+        par::join(
+            || {
+                crate::hash::update_hashes(order, hashes);
+                for h in hashes {
+                    buckets[h.0[0] as usize].push(*h);
                 }
-            }
-        });
+            },
+            || {
+                par::for_each_mut(&mut work, |((hasher, c), distinct)| {
+                    for task in &tasks {
+                        let column = &task[*c];
+                        hasher.update(&column.bytes);
+                        if let Some(d) = distinct {
+                            d.add_cells(&column.bytes, &column.ends);
+                        }
+                    }
+                })
+            },
+        );
         for (i, column) in batch.columns().iter().enumerate() {
             self.nulls[i] += column.logical_null_count() as u64;
         }
@@ -460,14 +503,9 @@ impl Fingerprinter {
         Ok(())
     }
 
-    /// How many rows have been pushed.
-    pub fn rows_so_far(&self) -> usize {
-        self.row_hashes.len()
-    }
-
-    /// The row hashes from row `start` on.
-    pub fn row_hashes_from(&self, start: usize) -> &[Hash] {
-        &self.row_hashes[start..]
+    /// The row hashes of the last batch pushed, in row order.
+    pub fn last_row_hashes(&self) -> &[Hash] {
+        &self.row_hashes[self.row_hashes.len() - self.last_batch_rows..]
     }
 
     /// The distinct-count sketches of the columns so far, in column order (the canonical
@@ -477,8 +515,11 @@ impl Fingerprinter {
         self.distinct.as_deref()
     }
 
-    /// Finishes: sorts the row hashes for the content root.
-    pub fn finish(self) -> Fingerprinted {
+    /// Finishes: sorts each content bucket for the content root.
+    pub fn finish(mut self) -> Fingerprinted {
+        if !self.keep_rows {
+            self.row_hashes = Vec::new();
+        }
         let columns = self
             .schema
             .fields()
@@ -496,9 +537,12 @@ impl Fingerprinter {
             .collect();
         let fingerprint = Fingerprint {
             spec: FINGERPRINT_SPEC.to_string(),
-            rows: self.row_hashes.len() as u64,
+            rows: self.row_count,
             schema_hash: schema_hash(&self.schema),
-            content_root: content_root(&self.row_hashes),
+            content_root: top_root(&par::map_mut(&mut self.buckets, |bucket| {
+                sort_bucket(bucket);
+                bucket_root(bucket)
+            })),
             order_root: self.order.finalize().into(),
             columns,
         };
@@ -510,10 +554,20 @@ impl Fingerprinter {
     }
 }
 
-/// Fingerprints every batch of a source; the next batch is read (and decoded) while one is
-/// hashed.
+/// Fingerprints every batch of a source, keeping its row hashes; the next batch is read (and
+/// decoded) while one is hashed.
 pub fn fingerprint(source: &dyn BatchSource) -> Result<Fingerprinted> {
-    let mut f = Fingerprinter::new(source.schema())?;
+    fingerprint_with(Fingerprinter::new(source.schema())?, source)
+}
+
+/// The fingerprint of a source alone, without its row hashes (which then need half the
+/// memory: a million rows' take 32 MB instead of 64).
+pub fn fingerprint_only(source: &dyn BatchSource) -> Result<Fingerprint> {
+    let f = Fingerprinter::new(source.schema())?.without_row_hashes();
+    Ok(fingerprint_with(f, source)?.fingerprint)
+}
+
+fn fingerprint_with(mut f: Fingerprinter, source: &dyn BatchSource) -> Result<Fingerprinted> {
     f.reserve(source.rows_to_reserve());
     let mut batches = source.scan()?;
     let mut next = batches.next().transpose()?;
@@ -547,7 +601,7 @@ pub fn sort_content(row_hashes: &mut [Hash]) {
 /// Row hashes in content order (ascending bytes). Hashes are uniform, so a radix sort on
 /// their first two bytes leaves runs of a few hashes each (for a million rows, about 15):
 /// scattered into the 256 first-byte buckets, then each bucket (in parallel) scattered on its
-/// second byte, each run sorted on its own.
+/// second byte, each run sorted on its own ([`sort_bucket`]).
 pub fn sorted_content(row_hashes: &[Hash]) -> Vec<Hash> {
     let mut out = vec![Hash::default(); row_hashes.len()];
     let starts = scatter(row_hashes, BUCKETS, |h| h.0[0] as usize, &mut out);
@@ -558,19 +612,23 @@ pub fn sorted_content(row_hashes: &[Hash]) -> Vec<Hash> {
         buckets.push(bucket);
         rest = tail;
     }
-    par::for_each_mut(&mut buckets, |bucket| {
-        if bucket.len() < 64 {
-            bucket.sort_unstable();
-            return;
-        }
-        let mut scratch = vec![Hash::default(); bucket.len()];
-        let runs = scatter(bucket, BUCKETS, |h| h.0[1] as usize, &mut scratch);
-        for run in runs.windows(2) {
-            scratch[run[0]..run[1]].sort_unstable();
-        }
-        bucket.copy_from_slice(&scratch);
-    });
+    par::for_each_mut(&mut buckets, |bucket| sort_bucket(bucket));
     out
+}
+
+/// Sorts the row hashes of one first-byte bucket: scattered on their second byte, which
+/// leaves runs of a few hashes each, each run sorted on its own.
+fn sort_bucket(bucket: &mut [Hash]) {
+    if bucket.len() < 64 {
+        bucket.sort_unstable();
+        return;
+    }
+    let mut scratch = vec![Hash::default(); bucket.len()];
+    let runs = scatter(bucket, BUCKETS, |h| h.0[1] as usize, &mut scratch);
+    for run in runs.windows(2) {
+        scratch[run[0]..run[1]].sort_unstable();
+    }
+    bucket.copy_from_slice(&scratch);
 }
 
 /// A counting sort of `src` into `out` on a digit below `digits`; returns where each digit's
@@ -864,6 +922,44 @@ mod tests {
             hasher.hash_batch(b, &mut one_by_one).unwrap();
         }
         assert_eq!(cut.row_hashes, one_by_one);
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn the_content_buckets_filled_batch_by_batch_give_the_content_root() {
+        use arrow_array::{ArrayRef, Int64Array};
+        use std::sync::Arc;
+        let batch = |r: std::ops::Range<i64>| {
+            let ids = Arc::new(Int64Array::from_iter_values(r)) as ArrayRef;
+            RecordBatch::try_from_iter([("id", ids)]).unwrap()
+        };
+        // Buckets of a few rows and of many, more rows than the hint made room for, and a
+        // duplicate row.
+        for (ranges, hint) in [
+            (vec![0..3, 0..0, 3..300], 300),
+            (vec![0..5_000, 5_000..40_000, 39_999..40_000], 1_000),
+        ] {
+            let batches: Vec<RecordBatch> = ranges.into_iter().map(batch).collect();
+            let table = crate::table::Table::try_new(batches[0].schema(), batches.clone()).unwrap();
+            let full = fingerprint(&table).unwrap();
+            assert_eq!(full.row_hashes.len() as u64, full.fingerprint.rows);
+            assert_eq!(
+                full.fingerprint.content_root,
+                content_root(&full.row_hashes)
+            );
+            assert_eq!(fingerprint_only(&table).unwrap(), full.fingerprint);
+            let mut f = Fingerprinter::new(batches[0].schema())
+                .unwrap()
+                .without_row_hashes();
+            f.reserve(hint);
+            for b in &batches {
+                f.push(b).unwrap();
+                assert_eq!(f.last_row_hashes().len(), b.num_rows());
+            }
+            let only = f.finish();
+            assert!(only.row_hashes.is_empty());
+            assert_eq!(only.fingerprint, full.fingerprint);
+        }
     }
 
     #[cfg_attr(not(target_arch = "wasm32"), test)]

@@ -24,7 +24,7 @@ pub mod table;
 pub use decode::Format;
 pub use diff::{Diff, DiffConfig, DiffSummary, diff, diff_known};
 pub use error::{Error, Result, Side};
-pub use fingerprint::{Fingerprint, Fingerprinted, RowHasher, fingerprint};
+pub use fingerprint::{Fingerprint, Fingerprinted, RowHasher, fingerprint, fingerprint_only};
 pub use hash::Hash;
 pub use table::{BatchSource, Table};
 

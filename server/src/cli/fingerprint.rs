@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use pipeproof_core::fingerprint;
+use pipeproof_core::fingerprint_only;
 
 use super::{FormatArg, Output, input};
 use crate::outln;
@@ -26,9 +26,8 @@ pub struct Args {
 /// Runs `pipeproof fingerprint`.
 pub fn run(args: Args) -> Result<ExitCode> {
     let source = input(&args.file, args.input_format)?;
-    let f = fingerprint(&source)
-        .with_context(|| format!("cannot fingerprint {}", args.file.display()))?
-        .fingerprint;
+    let f = fingerprint_only(&source)
+        .with_context(|| format!("cannot fingerprint {}", args.file.display()))?;
     let mut out = String::new();
     match args.format {
         Output::Json => {
