@@ -198,54 +198,40 @@ impl RowHasher {
                 column.ends.reserve(chunk.len());
             }
             let mut slots = Slots::new();
-            let mut in_lanes = [0usize; LANES];
-            let mut lane = 0;
-            let mut hashes = [Hash::default(); LANES];
             let mut long = Vec::new();
-            let mut all_fit = false;
-            for i in 0..chunk.len() {
-                if i % ROWS_PER_BLOCK == 0 {
-                    // The next block's cells, encoded just before they are gathered, are
-                    // still in the core's cache when they are.
-                    let to = (i + ROWS_PER_BLOCK).min(chunk.len());
-                    for (column, e) in columns.iter_mut().zip(&encoders) {
-                        e.encode_column(start + i, start + to, &mut column.bytes, &mut column.ends);
-                    }
-                    // When the longest cells of the block's columns fit the lanes together,
-                    // every row does, and no row's length need be counted before it is
-                    // gathered.
-                    all_fit = columns
-                        .iter()
-                        .map(|c| longest_cell(c, i..to))
-                        .sum::<usize>()
-                        <= MAX_LEN;
+            for from in (0..chunk.len()).step_by(ROWS_PER_BLOCK) {
+                let to = (from + ROWS_PER_BLOCK).min(chunk.len());
+                // The block's cells, encoded just before they are gathered, are still in
+                // the core's cache when they are.
+                for (column, e) in columns.iter_mut().zip(&encoders) {
+                    e.encode_column(
+                        start + from,
+                        start + to,
+                        &mut column.bytes,
+                        &mut column.ends,
+                    );
                 }
-                if !all_fit {
-                    let len = row_len(&columns, i);
-                    if len > MAX_LEN {
-                        long.resize(len + MEDIUM, 0);
-                        let gathered = gather_row(&columns, i, &mut long);
-                        debug_assert_eq!(gathered, len);
-                        chunk[i] = self.key.hash(&long[..len]);
-                        continue;
+                // When the longest cells of the block's columns fit the lanes together,
+                // every row does, and no row's length need be counted before it is
+                // gathered into a lane.
+                let all_fit = columns
+                    .iter()
+                    .map(|c| longest_cell(c, from..to))
+                    .sum::<usize>()
+                    <= MAX_LEN;
+                if all_fit {
+                    for first in (from..to).step_by(LANES) {
+                        let n = LANES.min(to - first);
+                        for lane in 0..n {
+                            let len = gather_row(&columns, first + lane, slots.slot_mut(lane));
+                            slots.set_len(lane, len);
+                        }
+                        let out = &mut chunk[first..first + n];
+                        self.lanes.hash(self.key.key(), &slots, n, out);
                     }
+                } else {
+                    self.hash_row_by_row(&columns, from..to, &mut slots, &mut long, chunk);
                 }
-                let len = gather_row(&columns, i, slots.slot_mut(lane));
-                debug_assert_eq!(len, row_len(&columns, i));
-                slots.set_len(lane, len);
-                in_lanes[lane] = i;
-                lane += 1;
-                if lane == LANES {
-                    self.lanes.hash(self.key.key(), &slots, LANES, &mut hashes);
-                    for (&row, h) in in_lanes.iter().zip(&hashes) {
-                        chunk[row] = *h;
-                    }
-                    lane = 0;
-                }
-            }
-            self.lanes.hash(self.key.key(), &slots, lane, &mut hashes);
-            for (&row, h) in in_lanes[..lane].iter().zip(&hashes) {
-                chunk[row] = *h;
             }
             if keep_columns {
                 kept.lock()
@@ -256,6 +242,49 @@ impl RowHasher {
         let mut kept = kept.into_inner().expect("no panics while held");
         kept.sort_by_key(|(start, _)| *start);
         Ok(kept.into_iter().map(|(_, cols)| cols).collect())
+    }
+
+    /// Hashes rows `rows` of a task's encoded columns into `out`, one row at a time into
+    /// the lanes, a row too long for them on its own.
+    fn hash_row_by_row(
+        &self,
+        columns: &[EncodedColumn],
+        rows: std::ops::Range<usize>,
+        slots: &mut Slots,
+        long: &mut Vec<u8>,
+        out: &mut [Hash],
+    ) {
+        let mut in_lanes = [0usize; LANES];
+        let mut lane = 0;
+        let mut hashes = [Hash::default(); LANES];
+        for i in rows {
+            let len = row_len(columns, i);
+            if len > MAX_LEN {
+                long.resize(len + MEDIUM, 0);
+                let gathered = gather_row(columns, i, long);
+                debug_assert_eq!(gathered, len);
+                out[i] = self.key.hash(&long[..len]);
+                continue;
+            }
+            let gathered = gather_row(columns, i, slots.slot_mut(lane));
+            debug_assert_eq!(gathered, len);
+            slots.set_len(lane, len);
+            in_lanes[lane] = i;
+            lane += 1;
+            if lane == LANES {
+                self.lanes.hash(self.key.key(), slots, lane, &mut hashes);
+                for (&row, h) in in_lanes[..lane].iter().zip(&hashes) {
+                    out[row] = *h;
+                }
+                lane = 0;
+            }
+        }
+        if lane > 0 {
+            self.lanes.hash(self.key.key(), slots, lane, &mut hashes);
+            for (&row, h) in in_lanes[..lane].iter().zip(&hashes) {
+                out[row] = *h;
+            }
+        }
     }
 
     /// The canonical encoding of one row's hashed cells (what [`RowHasher::hash_batch`]
@@ -304,20 +333,27 @@ fn gather_row(columns: &[EncodedColumn], i: usize, row: &mut [u8]) -> usize {
     for EncodedColumn { bytes, ends } in columns {
         let from = if i == 0 { 0 } else { ends[i - 1] as usize };
         let to = ends[i] as usize;
-        let n = to - from;
-        // Most cells are short: copying a fixed SHORT or MEDIUM bytes (the bytes past the
-        // cell are overwritten by the next one or cut off) is a few moves, where a copy of
-        // `n` bytes would call memcpy.
-        if n <= SHORT && from + SHORT <= bytes.len() {
-            row[pos..pos + SHORT].copy_from_slice(&bytes[from..from + SHORT]);
-        } else if n <= MEDIUM && from + MEDIUM <= bytes.len() {
-            row[pos..pos + MEDIUM].copy_from_slice(&bytes[from..from + MEDIUM]);
-        } else {
-            row[pos..pos + n].copy_from_slice(&bytes[from..to]);
-        }
-        pos += n;
+        copy_cell(bytes, from, to, &mut row[pos..]);
+        pos += to - from;
     }
     pos
+}
+
+/// Copies the cell `bytes[from..to]` to the start of `to_row`, which has room for it and
+/// [`MEDIUM`] bytes more.
+#[inline(always)]
+fn copy_cell(bytes: &[u8], from: usize, to: usize, to_row: &mut [u8]) {
+    let n = to - from;
+    // Most cells are short: copying a fixed SHORT or MEDIUM bytes (the bytes past the cell
+    // are overwritten by the next one or cut off) is a few moves, where a copy of `n` bytes
+    // would call memcpy.
+    if n <= SHORT && from + SHORT <= bytes.len() {
+        to_row[..SHORT].copy_from_slice(&bytes[from..from + SHORT]);
+    } else if n <= MEDIUM && from + MEDIUM <= bytes.len() {
+        to_row[..MEDIUM].copy_from_slice(&bytes[from..from + MEDIUM]);
+    } else {
+        to_row[..n].copy_from_slice(&bytes[from..to]);
+    }
 }
 
 /// One column's cells of one task, encoded back to back, with each cell's end offset.
