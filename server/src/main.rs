@@ -17,6 +17,14 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // A decoder's panic on malformed input is turned into an error that says so; the
+    // default hook would print it as a crash first.
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !pipeproof_core::decode::panic_is_an_error() {
+            report(info);
+        }
+    }));
     match cli::run() {
         Ok(code) => code,
         Err(e) => {

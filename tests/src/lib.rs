@@ -350,6 +350,35 @@ pub fn ipc_stream(batch: &RecordBatch) -> Vec<u8> {
     out
 }
 
+/// `batch` as an Arrow IPC stream damaged (a few bytes, seeded) so that arrow's own
+/// decoder panics on it where it should fail, as it does on some malformed input.
+pub fn ipc_stream_arrow_panics_on(batch: &RecordBatch) -> Vec<u8> {
+    let good = ipc_stream(batch);
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut random = move |below: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % below as u64) as usize
+    };
+    for _ in 0..10_000 {
+        let mut damaged = good.clone();
+        for _ in 0..1 + random(4) {
+            let i = random(damaged.len());
+            damaged[i] = random(256) as u8;
+        }
+        let bytes = damaged.clone();
+        let decoded = std::panic::catch_unwind(move || {
+            arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)
+                .map(|r| r.collect::<Vec<_>>())
+        });
+        if decoded.is_err() {
+            return damaged;
+        }
+    }
+    panic!("no damage found that arrow panics on: has arrow stopped panicking?");
+}
+
 /// A batch as Parquet.
 pub fn parquet(batch: &RecordBatch) -> Vec<u8> {
     let mut out = Vec::new();

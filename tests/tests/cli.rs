@@ -234,6 +234,26 @@ fn bad_input_gets_a_clear_error_and_exit_2() {
         &["truncated.parquet"],
     );
 
+    // Damage on which arrow's decoder panics is an error like any other.
+    let damaged = dir.path().join("damaged.arrows");
+    std::fs::write(
+        &damaged,
+        pipeproof_tests::ipc_stream_arrow_panics_on(&before()),
+    )
+    .unwrap();
+    check(
+        &["fingerprint", &damaged.to_string_lossy()],
+        &[
+            "damaged.arrows",
+            "Arrow IPC stream",
+            "the input is malformed",
+        ],
+    );
+    check(
+        &["diff", &b, &damaged.to_string_lossy(), "--key", "id"],
+        &["damaged.arrows", "the input is malformed"],
+    );
+
     let dups = write(
         dir.path(),
         "dups.parquet",

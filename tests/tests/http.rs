@@ -394,6 +394,10 @@ fn bad_input_gets_problems_and_stores_nothing() {
         r.status,
         r.text()
     );
+    // Damage on which arrow's decoder panics: a 400 like any malformed body, not a 500.
+    let damaged = ipc_stream_arrow_panics_on(&trades(&[1, 2], &[1.0, 2.0], &["a", "b"]));
+    let d = post(a, &step_path(&run, "x", "id"), ADMIN, ARROW, &damaged).problem(400);
+    assert!(d.contains("the input is malformed"), "{d}");
     // Too big: by Content-Length, and by counting a body sent without one.
     let big = vec![b'x'; 5000];
     let d = post(a, &step_path(&run, "x", "id"), ADMIN, "text/csv", &big).problem(413);

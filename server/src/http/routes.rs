@@ -31,12 +31,9 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(ApiError::internal)?
         .unwrap_or_else(|panic| {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "no message".into());
-            Err(ApiError::panicked(&message))
+            Err(ApiError::panicked(&pipeproof_core::error::panic_message(
+                panic.as_ref(),
+            )))
         })
 }
 
