@@ -592,18 +592,12 @@ impl<T: ByteArrayType> Offsets<'_, T> {
             let k = leb128(n as u64, &mut head);
             out.extend_from_slice(&head[..k]);
         }
-        // Most cells are short: a copy of a fixed 16 or 32 bytes cut back to the cell is a
-        // few moves, where a copy of `n` bytes is a call to memcpy.
-        let len = out.len();
-        if n <= 16 && from + 16 <= values.len() {
-            let window: &[u8; 16] = values[from..from + 16].try_into().expect("16 bytes");
-            out.extend_from_slice(window);
-            out.truncate(len + n);
-        } else if n <= 32 && from + 32 <= values.len() {
-            let window: &[u8; 32] = values[from..from + 32].try_into().expect("32 bytes");
-            out.extend_from_slice(window);
-            out.truncate(len + n);
-        } else {
+        // Most cells are short: a copy of a fixed 16, 32 or 128 bytes cut back to the cell is
+        // a few moves, where a copy of `n` bytes is a call to memcpy.
+        if !(put_window::<16>(values, from, n, out)
+            || put_window::<32>(values, from, n, out)
+            || put_window::<128>(values, from, n, out))
+        {
             out.extend_from_slice(&values[from..to]);
         }
     }
@@ -616,13 +610,29 @@ impl<T: ByteArrayType> CellEncoder for Offsets<'_, T> {
 
     fn encode_column(&self, start: usize, end: usize, out: &mut Vec<u8>, ends: &mut Vec<u32>) {
         let (offsets, values) = (self.array.value_offsets(), self.array.values().as_slice());
-        // The cells' bytes, and a tag and a length byte or two each.
-        out.reserve(offsets[end].as_usize() - offsets[start].as_usize() + 3 * (end - start));
+        // The cells' bytes, a tag and a length byte or two each, and room for the last
+        // cell's copy to overrun.
+        out.reserve(offsets[end].as_usize() - offsets[start].as_usize() + 3 * (end - start) + 128);
         for row in start..end {
             self.put(row, offsets, values, out);
             ends.push(out.len() as u32);
         }
     }
+}
+
+/// Appends `values[from..from + n]` to `out` by a copy of a fixed `W` bytes cut back to
+/// `n`, when `n` is at most `W` and `values` has `W` bytes from `from`; returns whether it
+/// did.
+#[inline(always)]
+fn put_window<const W: usize>(values: &[u8], from: usize, n: usize, out: &mut Vec<u8>) -> bool {
+    if n > W || from + W > values.len() {
+        return false;
+    }
+    let window: &[u8; W] = values[from..from + W].try_into().expect("W bytes");
+    let len = out.len();
+    out.extend_from_slice(window);
+    out.truncate(len + n);
+    true
 }
 
 fn offsets<'a, T: ByteArrayType>(

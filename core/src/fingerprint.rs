@@ -26,11 +26,17 @@ const ROWS_PER_BLOCK: usize = 512;
 /// Cells up to this long are gathered into a row by a copy of this fixed length...
 const SHORT: usize = 16;
 
-/// ... and cells up to this long by a copy of this one; a row's buffer has this much room
-/// past its end.
+/// ... cells up to this long by a copy of this one...
 const MEDIUM: usize = 64;
+
+/// ... and cells up to this long by a copy of this one.
+const LONG: usize = 128;
+
+/// How far past a row's end a copy can run, at most: a fixed copy is used only for a cell
+/// longer than the tier below it. A row's buffer has this much room past the row.
+const OVERRUN: usize = LONG - MEDIUM;
 const _: () = assert!(
-    crate::lanes::SLOT >= MAX_LEN + MEDIUM,
+    OVERRUN >= SHORT && OVERRUN >= MEDIUM - SHORT && crate::lanes::SLOT >= MAX_LEN + OVERRUN,
     "a lane has room for overruns"
 );
 
@@ -260,7 +266,7 @@ impl RowHasher {
         for i in rows {
             let len = row_len(columns, i);
             if len > MAX_LEN {
-                long.resize(len + MEDIUM, 0);
+                long.resize(len + OVERRUN, 0);
                 let gathered = gather_row(columns, i, long);
                 debug_assert_eq!(gathered, len);
                 out[i] = self.key.hash(&long[..len]);
@@ -326,7 +332,7 @@ fn longest_cell(column: &EncodedColumn, rows: std::ops::Range<usize>) -> usize {
 }
 
 /// Copies row `i`'s cells, in hashing order, to the start of `row`, which has room for the
-/// row and [`MEDIUM`] bytes more; returns the row's length.
+/// row and [`OVERRUN`] bytes more; returns the row's length.
 #[inline]
 fn gather_row(columns: &[EncodedColumn], i: usize, row: &mut [u8]) -> usize {
     let mut pos = 0;
@@ -340,17 +346,19 @@ fn gather_row(columns: &[EncodedColumn], i: usize, row: &mut [u8]) -> usize {
 }
 
 /// Copies the cell `bytes[from..to]` to the start of `to_row`, which has room for it and
-/// [`MEDIUM`] bytes more.
+/// [`OVERRUN`] bytes more.
 #[inline(always)]
 fn copy_cell(bytes: &[u8], from: usize, to: usize, to_row: &mut [u8]) {
     let n = to - from;
-    // Most cells are short: copying a fixed SHORT or MEDIUM bytes (the bytes past the cell
-    // are overwritten by the next one or cut off) is a few moves, where a copy of `n` bytes
-    // would call memcpy.
+    // Most cells are short: copying a fixed SHORT, MEDIUM or LONG bytes (the bytes past the
+    // cell are overwritten by the next one or cut off) is a few moves, where a copy of `n`
+    // bytes would call memcpy.
     if n <= SHORT && from + SHORT <= bytes.len() {
         to_row[..SHORT].copy_from_slice(&bytes[from..from + SHORT]);
     } else if n <= MEDIUM && from + MEDIUM <= bytes.len() {
         to_row[..MEDIUM].copy_from_slice(&bytes[from..from + MEDIUM]);
+    } else if n <= LONG && from + LONG <= bytes.len() {
+        to_row[..LONG].copy_from_slice(&bytes[from..from + LONG]);
     } else {
         to_row[..n].copy_from_slice(&bytes[from..to]);
     }
@@ -874,8 +882,11 @@ mod tests {
         // Rows from empty strings to well past two chunks (2048 bytes, the most the lanes
         // take), of one and two chunks and longer mixed within each group of eight hashed
         // together, over more than one task.
+        // A last cell of 50 to 140 bytes, copied as a fixed 64 or 128 bytes, ends some rows
+        // a few bytes short of 2048: its copy runs past the row, to the end of the lane.
         let n = ROWS_PER_TASK + 1_000;
         let text: Vec<String> = (0..n).map(|i| "x".repeat((i * 37) % 3_000)).collect();
+        let tail: Vec<String> = (0..n).map(|i| "y".repeat(50 + i % 91)).collect();
         let batch = RecordBatch::try_from_iter([
             (
                 "id",
@@ -885,21 +896,30 @@ mod tests {
                 "text",
                 Arc::new(StringArray::from_iter_values(&text)) as ArrayRef,
             ),
+            (
+                "z_tail",
+                Arc::new(StringArray::from_iter_values(&tail)) as ArrayRef,
+            ),
         ])
         .unwrap();
         let rows = RowHasher::rows(&batch.schema()).unwrap();
         let mut hashes = Vec::new();
         rows.hash_batch(&batch, &mut hashes).unwrap();
-        let key = Keyed::new(context::ROW, &names_material(["id", "text"].into_iter()));
-        let (mut two_chunks, mut long) = (0, 0);
+        let key = Keyed::new(
+            context::ROW,
+            &names_material(["id", "text", "z_tail"].into_iter()),
+        );
+        let (mut two_chunks, mut long, mut near_full) = (0, 0, 0);
         for (r, h) in hashes.iter().enumerate() {
             let encoded = rows.encode_row(&batch, r).unwrap();
             two_chunks += usize::from((1025..=crate::lanes::MAX_LEN).contains(&encoded.len()));
             long += usize::from(encoded.len() > crate::lanes::MAX_LEN);
+            near_full += usize::from((1_990..=crate::lanes::MAX_LEN).contains(&encoded.len()));
             assert_eq!(*h, key.hash(&encoded), "row {r}");
         }
         assert!(two_chunks > 1_000, "rows of two chunks: {two_chunks}");
         assert!(long > 1_000, "rows past two chunks: {long}");
+        assert!(near_full > 50, "rows just short of two chunks: {near_full}");
     }
 
     #[cfg_attr(not(target_arch = "wasm32"), test)]
