@@ -419,8 +419,10 @@ pub struct Fingerprinter {
     row_hashes: Vec<Hash>,
     keep_rows: bool,
     row_count: u64,
-    /// The row hashes so far grouped by first byte, the content tree's buckets: each batch's
-    /// are added as it is hashed, so finishing only sorts each bucket on its own.
+    /// Unless the row hashes are kept: the row hashes so far grouped by first byte, the
+    /// content tree's buckets. Each batch's are added as it is hashed, so finishing only
+    /// sorts each bucket on its own. (Kept row hashes are sorted when finishing instead: a
+    /// diff holding them has no room to spare for a second copy during its scan.)
     buckets: Vec<Vec<Hash>>,
     last_batch_rows: usize,
     batches: usize,
@@ -471,7 +473,8 @@ impl Fingerprinter {
     }
 
     /// Keeps only the fingerprint: [`Fingerprinted::row_hashes`] will be empty, and the row
-    /// hashes take half the memory (only the content buckets hold them).
+    /// hashes take half the memory (only the content buckets hold them, and no sorted copy
+    /// is made when finishing).
     pub fn without_row_hashes(mut self) -> Fingerprinter {
         self.keep_rows = false;
         self
@@ -481,6 +484,7 @@ impl Fingerprinter {
     pub fn reserve(&mut self, rows: usize) {
         if self.keep_rows {
             self.row_hashes.reserve_exact(rows);
+            return;
         }
         // Row hashes are uniform: a bucket gets rows / 256, give or take a few times its
         // square root; with room for four, few buckets have to grow.
@@ -521,11 +525,14 @@ impl Fingerprinter {
         };
         let mut work: Vec<_> = work.into_iter().zip(distinct.iter_mut()).collect();
         let (order, buckets) = (&mut self.order, &mut self.buckets);
+        let fill_buckets = !self.keep_rows;
         par::join(
             || {
                 crate::hash::update_hashes(order, hashes);
-                for h in hashes {
-                    buckets[h.0[0] as usize].push(*h);
+                if fill_buckets {
+                    for h in hashes {
+                        buckets[h.0[0] as usize].push(*h);
+                    }
                 }
             },
             || {
@@ -559,11 +566,17 @@ impl Fingerprinter {
         self.distinct.as_deref()
     }
 
-    /// Finishes: sorts each content bucket for the content root.
+    /// Finishes: sorts the row hashes (or each content bucket) for the content root.
     pub fn finish(mut self) -> Fingerprinted {
-        if !self.keep_rows {
+        let content_root = if self.keep_rows {
+            content_root(&self.row_hashes)
+        } else {
             self.row_hashes = Vec::new();
-        }
+            top_root(&par::map_mut(&mut self.buckets, |bucket| {
+                sort_bucket(bucket);
+                bucket_root(bucket)
+            }))
+        };
         let columns = self
             .schema
             .fields()
@@ -583,10 +596,7 @@ impl Fingerprinter {
             spec: FINGERPRINT_SPEC.to_string(),
             rows: self.row_count,
             schema_hash: schema_hash(&self.schema),
-            content_root: top_root(&par::map_mut(&mut self.buckets, |bucket| {
-                sort_bucket(bucket);
-                bucket_root(bucket)
-            })),
+            content_root,
             order_root: self.order.finalize().into(),
             columns,
         };
