@@ -524,29 +524,21 @@ impl Fingerprinter {
             None => work.iter().map(|_| None).collect(),
         };
         let mut work: Vec<_> = work.into_iter().zip(distinct.iter_mut()).collect();
-        let (order, buckets) = (&mut self.order, &mut self.buckets);
-        let fill_buckets = !self.keep_rows;
-        par::join(
-            || {
-                crate::hash::update_hashes(order, hashes);
-                if fill_buckets {
-                    for h in hashes {
-                        buckets[h.0[0] as usize].push(*h);
-                    }
+        crate::hash::update_hashes(&mut self.order, hashes);
+        if !self.keep_rows {
+            for h in hashes {
+                self.buckets[h.0[0] as usize].push(*h);
+            }
+        }
+        par::for_each_mut(&mut work, |((hasher, c), distinct)| {
+            for task in &tasks {
+                let column = &task[*c];
+                hasher.update(&column.bytes);
+                if let Some(d) = distinct {
+                    d.add_cells(&column.bytes, &column.ends);
                 }
-            },
-            || {
-                par::for_each_mut(&mut work, |((hasher, c), distinct)| {
-                    for task in &tasks {
-                        let column = &task[*c];
-                        hasher.update(&column.bytes);
-                        if let Some(d) = distinct {
-                            d.add_cells(&column.bytes, &column.ends);
-                        }
-                    }
-                })
-            },
-        );
+            }
+        });
         for (i, column) in batch.columns().iter().enumerate() {
             self.nulls[i] += column.logical_null_count() as u64;
         }
