@@ -550,12 +550,23 @@ where
         } else {
             let value = self.array.value(row);
             let bytes = value.as_ref();
-            let mut head = [0u8; 10];
-            let n = leb128(bytes.len() as u64, &mut head);
-            out.push(self.tag);
-            out.extend_from_slice(&head[..n]);
+            put_head(self.tag, bytes.len(), out);
             out.extend_from_slice(bytes);
         }
+    }
+}
+
+/// Appends the head of a variable-length cell: its tag, then its length in LEB128.
+#[inline(always)]
+fn put_head(tag: u8, len: usize, out: &mut Vec<u8>) {
+    out.push(tag);
+    if len < 0x80 {
+        // LEB128 of a length below 128 is the length itself.
+        out.push(len as u8);
+    } else {
+        let mut head = [0u8; 10];
+        let n = leb128(len as u64, &mut head);
+        out.extend_from_slice(&head[..n]);
     }
 }
 
@@ -583,15 +594,7 @@ impl<T: ByteArrayType> Offsets<'_, T> {
         }
         let (from, to) = (offsets[row].as_usize(), offsets[row + 1].as_usize());
         let n = to - from;
-        out.push(self.tag);
-        if n < 0x80 {
-            // LEB128 of a length below 128 is the length itself.
-            out.push(n as u8);
-        } else {
-            let mut head = [0u8; 10];
-            let k = leb128(n as u64, &mut head);
-            out.extend_from_slice(&head[..k]);
-        }
+        put_head(self.tag, n, out);
         // Most cells are short: a copy of a fixed 16, 32 or 128 bytes cut back to the cell is
         // a few moves, where a copy of `n` bytes is a call to memcpy.
         if !(put_window::<16>(values, from, n, out)

@@ -225,7 +225,8 @@ struct ArrowFileBatches<R> {
 }
 
 impl<R: Read + Seek> ArrowFileBatches<R> {
-    /// Blocks kept for reuse: the batch being read and the one being used leave another.
+    /// Blocks kept for reuse: a reader one batch ahead of its consumer holds two, so the
+    /// oldest of the others is free by the time the next block is read.
     const KEPT: usize = 4;
 
     fn try_new(mut reader: R) -> std::result::Result<ArrowFileBatches<R>, ArrowError> {
@@ -271,12 +272,13 @@ impl<R: Read + Seek> ArrowFileBatches<R> {
         let mut free = None;
         for _ in 0..self.read.len() {
             let buffer = self.read.pop_front().expect("counted");
-            match (free.is_none(), buffer) {
-                (true, buffer) => match buffer.into_mutable() {
-                    Ok(memory) => free = Some(memory),
-                    Err(held) => self.read.push_back(held),
-                },
-                (false, buffer) => self.read.push_back(buffer),
+            if free.is_some() {
+                self.read.push_back(buffer);
+                continue;
+            }
+            match buffer.into_mutable() {
+                Ok(memory) => free = Some(memory),
+                Err(held) => self.read.push_back(held),
             }
         }
         // Blocks differ a little in size: fresh memory has room for a slightly larger one,
@@ -579,15 +581,30 @@ mod tests {
             .unwrap()
         };
         let batches: Vec<RecordBatch> = sizes.iter().map(|&n| batch(n)).collect();
-        let mut bytes = Vec::new();
-        let mut w =
-            arrow_ipc::writer::FileWriter::try_new(&mut bytes, &batches[0].schema()).unwrap();
-        for b in &batches {
-            w.write(b).unwrap();
+        (ipc(Format::ArrowFile, &batches), batches)
+    }
+
+    /// Batches written as an Arrow IPC file or stream.
+    fn ipc(format: Format, batches: &[RecordBatch]) -> Vec<u8> {
+        use arrow_array::RecordBatchWriter;
+        fn write_all(mut w: impl RecordBatchWriter, batches: &[RecordBatch]) {
+            for b in batches {
+                w.write(b).unwrap();
+            }
+            w.close().unwrap();
         }
-        w.finish().unwrap();
-        drop(w);
-        (bytes, batches)
+        let (mut bytes, schema) = (Vec::new(), batches[0].schema());
+        match format {
+            Format::ArrowFile => write_all(
+                arrow_ipc::writer::FileWriter::try_new(&mut bytes, &schema).unwrap(),
+                batches,
+            ),
+            _ => write_all(
+                arrow_ipc::writer::StreamWriter::try_new(&mut bytes, &schema).unwrap(),
+                batches,
+            ),
+        }
+        bytes
     }
 
     #[cfg_attr(not(target_arch = "wasm32"), test)]
@@ -637,14 +654,7 @@ mod tests {
     #[test]
     fn malformed_arrow_bytes_are_errors_even_where_the_decoder_panics() {
         let (file, batches) = batches_file(&[20, 20, 10]);
-        let mut stream = Vec::new();
-        let mut w =
-            arrow_ipc::writer::StreamWriter::try_new(&mut stream, &batches[0].schema()).unwrap();
-        for b in &batches {
-            w.write(b).unwrap();
-        }
-        w.finish().unwrap();
-        drop(w);
+        let stream = ipc(Format::ArrowStream, &batches);
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         let mut random = move |below: usize| {
             x ^= x << 13;

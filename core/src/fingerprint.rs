@@ -167,9 +167,9 @@ impl RowHasher {
         Ok(())
     }
 
-    /// Hashes every row into `out`. Each parallel task encodes its rows column by column
-    /// (one monomorphic loop per column), then gathers each row's cells and hashes them,
-    /// eight rows at a time where the CPU can ([`Lanes`]).
+    /// Hashes every row into `out`. Each parallel task takes its rows a block at a time:
+    /// encodes the block column by column (one monomorphic loop per column), then gathers
+    /// each row's cells and hashes them, eight rows at a time where the CPU can ([`Lanes`]).
     /// With `keep`, tasks encode into buffers taken from it (those of an earlier batch,
     /// whose memory is already faulted in), and each task's encoded columns (in hashing
     /// order), which are exactly the bytes the column digests need, are returned in row
