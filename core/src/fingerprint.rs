@@ -480,7 +480,9 @@ impl Fingerprinter {
         self
     }
 
-    /// Makes room for `rows` more row hashes.
+    /// Makes room for `rows` more row hashes. The content buckets' memory is faulted in
+    /// as it is reserved (the allocator writes into each block), on every thread of the
+    /// pool: tens of megabytes that would otherwise be faulted in on one.
     pub fn reserve(&mut self, rows: usize) {
         if self.keep_rows {
             self.row_hashes.reserve_exact(rows);
@@ -490,9 +492,7 @@ impl Fingerprinter {
         // square root; with room for four, few buckets have to grow.
         let per_bucket = rows / BUCKETS;
         let room = per_bucket + 4 * per_bucket.isqrt() + 16;
-        for bucket in &mut self.buckets {
-            bucket.reserve(room);
-        }
+        par::for_each_mut(&mut self.buckets, |bucket| bucket.reserve(room));
     }
 
     /// Adds the next batch of rows.
@@ -614,9 +614,10 @@ pub fn fingerprint_only(source: &dyn BatchSource) -> Result<Fingerprint> {
 }
 
 fn fingerprint_with(mut f: Fingerprinter, source: &dyn BatchSource) -> Result<Fingerprinted> {
-    f.reserve(source.rows_to_reserve());
+    let rows = source.rows_to_reserve();
     let mut batches = source.scan()?;
-    let mut next = batches.next().transpose()?;
+    let ((), first) = par::join(|| f.reserve(rows), || batches.next().transpose());
+    let mut next = first?;
     while let Some(batch) = next {
         let (pushed, read) = par::join(|| f.push(&batch), || batches.next().transpose());
         pushed?;
