@@ -647,7 +647,7 @@ pub fn sort_content(row_hashes: &mut [Hash]) {
 
 /// Row hashes in content order (ascending bytes). Hashes are uniform, so a radix sort on
 /// their first two bytes leaves runs of a few hashes each (for a million rows, about 15):
-/// scattered into the 256 first-byte buckets, then each bucket (in parallel) scattered on its
+/// scattered into the 256 first-byte buckets, then each bucket (in parallel) grouped on its
 /// second byte, each run sorted on its own ([`sort_bucket`]).
 pub fn sorted_content(row_hashes: &[Hash]) -> Vec<Hash> {
     let mut out = vec![Hash::default(); row_hashes.len()];
@@ -663,19 +663,18 @@ pub fn sorted_content(row_hashes: &[Hash]) -> Vec<Hash> {
     out
 }
 
-/// Sorts the row hashes of one first-byte bucket: scattered on their second byte, which
+/// Sorts the row hashes of one first-byte bucket: grouped in place on their second byte
+/// (a bucket fits in the core's cache, and no scratch memory need be faulted in), which
 /// leaves runs of a few hashes each, each run sorted on its own.
 fn sort_bucket(bucket: &mut [Hash]) {
     if bucket.len() < 64 {
         bucket.sort_unstable();
         return;
     }
-    let mut scratch = vec![Hash::default(); bucket.len()];
-    let runs = scatter(bucket, BUCKETS, |h| h.0[1] as usize, &mut scratch);
+    let runs = distribute(bucket, BUCKETS, |h| h.0[1] as usize);
     for run in runs.windows(2) {
-        scratch[run[0]..run[1]].sort_unstable();
+        bucket[run[0]..run[1]].sort_unstable();
     }
-    bucket.copy_from_slice(&scratch);
 }
 
 /// A counting sort of `src` into `out` on a digit below `digits`; returns where each digit's
