@@ -524,21 +524,31 @@ impl Fingerprinter {
             None => work.iter().map(|_| None).collect(),
         };
         let mut work: Vec<_> = work.into_iter().zip(distinct.iter_mut()).collect();
-        crate::hash::update_hashes(&mut self.order, hashes);
-        if !self.keep_rows {
-            for h in hashes {
-                self.buckets[h.0[0] as usize].push(*h);
-            }
-        }
-        par::for_each_mut(&mut work, |((hasher, c), distinct)| {
-            for task in &tasks {
-                let column = &task[*c];
-                hasher.update(&column.bytes);
-                if let Some(d) = distinct {
-                    d.add_cells(&column.bytes, &column.ends);
+        // The order root and the content buckets take the batch's row hashes one after the
+        // other, on one thread, while the other threads hash the columns.
+        let order = &mut self.order;
+        let buckets = (!self.keep_rows).then_some(&mut self.buckets);
+        par::join(
+            || {
+                crate::hash::update_hashes(order, hashes);
+                if let Some(buckets) = buckets {
+                    for h in hashes {
+                        buckets[h.0[0] as usize].push(*h);
+                    }
                 }
-            }
-        });
+            },
+            || {
+                par::for_each_mut(&mut work, |((hasher, c), distinct)| {
+                    for task in &tasks {
+                        let column = &task[*c];
+                        hasher.update(&column.bytes);
+                        if let Some(d) = distinct {
+                            d.add_cells(&column.bytes, &column.ends);
+                        }
+                    }
+                })
+            },
+        );
         for (i, column) in batch.columns().iter().enumerate() {
             self.nulls[i] += column.logical_null_count() as u64;
         }
