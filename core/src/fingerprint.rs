@@ -157,29 +157,28 @@ impl RowHasher {
     pub fn hash_batch(&self, batch: &RecordBatch, out: &mut Vec<Hash>) -> Result<()> {
         let start = out.len();
         out.resize(start + batch.num_rows(), Hash::default());
-        self.hash_rows(batch, &mut out[start..], None)?;
-        Ok(())
+        self.hash_rows(batch, &mut out[start..], &mut Vec::new(), |_, _, _| {})
     }
 
     /// Writes the hash of every row of `batch` into `out` (`out.len() == batch.num_rows()`).
     pub fn hash_batch_into(&self, batch: &RecordBatch, out: &mut [Hash]) -> Result<()> {
-        self.hash_rows(batch, out, None)?;
-        Ok(())
+        self.hash_rows(batch, out, &mut Vec::new(), |_, _, _| {})
     }
 
     /// Hashes every row into `out`. Each parallel task takes its rows a block at a time:
     /// encodes the block column by column (one monomorphic loop per column), then gathers
     /// each row's cells and hashes them, eight rows at a time where the CPU can ([`Lanes`]).
-    /// With `keep`, tasks encode into buffers taken from it (those of an earlier batch,
-    /// whose memory is already faulted in), and each task's encoded columns (in hashing
-    /// order), which are exactly the bytes the column digests need, are returned in row
-    /// order.
+    /// Tasks encode into buffers taken from `spare` (those of earlier tasks, whose memory is
+    /// already faulted in), and each task's encoded columns (in hashing order), which are
+    /// exactly the bytes the column digests need, go to `consume` with the task's first row
+    /// and its row hashes, task after task in row order, then back to `spare`.
     fn hash_rows(
         &self,
         batch: &RecordBatch,
         out: &mut [Hash],
-        keep: Option<Vec<TaskColumns>>,
-    ) -> Result<Vec<TaskColumns>> {
+        spare: &mut Vec<TaskColumns>,
+        mut consume: impl FnMut(usize, &TaskColumns, &[Hash]) + Send,
+    ) -> Result<()> {
         assert_eq!(out.len(), batch.num_rows());
         let encoders = self
             .columns
@@ -187,10 +186,15 @@ impl RowHasher {
             .zip(&self.names)
             .map(|(&i, name)| canon::encoder(name, batch.column(i).as_ref()))
             .collect::<Result<Vec<_>>>()?;
-        let keep_columns = keep.is_some();
-        let spare = std::sync::Mutex::new(keep.unwrap_or_default());
-        let kept = std::sync::Mutex::new(Vec::new());
-        par::for_each_chunk_mut(out, ROWS_PER_TASK, |start, chunk| {
+        let spare = std::sync::Mutex::new(spare);
+        // Each task's rows' hashes, written by the task, then read by `consume`.
+        let chunks: Vec<_> = out
+            .chunks_mut(ROWS_PER_TASK)
+            .map(std::sync::Mutex::new)
+            .collect();
+        let work = |task: usize| {
+            let start = task * ROWS_PER_TASK;
+            let mut chunk = chunks[task].lock().expect("no panics while held");
             let mut columns = spare
                 .lock()
                 .expect("no panics while held")
@@ -236,18 +240,17 @@ impl RowHasher {
                         self.lanes.hash(self.key.key(), &slots, n, out);
                     }
                 } else {
-                    self.hash_row_by_row(&columns, from..to, &mut slots, &mut long, chunk);
+                    self.hash_row_by_row(&columns, from..to, &mut slots, &mut long, &mut chunk);
                 }
             }
-            if keep_columns {
-                kept.lock()
-                    .expect("no panics while held")
-                    .push((start, columns));
-            }
+            columns
+        };
+        par::map_consume_in_order(chunks.len(), work, |task, columns| {
+            let hashes = chunks[task].lock().expect("no panics while held");
+            consume(task * ROWS_PER_TASK, &columns, &hashes);
+            spare.lock().expect("no panics while held").push(columns);
         });
-        let mut kept = kept.into_inner().expect("no panics while held");
-        kept.sort_by_key(|(start, _)| *start);
-        Ok(kept.into_iter().map(|(_, cols)| cols).collect())
+        Ok(())
     }
 
     /// Hashes rows `rows` of a task's encoded columns into `out`, one row at a time into
@@ -507,52 +510,43 @@ impl Fingerprinter {
             .resize(start + batch.num_rows(), Hash::default());
         self.row_count += batch.num_rows() as u64;
         self.last_batch_rows = batch.num_rows();
-        let tasks = self.rows.hash_rows(
-            batch,
-            &mut self.row_hashes[start..],
-            Some(std::mem::take(&mut self.spare)),
-        )?;
-        let hashes = &self.row_hashes[start..];
         // The row hasher encodes columns in name order; digests are kept in physical order.
-        let mut work: Vec<(&mut blake3::Hasher, usize)> = Vec::new();
+        let mut digests: Vec<(&mut blake3::Hasher, usize)> = Vec::new();
         for (pos, hasher) in self.column_hashers.iter_mut().enumerate() {
             let in_hash_order = self.rows.columns.iter().position(|&c| c == pos);
-            work.push((hasher, in_hash_order.expect("every column is hashed")));
+            digests.push((hasher, in_hash_order.expect("every column is hashed")));
         }
         let mut distinct: Vec<Option<&mut crate::stats::Distinct>> = match &mut self.distinct {
             Some(d) => d.iter_mut().map(Some).collect(),
-            None => work.iter().map(|_| None).collect(),
+            None => digests.iter().map(|_| None).collect(),
         };
-        let mut work: Vec<_> = work.into_iter().zip(distinct.iter_mut()).collect();
-        // The order root and the content buckets take the batch's row hashes one after the
-        // other, on one thread, while the other threads hash the columns.
         let order = &mut self.order;
-        let buckets = (!self.keep_rows).then_some(&mut self.buckets);
-        par::join(
-            || {
+        let mut buckets = (!self.keep_rows).then_some(&mut self.buckets);
+        // Each task's row hashes and encoded cells are taken in row order, as the task is
+        // done, while other threads hash the next tasks' rows.
+        self.rows.hash_rows(
+            batch,
+            &mut self.row_hashes[start..],
+            &mut self.spare,
+            |_, columns, hashes| {
                 crate::hash::update_hashes(order, hashes);
-                if let Some(buckets) = buckets {
+                if let Some(buckets) = buckets.as_mut() {
                     for h in hashes {
                         buckets[h.0[0] as usize].push(*h);
                     }
                 }
-            },
-            || {
-                par::for_each_mut(&mut work, |((hasher, c), distinct)| {
-                    for task in &tasks {
-                        let column = &task[*c];
-                        hasher.update(&column.bytes);
-                        if let Some(d) = distinct {
-                            d.add_cells(&column.bytes, &column.ends);
-                        }
+                for ((hasher, c), distinct) in digests.iter_mut().zip(distinct.iter_mut()) {
+                    let column = &columns[*c];
+                    hasher.update(&column.bytes);
+                    if let Some(d) = distinct {
+                        d.add_cells(&column.bytes, &column.ends);
                     }
-                })
+                }
             },
-        );
+        )?;
         for (i, column) in batch.columns().iter().enumerate() {
             self.nulls[i] += column.logical_null_count() as u64;
         }
-        self.spare = tasks;
         Ok(())
     }
 

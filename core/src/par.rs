@@ -5,25 +5,6 @@
 #[cfg(feature = "parallel")]
 use rayon::prelude::*;
 
-/// Calls `f(start, chunk)` for consecutive chunks of `slice` of `chunk_len` elements.
-pub(crate) fn for_each_chunk_mut<T, F>(slice: &mut [T], chunk_len: usize, f: F)
-where
-    T: Send,
-    F: Fn(usize, &mut [T]) + Sync + Send,
-{
-    let chunk_len = chunk_len.max(1);
-    #[cfg(feature = "parallel")]
-    slice
-        .par_chunks_mut(chunk_len)
-        .enumerate()
-        .for_each(|(i, c)| f(i * chunk_len, c));
-    #[cfg(not(feature = "parallel"))]
-    slice
-        .chunks_mut(chunk_len)
-        .enumerate()
-        .for_each(|(i, c)| f(i * chunk_len, c));
-}
-
 /// Maps `f` over `items`, keeping their order.
 pub(crate) fn map<T, R, F>(items: &[T], f: F) -> Vec<R>
 where
@@ -78,4 +59,108 @@ where
     return rayon::join(a, b);
     #[cfg(not(feature = "parallel"))]
     return (a(), b());
+}
+
+/// Calls `work(i)` for every `i` in `0..n`, threads taking the next index as they come free,
+/// and hands each result to `consume(i, result)` in index order, as soon as the results
+/// before it have been consumed; no two calls of `consume` overlap. So the consumer sees the
+/// work in order while it is fresh in some core's cache, instead of after all of it.
+pub(crate) fn map_consume_in_order<R, W, C>(n: usize, work: W, consume: C)
+where
+    R: Send,
+    W: Fn(usize) -> R + Sync,
+    C: FnMut(usize, R) + Send,
+{
+    #[cfg(feature = "parallel")]
+    {
+        use std::sync::Mutex;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        struct Queue<R> {
+            /// The next index to consume.
+            next: usize,
+            /// Results done and not yet consumed, by index.
+            done: Vec<Option<R>>,
+            /// Whether some thread is consuming (it goes on while the next result is done).
+            consuming: bool,
+        }
+        let taken = AtomicUsize::new(0);
+        let queue = Mutex::new(Queue {
+            next: 0,
+            done: (0..n).map(|_| None).collect(),
+            consuming: false,
+        });
+        let consume = Mutex::new(consume);
+        let workers = rayon::current_num_threads().clamp(1, n.max(1));
+        (0..workers).into_par_iter().for_each(|_| {
+            loop {
+                let i = taken.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return;
+                }
+                let result = work(i);
+                let mut q = queue.lock().expect("no panics while held");
+                q.done[i] = Some(result);
+                if q.consuming {
+                    continue;
+                }
+                q.consuming = true;
+                loop {
+                    let at = q.next;
+                    let Some(result) = q.done.get_mut(at).and_then(Option::take) else {
+                        q.consuming = false;
+                        break;
+                    };
+                    q.next += 1;
+                    drop(q);
+                    (consume.lock().expect("no panics while held"))(at, result);
+                    q = queue.lock().expect("no panics while held");
+                }
+            }
+        });
+    }
+    #[cfg(not(feature = "parallel"))]
+    {
+        let mut consume = consume;
+        for i in 0..n {
+            consume(i, work(i));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn results_are_consumed_once_each_in_order_never_two_at_once() {
+        for n in [0, 1, 2, 3, 17, 200] {
+            let worked = AtomicUsize::new(0);
+            let busy = AtomicBool::new(false);
+            let mut seen = Vec::new();
+            map_consume_in_order(
+                n,
+                |i| {
+                    // Uneven work, so that results are done out of order.
+                    let spin = (i * 7919) % 13 * 2000;
+                    let mut x = i as u64;
+                    for k in 0..spin {
+                        x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(k as u64));
+                    }
+                    worked.fetch_add(1, Ordering::Relaxed);
+                    (i, x)
+                },
+                |i, (j, _)| {
+                    assert!(!busy.swap(true, Ordering::SeqCst), "two consumers at once");
+                    assert_eq!(i, j, "a result handed over with another's index");
+                    seen.push(i);
+                    busy.store(false, Ordering::SeqCst);
+                },
+            );
+            assert_eq!(worked.load(Ordering::Relaxed), n);
+            assert_eq!(seen, (0..n).collect::<Vec<_>>(), "n = {n}");
+        }
+    }
 }
