@@ -303,11 +303,17 @@ impl Bundle {
                 get(&member(i, "removed.arrow"))?,
                 get(&member(i, "changed.arrow"))?,
             ) {
-                (Some(a), Some(r), Some(c)) => Some(Details {
-                    added: batch_from_ipc(&a)?,
-                    removed: batch_from_ipc(&r)?,
-                    changed: batch_from_ipc(&c)?,
-                }),
+                (Some(a), Some(r), Some(c)) => {
+                    let table = |what: &str, bytes: &[u8]| {
+                        batch_from_ipc(bytes)
+                            .map_err(|e| Error::Verification(format!("step {i}: {what}: {e}")))
+                    };
+                    Some(Details {
+                        added: table("added.arrow", &a)?,
+                        removed: table("removed.arrow", &r)?,
+                        changed: table("changed.arrow", &c)?,
+                    })
+                }
                 (None, None, None) => None,
                 _ => {
                     return Err(Error::Verification(format!(

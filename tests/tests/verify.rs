@@ -323,6 +323,23 @@ fn rezip(members: &[(String, Vec<u8>)]) -> Vec<u8> {
 }
 
 #[test]
+fn an_unreadable_table_is_named_by_step_and_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = make_bundle(&signer()).write().unwrap();
+    for table in ["rows", "added", "removed", "changed"] {
+        let name = format!("steps/00001/{table}.arrow");
+        let mut m = members(&bytes);
+        let member = m.iter_mut().find(|(n, _)| *n == name).unwrap();
+        member.1 = b"ARROW1 but not an Arrow file".to_vec();
+        let path = save(dir.path(), &format!("{table}.zip"), &rezip(&m));
+        let o = run(&["verify", &path]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let want = format!("cannot read the bundle: step 1: {table}.arrow: cannot read the input");
+        assert!(text(&o).contains(&want), "no `{want}` in {}", text(&o));
+    }
+}
+
+#[test]
 fn an_edited_and_rezipped_manifest_fails_naming_the_check_and_step() {
     let dir = tempfile::tempdir().unwrap();
     let bytes = make_bundle(&signer()).write().unwrap();
