@@ -6,7 +6,7 @@
 //
 // Needs: `cargo build -p pipeproof-server` and `cd web && trunk build --release --offline --locked`.
 // Usage: node tests/browser/run.mjs
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -286,6 +286,32 @@ async function main() {
 
   check(pageErrors.length === 0, `no uncaught errors in the page ${pageErrors.join('; ')}`);
 
+  await step('a bundle the decoder panics on stops the app and says so', async () => {
+    const p = await context.newPage();
+    currentPage = p;
+    p.setDefaultTimeout(20000);
+    const errors = [];
+    p.on('pageerror', (e) => errors.push(e.message));
+    await p.goto(`${base}/`);
+    await p.getByRole('link', { name: 'Verify a bundle' }).first().click();
+    let tried = 0;
+    for (const path of panickingBundles(bundle, 'steps/00001/changed.arrow', tmp)) {
+      const name = path.split('/').pop();
+      await p.locator('#bundle-file').setInputFiles(path);
+      await p.waitForFunction((n) => document.querySelector('#stopped')
+        || document.querySelector('#verify-facts')?.textContent.includes(n), name);
+      tried += 1;
+      if (await p.locator('#stopped').count() > 0 || tried === 20) break;
+    }
+    const text = await p.locator('#stopped').innerText();
+    check(/pipeproof stopped and cannot go on in this page: .+ Reload the page to go on\./s.test(text),
+      `the page says the app stopped (on the damaged bundle ${tried} of those that panic natively): ${text}`);
+    check(errors.length > 0, `the WebAssembly module trapped: ${errors.join('; ')}`);
+    await p.screenshot({ path: join(shots, '09b-verify-stopped.png'), fullPage: true });
+    await p.close();
+    currentPage = page;
+  });
+
   await step('offline: a static host with no API', async () => {
     const sport = await freePort();
     start('python3', ['-m', 'http.server', '-b', '127.0.0.1', '-d', dist, String(sport)], {}, 'static server');
@@ -309,33 +335,57 @@ async function main() {
   await firefoxChecks({ root, base, token, runId: run.id, good, bad, serverKey, shots, check, step });
 }
 
-/// Flips a byte in the middle of a zip member and fixes its CRC-32 (in the local header and
-/// the central directory), as someone editing the bundle on purpose would.
+/// Flips a byte in the middle of a zip member and fixes its CRC-32, as someone editing the
+/// bundle on purpose would.
 function tamper(zip, name) {
+  return editMember(zip, name, (bytes) => { bytes[Math.floor(bytes.length / 2)] ^= 0x01; });
+}
+
+/// A copy of a zip whose (stored) member `name` is changed in place by `edit`, with its CRC-32
+/// fixed in the local header and the central directory.
+function editMember(zip, name, edit) {
   const out = Buffer.from(zip);
   const nameBuf = Buffer.from(name);
-  const local = out.indexOf(Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04])]), 0);
-  let at = local;
-  while (at >= 0) {
+  const local = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
+  const central = Buffer.from([0x50, 0x4b, 0x01, 0x02]);
+  for (let at = out.indexOf(local); at >= 0; at = out.indexOf(local, at + 4)) {
     const nlen = out.readUInt16LE(at + 26);
     const xlen = out.readUInt16LE(at + 28);
-    if (out.subarray(at + 30, at + 30 + nlen).equals(nameBuf)) {
-      const size = out.readUInt32LE(at + 18);
-      const start = at + 30 + nlen + xlen;
-      out[start + Math.floor(size / 2)] ^= 0x01;
-      const crc = crc32(out.subarray(start, start + size));
-      out.writeUInt32LE(crc >>> 0, at + 14);
-      let c = out.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
-      while (c >= 0) {
-        const cn = out.readUInt16LE(c + 28);
-        if (out.subarray(c + 46, c + 46 + cn).equals(nameBuf)) out.writeUInt32LE(crc >>> 0, c + 16);
-        c = out.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]), c + 4);
-      }
-      return out;
+    if (!out.subarray(at + 30, at + 30 + nlen).equals(nameBuf)) continue;
+    const start = at + 30 + nlen + xlen;
+    const bytes = out.subarray(start, start + out.readUInt32LE(at + 18));
+    edit(bytes);
+    const crc = crc32(bytes) >>> 0;
+    out.writeUInt32LE(crc, at + 14);
+    for (let c = out.indexOf(central); c >= 0; c = out.indexOf(central, c + 4)) {
+      const cn = out.readUInt16LE(c + 28);
+      if (out.subarray(c + 46, c + 46 + cn).equals(nameBuf)) out.writeUInt32LE(crc, c + 16);
     }
-    at = out.indexOf(Buffer.from([0x50, 0x4b, 0x03, 0x04]), at + 4);
+    return out;
   }
   throw new Error(`no member ${name} in the bundle`);
+}
+
+/// Copies of the bundle with a few bytes of member `name` damaged so that the Arrow decoder
+/// panics reading it, written to `dir` one at a time: seeded damages, kept when the native
+/// binary, which catches such panics, reports one ("the input is malformed"). (A damage can
+/// make the decoder panic natively and not in the browser, where sizes are 32-bit.)
+function* panickingBundles(zip, name, dir) {
+  let x = 0x2545f4914f6cdd1dn;
+  const random = (below) => {
+    x ^= (x << 13n) & 0xffffffffffffffffn;
+    x ^= x >> 7n;
+    x ^= (x << 17n) & 0xffffffffffffffffn;
+    return Number(x % BigInt(below));
+  };
+  for (let attempt = 0; attempt < 5000; attempt++) {
+    const path = join(dir, `panicking-${attempt}.zip`);
+    writeFileSync(path, editMember(zip, name, (bytes) => {
+      for (let k = 1 + random(4); k > 0; k--) bytes[random(bytes.length)] = random(256);
+    }));
+    const o = spawnSync(bin, ['verify', path], { encoding: 'utf8' });
+    if (o.stdout.includes('the input is malformed')) yield path;
+  }
 }
 
 try {

@@ -8,8 +8,10 @@ mod fetch;
 mod offline;
 mod pages;
 mod session;
+mod stopped;
 mod view;
 
 fn main() {
+    stopped::install();
     yew::Renderer::<app::App>::new().render();
 }

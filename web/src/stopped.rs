@@ -1,0 +1,54 @@
+//! What the page shows when the app stops. Built for the browser, a panic cannot be caught:
+//! the WebAssembly module traps and the app is gone, with the page as it was (a bundle whose
+//! tables make the Arrow decoder panic would leave "Verifying…" on screen for ever). The panic
+//! hook, which runs before the trap, says so on the page and in the console.
+
+use std::panic::PanicHookInfo;
+
+/// Installs the hook; called once, before the app starts (through yew, which would
+/// otherwise install its own, which only logs to the console).
+pub fn install() {
+    yew::set_custom_panic_hook(Box::new(show));
+}
+
+fn show(info: &PanicHookInfo<'_>) {
+    let what = pipeproof_core::error::panic_message(info.payload());
+    let place = info
+        .location()
+        .map(|l| format!(" ({}:{})", crate_path(l.file()), l.line()))
+        .unwrap_or_default();
+    gloo::console::error!(format!("pipeproof stopped: {what}{place}"));
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+        return;
+    };
+    let Some(body) = document.body() else {
+        return;
+    };
+    let Ok(banner) = document.create_element("div") else {
+        return;
+    };
+    banner.set_id("stopped");
+    banner.set_class_name("stopped");
+    let _ = banner.set_attribute("role", "alert");
+    banner.set_text_content(Some(&message(&what, &place)));
+    let _ = body.prepend_with_node_1(&banner);
+}
+
+/// A source path from a dependency without the build machine's registry directory:
+/// `arrow-buffer-60.1.0/src/buffer/immutable.rs`.
+fn crate_path(file: &str) -> &str {
+    match file.split_once("/registry/src/") {
+        Some((_, rest)) => rest.split_once('/').map_or(rest, |(_, path)| path),
+        None => file,
+    }
+}
+
+/// The banner's text.
+fn message(what: &str, place: &str) -> String {
+    format!(
+        "pipeproof stopped and cannot go on in this page: {what}{place}. This happens on input \
+         its decoders did not expect, such as a damaged or crafted bundle or data file: no \
+         verdict was reached for the file being read, and nothing on the page changes any \
+         more. Reload the page to go on."
+    )
+}
