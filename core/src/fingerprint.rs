@@ -157,12 +157,12 @@ impl RowHasher {
     pub fn hash_batch(&self, batch: &RecordBatch, out: &mut Vec<Hash>) -> Result<()> {
         let start = out.len();
         out.resize(start + batch.num_rows(), Hash::default());
-        self.hash_rows(batch, &mut out[start..], &mut Vec::new(), |_, _, _| {})
+        self.hash_rows(batch, &mut out[start..], &mut Vec::new(), |_, _| {})
     }
 
     /// Writes the hash of every row of `batch` into `out` (`out.len() == batch.num_rows()`).
     pub fn hash_batch_into(&self, batch: &RecordBatch, out: &mut [Hash]) -> Result<()> {
-        self.hash_rows(batch, out, &mut Vec::new(), |_, _, _| {})
+        self.hash_rows(batch, out, &mut Vec::new(), |_, _| {})
     }
 
     /// Hashes every row into `out`. Each parallel task takes its rows a block at a time:
@@ -170,14 +170,14 @@ impl RowHasher {
     /// each row's cells and hashes them, eight rows at a time where the CPU can ([`Lanes`]).
     /// Tasks encode into buffers taken from `spare` (those of earlier tasks, whose memory is
     /// already faulted in), and each task's encoded columns (in hashing order), which are
-    /// exactly the bytes the column digests need, go to `consume` with the task's first row
-    /// and its row hashes, task after task in row order, then back to `spare`.
+    /// exactly the bytes the column digests need, go to `consume` with the task's row
+    /// hashes, task after task in row order, then back to `spare`.
     fn hash_rows(
         &self,
         batch: &RecordBatch,
         out: &mut [Hash],
         spare: &mut Vec<TaskColumns>,
-        mut consume: impl FnMut(usize, &TaskColumns, &[Hash]) + Send,
+        mut consume: impl FnMut(&TaskColumns, &[Hash]) + Send,
     ) -> Result<()> {
         assert_eq!(out.len(), batch.num_rows());
         let encoders = self
@@ -247,7 +247,7 @@ impl RowHasher {
         };
         par::map_consume_in_order(chunks.len(), work, |task, columns| {
             let hashes = chunks[task].lock().expect("no panics while held");
-            consume(task * ROWS_PER_TASK, &columns, &hashes);
+            consume(&columns, &hashes);
             spare.lock().expect("no panics while held").push(columns);
         });
         Ok(())
@@ -528,7 +528,7 @@ impl Fingerprinter {
             batch,
             &mut self.row_hashes[start..],
             &mut self.spare,
-            |_, columns, hashes| {
+            |columns, hashes| {
                 crate::hash::update_hashes(order, hashes);
                 if let Some(buckets) = buckets.as_mut() {
                     for h in hashes {
