@@ -46,9 +46,35 @@ fn crate_path(file: &str) -> &str {
 /// The banner's text.
 fn message(what: &str, place: &str) -> String {
     format!(
-        "pipeproof stopped and cannot go on in this page: {what}{place}. This happens on input \
-         its decoders did not expect, such as a damaged or crafted bundle or data file: no \
-         verdict was reached for the file being read, and nothing on the page changes any \
-         more. Reload the page to go on."
+        "pipeproof stopped and cannot go on in this page: {what}{place}. Most often this is \
+         input its decoders did not expect, such as a damaged or crafted bundle or data file \
+         (otherwise, a fault in pipeproof): no verdict was reached for the file being read, and \
+         nothing on the page changes any more. Reload the page to go on."
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dependency_path_loses_the_registry_directory() {
+        let file = "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/\
+                    arrow-buffer-60.1.0/src/buffer/immutable.rs";
+        assert_eq!(
+            crate_path(file),
+            "arrow-buffer-60.1.0/src/buffer/immutable.rs"
+        );
+        assert_eq!(crate_path("core/src/decode.rs"), "core/src/decode.rs");
+    }
+
+    #[test]
+    fn the_banner_names_what_stopped_it_and_what_to_do() {
+        let m = message("slice offset=0 length=9 selflen=4", " (x.rs:3)");
+        assert!(m.starts_with(
+            "pipeproof stopped and cannot go on in this page: slice offset=0 length=9 \
+             selflen=4 (x.rs:3). "
+        ));
+        assert!(m.ends_with("Reload the page to go on."));
+    }
 }
