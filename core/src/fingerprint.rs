@@ -207,42 +207,43 @@ impl RowHasher {
                 column.bytes.reserve(chunk.len() * 10);
                 column.ends.reserve(chunk.len());
             }
-            let mut slots = Slots::new();
             let mut long = Vec::new();
-            for from in (0..chunk.len()).step_by(ROWS_PER_BLOCK) {
-                let to = (from + ROWS_PER_BLOCK).min(chunk.len());
-                // The block's cells, encoded just before they are gathered, are still in
-                // the core's cache when they are.
-                for (column, e) in columns.iter_mut().zip(&encoders) {
-                    e.encode_column(
-                        start + from,
-                        start + to,
-                        &mut column.bytes,
-                        &mut column.ends,
-                    );
-                }
-                // When the longest cells of the block's columns fit the lanes together,
-                // every row does, and no row's length need be counted before it is
-                // gathered into a lane.
-                let all_fit = columns
-                    .iter()
-                    .map(|c| longest_cell(c, from..to))
-                    .sum::<usize>()
-                    <= MAX_LEN;
-                if all_fit {
-                    for first in (from..to).step_by(LANES) {
-                        let n = LANES.min(to - first);
-                        for lane in 0..n {
-                            let len = gather_row(&columns, first + lane, slots.slot_mut(lane));
-                            slots.set_len(lane, len);
-                        }
-                        let out = &mut chunk[first..first + n];
-                        self.lanes.hash(self.key.key(), &slots, n, out);
+            Slots::with(|slots| {
+                for from in (0..chunk.len()).step_by(ROWS_PER_BLOCK) {
+                    let to = (from + ROWS_PER_BLOCK).min(chunk.len());
+                    // The block's cells, encoded just before they are gathered, are still in
+                    // the core's cache when they are.
+                    for (column, e) in columns.iter_mut().zip(&encoders) {
+                        e.encode_column(
+                            start + from,
+                            start + to,
+                            &mut column.bytes,
+                            &mut column.ends,
+                        );
                     }
-                } else {
-                    self.hash_row_by_row(&columns, from..to, &mut slots, &mut long, &mut chunk);
+                    // When the longest cells of the block's columns fit the lanes together,
+                    // every row does, and no row's length need be counted before it is
+                    // gathered into a lane.
+                    let all_fit = columns
+                        .iter()
+                        .map(|c| longest_cell(c, from..to))
+                        .sum::<usize>()
+                        <= MAX_LEN;
+                    if all_fit {
+                        for first in (from..to).step_by(LANES) {
+                            let n = LANES.min(to - first);
+                            for lane in 0..n {
+                                let len = gather_row(&columns, first + lane, slots.slot_mut(lane));
+                                slots.set_len(lane, len);
+                            }
+                            let out = &mut chunk[first..first + n];
+                            self.lanes.hash(self.key.key(), slots, n, out);
+                        }
+                    } else {
+                        self.hash_row_by_row(&columns, from..to, slots, &mut long, &mut chunk);
+                    }
                 }
-            }
+            });
             columns
         };
         par::map_consume_in_order(chunks.len(), work, |task, columns| {

@@ -32,12 +32,28 @@ pub(crate) struct Slots {
     lens: [usize; LANES],
 }
 
+thread_local! {
+    /// Each thread's slots, kept between uses: a content tree hashes a bucket's leaves or a
+    /// level's nodes per call, thousands of calls, each of which would otherwise zero 17 KB.
+    static SLOTS: std::cell::Cell<Option<Slots>> = const { std::cell::Cell::new(None) };
+}
+
 impl Slots {
-    pub(crate) fn new() -> Slots {
+    fn new() -> Slots {
         Slots {
             bytes: vec![0; LANES * SLOT],
             lens: [0; LANES],
         }
+    }
+
+    /// Runs `f` with this thread's slots. What earlier uses left in them does not matter:
+    /// each message is written whole and [`Slots::set_len`] zeros the rest of its last
+    /// block. (A use inside `f` gets slots of its own.)
+    pub(crate) fn with<R>(f: impl FnOnce(&mut Slots) -> R) -> R {
+        let mut slots = SLOTS.take().unwrap_or_else(Slots::new);
+        let result = f(&mut slots);
+        SLOTS.set(Some(slots));
+        result
     }
 
     /// Slot `lane`, to write a message into from its start.
@@ -104,15 +120,16 @@ impl Lanes {
         mut write: impl FnMut(usize, &mut [u8]) -> usize,
         out: &mut [Hash],
     ) {
-        let mut slots = Slots::new();
-        for (group, hashes) in out.chunks_mut(LANES).enumerate() {
-            for lane in 0..hashes.len() {
-                let len = write(group * LANES + lane, slots.slot_mut(lane));
-                slots.set_len(lane, len);
+        Slots::with(|slots| {
+            for (group, hashes) in out.chunks_mut(LANES).enumerate() {
+                for lane in 0..hashes.len() {
+                    let len = write(group * LANES + lane, slots.slot_mut(lane));
+                    slots.set_len(lane, len);
+                }
+                let n = hashes.len();
+                self.hash(key, slots, n, hashes);
             }
-            let n = hashes.len();
-            self.hash(key, &slots, n, hashes);
-        }
+        });
     }
 
     /// `keyed_hash(key, message)` of the first `n` slots into `out[..n]`.
