@@ -358,13 +358,25 @@ fn copy_cell(bytes: &[u8], from: usize, to: usize, to_row: &mut [u8]) {
     // cell are overwritten by the next one or cut off) is a few moves, where a copy of `n`
     // bytes would call memcpy.
     if n <= SHORT && from + SHORT <= bytes.len() {
-        to_row[..SHORT].copy_from_slice(&bytes[from..from + SHORT]);
+        copy_words::<{ SHORT / 16 }>(&bytes[from..], to_row);
     } else if n <= MEDIUM && from + MEDIUM <= bytes.len() {
-        to_row[..MEDIUM].copy_from_slice(&bytes[from..from + MEDIUM]);
+        copy_words::<{ MEDIUM / 16 }>(&bytes[from..], to_row);
     } else if n <= LONG && from + LONG <= bytes.len() {
-        to_row[..LONG].copy_from_slice(&bytes[from..from + LONG]);
+        copy_words::<{ LONG / 16 }>(&bytes[from..], to_row);
     } else {
         to_row[..n].copy_from_slice(&bytes[from..to]);
+    }
+}
+
+/// Copies the first `K` 16-byte words of `from` to `to`, as `K` loads and stores. (Written
+/// as three fixed-size `copy_from_slice`s, the compiler may merge [`copy_cell`]'s tiers into
+/// one memcpy call of a variable length, which is the call they are there to avoid.)
+#[inline(always)]
+fn copy_words<const K: usize>(from: &[u8], to: &mut [u8]) {
+    let (from, to) = (&from[..16 * K], &mut to[..16 * K]);
+    for k in 0..K {
+        let word = u128::from_ne_bytes(from[16 * k..16 * k + 16].try_into().expect("16 bytes"));
+        to[16 * k..16 * k + 16].copy_from_slice(&word.to_ne_bytes());
     }
 }
 
