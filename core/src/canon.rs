@@ -82,6 +82,10 @@ pub mod tag {
 /// The longest encoding of a fixed-width cell (a decimal: tag, scale, i256).
 const MAX_FIXED: usize = 37;
 
+/// The longest encoding of a fixed-width cell other than a decimal: a tag and an i128 (a
+/// wide integer, timestamp or duration), or an interval's 16 bytes.
+const WIDE_CELL: usize = 17;
+
 /// The canonical NaN: the quiet NaN with no payload.
 pub const CANONICAL_NAN_BITS: u64 = 0x7FF8_0000_0000_0000;
 
@@ -468,6 +472,8 @@ impl CellEncoder for Bools<'_> {
 struct Prim<'a, T: ArrowPrimitiveType, F> {
     array: &'a PrimitiveArray<T>,
     f: F,
+    /// The longest cell `f` writes: [`MAX_FIXED`] for a decimal, else [`WIDE_CELL`].
+    longest: usize,
 }
 
 impl<T, F> Prim<'_, T, F>
@@ -500,6 +506,22 @@ where
         out.extend_from_slice(&c);
         out.truncate(len + n);
     }
+
+    fn encode_column(&self, start: usize, end: usize, out: &mut Vec<u8>, ends: &mut Vec<u32>) {
+        // Room for the longest cell of each row, cut back at the end: each cell is written
+        // in place, with no growth to check per cell.
+        let longest = self.longest;
+        let mut pos = out.len();
+        out.resize(pos + (end - start) * longest + (MAX_FIXED - longest), 0);
+        for row in start..end {
+            let cell: &mut [u8; MAX_FIXED] = (&mut out[pos..pos + MAX_FIXED])
+                .try_into()
+                .expect("room for the longest cell");
+            pos += self.cell(row, cell);
+            ends.push(pos as u32);
+        }
+        out.truncate(pos);
+    }
 }
 
 fn prim<'a, T>(
@@ -509,9 +531,14 @@ fn prim<'a, T>(
 where
     T: ArrowPrimitiveType,
 {
+    let longest = match Family::of(array.data_type()) {
+        Some(Family::Decimal) => MAX_FIXED,
+        _ => WIDE_CELL,
+    };
     Box::new(Prim {
         array: array.as_primitive::<T>(),
         f,
+        longest,
     })
 }
 
