@@ -560,6 +560,55 @@ where
     prim::<T>(array, move |v, o| integer(o, tags, v as i128 * m))
 }
 
+/// Cells up to this long are copied by a copy of this fixed length (into a row to hash, or
+/// a string's bytes into its cell)...
+const SHORT: usize = 16;
+
+/// ... cells up to this long by a copy of this one...
+const MEDIUM: usize = 64;
+
+/// ... and cells up to this long by a copy of this one.
+const LONG: usize = 128;
+
+/// How far past a cell's end [`copy_cell`] can write, at most: a fixed copy is used only
+/// for a cell longer than the tier below it.
+pub(crate) const OVERRUN: usize = LONG - MEDIUM;
+const _: () = assert!(
+    OVERRUN >= SHORT && OVERRUN >= MEDIUM - SHORT,
+    "every tier's overrun is within OVERRUN"
+);
+
+/// Copies the cell `bytes[from..to]` to the start of `to_row`, which has room for it and
+/// [`OVERRUN`] bytes more.
+#[inline(always)]
+pub(crate) fn copy_cell(bytes: &[u8], from: usize, to: usize, to_row: &mut [u8]) {
+    let n = to - from;
+    // Most cells are short: copying a fixed SHORT, MEDIUM or LONG bytes (the bytes past the
+    // cell are overwritten by the next one or cut off) is a few moves, where a copy of `n`
+    // bytes would call memcpy.
+    if n <= SHORT && from + SHORT <= bytes.len() {
+        copy_words::<{ SHORT / 16 }>(&bytes[from..], to_row);
+    } else if n <= MEDIUM && from + MEDIUM <= bytes.len() {
+        copy_words::<{ MEDIUM / 16 }>(&bytes[from..], to_row);
+    } else if n <= LONG && from + LONG <= bytes.len() {
+        copy_words::<{ LONG / 16 }>(&bytes[from..], to_row);
+    } else {
+        to_row[..n].copy_from_slice(&bytes[from..to]);
+    }
+}
+
+/// Copies the first `K` 16-byte words of `from` to `to`, as `K` loads and stores. (Written
+/// as three fixed-size `copy_from_slice`s, the compiler may merge [`copy_cell`]'s tiers into
+/// one memcpy call of a variable length, which is the call they are there to avoid.)
+#[inline(always)]
+fn copy_words<const K: usize>(from: &[u8], to: &mut [u8]) {
+    let (from, to) = (&from[..16 * K], &mut to[..16 * K]);
+    for k in 0..K {
+        let word = u128::from_ne_bytes(from[16 * k..16 * k + 16].try_into().expect("16 bytes"));
+        to[16 * k..16 * k + 16].copy_from_slice(&word.to_ne_bytes());
+    }
+}
+
 /// A variable-length column (strings or binary): tag, LEB128 length, bytes.
 struct Var<A> {
     array: A,
@@ -577,23 +626,29 @@ where
         } else {
             let value = self.array.value(row);
             let bytes = value.as_ref();
-            put_head(self.tag, bytes.len(), out);
+            let mut head = [0u8; MAX_HEAD];
+            let n = put_head(self.tag, bytes.len(), &mut head);
+            out.extend_from_slice(&head[..n]);
             out.extend_from_slice(bytes);
         }
     }
 }
 
-/// Appends the head of a variable-length cell: its tag, then its length in LEB128.
+/// The longest head of a variable-length cell: a tag and a LEB128 length.
+const MAX_HEAD: usize = 11;
+
+/// Writes the head of a variable-length cell at the start of `out`: its tag, then its
+/// length in LEB128; returns the head's length.
 #[inline(always)]
-fn put_head(tag: u8, len: usize, out: &mut Vec<u8>) {
-    out.push(tag);
+fn put_head(tag: u8, len: usize, out: &mut [u8]) -> usize {
+    out[0] = tag;
     if len < 0x80 {
         // LEB128 of a length below 128 is the length itself.
-        out.push(len as u8);
+        out[1] = len as u8;
+        2
     } else {
-        let mut head = [0u8; 10];
-        let n = leb128(len as u64, &mut head);
-        out.extend_from_slice(&head[..n]);
+        let leb: &mut [u8; 10] = (&mut out[1..MAX_HEAD]).try_into().expect("10 bytes");
+        1 + leb128(len as u64, leb)
     }
 }
 
@@ -613,56 +668,48 @@ struct Offsets<'a, T: ByteArrayType> {
 }
 
 impl<T: ByteArrayType> Offsets<'_, T> {
+    /// Writes row `row`'s cell at the start of `out`, which has room for it and
+    /// [`OVERRUN`] bytes more; returns the cell's length.
     #[inline(always)]
-    fn put(&self, row: usize, offsets: &[T::Offset], values: &[u8], out: &mut Vec<u8>) {
+    fn put(&self, row: usize, offsets: &[T::Offset], values: &[u8], out: &mut [u8]) -> usize {
         if self.array.is_null(row) {
-            out.push(tag::NULL);
-            return;
+            out[0] = tag::NULL;
+            return 1;
         }
         let (from, to) = (offsets[row].as_usize(), offsets[row + 1].as_usize());
-        let n = to - from;
-        put_head(self.tag, n, out);
-        // Most cells are short: a copy of a fixed 16, 32 or 128 bytes cut back to the cell is
-        // a few moves, where a copy of `n` bytes is a call to memcpy.
-        if !(put_window::<16>(values, from, n, out)
-            || put_window::<32>(values, from, n, out)
-            || put_window::<128>(values, from, n, out))
-        {
-            out.extend_from_slice(&values[from..to]);
-        }
+        let head = put_head(self.tag, to - from, out);
+        copy_cell(values, from, to, &mut out[head..]);
+        head + to - from
     }
 }
 
 impl<T: ByteArrayType> CellEncoder for Offsets<'_, T> {
     fn encode(&self, row: usize, out: &mut Vec<u8>) {
-        self.put(row, self.array.value_offsets(), self.array.values(), out);
+        self.append(row, row + 1, out, |_| {});
     }
 
     fn encode_column(&self, start: usize, end: usize, out: &mut Vec<u8>, ends: &mut Vec<u32>) {
-        let (offsets, values) = (self.array.value_offsets(), self.array.values().as_slice());
-        // The cells' bytes, a tag and a length byte or two each, and room for the last
-        // cell's copy to overrun.
-        out.reserve(offsets[end].as_usize() - offsets[start].as_usize() + 3 * (end - start) + 128);
-        for row in start..end {
-            self.put(row, offsets, values, out);
-            ends.push(out.len() as u32);
-        }
+        self.append(start, end, out, |end| ends.push(end));
     }
 }
 
-/// Appends `values[from..from + n]` to `out` by a copy of a fixed `W` bytes cut back to
-/// `n`, when `n` is at most `W` and `values` has `W` bytes from `from`; returns whether it
-/// did.
-#[inline(always)]
-fn put_window<const W: usize>(values: &[u8], from: usize, n: usize, out: &mut Vec<u8>) -> bool {
-    if n > W || from + W > values.len() {
-        return false;
+impl<T: ByteArrayType> Offsets<'_, T> {
+    /// Appends the cells of rows `start..end` to `out`, giving each one's end in `out` to
+    /// `cell_end`. Room for the cells (their bytes and the longest head each) and for the
+    /// last one's copy to overrun is made first and cut back at the end: each cell is
+    /// written in place, with no growth to check per cell.
+    #[inline(always)]
+    fn append(&self, start: usize, end: usize, out: &mut Vec<u8>, mut cell_end: impl FnMut(u32)) {
+        let (offsets, values) = (self.array.value_offsets(), self.array.values().as_slice());
+        let bytes = offsets[end].as_usize() - offsets[start].as_usize();
+        let mut pos = out.len();
+        out.resize(pos + bytes + MAX_HEAD * (end - start) + OVERRUN, 0);
+        for row in start..end {
+            pos += self.put(row, offsets, values, &mut out[pos..]);
+            cell_end(pos as u32);
+        }
+        out.truncate(pos);
     }
-    let window: &[u8; W] = values[from..from + W].try_into().expect("W bytes");
-    let len = out.len();
-    out.extend_from_slice(window);
-    out.truncate(len + n);
-    true
 }
 
 fn offsets<'a, T: ByteArrayType>(
@@ -749,10 +796,12 @@ mod tests {
     fn strings_and_binary_encode_as_the_spec_lays_them_out() {
         use arrow_array::{BinaryArray, LargeStringArray, StringArray, StringViewArray};
         use std::sync::Arc;
-        // Lengths on both sides of the 16- and 32-byte copies and of a two-byte length,
-        // nulls among them, the last cells ending at the end of the values buffer.
+        // Lengths on both sides of the 16-, 64- and 128-byte copies and of a two-byte
+        // length, nulls among them, one of a three-byte length, the last cells ending at
+        // the end of the values buffer.
         let values: Vec<Option<String>> = (0..300)
             .map(|n| (n % 7 != 3).then(|| "é".repeat(n / 2) + &"x".repeat(n % 2)))
+            .chain([Some("y".repeat(20_000)), Some("z".into())])
             .collect();
         let spec = |tag: u8, v: &Option<String>| -> Vec<u8> {
             let Some(v) = v else { return vec![tag::NULL] };

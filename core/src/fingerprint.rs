@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use arrow_array::RecordBatch;
 use arrow_schema::Schema;
 
-use crate::canon::{self, Family};
+use crate::canon::{self, Family, OVERRUN, copy_cell};
 use crate::error::{Error, Result};
 use crate::hash::{FINGERPRINT_SPEC, Hash, Keyed, context, names_material, put_str};
 use crate::lanes::{LANES, Lanes, MAX_LEN, Slots};
@@ -23,20 +23,8 @@ const ROWS_PER_TASK: usize = 8 * 1024;
 /// this many rows stay in a core's cache between the two.
 const ROWS_PER_BLOCK: usize = 512;
 
-/// Cells up to this long are gathered into a row by a copy of this fixed length...
-const SHORT: usize = 16;
-
-/// ... cells up to this long by a copy of this one...
-const MEDIUM: usize = 64;
-
-/// ... and cells up to this long by a copy of this one.
-const LONG: usize = 128;
-
-/// How far past a row's end a copy can run, at most: a fixed copy is used only for a cell
-/// longer than the tier below it. A row's buffer has this much room past the row.
-const OVERRUN: usize = LONG - MEDIUM;
 const _: () = assert!(
-    OVERRUN >= SHORT && OVERRUN >= MEDIUM - SHORT && crate::lanes::SLOT >= MAX_LEN + OVERRUN,
+    crate::lanes::SLOT >= MAX_LEN + OVERRUN,
     "a lane has room for overruns"
 );
 
@@ -347,37 +335,6 @@ fn gather_row(columns: &[EncodedColumn], i: usize, row: &mut [u8]) -> usize {
         pos += to - from;
     }
     pos
-}
-
-/// Copies the cell `bytes[from..to]` to the start of `to_row`, which has room for it and
-/// [`OVERRUN`] bytes more.
-#[inline(always)]
-fn copy_cell(bytes: &[u8], from: usize, to: usize, to_row: &mut [u8]) {
-    let n = to - from;
-    // Most cells are short: copying a fixed SHORT, MEDIUM or LONG bytes (the bytes past the
-    // cell are overwritten by the next one or cut off) is a few moves, where a copy of `n`
-    // bytes would call memcpy.
-    if n <= SHORT && from + SHORT <= bytes.len() {
-        copy_words::<{ SHORT / 16 }>(&bytes[from..], to_row);
-    } else if n <= MEDIUM && from + MEDIUM <= bytes.len() {
-        copy_words::<{ MEDIUM / 16 }>(&bytes[from..], to_row);
-    } else if n <= LONG && from + LONG <= bytes.len() {
-        copy_words::<{ LONG / 16 }>(&bytes[from..], to_row);
-    } else {
-        to_row[..n].copy_from_slice(&bytes[from..to]);
-    }
-}
-
-/// Copies the first `K` 16-byte words of `from` to `to`, as `K` loads and stores. (Written
-/// as three fixed-size `copy_from_slice`s, the compiler may merge [`copy_cell`]'s tiers into
-/// one memcpy call of a variable length, which is the call they are there to avoid.)
-#[inline(always)]
-fn copy_words<const K: usize>(from: &[u8], to: &mut [u8]) {
-    let (from, to) = (&from[..16 * K], &mut to[..16 * K]);
-    for k in 0..K {
-        let word = u128::from_ne_bytes(from[16 * k..16 * k + 16].try_into().expect("16 bytes"));
-        to[16 * k..16 * k + 16].copy_from_slice(&word.to_ne_bytes());
-    }
 }
 
 /// One column's cells of one task, encoded back to back, with each cell's end offset.
