@@ -681,19 +681,7 @@ impl<T: ByteArrayType> Offsets<'_, T> {
         copy_cell(values, from, to, &mut out[head..]);
         head + to - from
     }
-}
 
-impl<T: ByteArrayType> CellEncoder for Offsets<'_, T> {
-    fn encode(&self, row: usize, out: &mut Vec<u8>) {
-        self.append(row, row + 1, out, |_| {});
-    }
-
-    fn encode_column(&self, start: usize, end: usize, out: &mut Vec<u8>, ends: &mut Vec<u32>) {
-        self.append(start, end, out, |end| ends.push(end));
-    }
-}
-
-impl<T: ByteArrayType> Offsets<'_, T> {
     /// Appends the cells of rows `start..end` to `out`, giving each one's end in `out` to
     /// `cell_end`. Room for the cells (their bytes and the longest head each) and for the
     /// last one's copy to overrun is made first and cut back at the end: each cell is
@@ -709,6 +697,16 @@ impl<T: ByteArrayType> Offsets<'_, T> {
             cell_end(pos as u32);
         }
         out.truncate(pos);
+    }
+}
+
+impl<T: ByteArrayType> CellEncoder for Offsets<'_, T> {
+    fn encode(&self, row: usize, out: &mut Vec<u8>) {
+        self.append(row, row + 1, out, |_| {});
+    }
+
+    fn encode_column(&self, start: usize, end: usize, out: &mut Vec<u8>, ends: &mut Vec<u32>) {
+        self.append(start, end, out, |end| ends.push(end));
     }
 }
 
