@@ -578,22 +578,22 @@ const _: () = assert!(
     "every tier's overrun is within OVERRUN"
 );
 
-/// Copies the cell `bytes[from..to]` to the start of `to_row`, which has room for it and
-/// [`OVERRUN`] bytes more.
+/// Copies the cell `bytes[from..to]` to the start of `out` (a row being gathered, or a
+/// string cell after its head), which has room for it and [`OVERRUN`] bytes more.
 #[inline(always)]
-pub(crate) fn copy_cell(bytes: &[u8], from: usize, to: usize, to_row: &mut [u8]) {
+pub(crate) fn copy_cell(bytes: &[u8], from: usize, to: usize, out: &mut [u8]) {
     let n = to - from;
     // Most cells are short: copying a fixed SHORT, MEDIUM or LONG bytes (the bytes past the
     // cell are overwritten by the next one or cut off) is a few moves, where a copy of `n`
     // bytes would call memcpy.
     if n <= SHORT && from + SHORT <= bytes.len() {
-        copy_words::<{ SHORT / 16 }>(&bytes[from..], to_row);
+        copy_words::<{ SHORT / 16 }>(&bytes[from..], out);
     } else if n <= MEDIUM && from + MEDIUM <= bytes.len() {
-        copy_words::<{ MEDIUM / 16 }>(&bytes[from..], to_row);
+        copy_words::<{ MEDIUM / 16 }>(&bytes[from..], out);
     } else if n <= LONG && from + LONG <= bytes.len() {
-        copy_words::<{ LONG / 16 }>(&bytes[from..], to_row);
+        copy_words::<{ LONG / 16 }>(&bytes[from..], out);
     } else {
-        to_row[..n].copy_from_slice(&bytes[from..to]);
+        out[..n].copy_from_slice(&bytes[from..to]);
     }
 }
 
