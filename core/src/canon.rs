@@ -211,14 +211,49 @@ pub fn type_name(data_type: &DataType) -> String {
 pub(crate) trait CellEncoder: Send + Sync {
     /// Appends the encoding of row `row`.
     fn encode(&self, row: usize, out: &mut Vec<u8>);
-    /// Appends the encodings of rows `start..end` in order, pushing the end offset of each
-    /// cell in `out` to `ends`. (A default method is instantiated per encoder type, so the
-    /// loop makes no dynamic call per cell.)
-    fn encode_column(&self, start: usize, end: usize, out: &mut Vec<u8>, ends: &mut Vec<u32>) {
+    /// Adds the cells of rows `start..end` to `out`, in order. (A default method is
+    /// instantiated per encoder type, so the loop makes no dynamic call per cell.)
+    fn encode_column(&self, start: usize, end: usize, out: &mut EncodedColumn) {
+        out.bytes.truncate(out.len());
         for row in start..end {
-            self.encode(row, out);
-            ends.push(out.len() as u32);
+            self.encode(row, &mut out.bytes);
+            out.ends.push(out.bytes.len() as u32);
         }
+    }
+}
+
+/// One column's cells of some rows, encoded back to back, with each cell's end offset.
+/// The buffer may run on past the last cell: room that in-place writers made for earlier
+/// rows, kept so that writing the next rows' cells need not zero it again. Its bytes are
+/// stale, never part of a cell: [`EncodedColumn::cells`] are the encoding.
+#[derive(Default)]
+pub(crate) struct EncodedColumn {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) ends: Vec<u32>,
+}
+
+impl EncodedColumn {
+    /// Forgets the cells, keeping the buffer and its room for the next rows'.
+    pub(crate) fn clear(&mut self) {
+        self.ends.clear();
+    }
+
+    /// Where the last cell ends.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.last().map_or(0, |&end| end as usize)
+    }
+
+    /// The cells, back to back.
+    pub(crate) fn cells(&self) -> &[u8] {
+        &self.bytes[..self.len()]
+    }
+}
+
+/// Makes `out` at least `len` bytes long, zero-filling only what it adds.
+#[inline(always)]
+fn room(out: &mut Vec<u8>, len: usize) {
+    if out.len() < len {
+        out.resize(len, 0);
     }
 }
 
@@ -507,20 +542,22 @@ where
         out.truncate(len + n);
     }
 
-    fn encode_column(&self, start: usize, end: usize, out: &mut Vec<u8>, ends: &mut Vec<u32>) {
-        // Room for the longest cell of each row, cut back at the end: each cell is written
-        // in place, with no growth to check per cell.
+    fn encode_column(&self, start: usize, end: usize, out: &mut EncodedColumn) {
+        // Room for the longest cell of each row: each cell is written in place, with no
+        // growth to check per cell.
         let longest = self.longest;
         let mut pos = out.len();
-        out.resize(pos + (end - start) * longest + (MAX_FIXED - longest), 0);
+        room(
+            &mut out.bytes,
+            pos + (end - start) * longest + (MAX_FIXED - longest),
+        );
         for row in start..end {
-            let cell: &mut [u8; MAX_FIXED] = (&mut out[pos..pos + MAX_FIXED])
+            let cell: &mut [u8; MAX_FIXED] = (&mut out.bytes[pos..pos + MAX_FIXED])
                 .try_into()
                 .expect("room for the longest cell");
             pos += self.cell(row, cell);
-            ends.push(pos as u32);
+            out.ends.push(pos as u32);
         }
-        out.truncate(pos);
     }
 }
 
@@ -682,31 +719,39 @@ impl<T: ByteArrayType> Offsets<'_, T> {
         head + to - from
     }
 
-    /// Appends the cells of rows `start..end` to `out`, giving each one's end in `out` to
-    /// `cell_end`. Room for the cells (their bytes and the longest head each) and for the
-    /// last one's copy to overrun is made first and cut back at the end: each cell is
-    /// written in place, with no growth to check per cell.
+    /// Writes the cells of rows `start..end` into `out` from `pos` on, giving each one's
+    /// end to `cell_end`; returns where the last one ends. Room for the cells (their bytes
+    /// and the longest head each) and for the last one's copy to overrun is made first:
+    /// each cell is written in place, with no growth to check per cell.
     #[inline(always)]
-    fn append(&self, start: usize, end: usize, out: &mut Vec<u8>, mut cell_end: impl FnMut(u32)) {
+    fn write(
+        &self,
+        start: usize,
+        end: usize,
+        out: &mut Vec<u8>,
+        mut pos: usize,
+        mut cell_end: impl FnMut(u32),
+    ) -> usize {
         let (offsets, values) = (self.array.value_offsets(), self.array.values().as_slice());
         let bytes = offsets[end].as_usize() - offsets[start].as_usize();
-        let mut pos = out.len();
-        out.resize(pos + bytes + MAX_HEAD * (end - start) + OVERRUN, 0);
+        room(out, pos + bytes + MAX_HEAD * (end - start) + OVERRUN);
         for row in start..end {
             pos += self.put(row, offsets, values, &mut out[pos..]);
             cell_end(pos as u32);
         }
-        out.truncate(pos);
+        pos
     }
 }
 
 impl<T: ByteArrayType> CellEncoder for Offsets<'_, T> {
     fn encode(&self, row: usize, out: &mut Vec<u8>) {
-        self.append(row, row + 1, out, |_| {});
+        let end = self.write(row, row + 1, out, out.len(), |_| {});
+        out.truncate(end);
     }
 
-    fn encode_column(&self, start: usize, end: usize, out: &mut Vec<u8>, ends: &mut Vec<u32>) {
-        self.append(start, end, out, |end| ends.push(end));
+    fn encode_column(&self, start: usize, end: usize, out: &mut EncodedColumn) {
+        let pos = out.len();
+        self.write(start, end, &mut out.bytes, pos, |end| out.ends.push(end));
     }
 }
 
@@ -827,15 +872,20 @@ mod tests {
             for (offset, len) in [(0, values.len()), (41, 200)] {
                 let array = array.slice(offset, len);
                 let e = encoder("s", array.as_ref()).unwrap();
-                let (mut column, mut ends) = (Vec::new(), Vec::new());
+                // Stale bytes in the buffer, as an earlier task's longer cells leave them.
+                let mut column = EncodedColumn {
+                    bytes: vec![0xAB; 50_000],
+                    ends: vec![17],
+                };
+                column.clear();
                 // In two runs, as a task encodes its blocks of rows.
-                e.encode_column(0, len / 3, &mut column, &mut ends);
-                e.encode_column(len / 3, len, &mut column, &mut ends);
+                e.encode_column(0, len / 3, &mut column);
+                e.encode_column(len / 3, len, &mut column);
                 let mut from = 0;
-                for (i, &end) in ends.iter().enumerate() {
+                for (i, &end) in column.ends.iter().enumerate() {
                     let want = spec(tag, &values[offset + i]);
                     assert_eq!(
-                        &column[from..end as usize],
+                        &column.bytes[from..end as usize],
                         want,
                         "{} row {i}",
                         array.data_type()
@@ -845,7 +895,7 @@ mod tests {
                     assert_eq!(one, want, "{} row {i} alone", array.data_type());
                     from = end as usize;
                 }
-                assert_eq!(from, column.len());
+                assert_eq!(from, column.cells().len());
             }
         }
     }

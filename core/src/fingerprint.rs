@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use arrow_array::RecordBatch;
 use arrow_schema::Schema;
 
-use crate::canon::{self, Family, OVERRUN, copy_cell};
+use crate::canon::{self, EncodedColumn, Family, OVERRUN, copy_cell};
 use crate::error::{Error, Result};
 use crate::hash::{FINGERPRINT_SPEC, Hash, Keyed, context, names_material, put_str};
 use crate::lanes::{LANES, Lanes, MAX_LEN, Slots};
@@ -190,9 +190,11 @@ impl RowHasher {
                 .unwrap_or_default();
             columns.resize_with(encoders.len(), EncodedColumn::default);
             for column in columns.iter_mut() {
-                column.bytes.clear();
-                column.ends.clear();
-                column.bytes.reserve(chunk.len() * 10);
+                column.clear();
+                let room = chunk.len() * 10;
+                column
+                    .bytes
+                    .reserve(room.saturating_sub(column.bytes.len()));
                 column.ends.reserve(chunk.len());
             }
             let mut long = Vec::new();
@@ -202,12 +204,7 @@ impl RowHasher {
                     // The block's cells, encoded just before they are gathered, are still in
                     // the core's cache when they are.
                     for (column, e) in columns.iter_mut().zip(&encoders) {
-                        e.encode_column(
-                            start + from,
-                            start + to,
-                            &mut column.bytes,
-                            &mut column.ends,
-                        );
+                        e.encode_column(start + from, start + to, column);
                     }
                     // When the longest cells of the block's columns fit the lanes together,
                     // every row does, and no row's length need be counted before it is
@@ -335,13 +332,6 @@ fn gather_row(columns: &[EncodedColumn], i: usize, row: &mut [u8]) -> usize {
         pos += to - from;
     }
     pos
-}
-
-/// One column's cells of one task, encoded back to back, with each cell's end offset.
-#[derive(Default)]
-pub(crate) struct EncodedColumn {
-    bytes: Vec<u8>,
-    ends: Vec<u32>,
 }
 
 /// The encoded columns of one task, in hashing order.
@@ -507,9 +497,9 @@ impl Fingerprinter {
                 }
                 for ((hasher, c), distinct) in digests.iter_mut().zip(distinct.iter_mut()) {
                     let column = &columns[*c];
-                    hasher.update(&column.bytes);
+                    hasher.update(column.cells());
                     if let Some(d) = distinct {
-                        d.add_cells(&column.bytes, &column.ends);
+                        d.add_cells(column.cells(), &column.ends);
                     }
                 }
             },
