@@ -10,6 +10,7 @@
 #                     on the server to time reads of a 10M-row step (the 10M
 #                     pair takes about 1.3 GB of disk)
 #   BENCH_SLOW_RUNS=1 runs of datacompy PandasCompare (about 20 s each)
+#   BENCH_WARMUP=1    untimed warm-up rounds before the timed ones (see benches/compare/bench.py)
 #   BENCH_STRICT=1    also fail when a performance target is missed
 #   BENCH_NO_INSTALL=1  skip scripts/bootstrap.sh bench (tools already installed)
 #   BENCH_SERVER=0    skip the server and verification figures (benches/server.py)

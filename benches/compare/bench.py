@@ -1,7 +1,8 @@
 """Whole-process benchmark of pipeproof against other tools on the reference workload.
 
 Runs every tool as its own process, RUNS times (median wall time; peak RSS of the process
-from wait4), checks that every diff reports exactly the counts in expected.json (added,
+from wait4), in rounds that run each tool of a table once, after one untimed warm-up round
+(see `measure`); checks that every diff reports exactly the counts in expected.json (added,
 removed, changed rows, changed cells per column) and prints one side-by-side table with the
 ratios to pipeproof and the DESIGN/issue targets. Exits 1 when any tool disagrees with
 expected.json (or, with BENCH_STRICT=1, when a target is missed), 2 on a usage error.
@@ -64,23 +65,46 @@ def run_once(cmd: list, ok_codes=(0,)) -> tuple[float, int, str]:
         return wall, usage.ru_maxrss, stdout
 
 
-def measure(name: str, group: str, cmd: list, runs: int, parse, ok_codes=(0,)) -> Result:
-    r = Result(name, group)
-    print(f"  {name}: ", end="", file=sys.stderr, flush=True)
-    try:
-        for _ in range(runs):
-            wall, rss, stdout = run_once(cmd, ok_codes)
-            r.walls.append(wall)
-            r.rss_kb.append(rss)
-            counts = parse(stdout)
-            if r.counts is not None and counts != r.counts:
-                raise RuntimeError(f"{name} gave different counts on two runs")
-            r.counts = counts
-            print(f"{wall:.2f}s ", end="", file=sys.stderr, flush=True)
-    except Exception as e:  # reported in the table and fails the run
-        r.error = str(e)
-    print(file=sys.stderr)
-    return r
+@dataclass
+class Tool:
+    """A command to time, and how to read the counts it prints."""
+
+    name: str
+    group: str
+    cmd: list
+    parse: object
+    ok_codes: tuple = (0,)
+
+
+def measure(tools: list, runs: int, warmup: int) -> list:
+    """Runs every tool `warmup` + `runs` times, in rounds that run each tool once, so that
+    each tool's n-th run meets the machine as the others' n-th runs do. The warm-up rounds are
+    not timed: on a VM whose host takes back the memory its guest frees (as these machines'
+    does, seconds after), the first process after a pause pays for faulting that memory in
+    again, whichever tool it is. Every run's counts are checked."""
+    results = [Result(t.name, t.group) for t in tools]
+    for n in range(warmup + runs):
+        timed = n >= warmup
+        print(f"  {'run ' + str(n - warmup + 1) if timed else 'warm-up'}:", end="",
+              file=sys.stderr, flush=True)
+        for t, r in zip(tools, results):
+            if r.error:
+                continue
+            try:
+                wall, rss, stdout = run_once(t.cmd, t.ok_codes)
+                counts = t.parse(stdout)
+                if r.counts is not None and counts != r.counts:
+                    raise RuntimeError(f"{t.name} gave different counts on two runs")
+                r.counts = counts
+                if timed:
+                    r.walls.append(wall)
+                    r.rss_kb.append(rss)
+                print(f"  {t.name} {wall:.2f}s", end="", file=sys.stderr, flush=True)
+            except Exception as e:  # reported in the table and fails the run
+                r.error = str(e)
+                print(f"  {t.name} failed", end="", file=sys.stderr, flush=True)
+        print(file=sys.stderr)
+    return results
 
 
 def pipeproof_diff_counts(stdout: str) -> dict:
@@ -142,9 +166,13 @@ def table(results: list, rows: int, base: Result) -> str:
             lines.append(f"{r.name:<28}{'failed':>9}")
             continue
         ok = "-" if r.group == "hash" else "ok"
+        if base.error or not base.walls:
+            ratios = f"{'-':>11}{'-':>10}"
+        else:
+            ratios = f"{r.wall / base.wall:>10.2f}×{r.rss_mb / base.rss_mb:>9.2f}×"
         lines.append(
             f"{r.name:<28}{r.wall:>9.3f}{fmt_rate(rows, r.wall):>12}{r.rss_mb:>8.0f} MB"
-            f"{r.wall / base.wall:>10.2f}×{r.rss_mb / base.rss_mb:>9.2f}×  {ok}"
+            f"{ratios}  {ok}"
         )
     return "\n".join(lines)
 
@@ -170,33 +198,37 @@ def main() -> int:
     want_diff = {k: want[k] for k in ("added", "removed", "changed", "columns")}
     runs = args.runs
 
-    print(f"bench: {rows:,} rows × 12 columns, {runs} runs each, {os.cpu_count()} cores", file=sys.stderr)
-    fp = [
-        measure("pipeproof fingerprint", "hash", [pp, "fingerprint", arrow, "--format", "json"],
-                runs, pipeproof_fingerprint_counts),
-    ]
+    warmup = int(os.environ.get("BENCH_WARMUP", "1"))
+    print(f"bench: {rows:,} rows × 12 columns, {warmup} warm-up and {runs} timed runs each, "
+          f"{os.cpu_count()} cores", file=sys.stderr)
+    hashers = [Tool("pipeproof fingerprint", "hash", [pp, "fingerprint", arrow, "--format", "json"],
+                    pipeproof_fingerprint_counts)]
     b3 = shutil.which("b3sum")
     if b3:
-        fp.append(measure("b3sum", "hash", [b3, arrow], runs, b3sum_counts))
-    else:
+        hashers.append(Tool("b3sum", "hash", [b3, arrow], b3sum_counts))
+    fp = measure(hashers, runs, warmup)
+    if not b3:
         fp.append(Result("b3sum", "hash", error="b3sum is not installed: scripts/bootstrap.sh bench"))
 
     diff_cmd = [pp, "diff", before, after, "--key", key, "--format", "json"]
-    diffs = [
+    diffs = measure([
         # Exit status 1 means "the files differ", which they do.
-        measure("pipeproof diff", "diff", diff_cmd, runs, pipeproof_diff_counts, ok_codes=(1,)),
-        measure("DuckDB FULL OUTER JOIN", "diff",
-                [py, str(HERE / "duckdb_diff.py"), before, after, "--key", key], runs, json_counts),
-        measure("polars join-diff", "diff",
-                [py, str(HERE / "polars_diff.py"), before, after, "--key", key], runs, json_counts),
-        measure("datacompy PolarsCompare", "diff",
-                [py, str(HERE / "datacompy_diff.py"), "polars", before, after, "--key", key],
-                runs, json_counts),
-        # About 20 s a run on a quiet machine: run it BENCH_SLOW_RUNS times (default 1).
-        measure("datacompy PandasCompare", "diff",
-                [py, str(HERE / "datacompy_diff.py"), "pandas", before, after, "--key", key],
-                int(os.environ.get("BENCH_SLOW_RUNS", "1")), json_counts),
-    ]
+        Tool("pipeproof diff", "diff", diff_cmd, pipeproof_diff_counts, ok_codes=(1,)),
+        Tool("DuckDB FULL OUTER JOIN", "diff",
+             [py, str(HERE / "duckdb_diff.py"), before, after, "--key", key], json_counts),
+        Tool("polars join-diff", "diff",
+             [py, str(HERE / "polars_diff.py"), before, after, "--key", key], json_counts),
+        Tool("datacompy PolarsCompare", "diff",
+             [py, str(HERE / "datacompy_diff.py"), "polars", before, after, "--key", key],
+             json_counts),
+    ], runs, warmup)
+    # About 20 s a run on a quiet machine: run it BENCH_SLOW_RUNS times (default 1), right
+    # after the others, with no warm-up.
+    diffs += measure([
+        Tool("datacompy PandasCompare", "diff",
+             [py, str(HERE / "datacompy_diff.py"), "pandas", before, after, "--key", key],
+             json_counts),
+    ], int(os.environ.get("BENCH_SLOW_RUNS", "1")), 0)
 
     problems = check(fp[0], {"rows": rows})
     problems += [e for r in fp[1:] for e in ([r.error] if r.error else [])]
@@ -206,8 +238,9 @@ def main() -> int:
     arrow_size = arrow_bytes([before, after])
     arrow_file = Path(arrow).stat().st_size
     print()
-    print(f"pipeproof bench: {rows:,} rows × 12 columns; medians of {runs} runs "
-          f"(datacompy PandasCompare: {os.environ.get('BENCH_SLOW_RUNS', '1')}), whole process, peak RSS the max")
+    print(f"pipeproof bench: {rows:,} rows × 12 columns; medians of {runs} runs after {warmup} warm-up "
+          f"(datacompy PandasCompare: {os.environ.get('BENCH_SLOW_RUNS', '1')}, no warm-up), round-robin, "
+          f"whole process, peak RSS the max")
     print(f"expected: {want['added']:,} added, {want['removed']:,} removed, {want['changed']:,} changed; "
           f"per column {json.dumps(want['columns'])}")
     print()
@@ -252,7 +285,8 @@ def main() -> int:
         cmd = [pp, "diff", str(d10 / "before.parquet"), str(d10 / "after.parquet"), "--key", key,
                "--format", "json", "--chunk-rows", "1000000"]
         print(file=sys.stderr)
-        r10 = measure("pipeproof diff 10M chunked", "diff", cmd, 1, pipeproof_diff_counts, ok_codes=(1,))
+        [r10] = measure([Tool("pipeproof diff 10M chunked", "diff", cmd, pipeproof_diff_counts,
+                              ok_codes=(1,))], 1, 0)
         problems += check(r10, {k: want10[k] for k in ("added", "removed", "changed", "columns")})
         print()
         print(f"10M pair, --chunk-rows 1000000 (one run)")
