@@ -528,9 +528,12 @@ impl Fingerprinter {
             content_root(&self.row_hashes)
         } else {
             self.row_hashes = Vec::new();
-            top_root(&par::map_mut(&mut self.buckets, |bucket| {
-                sort_bucket(bucket);
-                bucket_root(bucket)
+            top_root(&par::map(&self.buckets, |bucket| {
+                SORT_SCRATCH.with_borrow_mut(|sorted| {
+                    sorted.resize(bucket.len(), Hash::default());
+                    sort_bucket_into(bucket, sorted);
+                    bucket_root(sorted)
+                })
             }))
         };
         let columns = self
@@ -610,9 +613,8 @@ pub fn sort_content(row_hashes: &mut [Hash]) {
 }
 
 /// Row hashes in content order (ascending bytes). Hashes are uniform, so a radix sort on
-/// their first two bytes leaves runs of a few hashes each (for a million rows, about 15):
-/// scattered into the 256 first-byte buckets, then each bucket (in parallel) grouped on its
-/// second byte, each run sorted on its own ([`sort_bucket`]).
+/// their first bits leaves few to compare: scattered into the 256 first-byte buckets, then
+/// each bucket (in parallel) counting-sorted on the bits after ([`sort_bucket`]).
 pub fn sorted_content(row_hashes: &[Hash]) -> Vec<Hash> {
     let mut out = vec![Hash::default(); row_hashes.len()];
     let starts = scatter(row_hashes, BUCKETS, |h| h.0[0] as usize, &mut out);
@@ -627,18 +629,43 @@ pub fn sorted_content(row_hashes: &[Hash]) -> Vec<Hash> {
     out
 }
 
-/// Sorts the row hashes of one first-byte bucket: grouped in place on their second byte
-/// (a bucket fits in the core's cache, and no scratch memory need be faulted in), which
-/// leaves runs of a few hashes each, each run sorted on its own.
+/// Sorts the row hashes of one first-byte bucket in place, through a copy in a scratch
+/// buffer of the thread's, kept from bucket to bucket ([`sort_bucket_into`]).
 fn sort_bucket(bucket: &mut [Hash]) {
+    SORT_SCRATCH.with_borrow_mut(|copy| {
+        copy.clear();
+        copy.extend_from_slice(bucket);
+        sort_bucket_into(copy, bucket);
+    });
+}
+
+/// Writes the row hashes of one first-byte bucket to `out` in content order: a counting
+/// sort on the bits after the first byte, as many as it takes for most hashes to have a
+/// digit of their own (12 for a bucket of a few thousand: hashes are uniform), then the
+/// few groups of more than one sorted on their own.
+fn sort_bucket_into(bucket: &[Hash], out: &mut [Hash]) {
     if bucket.len() < 64 {
-        bucket.sort_unstable();
+        out.copy_from_slice(bucket);
+        out.sort_unstable();
         return;
     }
-    let runs = distribute(bucket, BUCKETS, |h| h.0[1] as usize);
+    let bits = bucket
+        .len()
+        .next_power_of_two()
+        .trailing_zeros()
+        .clamp(8, 16);
+    let digit = |h: &Hash| (u16::from_be_bytes([h.0[1], h.0[2]]) >> (16 - bits)) as usize;
+    let runs = scatter(bucket, 1 << bits, digit, out);
     for run in runs.windows(2) {
-        bucket[run[0]..run[1]].sort_unstable();
+        if run[1] - run[0] > 1 {
+            out[run[0]..run[1]].sort_unstable();
+        }
     }
+}
+
+std::thread_local! {
+    /// A copy of the bucket being sorted, or the sorted copy of one.
+    static SORT_SCRATCH: std::cell::RefCell<Vec<Hash>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// A counting sort of `src` into `out` on a digit below `digits`; returns where each digit's

@@ -18,19 +18,6 @@ where
     return items.iter().map(f).collect();
 }
 
-/// Maps `f` over `items`, which it may change, keeping their order.
-pub(crate) fn map_mut<T, R, F>(items: &mut [T], f: F) -> Vec<R>
-where
-    T: Send,
-    R: Send,
-    F: Fn(&mut T) -> R + Sync + Send,
-{
-    #[cfg(feature = "parallel")]
-    return items.par_iter_mut().map(f).collect();
-    #[cfg(not(feature = "parallel"))]
-    return items.iter_mut().map(f).collect();
-}
-
 /// Sorts in place (unstable; equal elements are identical for the types we sort).
 pub(crate) fn sort<T: Ord + Send>(items: &mut [T]) {
     #[cfg(feature = "parallel")]
