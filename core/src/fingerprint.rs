@@ -217,10 +217,7 @@ impl RowHasher {
                     if all_fit {
                         for first in (from..to).step_by(LANES) {
                             let n = LANES.min(to - first);
-                            for lane in 0..n {
-                                let len = gather_row(&columns, first + lane, slots.slot_mut(lane));
-                                slots.set_len(lane, len);
-                            }
+                            gather_rows(&columns, first, n, slots);
                             let out = &mut chunk[first..first + n];
                             self.lanes.hash(self.key.key(), slots, n, out);
                         }
@@ -332,6 +329,30 @@ fn gather_row(columns: &[EncodedColumn], i: usize, row: &mut [u8]) -> usize {
         pos += to - from;
     }
     pos
+}
+
+/// Copies rows `first..first + n` (`n <= LANES`) of a task's columns, in hashing order, to
+/// the lanes' slots, one row to a lane: column by column, each column's cells of the rows
+/// read in one run. Every row fits its slot.
+#[inline]
+fn gather_rows(columns: &[EncodedColumn], first: usize, n: usize, slots: &mut Slots) {
+    let mut pos = [0usize; LANES];
+    for EncodedColumn { bytes, ends } in columns {
+        let mut from = if first == 0 {
+            0
+        } else {
+            ends[first - 1] as usize
+        };
+        for (lane, &end) in ends[first..first + n].iter().enumerate() {
+            let to = end as usize;
+            copy_cell(bytes, from, to, &mut slots.slot_mut(lane)[pos[lane]..]);
+            pos[lane] += to - from;
+            from = to;
+        }
+    }
+    for (lane, &len) in pos[..n].iter().enumerate() {
+        slots.set_len(lane, len);
+    }
 }
 
 /// The encoded columns of one task, in hashing order.
