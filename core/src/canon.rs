@@ -220,6 +220,11 @@ pub(crate) trait CellEncoder: Send + Sync {
             out.ends.push(out.bytes.len() as u32);
         }
     }
+    /// Whether every cell encoded so far was a valid value of its column: only an encoder
+    /// that checks its input as it goes ([`text_from_bytes`]) can find one that is not.
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// One column's cells of some rows, encoded back to back, with each cell's end offset.
@@ -760,6 +765,107 @@ fn offsets<'a, T: ByteArrayType>(
     tag: u8,
 ) -> Box<dyn CellEncoder + 'a> {
     Box::new(Offsets { array, tag })
+}
+
+/// A utf8 column read as a binary one, its bytes not checked when read (see
+/// [`crate::decode::text_as_bytes`]): encoded as the string column it is, while checking, a
+/// block of rows at a time just before their cells are copied, what reading it as text would
+/// have: that its bytes are UTF-8 and that every cell starts on a character boundary. The
+/// first row found not to be is kept for [`CellEncoder::check`].
+struct TextFromBytes<'a, T: ByteArrayType> {
+    cells: Offsets<'a, T>,
+    column: String,
+    /// The first row found not to be UTF-8, or `usize::MAX`.
+    invalid: std::sync::atomic::AtomicUsize,
+}
+
+impl<T: ByteArrayType> TextFromBytes<'_, T> {
+    /// Checks rows `start..end`, keeping the first that is not UTF-8.
+    fn check_rows(&self, start: usize, end: usize) {
+        let (offsets, values) = (
+            self.cells.array.value_offsets(),
+            self.cells.array.values().as_slice(),
+        );
+        let (from, to) = (offsets[start].as_usize(), offsets[end].as_usize());
+        let span = &values[from..to];
+        // ASCII (most text in tables) is UTF-8, and has no continuation byte to start a
+        // cell on: checked in one quick pass.
+        if span.is_ascii() {
+            return;
+        }
+        let bad = match simdutf8::basic::from_utf8(span) {
+            // Valid as a whole, the bytes still split a character where a cell starts
+            // on one of its continuation bytes (0b10xx_xxxx).
+            Ok(_) => (start + 1..end).find(|&row| {
+                let at = offsets[row].as_usize();
+                at < to && (values[at] as i8) < -0x40
+            }),
+            // The cell the first invalid byte belongs to (the last to start at or before
+            // it), found by checking again, more slowly, to learn where that byte is.
+            Err(_) => {
+                let valid =
+                    simdutf8::compat::from_utf8(span).map_or_else(|e| e.valid_up_to(), |_| 0);
+                let at = from + valid;
+                Some(start + offsets[start + 1..=end].partition_point(|o| o.as_usize() <= at))
+            }
+        };
+        if let Some(row) = bad {
+            self.invalid
+                .fetch_min(row, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+impl<T: ByteArrayType> CellEncoder for TextFromBytes<'_, T> {
+    fn encode(&self, row: usize, out: &mut Vec<u8>) {
+        self.check_rows(row, row + 1);
+        self.cells.encode(row, out);
+    }
+
+    fn encode_column(&self, start: usize, end: usize, out: &mut EncodedColumn) {
+        self.check_rows(start, end);
+        self.cells.encode_column(start, end, out);
+    }
+
+    fn check(&self) -> Result<()> {
+        match self.invalid.load(std::sync::atomic::Ordering::Relaxed) {
+            usize::MAX => Ok(()),
+            row => Err(Error::InvalidText {
+                column: self.column.clone(),
+                row: row as u64,
+            }),
+        }
+    }
+}
+
+/// The encoder of a utf8 column read as a binary one (`Binary` or `LargeBinary`), which
+/// checks its bytes as it encodes them; [`CellEncoder::check`] then tells whether they were
+/// all UTF-8.
+pub(crate) fn text_from_bytes<'a>(
+    column: &str,
+    array: &'a dyn Array,
+) -> Result<Box<dyn CellEncoder + 'a>> {
+    fn of<'a, T: ByteArrayType>(
+        column: &str,
+        array: &'a GenericByteArray<T>,
+    ) -> Box<dyn CellEncoder + 'a> {
+        Box::new(TextFromBytes {
+            cells: Offsets {
+                array,
+                tag: tag::STRING,
+            },
+            column: column.to_string(),
+            invalid: std::sync::atomic::AtomicUsize::new(usize::MAX),
+        })
+    }
+    match array.data_type() {
+        DataType::Binary => Ok(of(column, array.as_binary::<i32>())),
+        DataType::LargeBinary => Ok(of(column, array.as_binary::<i64>())),
+        other => Err(Error::InvalidConfig(format!(
+            "column `{column}` was to be text read as bytes, but it is {}",
+            type_name(other)
+        ))),
+    }
 }
 
 /// A dictionary column: the encoding of the value each key points at. The values are

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_buffer::{Buffer, MutableBuffer};
-use arrow_schema::{ArrowError, Schema, SchemaRef};
+use arrow_schema::{ArrowError, DataType, Schema, SchemaRef};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::reader::ChunkReader;
@@ -137,7 +137,7 @@ fn arrow_file(bytes: Bytes) -> std::result::Result<(SchemaRef, Vec<RecordBatch>)
     let footer_len = arrow_ipc::reader::read_footer_length(tail)?;
     let footer_start = (len - 10).checked_sub(footer_len).ok_or_else(truncated)?;
     let buffer = Buffer::from(bytes);
-    let mut layout = FileLayout::parse(&buffer[footer_start..len - 10])?;
+    let mut layout = FileLayout::parse(&buffer[footer_start..len - 10], Text::Checked)?;
     let block_bytes = |block: &arrow_ipc::Block| -> std::result::Result<Buffer, ArrowError> {
         let (start, size) = block_range(block, footer_start as u64)?;
         Ok(buffer.slice_with_length(start as usize, size))
@@ -177,7 +177,9 @@ struct FileLayout {
 }
 
 impl FileLayout {
-    fn parse(footer: &[u8]) -> std::result::Result<FileLayout, ArrowError> {
+    /// The layout in a file's footer; with `text` [`Text::AsBytes`], a decoder that reads
+    /// the utf8 columns as binary ones.
+    fn parse(footer: &[u8], text: Text) -> std::result::Result<FileLayout, ArrowError> {
         let footer = arrow_ipc::root_as_footer(footer)
             .map_err(|e| ArrowError::ParseError(format!("the footer is malformed: {e}")))?;
         let schema = Arc::new(arrow_ipc::convert::try_fb_to_schema(
@@ -185,13 +187,69 @@ impl FileLayout {
                 .schema()
                 .ok_or_else(|| ArrowError::ParseError("the footer has no schema".into()))?,
         )?);
+        let read_as = match text {
+            Text::Checked => Arc::clone(&schema),
+            Text::AsBytes => Arc::new(text_as_bytes(&schema).0),
+        };
         Ok(FileLayout {
-            decoder: arrow_ipc::reader::FileDecoder::new(Arc::clone(&schema), footer.version()),
+            decoder: arrow_ipc::reader::FileDecoder::new(read_as, footer.version()),
             schema,
             dictionaries: footer.dictionaries().iter().flatten().copied().collect(),
             batches: footer.recordBatches().iter().flatten().copied().collect(),
         })
     }
+}
+
+/// How an Arrow IPC file's utf8 columns are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Text {
+    /// As text: checked to be UTF-8 as each batch is read (arrow's validation).
+    Checked,
+    /// As binary columns of the same bytes, not checked; see [`text_as_bytes`].
+    AsBytes,
+}
+
+/// A schema with its utf8 columns (`Utf8`, `LargeUtf8`; not those in dictionaries) made
+/// binary (`Binary`, `LargeBinary`), and which columns were made so. The two types lay out
+/// their bytes alike, so a file's text columns can be read as binary ones: nothing checks
+/// their bytes then, which a reader that goes over every byte anyway (the fingerprint, see
+/// `canon::text_from_bytes`) can do in the same pass, at a fraction of the cost of a
+/// separate one.
+pub fn text_as_bytes(schema: &Schema) -> (Schema, Vec<bool>) {
+    let mut made = Vec::with_capacity(schema.fields().len());
+    let fields: Vec<arrow_schema::FieldRef> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let bytes = match f.data_type() {
+                DataType::Utf8 => Some(DataType::Binary),
+                DataType::LargeUtf8 => Some(DataType::LargeBinary),
+                _ => None,
+            };
+            made.push(bytes.is_some());
+            match bytes {
+                Some(t) => Arc::new(f.as_ref().clone().with_data_type(t)),
+                None => Arc::clone(f),
+            }
+        })
+        .collect();
+    (
+        Schema::new_with_metadata(fields, schema.metadata().clone()),
+        made,
+    )
+}
+
+/// The record batches of an Arrow IPC file with its utf8 columns read as binary ones and
+/// not checked ([`text_as_bytes`]): for a reader that checks them as it goes. Malformed
+/// input fails as with [`read_batches`], except for text that is not UTF-8.
+pub fn read_arrow_file_text_as_bytes<R: Read + Seek + Send + 'static>(
+    reader: R,
+) -> Result<BatchIter<'static>> {
+    let format = Format::ArrowFile;
+    guarded(format, || {
+        let r = ArrowFileBatches::try_new(reader, Text::AsBytes).map_err(|e| format.error(e))?;
+        Ok(Guarded::batches(r, format))
+    })
 }
 
 /// Where a block (a message's header and body) is in a file whose footer starts at
@@ -229,7 +287,7 @@ impl<R: Read + Seek> ArrowFileBatches<R> {
     /// oldest of the others is free by the time the next block is read.
     const KEPT: usize = 4;
 
-    fn try_new(mut reader: R) -> std::result::Result<ArrowFileBatches<R>, ArrowError> {
+    fn try_new(mut reader: R, text: Text) -> std::result::Result<ArrowFileBatches<R>, ArrowError> {
         let mut magic = [0u8; 6];
         reader.seek(SeekFrom::Start(0))?;
         reader
@@ -250,7 +308,7 @@ impl<R: Read + Seek> ArrowFileBatches<R> {
         let mut footer = vec![0u8; footer_len];
         reader.seek(SeekFrom::Start(footer_start))?;
         reader.read_exact(&mut footer)?;
-        let layout = FileLayout::parse(&footer)?;
+        let layout = FileLayout::parse(&footer, text)?;
         let mut batches = ArrowFileBatches {
             reader,
             layout,
@@ -394,7 +452,8 @@ pub fn read_batches<R: Read + Seek + Send + 'static>(
             Ok((r.schema(), Guarded::batches(r, format)))
         }
         Format::ArrowFile => {
-            let r = ArrowFileBatches::try_new(reader).map_err(|e| format.error(e))?;
+            let r =
+                ArrowFileBatches::try_new(reader, Text::Checked).map_err(|e| format.error(e))?;
             Ok((Arc::clone(&r.layout.schema), Guarded::batches(r, format)))
         }
         Format::Csv => {

@@ -45,6 +45,19 @@ pub enum Error {
         /// The column's Arrow type.
         data_type: String,
     },
+    /// A utf8 column holds bytes that are not UTF-8 text.
+    #[error(
+        "column `{column}` is a utf8 column, but row {row} is not valid UTF-8 text (or a \
+         cell starts inside a character); write the column as binary if it holds bytes, \
+         else repair the text"
+    )]
+    InvalidText {
+        /// The column.
+        column: String,
+        /// The first row found that is not UTF-8 (0-based, counted from the first row of
+        /// the table).
+        row: u64,
+    },
     /// Two columns share a name, so the column-name order of a row is ambiguous.
     #[error("column name `{0}` appears more than once; give every column a distinct name")]
     DuplicateColumn(String),

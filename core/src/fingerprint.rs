@@ -145,12 +145,12 @@ impl RowHasher {
     pub fn hash_batch(&self, batch: &RecordBatch, out: &mut Vec<Hash>) -> Result<()> {
         let start = out.len();
         out.resize(start + batch.num_rows(), Hash::default());
-        self.hash_rows(batch, &mut out[start..], &mut Vec::new(), |_, _| {})
+        self.hash_rows(batch, &[], &mut out[start..], &mut Vec::new(), |_, _| {})
     }
 
     /// Writes the hash of every row of `batch` into `out` (`out.len() == batch.num_rows()`).
     pub fn hash_batch_into(&self, batch: &RecordBatch, out: &mut [Hash]) -> Result<()> {
-        self.hash_rows(batch, out, &mut Vec::new(), |_, _| {})
+        self.hash_rows(batch, &[], out, &mut Vec::new(), |_, _| {})
     }
 
     /// Hashes every row into `out`. Each parallel task takes its rows a block at a time:
@@ -159,10 +159,14 @@ impl RowHasher {
     /// Tasks encode into buffers taken from `spare` (those of earlier tasks, whose memory is
     /// already faulted in), and each task's encoded columns (in hashing order), which are
     /// exactly the bytes the column digests need, go to `consume` with the task's row
-    /// hashes, task after task in row order, then back to `spare`.
+    /// hashes, task after task in row order, then back to `spare`. The columns marked in
+    /// `text_as_bytes` (by index in the batch; none if it is empty) are utf8 columns read as
+    /// binary ones, checked to be UTF-8 as they are encoded: the rows are hashed whatever
+    /// their bytes, then the first that is not UTF-8, if any, is the error.
     fn hash_rows(
         &self,
         batch: &RecordBatch,
+        text_as_bytes: &[bool],
         out: &mut [Hash],
         spare: &mut Vec<TaskColumns>,
         mut consume: impl FnMut(&TaskColumns, &[Hash]) + Send,
@@ -172,7 +176,10 @@ impl RowHasher {
             .columns
             .iter()
             .zip(&self.names)
-            .map(|(&i, name)| canon::encoder(name, batch.column(i).as_ref()))
+            .map(|(&i, name)| match text_as_bytes.get(i) {
+                Some(true) => canon::text_from_bytes(name, batch.column(i).as_ref()),
+                _ => canon::encoder(name, batch.column(i).as_ref()),
+            })
             .collect::<Result<Vec<_>>>()?;
         let spare = std::sync::Mutex::new(spare);
         // Each task's rows' hashes, written by the task, then read by `consume`.
@@ -233,7 +240,7 @@ impl RowHasher {
             consume(&columns, &hashes);
             spare.lock().expect("no panics while held").push(columns);
         });
-        Ok(())
+        encoders.iter().try_for_each(|e| e.check())
     }
 
     /// Hashes rows `rows` of a task's encoded columns into `out`, one row at a time into
@@ -413,6 +420,9 @@ pub struct Fingerprinter {
     distinct: Option<Vec<crate::stats::Distinct>>,
     /// The last batch's encoded columns, reused by the next.
     spare: Vec<TaskColumns>,
+    /// When batches come with their utf8 columns read as binary ones: the schema they have,
+    /// and which columns those are ([`Fingerprinter::text_read_as_bytes`]).
+    text_as_bytes: Option<(arrow_schema::SchemaRef, Vec<bool>)>,
 }
 
 impl Fingerprinter {
@@ -444,6 +454,7 @@ impl Fingerprinter {
             batches: 0,
             distinct: None,
             spare: Vec::new(),
+            text_as_bytes: None,
         })
     }
 
@@ -464,6 +475,16 @@ impl Fingerprinter {
         self
     }
 
+    /// Takes batches whose utf8 columns were read as binary ones, their bytes not checked
+    /// ([`crate::decode::text_as_bytes`]): each such column is checked to be UTF-8 as it is
+    /// hashed, and [`Fingerprinter::push`] fails on a batch with a row that is not, as
+    /// reading the batch as text would have. The fingerprint is the same as of the text.
+    pub fn text_read_as_bytes(mut self) -> Fingerprinter {
+        let (schema, columns) = crate::decode::text_as_bytes(&self.schema);
+        self.text_as_bytes = Some((std::sync::Arc::new(schema), columns));
+        self
+    }
+
     /// Makes room for `rows` more row hashes. The content buckets' memory is faulted in
     /// as it is reserved (the allocator writes into each block), on every thread of the
     /// pool: tens of megabytes that would otherwise be faulted in on one.
@@ -481,7 +502,12 @@ impl Fingerprinter {
 
     /// Adds the next batch of rows.
     pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
-        crate::table::check_batch_schema(&self.schema, batch, self.batches)?;
+        let (read_as, text_as_bytes) = match &self.text_as_bytes {
+            Some((schema, columns)) => (schema, columns.as_slice()),
+            None => (&self.schema, &[][..]),
+        };
+        crate::table::check_batch_schema(read_as, batch, self.batches)?;
+        let first_row = self.row_count;
         self.batches += 1;
         if !self.keep_rows {
             self.row_hashes.clear();
@@ -505,8 +531,9 @@ impl Fingerprinter {
         let mut buckets = (!self.keep_rows).then_some(&mut self.buckets);
         // Each task's row hashes and encoded cells are taken in row order, as the task is
         // done, while other threads hash the next tasks' rows.
-        self.rows.hash_rows(
+        let hashed = self.rows.hash_rows(
             batch,
+            text_as_bytes,
             &mut self.row_hashes[start..],
             &mut self.spare,
             |columns, hashes| {
@@ -524,7 +551,15 @@ impl Fingerprinter {
                     }
                 }
             },
-        )?;
+        );
+        // The encoders count rows within the batch.
+        hashed.map_err(|e| match e {
+            Error::InvalidText { column, row } => Error::InvalidText {
+                column,
+                row: first_row + row,
+            },
+            e => e,
+        })?;
         for (i, column) in batch.columns().iter().enumerate() {
             self.nulls[i] += column.logical_null_count() as u64;
         }
@@ -601,9 +636,14 @@ pub fn fingerprint_only(source: &dyn BatchSource) -> Result<Fingerprint> {
     Ok(fingerprint_with(f, source)?.fingerprint)
 }
 
-fn fingerprint_with(mut f: Fingerprinter, source: &dyn BatchSource) -> Result<Fingerprinted> {
+fn fingerprint_with(f: Fingerprinter, source: &dyn BatchSource) -> Result<Fingerprinted> {
     let rows = source.rows_to_reserve();
-    let mut batches = source.scan()?;
+    // Text read as bytes is checked as it is hashed, in the pass over its bytes the hashing
+    // makes anyway, instead of in one of its own as it is read.
+    let (mut f, mut batches) = match source.scan_text_as_bytes()? {
+        Some(batches) => (f.text_read_as_bytes(), batches),
+        None => (f, source.scan()?),
+    };
     let ((), first) = par::join(|| f.reserve(rows), || batches.next().transpose());
     let mut next = first?;
     while let Some(batch) = next {
@@ -1054,5 +1094,157 @@ mod tests {
                 assert_eq!(a, b, "{n} items, run at {}", run[0]);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod text_as_bytes_tests {
+    use super::*;
+    use crate::error::Error;
+    use arrow_array::{ArrayRef, BinaryArray, Int64Array, LargeStringArray, StringArray};
+    use std::sync::Arc;
+
+    /// A table of `rows` rows, in batches of `batch` rows, with utf8 (ASCII, non-ASCII,
+    /// empty, null), large utf8, a genuine binary column and a key.
+    fn batches(rows: usize, batch: usize) -> Vec<RecordBatch> {
+        let text = |i: usize| match i % 5 {
+            0 => None,
+            1 => Some(String::new()),
+            2 => Some(format!("café {i} São Paulo")),
+            3 => Some(format!("plain {i}")),
+            _ => Some(format!("München €{i}")),
+        };
+        (0..rows)
+            .step_by(batch)
+            .map(|start| {
+                let r = start..(start + batch).min(rows);
+                RecordBatch::try_from_iter([
+                    (
+                        "id",
+                        Arc::new(Int64Array::from_iter_values(r.clone().map(|i| i as i64)))
+                            as ArrayRef,
+                    ),
+                    (
+                        "name",
+                        Arc::new(r.clone().map(text).collect::<StringArray>()),
+                    ),
+                    (
+                        "note",
+                        Arc::new(r.clone().map(|i| text(i + 1)).collect::<LargeStringArray>()),
+                    ),
+                    (
+                        "raw",
+                        Arc::new(BinaryArray::from_iter(
+                            r.map(|i| text(i + 2).map(String::into_bytes)),
+                        )),
+                    ),
+                ])
+                .unwrap()
+            })
+            .collect()
+    }
+
+    /// The batch as read with its text as bytes.
+    fn as_bytes(batch: &RecordBatch) -> RecordBatch {
+        let (schema, _) = crate::decode::text_as_bytes(&batch.schema());
+        let schema = Arc::new(schema);
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(schema.fields())
+            .map(|(c, f)| arrow_cast::cast(c, f.data_type()).unwrap())
+            .collect();
+        RecordBatch::try_new(schema, columns).unwrap()
+    }
+
+    fn fingerprint_of(batches: &[RecordBatch], text_as_bytes: bool) -> Result<Fingerprint> {
+        let schema = batches[0].schema();
+        let mut f = Fingerprinter::new(schema)?.without_row_hashes();
+        if text_as_bytes {
+            f = f.text_read_as_bytes();
+        }
+        for b in batches {
+            if text_as_bytes {
+                f.push(&as_bytes(b))?;
+            } else {
+                f.push(b)?;
+            }
+        }
+        Ok(f.finish().fingerprint)
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn text_read_as_bytes_fingerprints_as_the_text_does() {
+        let (schema, made) = crate::decode::text_as_bytes(&batches(1, 1)[0].schema());
+        assert_eq!(made, [false, true, true, false]);
+        assert_eq!(schema.field(1).data_type(), &arrow_schema::DataType::Binary);
+        assert_eq!(
+            schema.field(2).data_type(),
+            &arrow_schema::DataType::LargeBinary
+        );
+        // Several tasks and blocks to a batch, a batch of one row, an empty batch.
+        for (rows, batch) in [(20_000, 9_000), (3, 1), (1_000, 1_000)] {
+            let mut b = batches(rows, batch);
+            b.push(b[0].slice(0, 0));
+            let text = fingerprint_of(&b, false).unwrap();
+            assert_eq!(fingerprint_of(&b, true).unwrap(), text, "{rows} rows");
+        }
+    }
+
+    /// A one-column batch of `name` (read as bytes) whose cells are `cells`.
+    fn bytes_batch(cells: &[&[u8]]) -> RecordBatch {
+        let name = BinaryArray::from_iter_values(cells.iter().copied());
+        RecordBatch::try_from_iter([("name", Arc::new(name) as ArrayRef)]).unwrap()
+    }
+
+    fn first_bad_row(batches: &[RecordBatch]) -> Option<u64> {
+        let text = arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+            "name",
+            arrow_schema::DataType::Utf8,
+            true,
+        )]);
+        let mut f = Fingerprinter::new(Arc::new(text))
+            .unwrap()
+            .text_read_as_bytes();
+        for b in batches {
+            match f.push(b) {
+                Ok(()) => {}
+                Err(Error::InvalidText { column, row }) => {
+                    assert_eq!(column, "name");
+                    return Some(row);
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        None
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn text_read_as_bytes_that_is_not_utf8_is_an_error_naming_the_row() {
+        let ok: &[u8] = "é".as_bytes();
+        assert_eq!(first_bad_row(&[bytes_batch(&[b"a", ok, b""])]), None);
+        // A byte no UTF-8 has; a character cut short at the end of the rows.
+        assert_eq!(
+            first_bad_row(&[bytes_batch(&[b"a", b"b\xff", b"c"])]),
+            Some(1)
+        );
+        assert_eq!(first_bad_row(&[bytes_batch(&[b"a", b"\xc3"])]), Some(1));
+        // Each cell's bytes run on into the next's: together they are UTF-8 ("xé"), but
+        // the second cell starts inside the character.
+        assert_eq!(first_bad_row(&[bytes_batch(&[b"x\xc3", b"\xa9"])]), Some(1));
+        // The first bad row of the table, counted across batches and across the tasks
+        // and blocks of a batch, which are checked in parallel.
+        let mut cells = vec![&b"text"[..]; 30_000];
+        cells[9_000] = b"\xc3(";
+        cells[25_000] = b"\xff";
+        let big = bytes_batch(&cells);
+        assert_eq!(first_bad_row(std::slice::from_ref(&big)), Some(9_000));
+        let first = bytes_batch(&[b"a", b"b"]);
+        assert_eq!(
+            first_bad_row(&[first, big.slice(8_000, 2_000)]),
+            Some(1_002)
+        );
     }
 }

@@ -25,6 +25,13 @@ pub trait BatchSource: Sync {
     fn num_rows_hint(&self) -> Option<u64> {
         None
     }
+    /// Iterates over the batches as [`BatchSource::scan`] does, but with the utf8 columns
+    /// read as binary ones and their bytes not yet checked to be UTF-8
+    /// ([`crate::decode::text_as_bytes`]), for a reader that checks them as it goes; `None`
+    /// where the source cannot read its text so (the default).
+    fn scan_text_as_bytes(&self) -> Result<Option<BatchIter<'_>>> {
+        Ok(None)
+    }
 
     /// How many rows to size per-row buffers for before a scan: the hint, believed up to
     /// 16M rows (a file's metadata can claim any number; larger tables grow as they are read).

@@ -163,7 +163,9 @@ impl From<pipeproof_core::Error> for ApiError {
             E::MissingKey { .. } => ApiError::unprocessable("missing-key", detail),
             E::NullKeys { .. } => ApiError::unprocessable("null-keys", detail),
             E::DuplicateKeys { .. } => ApiError::unprocessable("duplicate-keys", detail),
-            E::SchemaMismatch { .. } => ApiError::bad_request("malformed-body", detail),
+            E::SchemaMismatch { .. } | E::InvalidText { .. } => {
+                ApiError::bad_request("malformed-body", detail)
+            }
             E::InvalidConfig(_) => ApiError::unprocessable("invalid-options", detail),
             E::Verification(_) | E::Arrow(_) => ApiError::internal(detail),
         }

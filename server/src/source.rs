@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use arrow_schema::SchemaRef;
-use pipeproof_core::decode::{arrow_file_rows, parquet_batches, read_batches};
+use pipeproof_core::decode::{
+    arrow_file_rows, parquet_batches, read_arrow_file_text_as_bytes, read_batches,
+};
 use pipeproof_core::table::BatchIter;
 use pipeproof_core::{BatchSource, Format};
 
@@ -90,5 +92,16 @@ impl BatchSource for FileSource {
 
     fn num_rows_hint(&self) -> Option<u64> {
         self.rows
+    }
+
+    fn scan_text_as_bytes(&self) -> pipeproof_core::Result<Option<BatchIter<'_>>> {
+        if self.format != Format::ArrowFile {
+            return Ok(None);
+        }
+        let file = File::open(&self.path).map_err(|e| pipeproof_core::Error::Decode {
+            format: self.format,
+            message: format!("cannot open {}: {e}", self.path.display()),
+        })?;
+        read_arrow_file_text_as_bytes(file).map(Some)
     }
 }

@@ -86,6 +86,69 @@ fn fingerprint_is_the_same_whatever_the_format() {
     );
 }
 
+/// A table whose text is not all ASCII, with nulls and empty strings.
+fn text_batch(names: &[Option<&str>]) -> RecordBatch {
+    batch(
+        (0..names.len() as i64).collect(),
+        vec![Some(1.5); names.len()],
+        names.to_vec(),
+    )
+}
+
+#[test]
+fn an_arrow_file_fingerprints_as_the_same_table_in_parquet() {
+    // The fingerprint reads an Arrow file's text as bytes and checks it as it hashes it:
+    // the whole fingerprint, column digests too, is that of the text read as text.
+    let dir = tempfile::tempdir().unwrap();
+    let b = text_batch(&[
+        Some("café"),
+        None,
+        Some(""),
+        Some("São Paulo €"),
+        Some("plain"),
+    ]);
+    let fingerprints: Vec<serde_json::Value> = ["t.arrow", "t.parquet"]
+        .into_iter()
+        .map(|name| {
+            let path = write(dir.path(), name, &b);
+            let o = run(&["fingerprint", &path, "--format", "json"]);
+            assert!(o.status.success(), "{}", stderr(&o));
+            json(&o)["fingerprint"].clone()
+        })
+        .collect();
+    assert_eq!(fingerprints[0], fingerprints[1]);
+    assert_eq!(fingerprints[0]["rows"], 5);
+}
+
+#[test]
+fn an_arrow_file_whose_text_is_not_utf8_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "bad.arrow",
+        &text_batch(&[Some("fine"), None, Some("caf\u{e9}-MARK"), Some("fine")]),
+    );
+    // Damage the "é" (C3 A9) of row 2's text into bytes no UTF-8 has.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes
+        .windows(7)
+        .position(|w| w == b"\xc3\xa9-MARK")
+        .expect("the text is in the file");
+    bytes[at..at + 2].copy_from_slice(b"\xff\xff");
+    std::fs::write(&path, &bytes).unwrap();
+    let o = run(&["fingerprint", &path]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    let e = stderr(&o);
+    for want in ["bad.arrow", "column `name`", "row 2", "not valid UTF-8"] {
+        assert!(e.contains(want), "no `{want}` in: {e}");
+    }
+    // The diff reads the text as text: arrow's check finds the same damage.
+    let good = write(dir.path(), "good.arrow", &text_batch(&[Some("fine")]));
+    let o = run(&["diff", &good, &path, "--key", "id"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stderr(&o).contains("bad.arrow"), "{}", stderr(&o));
+}
+
 #[test]
 fn diff_reports_counts_cells_and_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
