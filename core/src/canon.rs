@@ -506,6 +506,20 @@ impl CellEncoder for Bools<'_> {
         let (c, n) = self.cell(row);
         out.extend_from_slice(&c[..n]);
     }
+
+    fn encode_column(&self, start: usize, end: usize, out: &mut EncodedColumn) {
+        // Room for two bytes a row: each cell is written whole in place (a null's second
+        // byte is overwritten by the next cell, or is room past the last), where appending
+        // the cell's one or two bytes would be a call to memcpy for every row.
+        let mut pos = out.len();
+        room(&mut out.bytes, pos + 2 * (end - start));
+        for row in start..end {
+            let (c, n) = self.cell(row);
+            out.bytes[pos..pos + 2].copy_from_slice(&c);
+            pos += n;
+            out.ends.push(pos as u32);
+        }
+    }
 }
 
 /// A primitive column; `f` writes a non-null cell (tag included) and returns its length.
@@ -1003,6 +1017,40 @@ mod tests {
                 }
                 assert_eq!(from, column.cells().len());
             }
+        }
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn booleans_encode_as_the_spec_lays_them_out() {
+        let values: Vec<Option<bool>> = (0..100)
+            .map(|i| (i % 3 != 0).then_some(i % 2 == 0))
+            .collect();
+        let array = arrow_array::BooleanArray::from(values.clone());
+        for (offset, len) in [(0, values.len()), (7, 50)] {
+            let array = array.slice(offset, len);
+            let e = encoder("b", &array).unwrap();
+            // Stale bytes in the buffer, as an earlier task's cells leave them.
+            let mut column = EncodedColumn {
+                bytes: vec![0xAB; 500],
+                ends: vec![3],
+            };
+            column.clear();
+            e.encode_column(0, len / 3, &mut column);
+            e.encode_column(len / 3, len, &mut column);
+            let mut from = 0;
+            for (i, &end) in column.ends.iter().enumerate() {
+                let want = match values[offset + i] {
+                    None => vec![tag::NULL],
+                    Some(v) => vec![tag::BOOL, v as u8],
+                };
+                assert_eq!(&column.bytes[from..end as usize], want, "row {i}");
+                let mut one = Vec::new();
+                e.encode(i, &mut one);
+                assert_eq!(one, want, "row {i} alone");
+                from = end as usize;
+            }
+            assert_eq!(from, column.cells().len());
         }
     }
 
