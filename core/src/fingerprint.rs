@@ -485,9 +485,10 @@ impl Fingerprinter {
         self
     }
 
-    /// Makes room for `rows` more row hashes. The content buckets' memory is faulted in
-    /// as it is reserved (the allocator writes into each block), on every thread of the
-    /// pool: tens of megabytes that would otherwise be faulted in on one.
+    /// Makes room for `rows` more row hashes. The content buckets' memory is also faulted
+    /// in, a write to each page of it, here (while the first batch is read, where a
+    /// thread has nothing else to do) instead of by the pushes of row hashes, in the
+    /// consumer of hashed rows that the threads take turns at: tens of megabytes.
     pub fn reserve(&mut self, rows: usize) {
         if self.keep_rows {
             self.row_hashes.reserve_exact(rows);
@@ -497,7 +498,13 @@ impl Fingerprinter {
         // square root; with room for four, few buckets have to grow.
         let per_bucket = rows / BUCKETS;
         let room = per_bucket + 4 * per_bucket.isqrt() + 16;
-        par::for_each_mut(&mut self.buckets, |bucket| bucket.reserve(room));
+        const PAGE: usize = 4096 / std::mem::size_of::<Hash>();
+        par::for_each_mut(&mut self.buckets, |bucket| {
+            bucket.reserve(room);
+            for hash in bucket.spare_capacity_mut().iter_mut().step_by(PAGE) {
+                hash.write(Hash::default());
+            }
+        });
     }
 
     /// Adds the next batch of rows.
