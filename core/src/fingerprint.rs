@@ -592,11 +592,12 @@ impl Fingerprinter {
         } else {
             self.row_hashes = Vec::new();
             top_root(&par::map(&self.buckets, |bucket| {
-                SORT_SCRATCH.with_borrow_mut(|sorted| {
-                    sorted.resize(bucket.len(), Hash::default());
-                    sort_bucket_into(bucket, sorted);
-                    bucket_root(sorted)
-                })
+                let mut sorted = SORT_SCRATCH.take();
+                sorted.resize(bucket.len(), Hash::default());
+                sort_bucket_into(bucket, &mut sorted);
+                let root = bucket_root(&sorted);
+                SORT_SCRATCH.set(sorted);
+                root
             }))
         };
         let columns = self
@@ -700,11 +701,11 @@ pub fn sorted_content(row_hashes: &[Hash]) -> Vec<Hash> {
 /// Sorts the row hashes of one first-byte bucket in place, through a copy in a scratch
 /// buffer of the thread's, kept from bucket to bucket ([`sort_bucket_into`]).
 fn sort_bucket(bucket: &mut [Hash]) {
-    SORT_SCRATCH.with_borrow_mut(|copy| {
-        copy.clear();
-        copy.extend_from_slice(bucket);
-        sort_bucket_into(copy, bucket);
-    });
+    let mut copy = SORT_SCRATCH.take();
+    copy.clear();
+    copy.extend_from_slice(bucket);
+    sort_bucket_into(&copy, bucket);
+    SORT_SCRATCH.set(copy);
 }
 
 /// Writes the row hashes of one first-byte bucket to `out` in content order: a counting
@@ -732,7 +733,8 @@ fn sort_bucket_into(bucket: &[Hash], out: &mut [Hash]) {
 }
 
 std::thread_local! {
-    /// A copy of the bucket being sorted, or the sorted copy of one.
+    /// A copy of the bucket being sorted, or the sorted copy of one. Taken while in use (a
+    /// use within another, should one ever come, would find it empty, never borrowed).
     static SORT_SCRATCH: std::cell::RefCell<Vec<Hash>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
