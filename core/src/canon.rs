@@ -243,6 +243,12 @@ impl EncodedColumn {
         self.ends.clear();
     }
 
+    /// Where cell `i` starts: where the one before it ends.
+    #[inline(always)]
+    pub(crate) fn start(&self, i: usize) -> usize {
+        if i == 0 { 0 } else { self.ends[i - 1] as usize }
+    }
+
     /// Where the last cell ends.
     pub(crate) fn len(&self) -> usize {
         self.ends.last().map_or(0, |&end| end as usize)
@@ -992,31 +998,36 @@ mod tests {
             for (offset, len) in [(0, values.len()), (41, 200)] {
                 let array = array.slice(offset, len);
                 let e = encoder("s", array.as_ref()).unwrap();
-                // Stale bytes in the buffer, as an earlier task's longer cells leave them.
-                let mut column = EncodedColumn {
-                    bytes: vec![0xAB; 50_000],
-                    ends: vec![17],
-                };
-                column.clear();
-                // In two runs, as a task encodes its blocks of rows.
-                e.encode_column(0, len / 3, &mut column);
-                e.encode_column(len / 3, len, &mut column);
-                let mut from = 0;
-                for (i, &end) in column.ends.iter().enumerate() {
-                    let want = spec(tag, &values[offset + i]);
-                    assert_eq!(
-                        &column.bytes[from..end as usize],
-                        want,
-                        "{} row {i}",
-                        array.data_type()
-                    );
-                    let mut one = Vec::new();
-                    e.encode(i, &mut one);
-                    assert_eq!(one, want, "{} row {i} alone", array.data_type());
-                    from = end as usize;
-                }
-                assert_eq!(from, column.cells().len());
+                assert_layout(e.as_ref(), len, &array.data_type().to_string(), |i| {
+                    spec(tag, &values[offset + i])
+                });
             }
+        }
+    }
+
+    /// Encodes rows `0..len` with `e` over a buffer of stale bytes (as an earlier task's
+    /// longer cells leave them), in two runs (as a task encodes its blocks of rows), and
+    /// checks that each cell, and each row encoded alone, is `want(row)`; `what` names the
+    /// column's type in failures.
+    fn assert_layout(e: &dyn CellEncoder, len: usize, what: &str, want: impl Fn(usize) -> Vec<u8>) {
+        let mut column = EncodedColumn {
+            bytes: vec![0xAB; 50_000],
+            ends: vec![17],
+        };
+        column.clear();
+        e.encode_column(0, len / 3, &mut column);
+        e.encode_column(len / 3, len, &mut column);
+        assert_eq!(column.ends.len(), len, "{what}: cells");
+        for (i, &end) in column.ends.iter().enumerate() {
+            let want = want(i);
+            assert_eq!(
+                &column.bytes[column.start(i)..end as usize],
+                want,
+                "{what} row {i}"
+            );
+            let mut one = Vec::new();
+            e.encode(i, &mut one);
+            assert_eq!(one, want, "{what} row {i} alone");
         }
     }
 
@@ -1030,27 +1041,10 @@ mod tests {
         for (offset, len) in [(0, values.len()), (7, 50)] {
             let array = array.slice(offset, len);
             let e = encoder("b", &array).unwrap();
-            // Stale bytes in the buffer, as an earlier task's cells leave them.
-            let mut column = EncodedColumn {
-                bytes: vec![0xAB; 500],
-                ends: vec![3],
-            };
-            column.clear();
-            e.encode_column(0, len / 3, &mut column);
-            e.encode_column(len / 3, len, &mut column);
-            let mut from = 0;
-            for (i, &end) in column.ends.iter().enumerate() {
-                let want = match values[offset + i] {
-                    None => vec![tag::NULL],
-                    Some(v) => vec![tag::BOOL, v as u8],
-                };
-                assert_eq!(&column.bytes[from..end as usize], want, "row {i}");
-                let mut one = Vec::new();
-                e.encode(i, &mut one);
-                assert_eq!(one, want, "row {i} alone");
-                from = end as usize;
-            }
-            assert_eq!(from, column.cells().len());
+            assert_layout(e.as_ref(), len, "boolean", |i| match values[offset + i] {
+                None => vec![tag::NULL],
+                Some(v) => vec![tag::BOOL, v as u8],
+            });
         }
     }
 

@@ -302,20 +302,13 @@ impl RowHasher {
 fn row_len(columns: &[EncodedColumn], i: usize) -> usize {
     columns
         .iter()
-        .map(|EncodedColumn { ends, .. }| {
-            let from = if i == 0 { 0 } else { ends[i - 1] };
-            (ends[i] - from) as usize
-        })
+        .map(|column| column.ends[i] as usize - column.start(i))
         .sum()
 }
 
 /// The length of the longest of some rows' cells in one column of a task.
 fn longest_cell(column: &EncodedColumn, rows: std::ops::Range<usize>) -> usize {
-    let mut from = if rows.start == 0 {
-        0
-    } else {
-        column.ends[rows.start - 1]
-    };
+    let mut from = column.start(rows.start) as u32;
     let mut longest = 0;
     for &end in &column.ends[rows] {
         longest = longest.max(end - from);
@@ -329,10 +322,9 @@ fn longest_cell(column: &EncodedColumn, rows: std::ops::Range<usize>) -> usize {
 #[inline]
 fn gather_row(columns: &[EncodedColumn], i: usize, row: &mut [u8]) -> usize {
     let mut pos = 0;
-    for EncodedColumn { bytes, ends } in columns {
-        let from = if i == 0 { 0 } else { ends[i - 1] as usize };
-        let to = ends[i] as usize;
-        copy_cell(bytes, from, to, &mut row[pos..]);
+    for column in columns {
+        let (from, to) = (column.start(i), column.ends[i] as usize);
+        copy_cell(&column.bytes, from, to, &mut row[pos..]);
         pos += to - from;
     }
     pos
@@ -344,15 +336,16 @@ fn gather_row(columns: &[EncodedColumn], i: usize, row: &mut [u8]) -> usize {
 #[inline]
 fn gather_rows(columns: &[EncodedColumn], first: usize, n: usize, slots: &mut Slots) {
     let mut pos = [0usize; LANES];
-    for EncodedColumn { bytes, ends } in columns {
-        let mut from = if first == 0 {
-            0
-        } else {
-            ends[first - 1] as usize
-        };
-        for (lane, &end) in ends[first..first + n].iter().enumerate() {
+    for column in columns {
+        let mut from = column.start(first);
+        for (lane, &end) in column.ends[first..first + n].iter().enumerate() {
             let to = end as usize;
-            copy_cell(bytes, from, to, &mut slots.slot_mut(lane)[pos[lane]..]);
+            copy_cell(
+                &column.bytes,
+                from,
+                to,
+                &mut slots.slot_mut(lane)[pos[lane]..],
+            );
             pos[lane] += to - from;
             from = to;
         }
