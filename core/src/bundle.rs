@@ -5,7 +5,8 @@
 //! docs/spec/bundle-v1.md is the normative description of the layout and the checks.
 
 use std::borrow::Cow;
-use std::io::{Cursor, Read, Write};
+use std::io::{Cursor, Read, Seek, SeekFrom, Write};
+use std::ops::Range;
 use std::sync::Arc;
 
 use arrow_array::{Array, FixedSizeBinaryArray, RecordBatch};
@@ -230,13 +231,19 @@ impl Bundle {
     /// The same bundle always gives the same bytes, which is what lets [`verify_bytes`]
     /// detect a change to any byte.
     pub fn write(&self) -> Result<Vec<u8>> {
-        self.write_sized(0)
+        Ok(self.write_to(Cursor::new(Vec::new()))?.into_inner())
     }
 
-    /// [`Bundle::write`] into a buffer made with room for `size_hint` bytes (the size of the
-    /// bundle read, when checking that it is in canonical form), so it never grows by copying.
-    pub fn write_sized(&self, size_hint: usize) -> Result<Vec<u8>> {
-        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::with_capacity(size_hint)));
+    /// Where the canonical form of this bundle first differs from `bytes` (at the end of the
+    /// shorter, when one is the start of the other), or `None` when `bytes` are exactly what
+    /// [`Bundle::write`] gives. The canonical form is compared as it is written, never held
+    /// whole: a check of a large bundle needs no second copy of it.
+    pub fn first_difference(&self, bytes: &[u8]) -> Result<Option<u64>> {
+        Ok(self.write_to(Compare::new(bytes))?.first_difference())
+    }
+
+    fn write_to<W: Write + Seek>(&self, out: W) -> Result<W> {
+        let mut zip = zip::ZipWriter::new(out);
         let mut put = |name: String, bytes: &[u8]| -> Result<()> {
             let opts = zip::write::SimpleFileOptions::default()
                 .compression_method(zip::CompressionMethod::Stored)
@@ -263,7 +270,7 @@ impl Bundle {
                 put(member(i, "changed.arrow"), &batch_to_ipc(&d.changed)?)?;
             }
         }
-        Ok(zip.finish().map_err(zip_error)?.into_inner())
+        zip.finish().map_err(zip_error)
     }
 
     /// Reads a bundle written by [`Bundle::write`].
@@ -335,6 +342,141 @@ impl Bundle {
     /// step tables.
     pub fn read_manifest(bytes: &[u8]) -> Result<Manifest> {
         read_manifest((&mut open_zip(bytes)?, bytes))
+    }
+}
+
+/// A writer that keeps nothing: it compares what is written with `expected`, at the same
+/// offsets, following seeks. The zip writer writes a member's header before its data, then
+/// seeks back to fill in the sizes and checksum, so a run of bytes that differed is
+/// forgotten once written again with what `expected` has there.
+struct Compare<'a> {
+    expected: &'a [u8],
+    pos: u64,
+    /// The furthest byte written (the stream's end, for `SeekFrom::End`).
+    end: u64,
+    /// The runs written with bytes other than `expected`'s (or past its end), not written
+    /// since: sorted, disjoint, the earliest `max_runs` of them.
+    differ: Vec<Range<u64>>,
+    /// How many runs are kept: bytes that shifted by one against `expected` can differ
+    /// every other byte, and the file is the untrusted side.
+    max_runs: usize,
+    /// Where the earliest run left out of `differ` starts, if one was. The check then fails
+    /// whatever is written later, at this byte or before: a run of the canonical form
+    /// never waits for more than its member's header to be filled in, so only a file that
+    /// differs anyway has more runs waiting than are kept.
+    dropped: Option<u64>,
+}
+
+impl<'a> Compare<'a> {
+    fn new(expected: &'a [u8]) -> Compare<'a> {
+        Compare::keeping(expected, 64)
+    }
+
+    fn keeping(expected: &'a [u8], max_runs: usize) -> Compare<'a> {
+        Compare {
+            expected,
+            pos: 0,
+            end: 0,
+            differ: Vec::new(),
+            max_runs,
+            dropped: None,
+        }
+    }
+
+    /// The first byte at which what was written differs from `expected`, counting the end of
+    /// the shorter of the two when their lengths differ; `None` when they are the same.
+    /// When more runs differed at once than are kept, a byte at or before the first that
+    /// differs.
+    fn first_difference(&self) -> Option<u64> {
+        let len = self.expected.len() as u64;
+        let short = (self.end != len).then_some(self.end.min(len));
+        [self.differ.first().map(|r| r.start), self.dropped, short]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Forgets what differed in `at` (just written again), then records the runs of `buf`
+    /// (written at `at.start`) that differ.
+    fn record(&mut self, at: Range<u64>, buf: &[u8]) {
+        let mut kept = Vec::with_capacity(self.differ.len() + 1);
+        for r in self.differ.drain(..) {
+            if r.end <= at.start || r.start >= at.end {
+                kept.push(r);
+                continue;
+            }
+            if r.start < at.start {
+                kept.push(r.start..at.start);
+            }
+            if r.end > at.end {
+                kept.push(at.end..r.end);
+            }
+        }
+        self.differ = kept;
+        let within =
+            |p: u64| usize::try_from(p).map_or(self.expected.len(), |p| p.min(self.expected.len()));
+        let expected = &self.expected[within(at.start)..within(at.end)];
+        if expected != &buf[..expected.len()] {
+            let mut i = 0;
+            while i < expected.len() {
+                if expected[i] == buf[i] {
+                    i += 1;
+                    continue;
+                }
+                let start = i;
+                while i < expected.len() && expected[i] != buf[i] {
+                    i += 1;
+                }
+                self.add(at.start + start as u64..at.start + i as u64);
+            }
+        }
+        if buf.len() > expected.len() {
+            self.add(at.start + expected.len() as u64..at.end);
+        }
+    }
+
+    fn add(&mut self, run: Range<u64>) {
+        let i = self.differ.partition_point(|r| r.start < run.start);
+        self.differ.insert(i, run);
+        if self.differ.len() > self.max_runs {
+            let last = self.differ.pop().expect("more than the most kept");
+            self.dropped = Some(self.dropped.map_or(last.start, |d| d.min(last.start)));
+        }
+    }
+}
+
+impl Write for Compare<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // A write past the end leaves zeros before it, as in a file or a `Cursor<Vec<u8>>`.
+        while self.end < self.pos {
+            let zeros = [0u8; 4096];
+            let n = (self.pos - self.end).min(zeros.len() as u64);
+            self.record(self.end..self.end + n, &zeros[..n as usize]);
+            self.end += n;
+        }
+        let at = self.pos..self.pos + buf.len() as u64;
+        self.record(at.clone(), buf);
+        self.pos = at.end;
+        self.end = self.end.max(at.end);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Seek for Compare<'_> {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let pos = match to {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::End(d) => self.end.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = pos.ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start")
+        })?;
+        Ok(self.pos)
     }
 }
 
@@ -706,8 +848,8 @@ pub fn verify_read(
         }
     };
     let mut report = verify(&bundle, trusted_key, data);
-    let canonical = match bundle.write_sized(bytes.len()) {
-        Ok(again) if again == bytes => Check {
+    let canonical = match bundle.first_difference(bytes) {
+        Ok(None) => Check {
             name: "canonical form".into(),
             step: None,
             passed: true,
@@ -716,21 +858,14 @@ pub fn verify_read(
                 bytes.len()
             ),
         },
-        Ok(again) => {
-            let at = again
-                .iter()
-                .zip(bytes)
-                .position(|(a, b)| a != b)
-                .unwrap_or(again.len().min(bytes.len()));
-            Check {
-                name: "canonical form".into(),
-                step: None,
-                passed: false,
-                detail: format!(
-                    "the file differs from its canonical form from byte {at} on: it was changed after export"
-                ),
-            }
-        }
+        Ok(Some(at)) => Check {
+            name: "canonical form".into(),
+            step: None,
+            passed: false,
+            detail: format!(
+                "the file differs from its canonical form from byte {at} on: it was changed after export"
+            ),
+        },
         Err(e) => Check {
             name: "canonical form".into(),
             step: None,
@@ -1161,6 +1296,71 @@ pub fn build_step(data: &dyn BatchSource, ctx: StepContext<'_>) -> Result<BuiltS
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `ops` leave in a file: writes at the position, and seeks from the start, the end
+    /// and the position.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn replay<W: Write + Seek>(mut w: W, ops: &[(u8, i64, Vec<u8>)]) -> W {
+        for (kind, by, bytes) in ops {
+            let to = match kind % 3 {
+                0 => SeekFrom::Start(by.unsigned_abs() % 300),
+                1 => SeekFrom::End(-(by.abs() % 40)),
+                _ => SeekFrom::Current(by % 40),
+            };
+            if w.seek(to).is_ok() {
+                w.write_all(bytes).unwrap();
+            }
+        }
+        w
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Whatever is written where, with gaps, rewrites and seeks, the comparison finds
+            /// the first byte at which the file written would differ from the bytes expected.
+            #[test]
+            fn compare_finds_the_first_difference_of_what_a_file_would_hold(
+                ops in proptest::collection::vec(
+                    (any::<u8>(), any::<i64>(), proptest::collection::vec(0u8..4, 1..60)),
+                    0..30,
+                ),
+                changes in proptest::collection::vec((any::<usize>(), 1u8..4), 0..3),
+                cut in proptest::option::of(any::<usize>()),
+                more in proptest::collection::vec(0u8..4, 0..3),
+            ) {
+                let file = replay(Cursor::new(Vec::new()), &ops).into_inner();
+                let mut expected = file.clone();
+                for (at, x) in changes {
+                    if !expected.is_empty() {
+                        let at = at % expected.len();
+                        expected[at] ^= x;
+                    }
+                }
+                if let Some(cut) = cut {
+                    expected.truncate(cut % (expected.len() + 1));
+                }
+                expected.extend(more);
+                let want = file
+                    .iter()
+                    .zip(&expected)
+                    .position(|(a, b)| a != b)
+                    .or((file.len() != expected.len()).then_some(file.len().min(expected.len())))
+                    .map(|p| p as u64);
+                let compared = replay(Compare::keeping(&expected, usize::MAX), &ops);
+                prop_assert_eq!(compared.first_difference(), want);
+                // Keeping few runs, it still finds a difference where there is one, never one
+                // past the first (and may find one in a file that ends up the same).
+                let few = replay(Compare::keeping(&expected, 2), &ops).first_difference();
+                if let Some(want) = want {
+                    prop_assert!(few.is_some_and(|f| f <= want), "{:?} for {}", few, want);
+                }
+            }
+        }
+    }
 
     fn h(n: u32) -> Hash {
         Hash(*blake3::hash(&n.to_le_bytes()).as_bytes())
