@@ -13,9 +13,9 @@ What it measures, on a new store in a temporary directory:
             p50 / p99 / max;
   clients   16 clients each posting 50 steps of 10k rows to runs of their own at once:
             errors, steps stored, p50 / p99 latency;
-  verify    the five-step run sealed and exported, then `pipeproof verify` on the bundle, and
-            (when web/dist, node and Chromium are there) the same bundle verified by the web
-            app in headless Chromium (tests/browser/verify-bench.mjs).
+  verify    the five-step run sealed and exported, then `pipeproof verify` on the bundle (wall
+            time and peak RSS), and (when web/dist, node and Chromium are there) the same
+            bundle verified by the web app in headless Chromium (tests/browser/verify-bench.mjs).
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "compare"))
+from bench import run_once  # noqa: E402  (the comparison's timing: wall and peak RSS from wait4)
 
 TOKEN = "pp_bench_" + "b" * 32
 ROOT = Path(__file__).resolve().parent.parent
@@ -196,14 +199,9 @@ def main() -> int:
         bundle.write_bytes(body)
         export = time.perf_counter() - t
         key = ok(*request(f"{api}/keys"), "keys")["keys"][0]["public_key"]
-        t = time.perf_counter()
-        v = subprocess.run([args.pipeproof, "verify", str(bundle), "--pubkey", key],
-                           capture_output=True, text=True)
-        native = time.perf_counter() - t
+        native, rss_kb, out = run_once([args.pipeproof, "verify", str(bundle), "--pubkey", key])
         print(f"bundle of the {args.steps}-step run: {len(body) / 1048576:.0f} MiB, exported in {export:.1f} s; "
-              f"pipeproof verify {native:.2f} s, exit {v.returncode} ({v.stdout.strip().splitlines()[-1]})")
-        if v.returncode != 0:
-            return 1
+              f"pipeproof verify {native:.2f} s, {rss_kb / 1024:.0f} MB peak RSS ({out.strip().splitlines()[-1]})")
         dist = ROOT / "web" / "dist"
         if (dist / "index.html").exists() and shutil.which("node") and os.path.exists(
                 os.environ.get("CHROMIUM", "/usr/bin/chromium")):
