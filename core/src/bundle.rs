@@ -243,34 +243,16 @@ impl Bundle {
     }
 
     fn write_to<W: Write + Seek>(&self, out: W) -> Result<W> {
-        let mut zip = zip::ZipWriter::new(out);
-        let mut put = |name: String, bytes: &[u8]| -> Result<()> {
-            let opts = zip::write::SimpleFileOptions::default()
-                .compression_method(zip::CompressionMethod::Stored)
-                .last_modified_time(zip::DateTime::default())
-                .unix_permissions(0o644)
-                .large_file(bytes.len() as u64 >= u32::MAX as u64);
-            zip.start_file(name, opts).map_err(zip_error)?;
-            zip.write_all(bytes).map_err(|e| zip_error(e.into()))?;
-            Ok(())
-        };
-        put(
-            "manifest.json".into(),
-            &record::canonical_json(&self.manifest),
-        )?;
-        for (i, s) in self.steps.iter().enumerate() {
-            put(member(i, "rows.arrow"), &s.row_table.to_ipc()?)?;
-            put(member(i, "stats.json"), &record::canonical_json(&s.stats))?;
-            if let Some(d) = &s.diff {
-                put(member(i, "diff.json"), &record::canonical_json(d))?;
-            }
-            if let Some(d) = &s.details {
-                put(member(i, "added.arrow"), &batch_to_ipc(&d.added)?)?;
-                put(member(i, "removed.arrow"), &batch_to_ipc(&d.removed)?)?;
-                put(member(i, "changed.arrow"), &batch_to_ipc(&d.changed)?)?;
-            }
+        let mut w = BundleWriter::new(out, &self.manifest)?;
+        for s in &self.steps {
+            w.step(
+                RowsMember::Table(&s.row_table),
+                &s.stats,
+                s.diff.as_ref(),
+                s.details.as_ref(),
+            )?;
         }
-        zip.finish().map_err(zip_error)
+        w.finish()
     }
 
     /// Reads a bundle written by [`Bundle::write`].
@@ -342,6 +324,113 @@ impl Bundle {
     /// step tables.
     pub fn read_manifest(bytes: &[u8]) -> Result<Manifest> {
         read_manifest((&mut open_zip(bytes)?, bytes))
+    }
+}
+
+/// Writes a bundle's zip in canonical form member by member, without holding the bundle
+/// whole: the manifest, then each step's members in record order ([`Bundle::write`] is
+/// this for a bundle in memory). A server exports a run of any size through it a step at a
+/// time, its row tables copied from their stored encodings.
+pub struct BundleWriter<W: Write + Seek> {
+    zip: zip::ZipWriter<W>,
+    steps: usize,
+    records: usize,
+}
+
+/// A step's row table for [`BundleWriter::step`]: the table, or its encoding as
+/// [`RowTable::write_ipc`] wrote it (`len` bytes from `bytes`).
+pub enum RowsMember<'a> {
+    /// The table, encoded as it is written.
+    Table(&'a RowTable),
+    /// The table's encoding, copied as it is.
+    Ipc {
+        /// Its length in bytes.
+        len: u64,
+        /// Its bytes.
+        bytes: &'a mut dyn Read,
+    },
+}
+
+impl<W: Write + Seek> BundleWriter<W> {
+    /// Starts a bundle with this manifest, whose records the steps must then follow, one
+    /// each.
+    pub fn new(out: W, manifest: &Manifest) -> Result<BundleWriter<W>> {
+        let mut w = BundleWriter {
+            zip: zip::ZipWriter::new(out),
+            steps: 0,
+            records: manifest.records.len(),
+        };
+        w.put_bytes("manifest.json".into(), &record::canonical_json(manifest))?;
+        Ok(w)
+    }
+
+    /// Writes the next step's members.
+    pub fn step(
+        &mut self,
+        rows: RowsMember<'_>,
+        stats: &[ColumnStats],
+        diff: Option<&DiffSummary>,
+        details: Option<&Details>,
+    ) -> Result<()> {
+        let i = self.steps;
+        if i == self.records {
+            return Err(Error::Verification(format!(
+                "a bundle of {} steps was given another",
+                self.records
+            )));
+        }
+        match rows {
+            RowsMember::Table(t) => self.put_bytes(member(i, "rows.arrow"), &t.to_ipc()?)?,
+            RowsMember::Ipc { len, bytes } => {
+                self.start(member(i, "rows.arrow"), len)?;
+                let copied = std::io::copy(&mut bytes.take(len), &mut self.zip).map_err(|e| {
+                    Error::Verification(format!("step {i}: cannot copy rows.arrow: {e}"))
+                })?;
+                if copied != len {
+                    return Err(Error::Verification(format!(
+                        "step {i}: rows.arrow ended after {copied} of its {len} bytes"
+                    )));
+                }
+            }
+        }
+        self.put_bytes(member(i, "stats.json"), &record::canonical_json(&stats))?;
+        if let Some(d) = diff {
+            self.put_bytes(member(i, "diff.json"), &record::canonical_json(d))?;
+        }
+        if let Some(d) = details {
+            self.put_bytes(member(i, "added.arrow"), &batch_to_ipc(&d.added)?)?;
+            self.put_bytes(member(i, "removed.arrow"), &batch_to_ipc(&d.removed)?)?;
+            self.put_bytes(member(i, "changed.arrow"), &batch_to_ipc(&d.changed)?)?;
+        }
+        self.steps += 1;
+        Ok(())
+    }
+
+    /// Ends the zip once every step is written; gives back the writer.
+    pub fn finish(self) -> Result<W> {
+        if self.steps != self.records {
+            return Err(Error::Verification(format!(
+                "a bundle of {} steps was given {}",
+                self.records, self.steps
+            )));
+        }
+        self.zip.finish().map_err(zip_error)
+    }
+
+    /// Starts a member of `len` bytes: stored (not compressed), with a fixed time and
+    /// permissions.
+    fn start(&mut self, name: String, len: u64) -> Result<()> {
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .last_modified_time(zip::DateTime::default())
+            .unix_permissions(0o644)
+            .large_file(len >= u32::MAX as u64);
+        self.zip.start_file(name, opts).map_err(zip_error)
+    }
+
+    fn put_bytes(&mut self, name: String, bytes: &[u8]) -> Result<()> {
+        self.start(name, bytes.len() as u64)?;
+        self.zip.write_all(bytes).map_err(|e| zip_error(e.into()))
     }
 }
 

@@ -43,7 +43,7 @@ fn started() -> (tempfile::TempDir, Server) {
 
 #[test]
 fn keyed_run_end_to_end_verifies() {
-    let (_dir, s) = started();
+    let (dir, s) = started();
     let a = &s.addr;
     let run = create_run(a, "trades");
 
@@ -234,6 +234,40 @@ fn keyed_run_end_to_end_verifies() {
     let mid = bad.len() / 2;
     bad[mid] ^= 1;
     assert!(!pipeproof_core::bundle::verify_bytes(&bad, Some(&key), None).passed());
+    assert_eq!(
+        bundle.header("content-disposition"),
+        Some(format!("attachment; filename=\"{run}.pipeproof.zip\"").as_str())
+    );
+    assert_eq!(
+        bundle.header("content-length"),
+        Some(bundle.body.len().to_string().as_str())
+    );
+    // Exported again, the same bytes; the file it was written to is gone.
+    let again = get(a, &format!("/api/v1/runs/{run}/bundle"), Some(ADMIN));
+    assert_eq!(again.body, bundle.body);
+    let data = dir.path().join("data");
+    let tmp: Vec<_> = std::fs::read_dir(data.join("tmp")).unwrap().collect();
+    assert!(tmp.is_empty(), "left in tmp/: {tmp:?}");
+
+    // A row table's blob damaged on disk: the export fails naming it, rather than serving a
+    // bundle that would not verify.
+    let mut rows = Vec::new();
+    for prefix in std::fs::read_dir(data.join("blobs")).unwrap() {
+        for b in std::fs::read_dir(prefix.unwrap().path()).unwrap() {
+            let path = b.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            if bytes.windows(8).any(|w| w == b"row_hash") {
+                rows.push((bytes, path));
+            }
+        }
+    }
+    let (mut bytes, path) = rows.pop().expect("a stored row table");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    let blob = path.file_name().unwrap().to_str().unwrap();
+    let detail = get(a, &format!("/api/v1/runs/{run}/bundle"), Some(ADMIN)).problem(500);
+    assert!(detail.contains("damaged") && detail.contains(blob), "{detail}");
 }
 
 #[test]

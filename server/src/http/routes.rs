@@ -450,18 +450,28 @@ async fn fail_run(
     Ok(json(StatusCode::OK, &run))
 }
 
+/// A run's bundle, written to an unlinked temp file and streamed from it (range requests
+/// work).
 async fn get_bundle(
     _: Auth<Read>,
     state: State,
     id: web::Path<String>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
-    let name = format!("attachment; filename=\"{}.pipeproof.zip\"", id.as_str());
-    let bytes = blocking(move || ingest::export_bundle(&store, &id)).await?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/zip")
-        .insert_header(("Content-Disposition", name))
-        .body(bytes))
+    let name = format!("{}.pipeproof.zip", id.as_str());
+    let file = blocking(move || ingest::export_bundle(&store, &id)).await?;
+    let file = actix_files::NamedFile::from_file(file, &name)
+        .map_err(|e| ApiError::internal(format!("bundle: {e}")))?
+        .set_content_type("application/zip".parse().expect("a valid MIME type"))
+        .set_content_disposition(actix_web::http::header::ContentDisposition {
+            disposition: actix_web::http::header::DispositionType::Attachment,
+            parameters: vec![actix_web::http::header::DispositionParam::Filename(name)],
+        })
+        // Each export is a new file: no validators that a later one could match.
+        .use_etag(false)
+        .use_last_modified(false);
+    Ok(file.into_response(&req))
 }
 
 async fn keys(_: Auth<Read>, state: State) -> HttpResponse {

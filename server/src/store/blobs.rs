@@ -130,6 +130,55 @@ impl Blobs {
         let path = self.path(id);
         fs::read(&path).with_context(|| format!("blob {id} is missing from {}", path.display()))
     }
+
+    /// Opens a blob to stream it; [`Checked::check`] then says whether what was read is
+    /// what the blob's name promises.
+    pub fn open(&self, id: &str) -> Result<Checked> {
+        let path = self.path(id);
+        let file = File::open(&path)
+            .with_context(|| format!("blob {id} is missing from {}", path.display()))?;
+        let len = file.metadata()?.len();
+        Ok(Checked {
+            file: std::io::BufReader::with_capacity(1 << 20, file),
+            hasher: blake3::Hasher::new(),
+            id: id.to_string(),
+            len,
+        })
+    }
+}
+
+/// A blob being read, hashed as it is.
+pub struct Checked {
+    file: std::io::BufReader<File>,
+    hasher: blake3::Hasher,
+    id: String,
+    len: u64,
+}
+
+impl Checked {
+    /// The blob's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.len
+    }
+
+    /// Fails unless everything read (the whole blob) hashes to the blob's name.
+    pub fn check(self) -> Result<()> {
+        let hash = self.hasher.finalize().to_hex();
+        anyhow::ensure!(
+            hash.as_str() == self.id,
+            "blob {} is damaged: its bytes hash to {hash}, not to its name",
+            self.id
+        );
+        Ok(())
+    }
+}
+
+impl Read for Checked {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 #[cfg(test)]

@@ -3,13 +3,16 @@
 //! exporting a run as a bundle. Every function here blocks: call them from `web::block`.
 
 use std::fs::File;
+use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 
 use arrow_schema::Schema;
 use pipeproof_core::api::{Column, CreateRun, Run, RunStatus, Step, StepQuery};
 use pipeproof_core::bundle::{
-    BUNDLE_SPEC, BuiltStep, Bundle, BundleStep, Details, Manifest, RowTable, RunInfo, StepContext,
-    batch_from_ipc, build_step, write_batch_ipc,
+    BUNDLE_SPEC, BuiltStep, BundleStep, BundleWriter, Details, Manifest, RowTable, RowsMember,
+    RunInfo, StepContext, batch_from_ipc, build_step, write_batch_ipc,
 };
 use pipeproof_core::table::CachedSource;
 use pipeproof_core::{BatchSource, DiffConfig, Format};
@@ -434,15 +437,33 @@ pub fn finish_run(
         .run)
 }
 
-/// A run as a bundle (the canonical zip of `core::bundle`).
-pub fn export_bundle(store: &Store, run_id: &str) -> Result<Vec<u8>, ApiError> {
+/// A run as a bundle (the canonical zip of `core::bundle`), written a step at a time to a
+/// file under `tmp/` that is unlinked at once: the open file, at its start, is all there is
+/// of it. Only one step's details are in memory at a time, and row tables are copied from
+/// their blobs, each checked against its name as it is, so a run of any size exports in
+/// little memory.
+pub fn export_bundle(store: &Store, run_id: &str) -> Result<File, ApiError> {
     let row = store
         .read(|c| db::get_run(c, run_id))?
         .ok_or_else(|| ApiError::unknown_run(run_id))?;
     let steps = store.read(|c| db::list_steps(c, run_id))?;
-    let mut records = Vec::with_capacity(steps.len());
-    let mut bundle_steps = Vec::with_capacity(steps.len());
-    for s in steps {
+    let manifest = Manifest {
+        spec: BUNDLE_SPEC.into(),
+        run: run_info(&row.run),
+        records: steps.iter().map(|s| s.step.record.clone()).collect(),
+        seal: row.seal,
+    };
+    let path = store.tmp_path("bundle");
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    // Unlinked while open: nothing to clean up, whatever happens next.
+    std::fs::remove_file(&path).with_context(|| format!("cannot unlink {}", path.display()))?;
+    let mut w = BundleWriter::new(std::io::BufWriter::with_capacity(1 << 20, file), &manifest)?;
+    for s in &steps {
         let details = match &s.details {
             Some([a, r, c]) => Some(Details {
                 added: batch_from_ipc(&store.blobs.get(a)?)?,
@@ -451,24 +472,26 @@ pub fn export_bundle(store: &Store, run_id: &str) -> Result<Vec<u8>, ApiError> {
             }),
             None => None,
         };
-        bundle_steps.push(BundleStep {
-            row_table: RowTable::from_ipc(&store.blobs.get(&s.rows_blob)?)?,
-            diff: s.step.diff,
-            stats: s.step.stats,
-            details,
-        });
-        records.push(s.step.record);
+        let mut rows = store.blobs.open(&s.rows_blob)?;
+        let len = rows.size();
+        w.step(
+            RowsMember::Ipc {
+                len,
+                bytes: &mut rows,
+            },
+            &s.step.stats,
+            s.step.diff.as_ref(),
+            details.as_ref(),
+        )?;
+        rows.check()?;
     }
-    let bundle = Bundle {
-        manifest: Manifest {
-            spec: BUNDLE_SPEC.into(),
-            run: run_info(&row.run),
-            records,
-            seal: row.seal,
-        },
-        steps: bundle_steps,
-    };
-    Ok(bundle.write()?)
+    let mut file = w
+        .finish()?
+        .into_inner()
+        .map_err(|e| anyhow::Error::from(e.into_error()))?;
+    file.seek(SeekFrom::Start(0))
+        .context("cannot rewind the bundle")?;
+    Ok(file)
 }
 
 /// A stored step's Arrow schema.

@@ -340,13 +340,16 @@ pub fn check(data_dir: &Path) -> Result<CheckReport> {
     };
     for (run_id, status) in runs {
         report.runs += 1;
-        let bytes = match super::ingest::export_bundle(&store, &run_id) {
-            Ok(b) => b,
-            Err(e) => {
-                report.damaged(format!("run {run_id}"), e.detail);
-                continue;
-            }
-        };
+        let mut bytes = Vec::new();
+        let exported = super::ingest::export_bundle(&store, &run_id).and_then(|mut f| {
+            f.read_to_end(&mut bytes).map_err(|e| {
+                crate::error::ApiError::internal(format!("cannot read the bundle back: {e}"))
+            })
+        });
+        if let Err(e) = exported {
+            report.damaged(format!("run {run_id}"), e.detail);
+            continue;
+        }
         let verdict = verify_bytes(&bytes, Some(&public_key), None);
         report.steps += verdict
             .checks
