@@ -4,7 +4,6 @@
 //!
 //! docs/spec/bundle-v1.md is the normative description of the layout and the checks.
 
-use std::borrow::Cow;
 use std::io::{Cursor, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::sync::Arc;
@@ -239,7 +238,9 @@ impl Bundle {
     /// [`Bundle::write`] gives. The canonical form is compared as it is written, never held
     /// whole: a check of a large bundle needs no second copy of it.
     pub fn first_difference(&self, bytes: &[u8]) -> Result<Option<u64>> {
-        Ok(self.write_to(Compare::new(bytes))?.first_difference())
+        let compare = Compare::new(Cursor::new(bytes))
+            .map_err(|e| Error::Verification(format!("cannot compare: {e}")))?;
+        Ok(self.write_to(compare)?.first_difference())
     }
 
     fn write_to<W: Write + Seek>(&self, out: W) -> Result<W> {
@@ -257,74 +258,81 @@ impl Bundle {
 
     /// Reads a bundle written by [`Bundle::write`].
     pub fn read(bytes: &[u8]) -> Result<Bundle> {
-        fn need<'a>(i: usize, what: &str, v: Option<Cow<'a, [u8]>>) -> Result<Cow<'a, [u8]>> {
-            v.ok_or_else(|| {
-                Error::Verification(format!("step {i}: {} is missing", member(i, what)))
-            })
-        }
-        let mut zip = open_zip(bytes)?;
-        let manifest = read_manifest((&mut zip, bytes))?;
-        let mut get = |name: &str| member_bytes((&mut zip, bytes), name);
-        let mut steps = Vec::new();
-        for i in 0..manifest.records.len() {
-            let need = |what: &str, v| need(i, what, v);
-            let json = |what: &str, bytes: &[u8]| -> Result<serde_json::Value> {
-                serde_json::from_slice(bytes)
-                    .map_err(|e| Error::Verification(format!("step {i}: {what} is malformed: {e}")))
-            };
-            let row_table =
-                RowTable::from_ipc(&need("rows.arrow", get(&member(i, "rows.arrow"))?)?)
-                    .map_err(|e| Error::Verification(format!("step {i}: rows.arrow: {e}")))?;
-            let stats = serde_json::from_value(json(
-                "stats.json",
-                &need("stats.json", get(&member(i, "stats.json"))?)?,
-            )?)
-            .map_err(|e| Error::Verification(format!("step {i}: stats.json: {e}")))?;
-            let diff = match get(&member(i, "diff.json"))? {
-                Some(b) => Some(
-                    serde_json::from_value(json("diff.json", &b)?)
-                        .map_err(|e| Error::Verification(format!("step {i}: diff.json: {e}")))?,
-                ),
-                None => None,
-            };
-            let details = match (
-                get(&member(i, "added.arrow"))?,
-                get(&member(i, "removed.arrow"))?,
-                get(&member(i, "changed.arrow"))?,
-            ) {
-                (Some(a), Some(r), Some(c)) => {
-                    let table = |what: &str, bytes: &[u8]| {
-                        batch_from_ipc(bytes)
-                            .map_err(|e| Error::Verification(format!("step {i}: {what}: {e}")))
-                    };
-                    Some(Details {
-                        added: table("added.arrow", &a)?,
-                        removed: table("removed.arrow", &r)?,
-                        changed: table("changed.arrow", &c)?,
-                    })
-                }
-                (None, None, None) => None,
-                _ => {
-                    return Err(Error::Verification(format!(
-                        "step {i}: some of added/removed/changed.arrow are missing"
-                    )));
-                }
-            };
-            steps.push(BundleStep {
-                row_table,
-                diff,
-                stats,
-                details,
-            });
-        }
+        let mut zip = open_zip(Cursor::new(bytes))?;
+        let manifest = read_manifest(&mut zip)?;
+        let steps = (0..manifest.records.len())
+            .map(|i| read_step(&mut zip, i))
+            .collect::<Result<_>>()?;
         Ok(Bundle { manifest, steps })
     }
 
     /// Reads only the manifest of a bundle: the run, its records and seal, without the
     /// step tables.
     pub fn read_manifest(bytes: &[u8]) -> Result<Manifest> {
-        read_manifest((&mut open_zip(bytes)?, bytes))
+        Manifest::read_from(Cursor::new(bytes))
     }
+}
+
+impl Manifest {
+    /// Reads the manifest of the bundle in `source`, without its step tables.
+    pub fn read_from<R: Read + Seek>(source: R) -> Result<Manifest> {
+        read_manifest(&mut open_zip(source)?)
+    }
+}
+
+/// Reads step `i`'s members.
+fn read_step<R: Read + Seek>(zip: &mut Zip<R>, i: usize) -> Result<BundleStep> {
+    let mut get = |what: &str| member_bytes(zip, &member(i, what));
+    let need = |what: &str, v: Option<Vec<u8>>| {
+        v.ok_or_else(|| Error::Verification(format!("step {i}: {} is missing", member(i, what))))
+    };
+    let json = |what: &str, bytes: &[u8]| -> Result<serde_json::Value> {
+        serde_json::from_slice(bytes)
+            .map_err(|e| Error::Verification(format!("step {i}: {what} is malformed: {e}")))
+    };
+    let row_table = RowTable::from_ipc(&need("rows.arrow", get("rows.arrow")?)?)
+        .map_err(|e| Error::Verification(format!("step {i}: rows.arrow: {e}")))?;
+    let stats = serde_json::from_value(json(
+        "stats.json",
+        &need("stats.json", get("stats.json")?)?,
+    )?)
+    .map_err(|e| Error::Verification(format!("step {i}: stats.json: {e}")))?;
+    let diff = match get("diff.json")? {
+        Some(b) => Some(
+            serde_json::from_value(json("diff.json", &b)?)
+                .map_err(|e| Error::Verification(format!("step {i}: diff.json: {e}")))?,
+        ),
+        None => None,
+    };
+    let details = match (
+        get("added.arrow")?,
+        get("removed.arrow")?,
+        get("changed.arrow")?,
+    ) {
+        (Some(a), Some(r), Some(c)) => {
+            let table = |what: &str, bytes: &[u8]| {
+                batch_from_ipc(bytes)
+                    .map_err(|e| Error::Verification(format!("step {i}: {what}: {e}")))
+            };
+            Some(Details {
+                added: table("added.arrow", &a)?,
+                removed: table("removed.arrow", &r)?,
+                changed: table("changed.arrow", &c)?,
+            })
+        }
+        (None, None, None) => None,
+        _ => {
+            return Err(Error::Verification(format!(
+                "step {i}: some of added/removed/changed.arrow are missing"
+            )));
+        }
+    };
+    Ok(BundleStep {
+        row_table,
+        diff,
+        stats,
+        details,
+    })
 }
 
 /// Writes a bundle's zip in canonical form member by member, without holding the bundle
@@ -434,12 +442,18 @@ impl<W: Write + Seek> BundleWriter<W> {
     }
 }
 
-/// A writer that keeps nothing: it compares what is written with `expected`, at the same
-/// offsets, following seeks. The zip writer writes a member's header before its data, then
-/// seeks back to fill in the sizes and checksum, so a run of bytes that differed is
-/// forgotten once written again with what `expected` has there.
-struct Compare<'a> {
-    expected: &'a [u8],
+/// A writer that keeps nothing: it compares what is written with the bytes `expected`
+/// holds at the same offsets, following seeks. The zip writer writes a member's header
+/// before its data, then seeks back to fill in the sizes and checksum, so a run of bytes
+/// that differed is forgotten once written again with what `expected` has there.
+struct Compare<R> {
+    expected: R,
+    /// The length of `expected`.
+    len: u64,
+    /// `expected`'s bytes for the write being compared.
+    scratch: Vec<u8>,
+    /// How many bytes of a write are compared at a time.
+    piece: usize,
     pos: u64,
     /// The furthest byte written (the stream's end, for `SeekFrom::End`).
     end: u64,
@@ -456,20 +470,24 @@ struct Compare<'a> {
     dropped: Option<u64>,
 }
 
-impl<'a> Compare<'a> {
-    fn new(expected: &'a [u8]) -> Compare<'a> {
+impl<R: Read + Seek> Compare<R> {
+    fn new(expected: R) -> std::io::Result<Compare<R>> {
         Compare::keeping(expected, 64)
     }
 
-    fn keeping(expected: &'a [u8], max_runs: usize) -> Compare<'a> {
-        Compare {
+    fn keeping(mut expected: R, max_runs: usize) -> std::io::Result<Compare<R>> {
+        let len = expected.seek(SeekFrom::End(0))?;
+        Ok(Compare {
             expected,
+            len,
+            scratch: Vec::new(),
+            piece: 1 << 20,
             pos: 0,
             end: 0,
             differ: Vec::new(),
             max_runs,
             dropped: None,
-        }
+        })
     }
 
     /// The first byte at which what was written differs from `expected`, counting the end of
@@ -477,8 +495,7 @@ impl<'a> Compare<'a> {
     /// When more runs differed at once than are kept, a byte at or before the first that
     /// differs.
     fn first_difference(&self) -> Option<u64> {
-        let len = self.expected.len() as u64;
-        let short = (self.end != len).then_some(self.end.min(len));
+        let short = (self.end != self.len).then_some(self.end.min(self.len));
         [self.differ.first().map(|r| r.start), self.dropped, short]
             .into_iter()
             .flatten()
@@ -487,7 +504,7 @@ impl<'a> Compare<'a> {
 
     /// Forgets what differed in `at` (just written again), then records the runs of `buf`
     /// (written at `at.start`) that differ.
-    fn record(&mut self, at: Range<u64>, buf: &[u8]) {
+    fn record(&mut self, at: Range<u64>, buf: &[u8]) -> std::io::Result<()> {
         let mut kept = Vec::with_capacity(self.differ.len() + 1);
         for r in self.differ.drain(..) {
             if r.end <= at.start || r.start >= at.end {
@@ -502,30 +519,49 @@ impl<'a> Compare<'a> {
             }
         }
         self.differ = kept;
-        let within =
-            |p: u64| usize::try_from(p).map_or(self.expected.len(), |p| p.min(self.expected.len()));
-        let expected = &self.expected[within(at.start)..within(at.end)];
-        if expected != &buf[..expected.len()] {
+        // The part of `buf` that `expected` has bytes for, compared a piece at a time.
+        let within = at.end.min(self.len).saturating_sub(at.start) as usize;
+        for from in (0..within).step_by(self.piece) {
+            let to = (from + self.piece).min(within);
+            self.expected
+                .seek(SeekFrom::Start(at.start + from as u64))?;
+            self.scratch.resize(to - from, 0);
+            self.expected.read_exact(&mut self.scratch)?;
+            let (expected, written) = (&self.scratch, &buf[from..to]);
+            if expected == written {
+                continue;
+            }
+            let mut runs = Vec::new();
             let mut i = 0;
             while i < expected.len() {
-                if expected[i] == buf[i] {
+                if expected[i] == written[i] {
                     i += 1;
                     continue;
                 }
                 let start = i;
-                while i < expected.len() && expected[i] != buf[i] {
+                while i < expected.len() && expected[i] != written[i] {
                     i += 1;
                 }
-                self.add(at.start + start as u64..at.start + i as u64);
+                runs.push(start..i);
+            }
+            let base = at.start + from as u64;
+            for r in runs {
+                self.add(base + r.start as u64..base + r.end as u64);
             }
         }
-        if buf.len() > expected.len() {
-            self.add(at.start + expected.len() as u64..at.end);
+        if buf.len() > within {
+            self.add(at.start + within as u64..at.end);
         }
+        Ok(())
     }
 
     fn add(&mut self, run: Range<u64>) {
         let i = self.differ.partition_point(|r| r.start < run.start);
+        // A run that goes on where the one before ends (across pieces) joins it.
+        if i > 0 && self.differ[i - 1].end == run.start {
+            self.differ[i - 1].end = run.end;
+            return;
+        }
         self.differ.insert(i, run);
         if self.differ.len() > self.max_runs {
             let last = self.differ.pop().expect("more than the most kept");
@@ -534,17 +570,17 @@ impl<'a> Compare<'a> {
     }
 }
 
-impl Write for Compare<'_> {
+impl<R: Read + Seek> Write for Compare<R> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         // A write past the end leaves zeros before it, as in a file or a `Cursor<Vec<u8>>`.
         while self.end < self.pos {
             let zeros = [0u8; 4096];
             let n = (self.pos - self.end).min(zeros.len() as u64);
-            self.record(self.end..self.end + n, &zeros[..n as usize]);
+            self.record(self.end..self.end + n, &zeros[..n as usize])?;
             self.end += n;
         }
         let at = self.pos..self.pos + buf.len() as u64;
-        self.record(at.clone(), buf);
+        self.record(at.clone(), buf)?;
         self.pos = at.end;
         self.end = self.end.max(at.end);
         Ok(buf.len())
@@ -555,7 +591,7 @@ impl Write for Compare<'_> {
     }
 }
 
-impl Seek for Compare<'_> {
+impl<R> Seek for Compare<R> {
     fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
         let pos = match to {
             SeekFrom::Start(p) => Some(p),
@@ -569,56 +605,57 @@ impl Seek for Compare<'_> {
     }
 }
 
-type Zip<'a> = zip::ZipArchive<Cursor<&'a [u8]>>;
+/// A bundle's zip being read, and the length of its file.
+struct Zip<R> {
+    archive: zip::ZipArchive<R>,
+    len: u64,
+}
 
-fn open_zip(bytes: &[u8]) -> Result<Zip<'_>> {
-    zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| {
+fn open_zip<R: Read + Seek>(mut source: R) -> Result<Zip<R>> {
+    let not_a_zip = |e: &dyn std::fmt::Display| {
         Error::Verification(format!(
             "not a bundle: the file is not a readable zip ({e})"
         ))
-    })
+    };
+    let len = source.seek(SeekFrom::End(0)).map_err(|e| not_a_zip(&e))?;
+    let archive = zip::ZipArchive::new(source).map_err(|e| not_a_zip(&e))?;
+    Ok(Zip { archive, len })
 }
 
-/// A member's bytes, `None` when the bundle has no such member. A stored member (as every
-/// member [`Bundle::write`] makes) is borrowed from the file's bytes, not copied, once its
-/// CRC-32 is checked as the zip reader would: a damaged member is refused before any decoder
+/// A member's bytes, `None` when the bundle has no such member. Read to its end, so its
+/// CRC-32 is checked (by the zip reader): a damaged member is refused before any decoder
 /// sees it.
-fn member_bytes<'a>(
-    (zip, bytes): (&mut Zip<'a>, &'a [u8]),
-    name: &str,
-) -> Result<Option<Cow<'a, [u8]>>> {
-    let mut f = match zip.by_name(name) {
+fn member_bytes<R: Read + Seek>(zip: &mut Zip<R>, name: &str) -> Result<Option<Vec<u8>>> {
+    let mut f = match zip.archive.by_name(name) {
         Ok(f) => f,
         Err(zip::result::ZipError::FileNotFound) => return Ok(None),
         Err(e) => return Err(Error::Verification(format!("cannot read {name}: {e}"))),
     };
-    if f.compression() == zip::CompressionMethod::Stored
-        && !f.encrypted()
-        && f.size() == f.compressed_size()
-        && let Some(start) = f.data_start()
-        && let Some(data) = usize::try_from(start)
-            .ok()
-            .zip(usize::try_from(f.size()).ok())
-            .and_then(|(start, len)| bytes.get(start..start.checked_add(len)?))
-    {
-        if crc32fast::hash(data) != f.crc32() {
-            return Err(Error::Verification(format!(
-                "cannot read {name}: its CRC-32 does not match its bytes (the file is damaged)"
-            )));
-        }
-        return Ok(Some(Cow::Borrowed(data)));
+    let too_long = || {
+        Error::Verification(format!(
+            "cannot read {name}: longer than the {MAX_MEMBER_BYTES} bytes a member may have"
+        ))
+    };
+    if f.size() > MAX_MEMBER_BYTES {
+        return Err(too_long());
     }
-    let mut out = Vec::with_capacity(f.size().min(MAX_MEMBER_BYTES) as usize);
+    // Room for what it says it holds, as far as the file could hold that (a compressed
+    // member's length is only known once read).
+    let room = f.size().min(zip.len);
+    let mut out = Vec::with_capacity(usize::try_from(room).unwrap_or(0));
     (&mut f)
-        .take(MAX_MEMBER_BYTES)
+        .take(MAX_MEMBER_BYTES + 1)
         .read_to_end(&mut out)
         .map_err(|e| Error::Verification(format!("cannot read {name}: {e}")))?;
-    Ok(Some(Cow::Owned(out)))
+    if out.len() as u64 > MAX_MEMBER_BYTES {
+        return Err(too_long());
+    }
+    Ok(Some(out))
 }
 
-fn read_manifest<'a>((zip, bytes): (&mut Zip<'a>, &'a [u8])) -> Result<Manifest> {
+fn read_manifest<R: Read + Seek>(zip: &mut Zip<R>) -> Result<Manifest> {
     let manifest: Manifest = serde_json::from_slice(
-        &member_bytes((zip, bytes), "manifest.json")?
+        &member_bytes(zip, "manifest.json")?
             .ok_or_else(|| Error::Verification("not a bundle: no manifest.json".into()))?,
     )
     .map_err(|e| Error::Verification(format!("manifest.json is malformed: {e}")))?;
@@ -691,27 +728,57 @@ pub fn verify(
     trusted_key: Option<&str>,
     data: Option<DataClaim<'_>>,
 ) -> VerifyReport {
-    let mut r = VerifyReport::default();
-    let records = &bundle.manifest.records;
-    r.check(
-        "bundle",
-        None,
-        records.len() == bundle.steps.len(),
-        format!(
-            "{} records, {} step tables",
-            records.len(),
-            bundle.steps.len()
-        ),
-    );
-    let mut prev_hash: Option<Hash> = None;
-    // The previous step's row hashes in content order, for the diff counts.
-    let mut prev_sorted = SortedRows::default();
-    for (i, (rec, step)) in records.iter().zip(&bundle.steps).enumerate() {
+    let mut v = Verifier::new(&bundle.manifest, bundle.steps.len());
+    for step in bundle.steps.iter().take(bundle.manifest.records.len()) {
+        v.step(step);
+    }
+    v.finish(trusted_key, data)
+}
+
+/// [`verify`]'s checks, made as the steps come, so that a bundle read from a file need
+/// not be held whole: only the previous step's row hashes are kept, for the diff counts.
+struct Verifier<'a> {
+    manifest: &'a Manifest,
+    report: VerifyReport,
+    /// The steps checked so far.
+    steps: usize,
+    /// The hash of the last record checked.
+    prev_hash: Option<Hash>,
+    /// The previous step's row hashes in content order, for the diff counts.
+    prev_sorted: SortedRows,
+}
+
+impl<'a> Verifier<'a> {
+    /// Starts the checks of a bundle with this manifest and `tables` step tables.
+    fn new(manifest: &'a Manifest, tables: usize) -> Verifier<'a> {
+        let mut report = VerifyReport::default();
+        let records = manifest.records.len();
+        report.check(
+            "bundle",
+            None,
+            records == tables,
+            format!("{records} records, {tables} step tables"),
+        );
+        Verifier {
+            manifest,
+            report,
+            steps: 0,
+            prev_hash: None,
+            prev_sorted: SortedRows::default(),
+        }
+    }
+
+    /// Checks the next step against its record.
+    fn step(&mut self, step: &BundleStep) {
+        let i = self.steps;
+        self.steps += 1;
+        let records = &self.manifest.records;
+        let rec = &records[i];
         let rec_ref = Some(rec);
         let rows = &step.row_table.row_hashes;
         // Identity of the record within the run.
-        let ok = rec.index == i as u64 && rec.run_id == bundle.manifest.run.id;
-        r.check(
+        let ok = rec.index == i as u64 && rec.run_id == self.manifest.run.id;
+        self.report.check(
             "record",
             rec_ref,
             ok,
@@ -720,18 +787,18 @@ pub fn verify(
             } else {
                 format!(
                     "record says index {} of run {}, found at position {i} of run {}",
-                    rec.index, rec.run_id, bundle.manifest.run.id
+                    rec.index, rec.run_id, self.manifest.run.id
                 )
             },
         );
         // Chain.
-        let ok = rec.prev == prev_hash;
-        r.check(
+        let ok = rec.prev == self.prev_hash;
+        self.report.check(
             "chain",
             rec_ref,
             ok,
             if ok {
-                match prev_hash {
+                match self.prev_hash {
                     Some(h) => format!("links to {}", short(&h)),
                     None => "first record".into(),
                 }
@@ -739,14 +806,14 @@ pub fn verify(
                 format!(
                     "prev is {:?}, the previous record hashes to {:?}",
                     rec.prev.map(|h| short(&h)),
-                    prev_hash.map(|h| short(&h))
+                    self.prev_hash.map(|h| short(&h))
                 )
             },
         );
-        prev_hash = Some(rec.hash());
+        self.prev_hash = Some(rec.hash());
         // Roots from row hashes.
         let ok = rows.len() as u64 == rec.rows;
-        r.check(
+        self.report.check(
             "row count",
             rec_ref,
             ok,
@@ -754,7 +821,7 @@ pub fn verify(
         );
         let sorted = SortedRows::of(&step.row_table);
         let cr = fingerprint::content_root_sorted(&sorted.content);
-        r.check(
+        self.report.check(
             "content root",
             rec_ref,
             cr == rec.content_root,
@@ -769,7 +836,7 @@ pub fn verify(
             },
         );
         let or = order_root(rows);
-        r.check(
+        self.report.check(
             "order root",
             rec_ref,
             or == rec.order_root,
@@ -784,7 +851,7 @@ pub fn verify(
             },
         );
         let rt = step.row_table.hash();
-        r.check(
+        self.report.check(
             "row table",
             rec_ref,
             rt == rec.row_table_hash,
@@ -799,7 +866,7 @@ pub fn verify(
             },
         );
         let sd = stats_digest(&step.stats);
-        r.check(
+        self.report.check(
             "statistics",
             rec_ref,
             sd == rec.stats_digest,
@@ -818,7 +885,7 @@ pub fn verify(
             (None, None) => {}
             (Some(d), Some(h)) => {
                 let got = diff_summary_hash(d);
-                r.check(
+                self.report.check(
                     "diff summary",
                     rec_ref,
                     got == h,
@@ -833,11 +900,12 @@ pub fn verify(
                     },
                 );
                 if i > 0 {
-                    let (passed, detail) = recount(&prev_sorted, &sorted, d, &records[i - 1], rec);
-                    r.check("diff counts", rec_ref, passed, detail);
+                    let (passed, detail) =
+                        recount(&self.prev_sorted, &sorted, d, &records[i - 1], rec);
+                    self.report.check("diff counts", rec_ref, passed, detail);
                 }
             }
-            _ => r.check(
+            _ => self.report.check(
                 "diff summary",
                 rec_ref,
                 false,
@@ -855,51 +923,56 @@ pub fn verify(
                     ),
                     Err(e) => (false, format!("details cannot be read: {e}")),
                 };
-                r.check("diff details", rec_ref, passed, detail);
+                self.report.check("diff details", rec_ref, passed, detail);
             }
-            _ => r.check(
+            _ => self.report.check(
                 "diff details",
                 rec_ref,
                 false,
                 "the record and the bundle disagree on whether there are details".into(),
             ),
         }
-        prev_sorted = sorted;
+        self.prev_sorted = sorted;
     }
-    // Seal.
-    match &bundle.manifest.seal {
-        None => r.check(
-            "seal",
-            None,
-            false,
-            "the run is not sealed: nothing signs its records".into(),
-        ),
-        Some(seal) => {
-            let head = prev_hash.unwrap_or_default();
-            let ok = seal.run_id == bundle.manifest.run.id
-                && seal.steps == records.len() as u64
-                && seal.head == head;
-            r.check("seal", None, ok, if ok {
-                format!("seals {} records, head {}", seal.steps, short(&head))
-            } else {
-                format!(
-                    "seal covers run {} with {} records and head {}; the bundle has run {} with {} records and head {}",
-                    seal.run_id, seal.steps, short(&seal.head), bundle.manifest.run.id, records.len(), short(&head)
-                )
-            });
-            match verify_seal(seal, trusted_key) {
-                Ok(()) => r.check("signature", None, true, match trusted_key {
-                    Some(_) => format!("valid, by the trusted key {}", &seal.public_key[..16]),
-                    None => format!("valid, by key {} (no trusted key given: pass --pubkey to check the signer)", &seal.public_key[..16]),
-                }),
-                Err(e) => r.check("signature", None, false, e.to_string().trim_start_matches("verification failed: ").to_string()),
+
+    /// The seal, its signature, and the data claim, after the steps.
+    fn finish(mut self, trusted_key: Option<&str>, data: Option<DataClaim<'_>>) -> VerifyReport {
+        let records = &self.manifest.records;
+        // Seal.
+        match &self.manifest.seal {
+            None => self.report.check(
+                "seal",
+                None,
+                false,
+                "the run is not sealed: nothing signs its records".into(),
+            ),
+            Some(seal) => {
+                let head = self.prev_hash.unwrap_or_default();
+                let ok = seal.run_id == self.manifest.run.id
+                    && seal.steps == records.len() as u64
+                    && seal.head == head;
+                self.report.check("seal", None, ok, if ok {
+                    format!("seals {} records, head {}", seal.steps, short(&head))
+                } else {
+                    format!(
+                        "seal covers run {} with {} records and head {}; the bundle has run {} with {} records and head {}",
+                        seal.run_id, seal.steps, short(&seal.head), self.manifest.run.id, records.len(), short(&head)
+                    )
+                });
+                match verify_seal(seal, trusted_key) {
+                    Ok(()) => self.report.check("signature", None, true, match trusted_key {
+                        Some(_) => format!("valid, by the trusted key {}", &seal.public_key[..16]),
+                        None => format!("valid, by key {} (no trusted key given: pass --pubkey to check the signer)", &seal.public_key[..16]),
+                    }),
+                    Err(e) => self.report.check("signature", None, false, e.to_string().trim_start_matches("verification failed: ").to_string()),
+                }
             }
         }
+        if let Some(claim) = data {
+            verify_data(&mut self.report, records, claim);
+        }
+        self.report
     }
-    if let Some(claim) = data {
-        verify_data(&mut r, records, claim);
-    }
-    r
 }
 
 /// Verifies a bundle file: reads it, checks that it is in canonical form (re-writing what
@@ -909,7 +982,7 @@ pub fn verify_bytes(
     trusted_key: Option<&str>,
     data: Option<DataClaim<'_>>,
 ) -> VerifyReport {
-    verify_read(bytes, trusted_key, data).0
+    verify_from(Cursor::new(bytes), false, trusted_key, data).0
 }
 
 /// [`verify_bytes`], also giving back the bundle it read (when it could be read), so a
@@ -919,41 +992,97 @@ pub fn verify_read(
     trusted_key: Option<&str>,
     data: Option<DataClaim<'_>>,
 ) -> (VerifyReport, Option<Bundle>) {
-    let bundle = match Bundle::read(bytes) {
-        Ok(b) => b,
-        Err(e) => {
-            let mut r = VerifyReport::default();
-            let detail = e
-                .to_string()
-                .trim_start_matches("verification failed: ")
-                .to_string();
-            r.check(
-                "bundle",
-                None,
-                false,
-                format!("cannot read the bundle: {detail}"),
-            );
-            return (r, None);
-        }
+    verify_from(Cursor::new(bytes), true, trusted_key, data)
+}
+
+/// [`verify_bytes`] of a bundle read from `source` as it is checked, a step at a time: no
+/// more than two steps' row tables are in memory, and none of the file (a bundle of any
+/// size verifies in the memory its two largest steps take). `source` is cloned to read at
+/// two places at once (the members, and the bytes the canonical form is compared with), so
+/// clones must keep positions of their own, as a `Cursor` over bytes does.
+pub fn verify_stream<R: Read + Seek + Clone>(
+    source: R,
+    trusted_key: Option<&str>,
+    data: Option<DataClaim<'_>>,
+) -> VerifyReport {
+    verify_from(source, false, trusted_key, data).0
+}
+
+/// Reads a bundle a step at a time, checking each step against its record and writing it
+/// in canonical form, compared with the file as it is written; keeps the steps when asked.
+fn verify_from<R: Read + Seek + Clone>(
+    source: R,
+    keep: bool,
+    trusted_key: Option<&str>,
+    data: Option<DataClaim<'_>>,
+) -> (VerifyReport, Option<Bundle>) {
+    let unreadable = |e: Error| {
+        let mut r = VerifyReport::default();
+        let detail = e
+            .to_string()
+            .trim_start_matches("verification failed: ")
+            .to_string();
+        r.check(
+            "bundle",
+            None,
+            false,
+            format!("cannot read the bundle: {detail}"),
+        );
+        (r, None)
     };
-    let mut report = verify(&bundle, trusted_key, data);
-    let canonical = match bundle.first_difference(bytes) {
-        Ok(None) => Check {
-            name: "canonical form".into(),
-            step: None,
-            passed: true,
-            detail: format!(
-                "all {} bytes are as this bundle's content writes them",
-                bytes.len()
-            ),
-        },
-        Ok(Some(at)) => Check {
-            name: "canonical form".into(),
-            step: None,
-            passed: false,
-            detail: format!(
-                "the file differs from its canonical form from byte {at} on: it was changed after export"
-            ),
+    let mut zip = match open_zip(source.clone()) {
+        Ok(z) => z,
+        Err(e) => return unreadable(e),
+    };
+    let manifest = match read_manifest(&mut zip) {
+        Ok(m) => m,
+        Err(e) => return unreadable(e),
+    };
+    let records = manifest.records.len();
+    let mut verifier = Verifier::new(&manifest, records);
+    // The canonical form, compared as it is written; the first error ends it.
+    let mut canonical = Compare::new(source)
+        .map_err(|e| Error::Verification(format!("cannot compare: {e}")))
+        .and_then(|c| BundleWriter::new(c, &manifest));
+    let mut kept = Vec::new();
+    for i in 0..records {
+        let step = match read_step(&mut zip, i) {
+            Ok(s) => s,
+            Err(e) => return unreadable(e),
+        };
+        verifier.step(&step);
+        if let Ok(w) = &mut canonical
+            && let Err(e) = w.step(
+                RowsMember::Table(&step.row_table),
+                &step.stats,
+                step.diff.as_ref(),
+                step.details.as_ref(),
+            )
+        {
+            canonical = Err(e);
+        }
+        if keep {
+            kept.push(step);
+        }
+    }
+    let mut report = verifier.finish(trusted_key, data);
+    let len = zip.len;
+    let check = match canonical.and_then(BundleWriter::finish) {
+        Ok(c) => match c.first_difference() {
+            None => Check {
+                name: "canonical form".into(),
+                step: None,
+                passed: true,
+                detail: format!("all {len} bytes are as this bundle's content writes them"),
+            },
+            Some(at) => Check {
+                name: "canonical form".into(),
+                step: None,
+                passed: false,
+                detail: format!(
+                    "the file differs from its canonical form from byte {at} on: it was changed after export"
+                ),
+            },
         },
         Err(e) => Check {
             name: "canonical form".into(),
@@ -962,8 +1091,12 @@ pub fn verify_read(
             detail: format!("cannot re-write the bundle: {e}"),
         },
     };
-    report.checks.insert(1.min(report.checks.len()), canonical);
-    (report, Some(bundle))
+    report.checks.insert(1.min(report.checks.len()), check);
+    let bundle = keep.then(|| Bundle {
+        manifest,
+        steps: kept,
+    });
+    (report, bundle)
 }
 
 /// A step's row hashes and (when it has them) key hashes, each in content order (ascending):
@@ -1439,11 +1572,15 @@ mod tests {
                     .position(|(a, b)| a != b)
                     .or((file.len() != expected.len()).then_some(file.len().min(expected.len())))
                     .map(|p| p as u64);
-                let compared = replay(Compare::keeping(&expected, usize::MAX), &ops);
+                let compared = replay(Compare::keeping(Cursor::new(&expected), usize::MAX).unwrap(), &ops);
                 prop_assert_eq!(compared.first_difference(), want);
+                // Compared a few bytes at a time, runs that go on across pieces are one.
+                let mut few_at_a_time = Compare::keeping(Cursor::new(&expected), usize::MAX).unwrap();
+                few_at_a_time.piece = 7;
+                prop_assert_eq!(replay(few_at_a_time, &ops).first_difference(), want);
                 // Keeping few runs, it still finds a difference where there is one, never one
                 // past the first (and may find one in a file that ends up the same).
-                let few = replay(Compare::keeping(&expected, 2), &ops).first_difference();
+                let few = replay(Compare::keeping(Cursor::new(&expected), 2).unwrap(), &ops).first_difference();
                 if let Some(want) = want {
                     prop_assert!(few.is_some_and(|f| f <= want), "{:?} for {}", few, want);
                 }

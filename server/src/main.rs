@@ -6,6 +6,7 @@ mod cli;
 mod client;
 mod demo;
 mod error;
+mod file_at;
 mod http;
 mod source;
 mod store;

@@ -267,7 +267,10 @@ fn keyed_run_end_to_end_verifies() {
     std::fs::write(&path, bytes).unwrap();
     let blob = path.file_name().unwrap().to_str().unwrap();
     let detail = get(a, &format!("/api/v1/runs/{run}/bundle"), Some(ADMIN)).problem(500);
-    assert!(detail.contains("damaged") && detail.contains(blob), "{detail}");
+    assert!(
+        detail.contains("damaged") && detail.contains(blob),
+        "{detail}"
+    );
 }
 
 #[test]

@@ -9,9 +9,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use pipeproof_core::api::Keys;
-use pipeproof_core::bundle::verify_bytes;
+use pipeproof_core::bundle::{Manifest, verify_stream};
 
 use crate::client::{Client, ServerArgs, segment};
+use crate::file_at::FileAt;
 use crate::style::{added, count, removed};
 
 /// Arguments of `pipeproof export`.
@@ -50,10 +51,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let keys: Keys = client.get("/keys")?.json("GET /keys")?;
-    let data =
-        std::fs::read(&output).with_context(|| format!("cannot read back {}", output.display()))?;
+    let bundle =
+        FileAt::open(&output).with_context(|| format!("cannot read back {}", output.display()))?;
     // The server's current key, or an older one if that is the one that signed.
-    let seal_key = pipeproof_core::bundle::Bundle::read_manifest(&data)
+    let seal_key = Manifest::read_from(bundle.clone())
         .ok()
         .and_then(|m| m.seal.map(|s| s.public_key));
     let key = keys
@@ -62,7 +63,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .map(|k| k.public_key.clone())
         .find(|k| Some(k) == seal_key.as_ref())
         .or_else(|| keys.keys.first().map(|k| k.public_key.clone()));
-    let report = verify_bytes(&data, key.as_deref(), None);
+    let report = verify_stream(bundle, key.as_deref(), None);
     let failed: Vec<String> = report
         .checks
         .iter()

@@ -1,5 +1,6 @@
 //! `pipeproof verify BUNDLE`: re-checks an exported bundle offline with core alone
-//! (`core::bundle::verify_bytes`), optionally against a trusted public key and a data file.
+//! (`core::bundle::verify_stream`, reading the file a step at a time), optionally against a
+//! trusted public key and a data file.
 //! This module only reads the inputs and prints the report; every check lives in core.
 
 use std::path::{Path, PathBuf};
@@ -7,10 +8,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use pipeproof_core::api::Keys;
-use pipeproof_core::bundle::{Bundle, Check, DataClaim, VerifyReport, verify_bytes};
+use pipeproof_core::bundle::{Check, DataClaim, Manifest, VerifyReport, verify_stream};
 use pipeproof_core::sign::parse_public_key;
 
 use super::{FormatArg, Output, input};
+use crate::file_at::FileAt;
 use crate::outln;
 use crate::style::{added, bold, dim, removed};
 
@@ -43,20 +45,22 @@ pub struct Args {
 /// bundle could not be checked at all (an unreadable file, or one that is not a bundle:
 /// the report then has the single failed `bundle` check saying why).
 pub fn run(args: Args) -> Result<ExitCode> {
-    let bytes = std::fs::read(&args.bundle)
+    let bundle = FileAt::open(&args.bundle)
         .with_context(|| format!("cannot read the bundle {}", args.bundle.display()))?;
+    // For what the report prints besides the checks; the checks read it again.
+    let manifest = Manifest::read_from(bundle.clone()).ok();
     let trusted = args.pubkey.as_deref().map(trusted_key).transpose()?;
-    let trusted = trusted.map(|keys| pick_key(&keys, &bytes));
+    let trusted = trusted.map(|keys| pick_key(&keys, manifest.as_ref()));
     let data = match &args.data {
         Some(path) => Some(input(path, args.data_format)?),
         None => None,
     };
     let step = match (&args.step, &data) {
-        (Some(s), Some(_)) => Some(step_name(&bytes, s)),
+        (Some(s), Some(_)) => Some(step_name(manifest.as_ref(), s)),
         _ => None,
     };
-    let report = verify_bytes(
-        &bytes,
+    let report = verify_stream(
+        bundle,
         trusted.as_deref(),
         data.as_ref().map(|d| DataClaim {
             step: step.as_deref(),
@@ -75,7 +79,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
             });
             outln!(out, "{}", serde_json::to_string_pretty(&doc)?);
         }
-        Output::Table => print_table(&mut out, &args, &bytes, trusted.as_deref(), &report),
+        Output::Table => print_table(
+            &mut out,
+            &args,
+            manifest.as_ref(),
+            trusted.as_deref(),
+            &report,
+        ),
     }
     crate::style::emit(&out)?;
     let unreadable =
@@ -129,9 +139,9 @@ fn trusted_key(arg: &str) -> Result<Vec<String>> {
 
 /// Of several trusted keys (a server's current and older keys), the one that signed the
 /// bundle if it is among them, else the current one (which then fails the signature check).
-fn pick_key(keys: &[String], bundle: &[u8]) -> String {
+fn pick_key(keys: &[String], manifest: Option<&Manifest>) -> String {
     if keys.len() > 1
-        && let Ok(m) = Bundle::read_manifest(bundle)
+        && let Some(m) = manifest
         && let Some(seal) = &m.seal
         && let Some(k) = keys
             .iter()
@@ -144,8 +154,8 @@ fn pick_key(keys: &[String], bundle: &[u8]) -> String {
 
 /// `--step` as a step name: a name the bundle has, else an index into its records. When the
 /// bundle cannot be read the argument is passed on as a name and the report says why.
-fn step_name(bundle: &[u8], arg: &str) -> String {
-    let Ok(m) = Bundle::read_manifest(bundle) else {
+fn step_name(manifest: Option<&Manifest>, arg: &str) -> String {
+    let Some(m) = manifest else {
         return arg.to_string();
     };
     let records = &m.records;
@@ -161,7 +171,7 @@ fn step_name(bundle: &[u8], arg: &str) -> String {
 fn print_table(
     out: &mut String,
     args: &Args,
-    bytes: &[u8],
+    manifest: Option<&Manifest>,
     trusted: Option<&str>,
     report: &VerifyReport,
 ) {
@@ -171,7 +181,7 @@ fn print_table(
         bold("pipeproof verify"),
         args.bundle.display()
     );
-    if let Ok(m) = Bundle::read_manifest(bytes) {
+    if let Some(m) = manifest {
         let run = &m.run;
         outln!(
             out,

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OpenFlags};
 
-use pipeproof_core::bundle::verify_bytes;
+use pipeproof_core::bundle::verify_stream;
 
 use super::blobs::{Blobs, random_name, sync_dir};
 use super::{DB_FILE, KEY_FILE, Store, db};
@@ -340,17 +340,14 @@ pub fn check(data_dir: &Path) -> Result<CheckReport> {
     };
     for (run_id, status) in runs {
         report.runs += 1;
-        let mut bytes = Vec::new();
-        let exported = super::ingest::export_bundle(&store, &run_id).and_then(|mut f| {
-            f.read_to_end(&mut bytes).map_err(|e| {
-                crate::error::ApiError::internal(format!("cannot read the bundle back: {e}"))
-            })
-        });
-        if let Err(e) = exported {
-            report.damaged(format!("run {run_id}"), e.detail);
-            continue;
-        }
-        let verdict = verify_bytes(&bytes, Some(&public_key), None);
+        let bundle = match super::ingest::export_bundle(&store, &run_id) {
+            Ok(f) => crate::file_at::FileAt::new(f),
+            Err(e) => {
+                report.damaged(format!("run {run_id}"), e.detail);
+                continue;
+            }
+        };
+        let verdict = verify_stream(bundle, Some(&public_key), None);
         report.steps += verdict
             .checks
             .iter()
