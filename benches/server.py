@@ -35,9 +35,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "compare"))
-from bench import run_once  # noqa: E402  (the comparison's timing: wall and peak RSS from wait4)
-
 TOKEN = "pp_bench_" + "b" * 32
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -103,6 +100,18 @@ def details_pages(api: str, run: str, changed: int, size: str) -> None:
         lat.append((time.perf_counter() - t) * 1000)
     print(f"details page of 100 rows of a stored {size}-row step, 200 GETs: "
           f"p50 {pct(lat, 50):.1f} ms, p99 {pct(lat, 99):.1f} ms, max {max(lat):.1f} ms")
+
+
+def run_measured(cmd: list) -> tuple[float, int, str]:
+    """Runs `cmd` under GNU time: (wall seconds, its peak RSS in KiB, stdout). Not wait4 from
+    here: Python starts a child with vfork, so the child's peak RSS would count this process's
+    own (hundreds of MB, after holding the bundle)."""
+    t = time.perf_counter()
+    p = subprocess.run(["/usr/bin/time", "-f", "%M", *map(str, cmd)], capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} exited with {p.returncode}:\n{p.stdout[-2000:]}{p.stderr[-2000:]}")
+    return wall, int(p.stderr.strip().splitlines()[-1]), p.stdout
 
 
 def main() -> int:
@@ -199,7 +208,7 @@ def main() -> int:
         bundle.write_bytes(body)
         export = time.perf_counter() - t
         key = ok(*request(f"{api}/keys"), "keys")["keys"][0]["public_key"]
-        native, rss_kb, out = run_once([args.pipeproof, "verify", str(bundle), "--pubkey", key])
+        native, rss_kb, out = run_measured([args.pipeproof, "verify", str(bundle), "--pubkey", key])
         print(f"bundle of the {args.steps}-step run: {len(body) / 1048576:.0f} MiB, exported in {export:.1f} s; "
               f"pipeproof verify {native:.2f} s, {rss_kb / 1024:.0f} MB peak RSS ({out.strip().splitlines()[-1]})")
         dist = ROOT / "web" / "dist"

@@ -61,6 +61,8 @@ bench() {
     python3 -m pip install --quiet --disable-pip-version-check datacompy
   fi
   have b3sum || apt_packages b3sum
+  # GNU time, for the peak RSS of a command started by a process that is itself large.
+  apt_packages time
 }
 
 [ $# -eq 0 ] && set -- all
