@@ -529,6 +529,7 @@ impl Fingerprinter {
         };
         let order = &mut self.order;
         let mut buckets = (!self.keep_rows).then_some(&mut self.buckets);
+        let mut grouped = Vec::new();
         // Each task's row hashes and encoded cells are taken in row order, as the task is
         // done, while other threads hash the next tasks' rows.
         let hashed = self.rows.hash_rows(
@@ -539,8 +540,12 @@ impl Fingerprinter {
             |columns, hashes| {
                 crate::hash::update_hashes(order, hashes);
                 if let Some(buckets) = buckets.as_mut() {
-                    for h in hashes {
-                        buckets[h.0[0] as usize].push(*h);
+                    // Grouped by bucket first, so that each bucket grows by one run of a
+                    // task's hashes (about 1 KB) instead of a hash at a time across 32 MB.
+                    grouped.resize(hashes.len(), Hash::default());
+                    let starts = scatter(hashes, BUCKETS, |h| h.0[0] as usize, &mut grouped);
+                    for (bucket, run) in buckets.iter_mut().zip(starts.windows(2)) {
+                        bucket.extend_from_slice(&grouped[run[0]..run[1]]);
                     }
                 }
                 for ((hasher, c), distinct) in digests.iter_mut().zip(distinct.iter_mut()) {
