@@ -305,3 +305,28 @@ fn the_first_difference_from_the_canonical_form_is_where_the_bytes_changed() {
         assert_eq!(b.first_difference(&m).unwrap(), Some(at as u64), "{what}");
     }
 }
+
+/// A member whose bytes no longer match its CRC-32 is refused as it is read, before any
+/// decoder sees it.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn a_member_that_fails_its_crc_is_refused_before_it_is_decoded() {
+    let bytes = make_bundle().write().unwrap();
+    let name = b"steps/00001/rows.arrow";
+    // The member's data follows its local header (30 bytes, then the name).
+    let header = bytes
+        .windows(name.len())
+        .position(|w| w == name)
+        .expect("the member is in the bundle")
+        - 30;
+    let mut m = bytes.clone();
+    m[header + 30 + name.len() + 100] ^= 0x01;
+    let e = Bundle::read(&m).unwrap_err().to_string();
+    assert!(
+        e.contains("steps/00001/rows.arrow") && e.contains("checksum"),
+        "{e}"
+    );
+    let r = verify_bytes(&m, Some(&key().public_hex()), None);
+    assert_eq!(r.checks.len(), 1, "{r:#?}");
+    assert!(r.checks[0].detail.contains("checksum"), "{r:#?}");
+}
