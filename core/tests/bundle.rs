@@ -330,3 +330,31 @@ fn a_member_that_fails_its_crc_is_refused_before_it_is_decoded() {
     assert_eq!(r.checks.len(), 1, "{r:#?}");
     assert!(r.checks[0].detail.contains("checksum"), "{r:#?}");
 }
+
+/// A bundle written by an earlier build (docs/spec/vectors/bundle-v1/bundle.zip, this file's
+/// test bundle): it must still verify, its canonical form included, so that bundles already
+/// exported (and row tables already stored, which exports copy as they are) stay
+/// verifiable. A change to how Arrow members or JSON are written fails this; the file is
+/// written again only with a new bundle version, by the ignored test below.
+const GOLDEN: &[u8] = include_bytes!("../../docs/spec/vectors/bundle-v1/bundle.zip");
+
+both! {
+    fn a_bundle_written_by_an_earlier_build_still_verifies() {
+        let r = verify_bytes(GOLDEN, Some(&key().public_hex()), None);
+        assert!(r.passed(), "{:#?}", failed(&r));
+        assert!(r.checks.iter().any(|c| c.name == "canonical form" && c.passed));
+        assert_eq!(Bundle::read(GOLDEN).unwrap().write().unwrap(), GOLDEN);
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+#[ignore = "writes the golden bundle; only with a new bundle version"]
+fn write_the_golden_bundle() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/spec/vectors/bundle-v1/bundle.zip"
+    );
+    std::fs::create_dir_all(std::path::Path::new(path).parent().unwrap()).unwrap();
+    std::fs::write(path, make_bundle().write().unwrap()).unwrap();
+}

@@ -7,7 +7,6 @@ use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-
 use arrow_schema::Schema;
 use pipeproof_core::api::{Column, CreateRun, Run, RunStatus, Step, StepQuery};
 use pipeproof_core::bundle::{
