@@ -211,6 +211,33 @@ fn a_good_bundle_verifies_and_says_what_the_signature_proves() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("by the trusted key"), "{out}");
     assert!(!out.contains("written in the bundle itself"), "{out}");
+
+    // From a pipe (`curl ... | pipeproof verify /dev/stdin`), which cannot be read at two
+    // places: the same report; and a flipped byte still fails.
+    let piped = |bytes: Vec<u8>| {
+        let mut child = std::process::Command::new(pipeproof_tests::binary())
+            .args(["verify", "/dev/stdin", "--pubkey", &signer().public_hex()])
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || stdin.write_all(&bytes));
+        let o = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        o
+    };
+    let bytes = std::fs::read(&path).unwrap();
+    let o = piped(bytes.clone());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("by the trusted key"));
+    let mut bad = bytes;
+    let last = bad.len() - 30;
+    bad[last] ^= 1;
+    let o = piped(bad);
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
 }
 
 #[test]

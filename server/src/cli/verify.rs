@@ -3,6 +3,7 @@
 //! trusted public key and a data file.
 //! This module only reads the inputs and prints the report; every check lives in core.
 
+use std::io::{Cursor, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -45,8 +46,20 @@ pub struct Args {
 /// bundle could not be checked at all (an unreadable file, or one that is not a bundle:
 /// the report then has the single failed `bundle` check saying why).
 pub fn run(args: Args) -> Result<ExitCode> {
-    let bundle = FileAt::open(&args.bundle)
-        .with_context(|| format!("cannot read the bundle {}", args.bundle.display()))?;
+    let cannot = || format!("cannot read the bundle {}", args.bundle.display());
+    let file = std::fs::File::open(&args.bundle).with_context(cannot)?;
+    if file.metadata().with_context(cannot)?.is_file() {
+        return check(FileAt::new(file), &args);
+    }
+    // A pipe (`<(curl ...)`, /dev/stdin) cannot be read at two places: read it whole.
+    let mut bytes = Vec::new();
+    (&file).read_to_end(&mut bytes).with_context(cannot)?;
+    check(Cursor::new(&bytes[..]), &args)
+}
+
+/// Verifies the bundle in `bundle` (clones read at positions of their own) and prints the
+/// report.
+fn check<R: Read + Seek + Clone>(bundle: R, args: &Args) -> Result<ExitCode> {
     // For what the report prints besides the checks; the checks read it again.
     let manifest = Manifest::read_from(bundle.clone()).ok();
     let trusted = args.pubkey.as_deref().map(trusted_key).transpose()?;
@@ -81,7 +94,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         Output::Table => print_table(
             &mut out,
-            &args,
+            args,
             manifest.as_ref(),
             trusted.as_deref(),
             &report,
