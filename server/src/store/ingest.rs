@@ -461,7 +461,15 @@ pub fn export_bundle(store: &Store, run_id: &str) -> Result<File, ApiError> {
         .with_context(|| format!("cannot create {}", path.display()))?;
     // Unlinked while open: nothing to clean up, whatever happens next.
     std::fs::remove_file(&path).with_context(|| format!("cannot unlink {}", path.display()))?;
-    let mut w = BundleWriter::new(std::io::BufWriter::with_capacity(1 << 20, file), &manifest)?;
+    // What fails here is the temp file (a full disk, say) or a blob read.
+    let writing = |e: pipeproof_core::Error| {
+        ApiError::internal(format!(
+            "cannot write the bundle of run {run_id} to {}: {e}",
+            path.display()
+        ))
+    };
+    let mut w = BundleWriter::new(std::io::BufWriter::with_capacity(1 << 20, file), &manifest)
+        .map_err(writing)?;
     for s in &steps {
         let details = match &s.details {
             Some([a, r, c]) => Some(Details {
@@ -481,11 +489,13 @@ pub fn export_bundle(store: &Store, run_id: &str) -> Result<File, ApiError> {
             &s.step.stats,
             s.step.diff.as_ref(),
             details.as_ref(),
-        )?;
+        )
+        .map_err(writing)?;
         rows.check()?;
     }
     let mut file = w
-        .finish()?
+        .finish()
+        .map_err(writing)?
         .into_inner()
         .map_err(|e| anyhow::Error::from(e.into_error()))?;
     file.seek(SeekFrom::Start(0))
