@@ -75,7 +75,7 @@ impl RowTable {
     }
 
     /// Decodes [`RowTable::to_ipc`]'s output.
-    pub fn from_ipc(bytes: &[u8]) -> Result<RowTable> {
+    pub fn from_ipc(bytes: Vec<u8>) -> Result<RowTable> {
         let batch = batch_from_ipc(bytes)?;
         let hashes = |name: &str| -> Result<Option<Vec<Hash>>> {
             let Some(col) = batch.column_by_name(name) else {
@@ -117,13 +117,10 @@ pub fn write_batch_ipc(batch: &RecordBatch, w: impl Write) -> Result<()> {
     Ok(())
 }
 
-/// The batches of an Arrow IPC file, concatenated.
-pub fn batch_from_ipc(bytes: &[u8]) -> Result<RecordBatch> {
-    // One copy, aligned, that the arrays then slice.
-    let table = crate::decode::decode(
-        bytes::Bytes::copy_from_slice(bytes),
-        crate::Format::ArrowFile,
-    )?;
+/// The batches of an Arrow IPC file, concatenated; the arrays slice `bytes` (no copy: a
+/// stored row table or a bundle member is tens of MB).
+pub fn batch_from_ipc(bytes: Vec<u8>) -> Result<RecordBatch> {
+    let table = crate::decode::decode(bytes::Bytes::from(bytes), crate::Format::ArrowFile)?;
     table.concat()
 }
 
@@ -290,7 +287,7 @@ fn read_step<R: Read + Seek>(zip: &mut Zip<R>, i: usize) -> Result<BundleStep> {
         serde_json::from_slice(bytes)
             .map_err(|e| Error::Verification(format!("step {i}: {what} is malformed: {e}")))
     };
-    let row_table = RowTable::from_ipc(&need("rows.arrow", get("rows.arrow")?)?)
+    let row_table = RowTable::from_ipc(need("rows.arrow", get("rows.arrow")?)?)
         .map_err(|e| Error::Verification(format!("step {i}: rows.arrow: {e}")))?;
     let stats = serde_json::from_value(json(
         "stats.json",
@@ -310,14 +307,14 @@ fn read_step<R: Read + Seek>(zip: &mut Zip<R>, i: usize) -> Result<BundleStep> {
         get("changed.arrow")?,
     ) {
         (Some(a), Some(r), Some(c)) => {
-            let table = |what: &str, bytes: &[u8]| {
+            let table = |what: &str, bytes: Vec<u8>| {
                 batch_from_ipc(bytes)
                     .map_err(|e| Error::Verification(format!("step {i}: {what}: {e}")))
             };
             Some(Details {
-                added: table("added.arrow", &a)?,
-                removed: table("removed.arrow", &r)?,
-                changed: table("changed.arrow", &c)?,
+                added: table("added.arrow", a)?,
+                removed: table("removed.arrow", r)?,
+                changed: table("changed.arrow", c)?,
             })
         }
         (None, None, None) => None,
@@ -388,7 +385,18 @@ impl<W: Write + Seek> BundleWriter<W> {
             )));
         }
         match rows {
-            RowsMember::Table(t) => self.put_bytes(member(i, "rows.arrow"), &t.to_ipc()?)?,
+            RowsMember::Table(t) => {
+                // The encoding is the hashes and well under a megabyte of framing: below
+                // 4 GiB (no zip64), it is written straight into the zip, never held whole.
+                let hashes = t.row_hashes.len() + t.key_hashes.as_ref().map_or(0, Vec::len);
+                let at_most = hashes as u64 * 32 + (1 << 20);
+                if at_most < u32::MAX as u64 {
+                    self.start(member(i, "rows.arrow"), at_most)?;
+                    t.write_ipc(&mut self.zip)?;
+                } else {
+                    self.put_bytes(member(i, "rows.arrow"), &t.to_ipc()?)?;
+                }
+            }
             RowsMember::Ipc { len, bytes } => {
                 self.start(member(i, "rows.arrow"), len)?;
                 let copied = std::io::copy(&mut bytes.take(len), &mut self.zip).map_err(|e| {
@@ -425,8 +433,8 @@ impl<W: Write + Seek> BundleWriter<W> {
         self.zip.finish().map_err(zip_error)
     }
 
-    /// Starts a member of `len` bytes: stored (not compressed), with a fixed time and
-    /// permissions.
+    /// Starts a member of `len` bytes (or of at most `len`, below 4 GiB: only whether it needs
+    /// zip64 matters): stored (not compressed), with a fixed time and permissions.
     fn start(&mut self, name: String, len: u64) -> Result<()> {
         let opts = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Stored)

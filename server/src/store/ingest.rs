@@ -257,7 +257,7 @@ pub fn ingest_step(
                 .blobs
                 .get(&prev.rows_blob)
                 .map_err(|e| e.to_string())
-                .and_then(|bytes| RowTable::from_ipc(&bytes).map_err(|e| e.to_string()));
+                .and_then(|bytes| RowTable::from_ipc(bytes).map_err(|e| e.to_string()));
             let stored = match rows {
                 Ok(rows) => Some((rows, prev.step.stats)),
                 Err(e) => {
@@ -473,9 +473,9 @@ pub fn export_bundle(store: &Store, run_id: &str) -> Result<File, ApiError> {
     for s in &steps {
         let details = match &s.details {
             Some([a, r, c]) => Some(Details {
-                added: batch_from_ipc(&store.blobs.get(a)?)?,
-                removed: batch_from_ipc(&store.blobs.get(r)?)?,
-                changed: batch_from_ipc(&store.blobs.get(c)?)?,
+                added: batch_from_ipc(store.blobs.get(a)?)?,
+                removed: batch_from_ipc(store.blobs.get(r)?)?,
+                changed: batch_from_ipc(store.blobs.get(c)?)?,
             }),
             None => None,
         };

@@ -178,7 +178,7 @@ fn detail_batch(store: &Store, s: &StepRow, kind: DetailKind) -> Result<RecordBa
         DetailKind::Removed => &blobs[1],
         DetailKind::Changed => &blobs[2],
     };
-    Ok(batch_from_ipc(&store.blobs.get(blob)?)?)
+    Ok(batch_from_ipc(store.blobs.get(blob)?)?)
 }
 
 /// A page of a step's diff details.
@@ -328,7 +328,7 @@ pub fn trace(store: &Store, run_id: &str, value: &str) -> Result<Trace, ApiError
             continue;
         }
         parsed_once |= kh.is_some();
-        let table = RowTable::from_ipc(&store.blobs.get(&s.rows_blob)?)?;
+        let table = RowTable::from_ipc(store.blobs.get(&s.rows_blob)?)?;
         let now: Option<Hash> = match (kh, &table.key_hashes) {
             (Some(kh), Some(keys)) => keys
                 .iter()
