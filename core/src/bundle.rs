@@ -387,7 +387,8 @@ impl<W: Write + Seek> BundleWriter<W> {
         match rows {
             RowsMember::Table(t) => {
                 // The encoding is the hashes and well under a megabyte of framing: below
-                // 4 GiB (no zip64), it is written straight into the zip, never held whole.
+                // 4 GiB (no zip64), it is written straight into the zip rather than into a
+                // buffer of its own (the hashes are still copied once, into Arrow's buffers).
                 let hashes = t.row_hashes.len() + t.key_hashes.as_ref().map_or(0, Vec::len);
                 let at_most = hashes as u64 * 32 + (1 << 20);
                 if at_most < u32::MAX as u64 {
@@ -450,7 +451,7 @@ impl<W: Write + Seek> BundleWriter<W> {
     }
 }
 
-/// A writer that keeps nothing: it compares what is written with the bytes `expected`
+/// A writer that keeps none of what is written: it compares it with the bytes `expected`
 /// holds at the same offsets, following seeks. The zip writer writes a member's header
 /// before its data, then seeks back to fill in the sizes and checksum, so a run of bytes
 /// that differed is forgotten once written again with what `expected` has there.
@@ -1003,11 +1004,13 @@ pub fn verify_read(
     verify_from(Cursor::new(bytes), true, trusted_key, data)
 }
 
-/// [`verify_bytes`] of a bundle read from `source` as it is checked, a step at a time: no
-/// more than two steps' row tables are in memory, and none of the file (a bundle of any
-/// size verifies in the memory its two largest steps take). `source` is cloned to read at
-/// two places at once (the members, and the bytes the canonical form is compared with), so
-/// clones must keep positions of their own, as a `Cursor` over bytes does.
+/// [`verify_bytes`] of a bundle read from `source` as it is checked, a step at a time: one
+/// step's members (row table and details) and two steps' sorted row hashes are in memory,
+/// and none of the file, so a bundle of any size verifies in the memory its largest steps
+/// take. `source` is cloned to read at two places at once (the members, and the bytes the
+/// canonical form is compared with), so clones must keep positions of their own, as a
+/// `Cursor` over bytes does. The file is read twice over: if it changes meanwhile, the
+/// report may describe no single state of it (it then fails, or describes a valid bundle).
 pub fn verify_stream<R: Read + Seek + Clone>(
     source: R,
     trusted_key: Option<&str>,

@@ -261,16 +261,32 @@ fn keyed_run_end_to_end_verifies() {
             }
         }
     }
-    let (mut bytes, path) = rows.pop().expect("a stored row table");
-    let last = bytes.len() - 1;
-    bytes[last] ^= 1;
+    let damage = |path: &std::path::Path, bytes: &[u8]| {
+        let mut bytes = bytes.to_vec();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(path, bytes).unwrap();
+        let blob = path.file_name().unwrap().to_str().unwrap();
+        let detail = get(a, &format!("/api/v1/runs/{run}/bundle"), Some(ADMIN)).problem(500);
+        assert!(
+            detail.contains("damaged") && detail.contains(blob),
+            "{detail}"
+        );
+    };
+    let (bytes, path) = rows.pop().expect("a stored row table");
+    damage(&path, &bytes);
     std::fs::write(&path, bytes).unwrap();
-    let blob = path.file_name().unwrap().to_str().unwrap();
-    let detail = get(a, &format!("/api/v1/runs/{run}/bundle"), Some(ADMIN)).problem(500);
-    assert!(
-        detail.contains("damaged") && detail.contains(blob),
-        "{detail}"
-    );
+    // A details table's blob (changed cells: `old` and `new`), likewise.
+    let changed = std::fs::read_dir(data.join("blobs"))
+        .unwrap()
+        .flat_map(|prefix| std::fs::read_dir(prefix.unwrap().path()).unwrap())
+        .map(|b| b.unwrap().path())
+        .find(|p| {
+            let bytes = std::fs::read(p).unwrap();
+            bytes.windows(3).any(|w| w == b"old") && bytes.windows(3).any(|w| w == b"new")
+        })
+        .expect("a stored table of changed cells");
+    damage(&changed, &std::fs::read(&changed).unwrap());
 }
 
 #[test]

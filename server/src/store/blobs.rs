@@ -131,6 +131,16 @@ impl Blobs {
         fs::read(&path).with_context(|| format!("blob {id} is missing from {}", path.display()))
     }
 
+    /// Reads a blob, failing unless its bytes hash to its name.
+    pub fn get_checked(&self, id: &str) -> Result<Vec<u8>> {
+        let mut blob = self.open(id)?;
+        let mut bytes = Vec::with_capacity(usize::try_from(blob.size()).unwrap_or(0));
+        blob.read_to_end(&mut bytes)
+            .with_context(|| format!("cannot read blob {id}"))?;
+        blob.check()?;
+        Ok(bytes)
+    }
+
     /// Opens a blob to stream it; [`Checked::check`] then says whether what was read is
     /// what the blob's name promises.
     pub fn open(&self, id: &str) -> Result<Checked> {
