@@ -1078,29 +1078,26 @@ fn verify_from<R: Read + Seek + Clone>(
     }
     let mut report = verifier.finish(trusted_key, data);
     let len = zip.len;
-    let check = match canonical.and_then(BundleWriter::finish) {
+    let (passed, detail) = match canonical.and_then(BundleWriter::finish) {
         Ok(c) => match c.first_difference() {
-            None => Check {
-                name: "canonical form".into(),
-                step: None,
-                passed: true,
-                detail: format!("all {len} bytes are as this bundle's content writes them"),
-            },
-            Some(at) => Check {
-                name: "canonical form".into(),
-                step: None,
-                passed: false,
-                detail: format!(
+            None => (
+                true,
+                format!("all {len} bytes are as this bundle's content writes them"),
+            ),
+            Some(at) => (
+                false,
+                format!(
                     "the file differs from its canonical form from byte {at} on: it was changed after export"
                 ),
-            },
+            ),
         },
-        Err(e) => Check {
-            name: "canonical form".into(),
-            step: None,
-            passed: false,
-            detail: format!("cannot re-write the bundle: {e}"),
-        },
+        Err(e) => (false, format!("cannot re-write the bundle: {e}")),
+    };
+    let check = Check {
+        name: "canonical form".into(),
+        step: None,
+        passed,
+        detail,
     };
     report.checks.insert(1.min(report.checks.len()), check);
     let bundle = keep.then(|| Bundle {

@@ -49,17 +49,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let cannot = || format!("cannot read the bundle {}", args.bundle.display());
     let file = std::fs::File::open(&args.bundle).with_context(cannot)?;
     if file.metadata().with_context(cannot)?.is_file() {
-        return check(FileAt::new(file), &args);
+        return verify_and_report(FileAt::new(file), &args);
     }
     // A pipe (`<(curl ...)`, /dev/stdin) cannot be read at two places: read it whole.
     let mut bytes = Vec::new();
     (&file).read_to_end(&mut bytes).with_context(cannot)?;
-    check(Cursor::new(&bytes[..]), &args)
+    verify_and_report(Cursor::new(&bytes[..]), &args)
 }
 
 /// Verifies the bundle in `bundle` (clones read at positions of their own) and prints the
 /// report.
-fn check<R: Read + Seek + Clone>(bundle: R, args: &Args) -> Result<ExitCode> {
+fn verify_and_report<R: Read + Seek + Clone>(bundle: R, args: &Args) -> Result<ExitCode> {
     // For what the report prints besides the checks; the checks read it again.
     let manifest = Manifest::read_from(bundle.clone()).ok();
     let trusted = args.pubkey.as_deref().map(trusted_key).transpose()?;

@@ -364,21 +364,30 @@ async fn get_artifact(
         pipeproof_core::Format::ArrowStream => "arrows",
         pipeproof_core::Format::Csv => "csv",
     };
-    let file = file
-        .set_content_type(
-            format
-                .media_type()
-                .parse()
-                .expect("media types are valid MIME types"),
-        )
+    let file = download(
+        file,
+        format
+            .media_type()
+            .parse()
+            .expect("media types are valid MIME types"),
+        format!("{}-{}.{ext}", p.id, p.index),
+    );
+    Ok(file.into_response(&req))
+}
+
+/// A file served as a download named `name`: an attachment of type `mime`, without a
+/// Last-Modified (a stored file's time says nothing about its content).
+fn download(
+    file: actix_files::NamedFile,
+    mime: actix_web::mime::Mime,
+    name: String,
+) -> actix_files::NamedFile {
+    file.set_content_type(mime)
         .set_content_disposition(actix_web::http::header::ContentDisposition {
             disposition: actix_web::http::header::DispositionType::Attachment,
-            parameters: vec![actix_web::http::header::DispositionParam::Filename(
-                format!("{}-{}.{ext}", p.id, p.index),
-            )],
+            parameters: vec![actix_web::http::header::DispositionParam::Filename(name)],
         })
-        .use_last_modified(false);
-    Ok(file.into_response(&req))
+        .use_last_modified(false)
 }
 
 async fn get_diff(
@@ -462,15 +471,14 @@ async fn get_bundle(
     let name = format!("{}.pipeproof.zip", id.as_str());
     let file = blocking(move || ingest::export_bundle(&store, &id)).await?;
     let file = actix_files::NamedFile::from_file(file, &name)
-        .map_err(|e| ApiError::internal(format!("bundle: {e}")))?
-        .set_content_type("application/zip".parse().expect("a valid MIME type"))
-        .set_content_disposition(actix_web::http::header::ContentDisposition {
-            disposition: actix_web::http::header::DispositionType::Attachment,
-            parameters: vec![actix_web::http::header::DispositionParam::Filename(name)],
-        })
-        // Each export is a new file: no validators that a later one could match.
-        .use_etag(false)
-        .use_last_modified(false);
+        .map_err(|e| ApiError::internal(format!("bundle: {e}")))?;
+    // Each export is a new file: no ETag that a later one could match.
+    let file = download(
+        file,
+        "application/zip".parse().expect("a valid MIME type"),
+        name,
+    )
+    .use_etag(false);
     Ok(file.into_response(&req))
 }
 
