@@ -236,7 +236,7 @@ impl Bundle {
     /// whole: a check of a large bundle needs no second copy of it.
     pub fn first_difference(&self, bytes: &[u8]) -> Result<Option<u64>> {
         let compare = Compare::new(Cursor::new(bytes))
-            .map_err(|e| Error::Verification(format!("cannot compare: {e}")))?;
+            .map_err(|e| Error::Io(format!("cannot read the file: {e}")))?;
         Ok(self.write_to(compare)?.first_difference())
     }
 
@@ -337,7 +337,7 @@ fn read_step<R: Read + Seek>(zip: &mut Zip<R>, i: usize) -> Result<BundleStep> {
 /// this for a bundle in memory). A server exports a run of any size through it a step at a
 /// time, its row tables copied from their stored encodings.
 pub struct BundleWriter<W: Write + Seek> {
-    zip: zip::ZipWriter<W>,
+    zip: zip::ZipWriter<Output<W>>,
     steps: usize,
     records: usize,
 }
@@ -361,7 +361,7 @@ impl<W: Write + Seek> BundleWriter<W> {
     /// each.
     pub fn new(out: W, manifest: &Manifest) -> Result<BundleWriter<W>> {
         let mut w = BundleWriter {
-            zip: zip::ZipWriter::new(out),
+            zip: zip::ZipWriter::new(Output::new(out)),
             steps: 0,
             records: manifest.records.len(),
         };
@@ -400,9 +400,8 @@ impl<W: Write + Seek> BundleWriter<W> {
             }
             RowsMember::Ipc { len, bytes } => {
                 self.start(member(i, "rows.arrow"), len)?;
-                let copied = std::io::copy(&mut bytes.take(len), &mut self.zip).map_err(|e| {
-                    Error::Verification(format!("step {i}: cannot copy rows.arrow: {e}"))
-                })?;
+                let copied = std::io::copy(&mut bytes.take(len), &mut self.zip)
+                    .map_err(|e| Error::Io(format!("step {i}: cannot copy rows.arrow: {e}")))?;
                 if copied != len {
                     return Err(Error::Verification(format!(
                         "step {i}: rows.arrow ended after {copied} of its {len} bytes"
@@ -431,7 +430,11 @@ impl<W: Write + Seek> BundleWriter<W> {
                 self.records, self.steps
             )));
         }
-        self.zip.finish().map_err(zip_error)
+        let out = self.zip.finish().map_err(zip_error)?;
+        match out.failed {
+            Some(e) => Err(Error::Io(e)),
+            None => Ok(out.inner),
+        }
     }
 
     /// Starts a member of `len` bytes (or of at most `len`, below 4 GiB: only whether it needs
@@ -448,6 +451,88 @@ impl<W: Write + Seek> BundleWriter<W> {
     fn put_bytes(&mut self, name: String, bytes: &[u8]) -> Result<()> {
         self.start(name, bytes.len() as u64)?;
         self.zip.write_all(bytes).map_err(|e| zip_error(e.into()))
+    }
+}
+
+/// Where a seek leads in a file of `end` bytes read or written at `pos`.
+fn seek_within(to: SeekFrom, pos: u64, end: u64) -> std::io::Result<u64> {
+    match to {
+        SeekFrom::Start(p) => Some(p),
+        SeekFrom::End(d) => end.checked_add_signed(d),
+        SeekFrom::Current(d) => pos.checked_add_signed(d),
+    }
+    .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start"))
+}
+
+/// The bundle writer's output. Once a write or seek fails, it takes every later one without
+/// doing it (keeping count of the position, as the zip writer checks it): a zip writer
+/// dropped after an error (the caller gave up on the bundle) then does not try again to
+/// finish the archive into an output that failed, and print that it could not. `finish`
+/// gives back the first error.
+struct Output<W> {
+    inner: W,
+    pos: u64,
+    end: u64,
+    failed: Option<String>,
+}
+
+impl<W> Output<W> {
+    fn new(inner: W) -> Output<W> {
+        Output {
+            inner,
+            pos: 0,
+            end: 0,
+            failed: None,
+        }
+    }
+
+    fn moved(&mut self, to: u64) {
+        self.pos = to;
+        self.end = self.end.max(to);
+    }
+}
+
+impl<W: Write> Write for Output<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.failed.is_none() {
+            match self.inner.write(buf) {
+                Ok(n) => {
+                    self.moved(self.pos + n as u64);
+                    return Ok(n);
+                }
+                Err(e) => {
+                    self.failed = Some(e.to_string());
+                    return Err(e);
+                }
+            }
+        }
+        self.moved(self.pos + buf.len() as u64);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.failed.is_none() {
+            self.inner
+                .flush()
+                .inspect_err(|e| self.failed = Some(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+impl<W: Seek> Seek for Output<W> {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        if self.failed.is_none() {
+            let at = self
+                .inner
+                .seek(to)
+                .inspect_err(|e| self.failed = Some(e.to_string()))?;
+            self.moved(at);
+            return Ok(at);
+        }
+        let at = seek_within(to, self.pos, self.end)?;
+        self.moved(at);
+        Ok(at)
     }
 }
 
@@ -532,10 +617,17 @@ impl<R: Read + Seek> Compare<R> {
         let within = at.end.min(self.len).saturating_sub(at.start) as usize;
         for from in (0..within).step_by(self.piece) {
             let to = (from + self.piece).min(within);
+            // A failed read is the file's, not the writer's: say so.
+            let reading = |e: std::io::Error| {
+                std::io::Error::new(e.kind(), format!("cannot read the file: {e}"))
+            };
             self.expected
-                .seek(SeekFrom::Start(at.start + from as u64))?;
+                .seek(SeekFrom::Start(at.start + from as u64))
+                .map_err(reading)?;
             self.scratch.resize(to - from, 0);
-            self.expected.read_exact(&mut self.scratch)?;
+            self.expected
+                .read_exact(&mut self.scratch)
+                .map_err(reading)?;
             let (expected, written) = (&self.scratch, &buf[from..to]);
             if expected == written {
                 continue;
@@ -602,14 +694,7 @@ impl<R: Read + Seek> Write for Compare<R> {
 
 impl<R> Seek for Compare<R> {
     fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
-        let pos = match to {
-            SeekFrom::Start(p) => Some(p),
-            SeekFrom::End(d) => self.end.checked_add_signed(d),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-        };
-        self.pos = pos.ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start")
-        })?;
+        self.pos = seek_within(to, self.pos, self.end)?;
         Ok(self.pos)
     }
 }
@@ -677,8 +762,13 @@ fn read_manifest<R: Read + Seek>(zip: &mut Zip<R>) -> Result<Manifest> {
     Ok(manifest)
 }
 
+/// An error of the zip writer: its output failed (a full disk; in verification, a failed
+/// read of the file it is compared with).
 fn zip_error(e: zip::result::ZipError) -> Error {
-    Error::Verification(format!("zip: {e}"))
+    match e {
+        zip::result::ZipError::Io(e) => Error::Io(e.to_string()),
+        e => Error::Io(format!("zip: {e}")),
+    }
 }
 
 /// One check of a verification.
@@ -1053,7 +1143,7 @@ fn verify_from<R: Read + Seek + Clone>(
     let mut verifier = Verifier::new(&manifest, records);
     // The canonical form, compared as it is written; the first error ends it.
     let mut canonical = Compare::new(source)
-        .map_err(|e| Error::Verification(format!("cannot compare: {e}")))
+        .map_err(|e| Error::Io(format!("cannot read the file: {e}")))
         .and_then(|c| BundleWriter::new(c, &manifest));
     let mut kept = Vec::new();
     for i in 0..records {
@@ -1091,7 +1181,10 @@ fn verify_from<R: Read + Seek + Clone>(
                 ),
             ),
         },
-        Err(e) => (false, format!("cannot re-write the bundle: {e}")),
+        Err(e) => (
+            false,
+            format!("the file could not be compared with its canonical form: {e}"),
+        ),
     };
     let check = Check {
         name: "canonical form".into(),

@@ -115,6 +115,10 @@ pub enum Error {
     /// A proof, bundle or record did not verify.
     #[error("verification failed: {0}")]
     Verification(String),
+    /// Writing a bundle, or reading the file it is compared with, failed (a full disk, an
+    /// I/O error); the message names the cause.
+    #[error("{0}")]
+    Io(String),
     /// An Arrow computation failed (a bug or resource limit rather than bad input).
     #[error("arrow: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),

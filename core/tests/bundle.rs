@@ -358,3 +358,139 @@ fn write_the_golden_bundle() {
     std::fs::create_dir_all(std::path::Path::new(path).parent().unwrap()).unwrap();
     std::fs::write(path, make_bundle().write().unwrap()).unwrap();
 }
+
+/// A writer that takes `room` bytes, then fails as a full disk does.
+#[cfg(not(target_arch = "wasm32"))]
+struct FullDisk {
+    at: u64,
+    end: u64,
+    room: u64,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl std::io::Write for FullDisk {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.at + buf.len() as u64 > self.room {
+            // ENOSPC, as a full disk gives it.
+            return Err(std::io::Error::from_raw_os_error(28));
+        }
+        self.at += buf.len() as u64;
+        self.end = self.end.max(self.at);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl std::io::Seek for FullDisk {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        match to {
+            std::io::SeekFrom::Start(p) => self.at = p,
+            std::io::SeekFrom::Current(d) => {
+                self.at = self.at.checked_add_signed(d).expect("within the file")
+            }
+            std::io::SeekFrom::End(d) => {
+                self.at = self.end.checked_add_signed(d).expect("within the file")
+            }
+        }
+        Ok(self.at)
+    }
+}
+
+/// A full disk while a bundle is written is an I/O error naming its cause, not a failed
+/// verification (the server's export reports it as it is).
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn a_bundle_writer_that_runs_out_of_room_says_so() {
+    use pipeproof_core::bundle::{BundleWriter, RowsMember};
+    let b = make_bundle();
+    let write = |room: u64| -> pipeproof_core::Result<()> {
+        let mut w = BundleWriter::new(
+            FullDisk {
+                at: 0,
+                end: 0,
+                room,
+            },
+            &b.manifest,
+        )?;
+        for s in &b.steps {
+            w.step(
+                RowsMember::Table(&s.row_table),
+                &s.stats,
+                s.diff.as_ref(),
+                s.details.as_ref(),
+            )?;
+        }
+        w.finish().map(drop)
+    };
+    let full = b.write().unwrap().len() as u64;
+    write(full).expect("room for the whole bundle");
+    for room in [0, 100, full / 2, full - 1] {
+        let e = write(room).unwrap_err();
+        assert!(
+            matches!(e, pipeproof_core::Error::Io(_)),
+            "room {room}: {e:?}"
+        );
+        let e = e.to_string();
+        assert!(e.contains("No space left on device"), "room {room}: {e}");
+        assert!(!e.contains("verification"), "room {room}: {e}");
+    }
+}
+
+/// A bundle file whose reads fail where it is compared with its canonical form: the check
+/// says the file could not be read, with the cause, rather than that it could not be
+/// written. (The zip reader reads through a clone of the source, which does not fail.)
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn a_failed_read_of_the_file_being_compared_is_named_as_one() {
+    use std::io::{Cursor, Read, Seek, SeekFrom};
+    #[derive(Debug)]
+    struct Failing {
+        bytes: Cursor<Arc<[u8]>>,
+        fail_from: u64,
+    }
+    impl Clone for Failing {
+        fn clone(&self) -> Failing {
+            Failing {
+                bytes: self.bytes.clone(),
+                fail_from: u64::MAX,
+            }
+        }
+    }
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.bytes.position() >= self.fail_from {
+                return Err(std::io::Error::other("the disk is gone"));
+            }
+            self.bytes.read(buf)
+        }
+    }
+    impl Seek for Failing {
+        fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+            self.bytes.seek(to)
+        }
+    }
+    let bytes: Arc<[u8]> = make_bundle().write().unwrap().into();
+    let half = bytes.len() as u64 / 2;
+    let r = pipeproof_core::bundle::verify_stream(
+        Failing {
+            bytes: Cursor::new(bytes),
+            fail_from: half,
+        },
+        Some(&key().public_hex()),
+        None,
+    );
+    let failed = failed(&r);
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    let c = r.checks.iter().find(|c| !c.passed).unwrap();
+    assert_eq!(c.name, "canonical form");
+    assert!(
+        c.detail.contains("could not be compared")
+            && c.detail.contains("cannot read the file")
+            && c.detail.contains("the disk is gone"),
+        "{}",
+        c.detail
+    );
+}

@@ -167,7 +167,7 @@ impl From<pipeproof_core::Error> for ApiError {
                 ApiError::bad_request("malformed-body", detail)
             }
             E::InvalidConfig(_) => ApiError::unprocessable("invalid-options", detail),
-            E::Verification(_) | E::Arrow(_) => ApiError::internal(detail),
+            E::Verification(_) | E::Io(_) | E::Arrow(_) => ApiError::internal(detail),
         }
     }
 }
