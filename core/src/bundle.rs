@@ -1301,12 +1301,21 @@ fn recount(
             }
         },
         (true, _, _) => {
-            return recount_without_previous_keys(
-                prev_sorted,
-                cur_sorted,
-                d,
-                same_columns && !ignoring,
-            );
+            let whole = if same_columns && !ignoring {
+                WholeRows::Decide
+            } else {
+                WholeRows::Bound
+            };
+            let why = format!("the previous step was not keyed by ({})", d.key.join(", "));
+            return recount_on_record(prev_sorted, cur_sorted, d, whole, &why);
+        }
+        (false, _, _) if !(same_columns && !ignoring) => {
+            let why = if same_columns {
+                "the diff ignored some columns, so rows were compared on the others"
+            } else {
+                "the steps have different columns, so rows were compared on the columns of both"
+            };
+            return recount_on_record(prev_sorted, cur_sorted, d, WholeRows::Bound, why);
         }
         (false, _, _) => {
             let same = common(prev_sorted, cur_sorted);
@@ -1354,16 +1363,27 @@ fn recount(
     }
 }
 
-/// A keyed diff against a step that was not keyed by the same columns: the previous row
-/// table has no key hashes to match by. What the row hashes still prove is checked: the row
-/// counts, the partition of each side into unchanged and other rows, and (with the same
-/// columns and nothing ignored, where equal row hashes mean an unchanged row, keys being
-/// unique) the number of unchanged rows.
-fn recount_without_previous_keys(
+/// What the row hashes say of a diff's unchanged rows when they cannot match its rows.
+#[derive(Clone, Copy)]
+enum WholeRows {
+    /// Equal row hashes are exactly the unchanged rows (all columns compared, keys unique).
+    Decide,
+    /// The diff compared only some columns: rows equal as a whole are unchanged, so there
+    /// are at least as many unchanged rows as rows in both row tables.
+    Bound,
+}
+
+/// A diff whose rows the row tables cannot match as the diff did: a keyed diff against a
+/// step that was not keyed by the same columns (the previous row table has no key hashes to
+/// match by), or a diff of only some columns (some added, removed or ignored). What the row
+/// hashes still prove is checked: the row counts, the partition of each side into unchanged
+/// and other rows, and the number of unchanged rows, exactly or as a bound.
+fn recount_on_record(
     prev_sorted: &[Hash],
     cur_sorted: &[Hash],
     d: &DiffSummary,
-    hashes_decide: bool,
+    whole: WholeRows,
+    why: &str,
 ) -> (bool, String) {
     let (before, after) = (prev_sorted.len() as u64, cur_sorted.len() as u64);
     // `unchanged` counts the rows equal only within tolerance too.
@@ -1378,30 +1398,44 @@ fn recount_without_previous_keys(
             d.added, d.removed
         ));
     }
-    if hashes_decide {
-        let same = common(prev_sorted, cur_sorted);
-        let exact = d.unchanged.saturating_sub(d.within_tolerance);
-        if same != exact {
-            problems.push(format!(
-                "{same} rows are in both row tables, summary says {exact} unchanged exactly"
-            ));
-        }
+    if d.key.is_empty() && d.changed > 0 {
+        problems.push(format!(
+            "a diff without a key has no changed rows, summary says {}",
+            d.changed
+        ));
     }
-    if problems.is_empty() {
-        (
-            true,
-            format!(
-                "the previous step was not keyed by ({}): {} unchanged rows recomputed from the row hashes; the split of the others into +{} -{} ~{} rests on the signed record",
-                d.key.join(", "),
-                d.unchanged,
-                d.added,
-                d.removed,
-                d.changed
-            ),
-        )
-    } else {
-        (false, problems.join("; "))
+    let same = common(prev_sorted, cur_sorted);
+    let exact = d.unchanged.saturating_sub(d.within_tolerance);
+    match whole {
+        WholeRows::Decide if same != exact => problems.push(format!(
+            "{same} rows are in both row tables, summary says {exact} unchanged exactly"
+        )),
+        WholeRows::Bound if same > d.unchanged => problems.push(format!(
+            "{same} rows are in both row tables as a whole, summary says only {} unchanged",
+            d.unchanged
+        )),
+        _ => {}
     }
+    if !problems.is_empty() {
+        return (false, problems.join("; "));
+    }
+    let unchanged = match whole {
+        WholeRows::Decide => format!(
+            "{} unchanged rows recomputed from the row hashes",
+            d.unchanged
+        ),
+        WholeRows::Bound => format!(
+            "{} unchanged rows, of which {same} are the same as a whole by the row hashes",
+            d.unchanged
+        ),
+    };
+    (
+        true,
+        format!(
+            "{why}: {unchanged}; the split of the others into +{} -{} ~{} rests on the signed record",
+            d.added, d.removed, d.changed
+        ),
+    )
 }
 
 fn verify_data(r: &mut VerifyReport, records: &[StepRecord], claim: DataClaim<'_>) {

@@ -84,8 +84,12 @@ fn make_bundle() -> Bundle {
 
 /// A bundle whose step `i` is diffed with `config(i)`.
 fn make_bundle_with(config: impl Fn(usize) -> DiffConfig) -> Bundle {
+    bundle_of(steps(), config)
+}
+
+/// A bundle of these steps, step `i` diffed with `config(i)`.
+fn bundle_of(data: Vec<(&str, Table)>, config: impl Fn(usize) -> DiffConfig) -> Bundle {
     let run = run_info();
-    let data = steps();
     let mut records: Vec<StepRecord> = Vec::new();
     let mut stored: Vec<BundleStep> = Vec::new();
     for (i, (name, t)) in data.iter().enumerate() {
@@ -102,7 +106,10 @@ fn make_bundle_with(config: impl Fn(usize) -> DiffConfig) -> Bundle {
                 index: i as u64,
                 step: name,
                 created_at: "2026-11-24T10:01:00Z",
-                params: serde_json::json!({"key": config(i).key}),
+                params: serde_json::json!({
+                    "key": config(i).key,
+                    "ignore_columns": config(i).ignore_columns,
+                }),
                 config: &config(i),
                 previous,
                 previous_stored: (i > 0).then(|| {
@@ -168,6 +175,57 @@ both! {
             "{:?}",
             failed(&r)
         );
+    }
+
+    fn unkeyed_diffs_of_some_columns_verify_and_their_counts_are_bounded() {
+        let t = |cols: Vec<(&str, ArrayRef)>| table(cols);
+        let ids = || Arc::new(Int64Array::from(vec![1, 2, 3, 4])) as ArrayRef;
+        let amounts = || Arc::new(Float64Array::from(vec![1.0, 2.0, 3.0, 4.0])) as ArrayRef;
+        let names = |n: [&str; 4]| Arc::new(StringArray::from(n.to_vec())) as ArrayRef;
+        let data = vec![
+            ("load", t(vec![("id", ids()), ("amount", amounts()), ("name", names(["a", "b", "c", "d"]))])),
+            // `name` dropped: compared on `id` and `amount`, the rows are all unchanged.
+            ("drop", t(vec![("id", ids()), ("amount", amounts())])),
+            // `name` back, one changed: compared on what both have.
+            ("add", t(vec![("id", ids()), ("amount", amounts()), ("name", names(["a", "b", "c", "D"]))])),
+            // `name` changed back, but ignored.
+            ("ignore", t(vec![("id", ids()), ("amount", amounts()), ("name", names(["a", "b", "c", "d"]))])),
+        ];
+        let config = |i: usize| DiffConfig {
+            ignore_columns: if i == 3 { vec!["name".into()] } else { Vec::new() },
+            ..DiffConfig::default()
+        };
+        let b = bundle_of(data.clone(), config);
+        for s in &b.steps[1..] {
+            let d = s.diff.as_ref().unwrap();
+            assert_eq!((d.added, d.removed, d.unchanged), (0, 0, 4), "{d:?}");
+        }
+        let r = verify_bytes(&b.write().unwrap(), Some(&key().public_hex()), None);
+        assert!(r.passed(), "{:#?}", failed(&r));
+        let counts = |r: &pipeproof_core::bundle::VerifyReport, step: &str| {
+            r.checks
+                .iter()
+                .find(|c| c.name == "diff counts" && c.step.as_deref() == Some(step))
+                .expect("the step's counts are checked")
+                .detail
+                .clone()
+        };
+        assert!(counts(&r, "1 drop").contains("different columns"), "{}", counts(&r, "1 drop"));
+        let ignoring = counts(&r, "3 ignore");
+        assert!(ignoring.contains("ignored") && ignoring.contains("3 are the same as a whole"), "{ignoring}");
+        // Fewer unchanged rows than rows the same as a whole (3 at step 3) fails; so do
+        // counts that do not add up, and changed rows in a diff without a key.
+        let tampered = |edit: &dyn Fn(&mut pipeproof_core::diff::DiffSummary)| {
+            let mut b = bundle_of(data.clone(), config);
+            edit(b.steps[3].diff.as_mut().unwrap());
+            failed(&pipeproof_core::bundle::verify(&b, None, None))
+        };
+        let f = tampered(&|d| { d.unchanged = 2; d.added = 2; d.removed = 2; });
+        assert!(f.iter().any(|f| f.contains("3 rows are in both row tables as a whole")), "{f:?}");
+        let f = tampered(&|d| d.added += 1);
+        assert!(f.iter().any(|f| f.contains("do not add up")), "{f:?}");
+        let f = tampered(&|d| { d.unchanged -= 1; d.changed += 1; });
+        assert!(f.iter().any(|f| f.contains("no changed rows")), "{f:?}");
     }
 
     fn a_good_bundle_verifies() {
