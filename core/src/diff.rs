@@ -31,8 +31,9 @@ pub struct DiffConfig {
     pub key: Vec<String>,
     /// Process at most this many rows per partition and per group of differing rows.
     pub chunk_rows: usize,
-    /// When the share of differing rows (added + removed + changed over the larger table)
-    /// is above this, keep the summary only and skip the details.
+    /// When the share of differing rows (added + removed + changed, over all rows of either
+    /// side with a matched pair counted once) is above this, keep the summary only and skip
+    /// the details. At 1 (the default) details are always kept.
     pub summary_only_threshold: f64,
     /// Float cells within this absolute difference count as equal (reported apart).
     pub abs_tol: f64,
@@ -426,8 +427,10 @@ fn diff_sides(
             ));
         }
     }
+    // Over the rows of either side, a matched pair counted once: at most 1, so the default
+    // threshold of 1 never skips the details.
     let differing = summary.added + summary.removed + summary.changed;
-    let share = differing as f64 / rows_before.max(rows_after).max(1) as f64;
+    let share = differing as f64 / (differing + summary.unchanged).max(1) as f64;
     summary.summary_only = share > config.summary_only_threshold;
     let max = config.max_detail_rows as u64;
     summary.details_truncated = !summary.summary_only

@@ -212,6 +212,27 @@ both! {
         assert_eq!(d.details.changed.num_rows() + d.details.added.num_rows() + d.details.removed.num_rows(), 0);
     }
 
+    fn the_default_threshold_keeps_details_however_many_rows_differ() {
+        // Unkeyed, 60 of 100 rows replaced: 60 added and 60 removed, 120 differing rows of
+        // the 160 of either side. Keyed, every key replaced: 200 of 200.
+        let b = table(vec![("id", i64s((0..100).collect())), ("v", i64s(vec![0; 100]))]);
+        let a = table(vec![("id", i64s((0..100).collect())), ("v", i64s((0..100).map(|i| (i < 60) as i64).collect()))]);
+        let d = run(&b, &a, &DiffConfig::default());
+        assert_eq!((d.summary.added, d.summary.removed), (60, 60));
+        assert!(!d.summary.summary_only);
+        assert_eq!(d.details.added.num_rows(), 60);
+        let c = table(vec![("id", i64s((100..200).collect())), ("v", i64s(vec![0; 100]))]);
+        let d = run(&b, &c, &DiffConfig::keyed(["id"]));
+        assert_eq!((d.summary.added, d.summary.removed), (100, 100));
+        assert!(!d.summary.summary_only);
+        assert_eq!(d.details.removed.num_rows(), 100);
+        // The share is over the rows of either side: 120 / 160 = 0.75.
+        let d = run(&b, &a, &DiffConfig { summary_only_threshold: 0.75, ..DiffConfig::default() });
+        assert!(!d.summary.summary_only);
+        let d = run(&b, &a, &DiffConfig { summary_only_threshold: 0.74, ..DiffConfig::default() });
+        assert!(d.summary.summary_only);
+    }
+
     fn max_detail_rows_caps_details_not_counts() {
         let b = table(vec![("id", i64s((0..100).collect())), ("v", i64s(vec![0; 100]))]);
         let a = table(vec![("id", i64s((0..100).collect())), ("v", i64s(vec![1; 100]))]);

@@ -36,7 +36,8 @@ pub struct Args {
     /// lower it to bound memory on large files.
     #[arg(long, default_value_t = DiffConfig::default().chunk_rows)]
     chunk_rows: usize,
-    /// Above this share of differing rows, print the summary only.
+    /// Above this share of differing rows (of all rows of either side, a matched pair counted
+    /// once; 0 to 1), print the summary only.
     #[arg(long, default_value_t = 1.0)]
     summary_only_threshold: f64,
     /// Columns to leave out of the comparison; repeat or comma-separate.
