@@ -212,9 +212,10 @@ pub struct DiffSummary {
 }
 
 impl DiffSummary {
-    /// True when the tables hold the same rows (and, keyed, the same cells per key).
+    /// True when the tables hold the same rows (and, keyed, the same cells per key) under
+    /// the same schema: a column added, removed, retyped or moved is a difference too.
     pub fn is_same(&self) -> bool {
-        self.added == 0 && self.removed == 0 && self.changed == 0
+        self.added == 0 && self.removed == 0 && self.changed == 0 && self.schema.is_empty()
     }
 }
 
@@ -408,7 +409,9 @@ fn diff_sides(
             }
             if cols.changed.is_empty() {
                 summary.unchanged += 1;
-                summary.within_tolerance += 1;
+                if !cols.within_tolerance.is_empty() {
+                    summary.within_tolerance += 1;
+                }
             } else {
                 summary.changed += 1;
                 if kept_rows < config.max_detail_rows {
@@ -487,14 +490,20 @@ fn scan(
     } else {
         Some(RowHasher::keys(&schema, &config.key)?)
     };
-    // Compare on the row hash itself when it covers exactly the compared columns (plus
-    // the key, which matches anyway); otherwise hash the compared subset.
+    // Compare on the row hash itself when it covers exactly the compared columns and the
+    // key (which matches anyway); otherwise hash those columns, which is the row hash of a
+    // table of them alone: so both sides compare alike whichever of the two each takes.
     let subset = if row_hash_compares(&schema, config, compared) {
         None
     } else {
         let cols = compared
             .iter()
-            .map(|n| schema.index_of(n).expect("compared columns are in both"))
+            .chain(&config.key)
+            .map(|n| {
+                schema
+                    .index_of(n)
+                    .expect("compared and key columns are in both")
+            })
             .collect();
         Some(RowHasher::subset(&schema, cols)?)
     };
@@ -958,7 +967,10 @@ fn compare_column(
             if changed[i] && bf.is_valid(i) && af.is_valid(i) {
                 let (x, y) = (bf.value(i), af.value(i));
                 let d = (x - y).abs();
-                if d <= config.abs_tol || d <= config.rel_tol * x.abs().max(y.abs()) {
+                // An infinity is within no tolerance of anything else (the differences
+                // would be infinite or NaN, and inf <= rel_tol * inf).
+                let finite = x.is_finite() && y.is_finite();
+                if finite && (d <= config.abs_tol || d <= config.rel_tol * x.abs().max(y.abs())) {
                     changed[i] = false;
                     tolerated[i] = true;
                 }

@@ -152,6 +152,36 @@ both! {
         assert_eq!((rel.summary.changed, rel.summary.within_tolerance), (0, 2));
     }
 
+    fn an_infinity_is_within_no_tolerance() {
+        let b = table(vec![("id", i64s(vec![1, 2, 3, 4])), ("v", f64s(vec![Some(f64::INFINITY), Some(1e308), Some(f64::NAN), Some(f64::INFINITY)]))]);
+        let a = table(vec![("id", i64s(vec![1, 2, 3, 4])), ("v", f64s(vec![Some(f64::NEG_INFINITY), Some(f64::INFINITY), Some(1.0), Some(f64::INFINITY)]))]);
+        for c in [
+            DiffConfig { rel_tol: 0.01, ..DiffConfig::keyed(["id"]) },
+            DiffConfig { abs_tol: 1.0, ..DiffConfig::keyed(["id"]) },
+            DiffConfig { abs_tol: f64::MAX, rel_tol: 1.0, ..DiffConfig::keyed(["id"]) },
+        ] {
+            let s = run(&b, &a, &c).summary;
+            assert_eq!((s.changed, s.within_tolerance, s.unchanged), (3, 0, 1), "{c:?}");
+        }
+    }
+
+    fn a_column_added_or_removed_is_a_difference_but_no_row_changed() {
+        let b = table(vec![("id", i64s(vec![1, 2, 3])), ("v", i64s(vec![1, 2, 3])), ("s", strs(vec![Some("a"), None, Some("c")]))]);
+        let a = table(vec![("id", i64s(vec![3, 1, 2])), ("v", i64s(vec![3, 1, 2]))]);
+        for c in [DiffConfig::keyed(["id"]), DiffConfig::default()] {
+            for (x, y) in [(&b, &a), (&a, &b)] {
+                let s = run(x, y, &c).summary;
+                assert_eq!((s.added, s.removed, s.changed, s.unchanged, s.within_tolerance), (0, 0, 0, 3, 0), "{c:?}");
+                assert!(!s.is_same(), "a column is gone or new: {c:?}");
+            }
+        }
+        // A retyped column (int64 to int32, the same values) is a difference of schema.
+        let narrow = table(vec![("id", i64s(vec![1, 2, 3])), ("v", Arc::new(Int32Array::from(vec![1, 2, 3])) as ArrayRef), ("s", strs(vec![Some("a"), None, Some("c")]))]);
+        let s = run(&b, &narrow, &DiffConfig::keyed(["id"])).summary;
+        assert_eq!((s.changed, s.unchanged), (0, 3));
+        assert!(!s.is_same());
+    }
+
     fn schema_changes_are_reported_and_common_columns_compared() {
         let b = table(vec![("id", i64s(vec![1, 2])), ("a", i64s(vec![1, 2])), ("gone", i64s(vec![0, 0]))]);
         let a = table(vec![

@@ -229,6 +229,31 @@ fn diff_reports_counts_cells_and_exit_codes() {
         "json",
     ]);
     assert_eq!(json(&o)["summary"]["changed"], 1);
+
+    // A column dropped, every row otherwise the same: a difference (exit 1), with or
+    // without a key, and nothing counted within a tolerance no one gave.
+    let fewer = RecordBatch::try_from_iter(
+        before()
+            .schema()
+            .fields()
+            .iter()
+            .zip(before().columns())
+            .filter(|(f, _)| f.name() != "name")
+            .map(|(f, c)| (f.name().clone(), c.clone())),
+    )
+    .unwrap();
+    let fewer = write(dir.path(), "fewer.parquet", &fewer);
+    for key in [&["--key", "id"][..], &[]] {
+        let o = run(&[&["diff", &b, &fewer, "--format", "json"][..], key].concat());
+        assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+        let s = &json(&o)["summary"];
+        assert_eq!(
+            (s["unchanged"].as_u64(), s["within_tolerance"].as_u64()),
+            (Some(4), Some(0)),
+            "{s}"
+        );
+        assert_eq!(s["schema"]["removed"][0]["name"], "name", "{s}");
+    }
 }
 
 #[test]

@@ -145,33 +145,25 @@ fn print_table(out: &mut String, args: &Args, d: &Diff) -> Result<()> {
         key
     );
     out.push('\n');
-    let line =
-        |out: &mut String, label: &str, value: String| outln!(out, "  {:<11}{:>14}", label, value);
+    // The value is padded before it is styled, so colour codes take no room.
+    let line = |out: &mut String, label: &str, value: &str, style: fn(&str) -> String| {
+        outln!(out, "  {:<11}{}", label, style(&format!("{value:>14}")))
+    };
+    let plain = |s: &str| s.to_string();
     line(
         out,
         "rows",
-        format!("{} → {}", count(s.rows_before), count(s.rows_after)),
+        &format!("{} → {}", count(s.rows_before), count(s.rows_after)),
+        plain,
     );
-    line(
-        out,
-        "added",
-        added(&format!("{:>14}", count(s.added)))
-            .trim_start()
-            .to_string(),
-    );
-    line(
-        out,
-        "removed",
-        removed(&format!("{:>14}", count(s.removed)))
-            .trim_start()
-            .to_string(),
-    );
+    line(out, "added", &count(s.added), added);
+    line(out, "removed", &count(s.removed), removed);
     if !s.key.is_empty() {
-        line(out, "changed", changed(&count(s.changed)));
+        line(out, "changed", &count(s.changed), changed);
     }
-    line(out, "unchanged", count(s.unchanged));
+    line(out, "unchanged", &count(s.unchanged), plain);
     if s.within_tolerance > 0 {
-        line(out, "within tol.", count(s.within_tolerance));
+        line(out, "within tol.", &count(s.within_tolerance), plain);
     }
 
     out.push('\n');
