@@ -1309,7 +1309,7 @@ fn recount(
             let why = format!("the previous step was not keyed by ({})", d.key.join(", "));
             return recount_on_record(prev_sorted, cur_sorted, d, whole, &why);
         }
-        (false, _, _) if !(same_columns && !ignoring) => {
+        (false, _, _) if !same_columns || ignoring => {
             let why = if same_columns {
                 "the diff ignored some columns, so rows were compared on the others"
             } else {
