@@ -101,9 +101,18 @@ impl Format {
         application/vnd.apache.arrow.file, application/vnd.apache.parquet, text/csv";
 
     fn error(self, e: impl std::fmt::Display) -> Error {
+        let mut message = e.to_string();
+        // The arrow and parquet messages name a missing cargo feature; say what it means.
+        if cfg!(target_arch = "wasm32") && message.to_lowercase().contains("zstd") {
+            message = format!(
+                "{message}: the file is compressed with zstd, which the browser cannot \
+                 decompress; check it with the pipeproof command line, or write it with \
+                 another compression (snappy, lz4) or none"
+            );
+        }
         Error::Decode {
             format: self,
-            message: e.to_string(),
+            message,
         }
     }
 }

@@ -203,6 +203,37 @@ both! {
         }
     }
 
+    fn compressed_files_written_by_pyarrow_read_as_one_table() {
+        let file = |name: &str| -> &'static [u8] {
+            match name {
+                "lz4.arrow" => include_bytes!("data/compressed/lz4.arrow"),
+                "lz4.arrows" => include_bytes!("data/compressed/lz4.arrows"),
+                "zstd.arrow" => include_bytes!("data/compressed/zstd.arrow"),
+                "zstd.parquet" => include_bytes!("data/compressed/zstd.parquet"),
+                "snappy.parquet" => include_bytes!("data/compressed/snappy.parquet"),
+                _ => unreachable!(),
+            }
+        };
+        let t = table(vec![
+            ("id", Arc::new(Int64Array::from(vec![1, 2, 3, 4])) as ArrayRef),
+            ("name", Arc::new(StringArray::from(vec![Some("a"), None, Some("é"), Some("d")])) as ArrayRef),
+            ("amount", Arc::new(Float64Array::from(vec![Some(1.5), None, Some(-2.25), Some(1e10)])) as ArrayRef),
+        ]);
+        let want = fp(&t).fingerprint;
+        for name in ["lz4.arrow", "lz4.arrows", "zstd.arrow", "zstd.parquet", "snappy.parquet"] {
+            let bytes = file(name);
+            let format = Format::sniff(bytes);
+            let read = decode::decode(Bytes::from_static(bytes), format);
+            if cfg!(target_arch = "wasm32") && name.starts_with("zstd") {
+                let e = read.expect_err(name).to_string();
+                assert!(e.contains("zstd") && e.contains("the browser cannot"), "{name}: {e}");
+                continue;
+            }
+            let got = fp(&read.unwrap_or_else(|e| panic!("{name}: {e}"))).fingerprint;
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
     fn unsupported_types_are_named() {
         let list = ListArray::from_iter_primitive::<arrow_array::types::Int32Type, _, _>(vec![Some(vec![Some(1)])]);
         let t = table(vec![("id", Arc::new(Int64Array::from(vec![1])) as ArrayRef), ("tags", Arc::new(list) as ArrayRef)]);

@@ -86,6 +86,48 @@ fn fingerprint_is_the_same_whatever_the_format() {
     );
 }
 
+/// Files compressed as pandas, pyarrow and polars write them by default (Feather with LZ4
+/// frames, Parquet with zstd or snappy, an IPC stream with LZ4), read by the binary's own
+/// file readers: one table, one fingerprint, and diffs of them the same.
+#[test]
+fn compressed_files_fingerprint_and_diff_as_the_same_table() {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/tests/data/compressed");
+    let mut roots = Vec::new();
+    let names = [
+        "lz4.arrow",
+        "zstd.arrow",
+        "lz4.arrows",
+        "zstd.parquet",
+        "snappy.parquet",
+    ];
+    for name in names {
+        let path = format!("{data}/{name}");
+        let o = run(&["fingerprint", &path, "--format", "json"]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        roots.push(
+            json(&o)["fingerprint"]["content_root"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+        let o = run(&[
+            "diff",
+            &format!("{data}/snappy.parquet"),
+            &path,
+            "--key",
+            "id",
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{name}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+    }
+    assert!(roots.windows(2).all(|w| w[0] == w[1]), "{roots:?}");
+}
+
 /// A table whose text is not all ASCII, with nulls and empty strings.
 fn text_batch(names: &[Option<&str>]) -> RecordBatch {
     batch(
