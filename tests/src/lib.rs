@@ -124,6 +124,11 @@ impl Server {
         panic!("pipeproof serve did not answer on {addr} within 120 s");
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Asks the server to stop (SIGTERM) and waits for it; returns whether it exited
     /// with status 0.
     pub fn terminate(&mut self) -> bool {

@@ -1,6 +1,7 @@
 //! Operations on a live store: a backup taken while steps are ingested restores to a store
 //! that `pipeproof check` passes; `check` finds a byte changed in a blob or in the database;
-//! a graceful shutdown under load loses no acknowledged step.
+//! a graceful shutdown under load loses no acknowledged step; a second server on a data
+//! directory in use is refused.
 
 use std::path::Path;
 use std::process::Command;
@@ -337,4 +338,35 @@ fn graceful_shutdown_under_load_loses_no_acknowledged_step() {
     drop(again);
     let (code, _, text) = check(&data);
     assert_eq!(code, 0, "nothing half-written: {text}");
+}
+
+/// A second server on a data directory a server is using is refused before it touches
+/// anything (it would empty the first's `tmp/` as it started), naming the first's process;
+/// once the first has stopped, the directory can be served again.
+#[test]
+fn a_second_server_on_the_same_data_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = Server::start(dir.path(), &[]);
+    // A body being received by the first server, as `tmp/` holds it.
+    let in_flight = dir.path().join("tmp").join("body-in-flight");
+    std::fs::write(&in_flight, b"part of a request body").unwrap();
+    let second = Command::new(binary())
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .args(["--bind", "127.0.0.1:0"])
+        .env("PIPEPROOF_LOG", "warn")
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(2), "{second:?}");
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        err.contains("another pipeproof server is using the data directory")
+            && err.contains(&format!("process {}", first.pid())),
+        "{err}"
+    );
+    assert!(in_flight.exists(), "the refused server emptied tmp/");
+    assert_eq!(get(&first.addr, "/healthz", None).status, 200);
+    assert!(first.terminate());
+    let mut again = Server::start(dir.path(), &[]);
+    assert!(again.terminate());
 }

@@ -186,6 +186,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         );
     }
     let store = Arc::new(Store::open(&s.data_dir)?);
+    // Held until the process ends.
+    let _lock = store.lock_for_serving()?;
     store.recover()?;
     let admin = std::env::var("PIPEPROOF_ADMIN_TOKEN")
         .ok()

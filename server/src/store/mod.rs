@@ -11,6 +11,7 @@
 //! blobs/ab/cdef...   content-addressed by BLAKE3
 //! carry/RUN.INDEX    the head step's data of an open run
 //! tmp/               request bodies and blobs being written; emptied at start
+//! serve.lock         locked by the one server using the directory; its process id
 //! ```
 
 pub mod blobs;
@@ -20,11 +21,12 @@ pub mod maintain;
 pub mod query;
 
 use std::collections::HashMap;
-use std::fs;
+use std::fs::{self, File};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use rusqlite::Connection;
 
 use pipeproof_core::api::{Scope, Token};
@@ -37,6 +39,8 @@ use blobs::{Blobs, random_name, sync_dir};
 pub const DB_FILE: &str = "pipeproof.sqlite";
 /// The file name of the signing key in the data directory.
 pub const KEY_FILE: &str = "signing.key";
+/// The file a server locks in its data directory.
+pub const SERVE_LOCK: &str = "serve.lock";
 
 /// The opened store.
 pub struct Store {
@@ -109,8 +113,52 @@ impl Store {
         Ok(store)
     }
 
+    /// Takes the data directory for this process's server alone, for as long as the
+    /// returned file is open (the lock goes with the process, however it ends). A second
+    /// server on the same directory would remove the first's temp files as it started
+    /// ([`Store::recover`]) and write the same runs' carry files: it is refused, naming the
+    /// process that holds the directory. Other commands (`check`, `backup`, `token`) may
+    /// still run beside a server.
+    pub fn lock_for_serving(&self) -> Result<File> {
+        let path = self.dir.join(SERVE_LOCK);
+        let mut file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                let by = if holder.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (process {holder})")
+                };
+                bail!(
+                    "another pipeproof server is using the data directory {}{by}; stop it, or \
+                     give this one another --data-dir",
+                    self.dir.display()
+                );
+            }
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+            }
+        }
+        file.set_len(0)?;
+        file.seek(SeekFrom::Start(0))?;
+        write!(file, "{}", std::process::id())?;
+        file.flush()?;
+        Ok(file)
+    }
+
     /// Removes what a crash may have left half-written: temp files, and carry files no run
-    /// names. Only the server calls this, at start, before it takes requests.
+    /// names. Only the server calls this, at start, before it takes requests, holding
+    /// [`Store::lock_for_serving`].
     pub fn recover(&self) -> Result<()> {
         for entry in fs::read_dir(self.dir.join("tmp"))? {
             let _ = fs::remove_file(entry?.path());
