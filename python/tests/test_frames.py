@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import time
 
 import duckdb
 import numpy as np
@@ -131,3 +132,19 @@ def test_batch_rows_aim_at_a_few_megabytes():
     table = pa.table({"id": np.arange(1_000_000, dtype=np.int64)})
     rows = batch_rows_for(table, target_bytes=8 << 20)
     assert rows == (8 << 20) // 8
+
+
+def test_name_checks_take_linear_time():
+    n = 40_000
+    names = [f"c{i}" for i in range(n)]
+    schema = pa.schema([(name, pa.int8()) for name in names])
+    table = pa.Table.from_batches([], schema=schema)
+    started = time.perf_counter()
+    assert to_arrow(table).num_columns == n
+    # The same frame from pandas, with one name repeated at the end: refused before
+    # anything is converted.
+    df = pd.DataFrame(np.zeros((1, n), dtype=np.int8), columns=names[:-1] + [names[0]])
+    with pytest.raises(pp.ValidationError, match=r"duplicate column names \['c0'\]"):
+        to_arrow(df)
+    # Counting each name across all the names took over 30 s for these two.
+    assert time.perf_counter() - started < 5

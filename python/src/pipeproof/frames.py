@@ -13,7 +13,8 @@ streams (readers, capsules) are read into a table once for that reason.
 from __future__ import annotations
 
 import sys
-from typing import Any, Iterator, List
+from collections import Counter
+from typing import Any, Iterable, Iterator, List
 
 import pyarrow as pa
 
@@ -131,9 +132,13 @@ class _Chunks:
         return piece
 
 
+def _duplicates(names: Iterable[str]) -> List[str]:
+    """The names that occur more than once, sorted (in linear time)."""
+    return sorted(n for n, count in Counter(names).items() if count > 1)
+
+
 def _check_names(schema: pa.Schema) -> None:
-    names = schema.names
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = _duplicates(schema.names)
     if dupes:
         raise ValidationError(
             f"the data has duplicate column names {dupes}: rename them so that each "
@@ -165,7 +170,7 @@ def _from_pandas(df: Any) -> pa.Table:
     from pandas.api.types import infer_dtype
 
     columns = [str(c) for c in df.columns]
-    dupes = sorted({c for c in columns if columns.count(c) > 1})
+    dupes = _duplicates(columns)
     if dupes:
         raise ValidationError(
             f"the DataFrame has duplicate column names {dupes}: rename them "
@@ -212,8 +217,9 @@ def _from_pandas(df: Any) -> pa.Table:
         names = _index_names(table.column_names, index, columns)
         table = table.rename_columns(names)
         # The index first, as DataFrame.reset_index() would put it.
-        index_columns = [n for n in names if n not in set(columns)]
-        table = table.select(index_columns + [n for n in names if n in set(columns)])
+        taken = set(columns)
+        index_columns = [n for n in names if n not in taken]
+        table = table.select(index_columns + [n for n in names if n in taken])
     return table
 
 
