@@ -134,6 +134,29 @@ def test_batch_rows_aim_at_a_few_megabytes():
     assert rows == (8 << 20) // 8
 
 
+# Data Arrow would change on the way, or that would escape as a library error.
+
+
+def refused(df, *fragments: str) -> str:
+    with pytest.raises(pp.ValidationError) as err:
+        to_arrow(df)
+    message = str(err.value)
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+def test_polars_object_columns_are_refused_naming_the_column_and_the_fix():
+    df = pl.DataFrame({"c": [decimal.Decimal("1.5"), "x"]}, schema={"c": pl.Object})
+    refused(df, "column 'c'", "Object", "map_elements")
+    refused(df.lazy(), "column 'c'", "Object")
+
+
+def test_polars_int128_columns_are_refused_naming_the_column():
+    df = pl.DataFrame({"c": [1, 2]}, schema={"c": pl.Int128})
+    refused(df, "column 'c'", "Int128", "cast(pl.Int64)")
+
+
 def test_name_checks_take_linear_time():
     n = 40_000
     names = [f"c{i}" for i in range(n)]

@@ -63,9 +63,9 @@ def to_arrow(data: Any) -> pa.Table:
     elif _is_instance(data, "pandas", "DataFrame"):
         table = _from_pandas(data)
     elif _is_instance(data, "polars", "DataFrame"):
-        table = data.to_arrow()
+        table = _from_polars(data)
     elif _is_instance(data, "polars", "LazyFrame"):
-        table = data.collect().to_arrow()
+        table = _from_polars(data.collect())
     elif _is_duckdb_relation(data):
         table = _from_duckdb(data)
     elif hasattr(data, "__arrow_c_stream__"):
@@ -163,6 +163,28 @@ def _from_duckdb(rel: Any) -> pa.Table:
     if isinstance(result, pa.RecordBatchReader):
         return result.read_all()
     return result
+
+
+def _from_polars(df: Any) -> pa.Table:
+    import polars as pl
+
+    wide_ints = tuple(getattr(pl, name) for name in ("Int128", "UInt128") if hasattr(pl, name))
+    for name, dtype in df.schema.items():
+        if dtype == pl.Object:
+            raise ValidationError(
+                f"column {name!r} is a polars Object column: Arrow would get the objects' "
+                "memory addresses, not their values, so the same data would fingerprint "
+                "differently every time; convert it to a concrete type first, e.g. "
+                f"df.with_columns(pl.col({name!r}).map_elements(str, return_dtype=pl.String)), "
+                "or build the frame with a concrete dtype (pl.String, pl.Decimal, ...)"
+            )
+        if wide_ints and dtype in wide_ints:
+            raise ValidationError(
+                f"column {name!r} is a polars {dtype} column, which Arrow cannot take; cast "
+                f"it first, e.g. df.with_columns(pl.col({name!r}).cast(pl.Int64)) when the "
+                "values fit in 64 bits, else .cast(pl.String)"
+            )
+    return df.to_arrow()
 
 
 def _from_pandas(df: Any) -> pa.Table:
