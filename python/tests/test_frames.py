@@ -157,6 +157,77 @@ def test_polars_int128_columns_are_refused_naming_the_column():
     refused(df, "column 'c'", "Int128", "cast(pl.Int64)")
 
 
+def test_pandas_dates_mixed_with_datetimes_are_refused_in_either_order():
+    day, moment = dt.date(2024, 1, 1), dt.datetime(2024, 1, 2, 13, 45)
+    for values in ([day, moment], [moment, day], [None, day, moment]):
+        df = pd.DataFrame({"when": pd.Series(values, dtype=object)})
+        refused(df, "column 'when'", "datetime.date and datetime.datetime", "pd.to_datetime")
+
+
+def test_pandas_naive_and_aware_datetimes_are_refused():
+    naive = dt.datetime(2024, 1, 1)
+    aware = dt.datetime(2024, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=5)))
+    df = pd.DataFrame({"at": pd.Series([naive, aware], dtype=object)})
+    refused(df, "column 'at'", "naive and time-zone-aware", "utc=True")
+    # All aware, or all naive, is fine.
+    assert to_arrow(pd.DataFrame({"at": pd.Series([aware, aware], dtype=object)})).num_rows == 2
+    assert to_arrow(pd.DataFrame({"at": pd.Series([naive, naive], dtype=object)})).num_rows == 2
+
+
+def test_pandas_nanoseconds_in_object_columns_are_not_cut_silently():
+    stamps = pd.Series(
+        [pd.Timestamp("2024-01-01 00:00:00.000000001"), dt.datetime(2024, 1, 1)], dtype=object
+    )
+    refused(pd.DataFrame({"t": stamps}), "column 't'", "nanoseconds", "pd.to_datetime")
+    spans = pd.Series([dt.timedelta(days=1), pd.Timedelta(1, "ns")], dtype=object)
+    refused(pd.DataFrame({"d": spans}), "column 'd'", "nanoseconds", "pd.to_timedelta")
+    # The suggested conversions keep the nanoseconds.
+    table = to_arrow(pd.DataFrame({"t": pd.to_datetime(stamps), "d": pd.to_timedelta(spans)}))
+    assert table.column("t").type == pa.timestamp("ns")
+    assert table.column("d").cast(pa.int64()).to_pylist() == [86_400 * 10**9, 1]
+    # Whole microseconds in object columns convert as before.
+    whole = pd.Series([pd.Timestamp("2024-01-01 00:00:00.000001")], dtype=object)
+    assert to_arrow(pd.DataFrame({"t": whole})).num_rows == 1
+
+
+def test_pandas_periods_are_refused_not_sent_as_ordinals():
+    df = pd.DataFrame({"month": pd.period_range("2024-01", periods=3, freq="M")})
+    refused(df, "column 'month'", "period", "astype(str)")
+    as_objects = pd.DataFrame({"month": pd.Series(list(df.month), dtype=object)})
+    refused(as_objects, "column 'month'", "period")
+
+
+def test_values_arrow_cannot_take_are_validation_errors_naming_the_column():
+    refused(
+        pd.DataFrame({"big": pd.Series([2**70, 1], dtype=object)}),
+        "column 'big'",
+        "64 bits",
+    )
+    refused(
+        pd.DataFrame({"sparse": pd.arrays.SparseArray([0, 0, 1, 2])}),
+        "column 'sparse'",
+        "sparse.to_dense()",
+    )
+    for special in ("Infinity", "-Infinity", "NaN"):
+        values = pd.Series([decimal.Decimal(special), decimal.Decimal("1")], dtype=object)
+        refused(pd.DataFrame({"amount": values}), "column 'amount'", special)
+
+
+def test_other_conversion_failures_are_validation_errors_naming_the_column():
+    # An int beyond 2**53 beside a float: Arrow refuses to round it.
+    df = pd.DataFrame({"id": [1, 2], "x": pd.Series([2**53 + 1, 0.5], dtype=object)})
+    with pytest.raises(pp.ValidationError, match="column 'x'") as err:
+        to_arrow(df)
+    assert isinstance(err.value.__cause__, pa.ArrowInvalid)
+
+
+def test_an_index_named_like_a_column_is_refused():
+    base = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+    refused(base.set_axis(pd.Index([7, 8, 9], name="a"), axis=0), "['a']", "rename_axis")
+    unnamed = pd.MultiIndex.from_tuples([(1, "p"), (2, "q"), (3, "r")])
+    refused(base.rename(columns={"a": "level_0"}).set_axis(unnamed, axis=0), "['level_0']")
+
+
 def test_name_checks_take_linear_time():
     n = 40_000
     names = [f"c{i}" for i in range(n)]

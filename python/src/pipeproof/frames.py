@@ -12,9 +12,11 @@ streams (readers, capsules) are read into a table once for that reason.
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import sys
 from collections import Counter
-from typing import Any, Iterable, Iterator, List
+from typing import Any, Iterable, Iterator, List, Optional
 
 import pyarrow as pa
 
@@ -189,7 +191,6 @@ def _from_polars(df: Any) -> pa.Table:
 
 def _from_pandas(df: Any) -> pa.Table:
     import pandas as pd
-    from pandas.api.types import infer_dtype
 
     columns = [str(c) for c in df.columns]
     dupes = _duplicates(columns)
@@ -198,51 +199,154 @@ def _from_pandas(df: Any) -> pa.Table:
             f"the DataFrame has duplicate column names {dupes}: rename them "
             "(df.columns = [...]) so that each column has its own name"
         )
-    for name in df.columns:
-        column = df[name]
-        if column.dtype == object:
-            kind = infer_dtype(column, skipna=True)
-            if kind not in _PANDAS_OBJECT_KINDS:
-                types = _sample_types(column)
-                if types in ("list", "dict", "tuple", "set", "ndarray"):
-                    raise ValidationError(
-                        f"column {str(name)!r} holds {types} values: nested values are not "
-                        "supported (fingerprint v1 encodes flat columns); flatten the column "
-                        f"or store it as text, e.g. df[{str(name)!r}].map(json.dumps)"
-                    )
-                raise ValidationError(
-                    f"column {str(name)!r} is an object column of mixed types "
-                    f"(pandas infers {kind!r}: {types}); convert it to one "
-                    f"type first, e.g. df[{str(name)!r}] = df[{str(name)!r}].astype(str)"
-                )
+    for position, (label, dtype) in enumerate(zip(columns, df.dtypes)):
+        if isinstance(dtype, pd.SparseDtype):
+            raise ValidationError(
+                f"column {label!r} is a pandas sparse column, which Arrow cannot take; "
+                f"make it dense first: df[{label!r}] = df[{label!r}].sparse.to_dense()"
+            )
+        if dtype == object:
+            _check_object_values(df.iloc[:, position], f"column {label!r}", f"df[{label!r}]")
     index = df.index
     keep_index = not (
         isinstance(index, pd.RangeIndex) and all(n is None for n in index.names)
     )
     if keep_index:
-        index_kinds = [
-            (level, infer_dtype(index.get_level_values(level), skipna=True))
-            for level in range(index.nlevels)
-            if index.get_level_values(level).dtype == object
-        ]
-        for level, kind in index_kinds:
-            if kind not in _PANDAS_OBJECT_KINDS:
-                raise ValidationError(
-                    f"index level {level} is an object index of mixed types (pandas infers "
-                    f"{kind!r}); convert it to one type first"
+        for level in range(index.nlevels):
+            values = index.get_level_values(level)
+            if values.dtype == object:
+                _check_object_values(
+                    values, f"index level {level}", f"df.index.get_level_values({level})"
                 )
     try:
         table = pa.Table.from_pandas(df, preserve_index=keep_index)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as err:
-        raise ValidationError(f"cannot convert the DataFrame to Arrow: {err}") from err
+    except Exception as err:
+        culprit = _failing_column(df, columns)
+        where = f"column {culprit!r}" if culprit is not None else "the DataFrame"
+        raise ValidationError(
+            f"cannot convert {where} to Arrow: {type(err).__name__}: {err}; convert it to "
+            "a type Arrow takes first (numbers, strings, dates and times, decimals)"
+        ) from err
     if keep_index:
         names = _index_names(table.column_names, index, columns)
+        dupes = _duplicates(names)
+        if dupes:
+            raise ValidationError(
+                f"the DataFrame's index would be sent as column(s) {dupes}, which are also "
+                "the names of columns; rename the index (df.rename_axis([...])) or drop it "
+                "(df.reset_index(drop=True))"
+            )
         table = table.rename_columns(names)
         # The index first, as DataFrame.reset_index() would put it.
         taken = set(columns)
         index_columns = [n for n in names if n not in taken]
         table = table.select(index_columns + [n for n in names if n in taken])
+    for field in table.schema:
+        if isinstance(field.type, pa.ExtensionType) and field.type.extension_name.startswith(
+            "pandas."
+        ):
+            kind = field.type.extension_name[len("pandas.") :]
+            raise ValidationError(
+                f"column {field.name!r} is a pandas {kind} column, which Arrow would send as "
+                f"{field.type.storage_type} values that mean nothing without pandas; convert "
+                f"it first, e.g. df[{field.name!r}] = df[{field.name!r}].astype(str)"
+                + (" or .dt.to_timestamp()" if kind == "period" else "")
+            )
     return table
+
+
+def _check_object_values(values: Any, what: str, expr: str) -> None:
+    """Refuses an object column Arrow would not take as it is, or would change on the way."""
+    from pandas.api.types import infer_dtype
+
+    kind = infer_dtype(values, skipna=True)
+    if kind not in _PANDAS_OBJECT_KINDS:
+        types = _sample_types(values)
+        if types in ("list", "dict", "tuple", "set", "ndarray"):
+            raise ValidationError(
+                f"{what} holds {types} values: nested values are not supported (fingerprint "
+                f"v1 encodes flat columns); flatten it or store it as text, e.g. "
+                f"{expr}.map(json.dumps)"
+            )
+        if kind in ("period", "interval"):
+            raise ValidationError(
+                f"{what} holds pandas {kind} values, which have no Arrow type; convert them "
+                f"first, e.g. {expr}.astype(str)"
+            )
+        raise ValidationError(
+            f"{what} is an object column of mixed types (pandas infers {kind!r}: {types}); "
+            f"convert it to one type first, e.g. {expr}.astype(str)"
+        )
+    if kind not in ("date", "datetime", "datetime64", "timedelta", "timedelta64", "decimal", "integer"):
+        return
+    present = [v for v in values if not _is_missing(v)]
+    if kind == "date" and any(isinstance(v, dt.datetime) for v in present):
+        raise ValidationError(
+            f"{what} mixes datetime.date and datetime.datetime values, which Arrow would "
+            "send as dates without their times (or refuse); convert it to one type first, "
+            f"e.g. pd.to_datetime({expr})"
+        )
+    if kind in ("datetime", "datetime64"):
+        aware = {isinstance(v, dt.datetime) and v.tzinfo is not None for v in present}
+        if len(aware) > 1:
+            raise ValidationError(
+                f"{what} mixes naive and time-zone-aware datetimes, which Arrow would send "
+                "as naive times shifted to UTC; make them all aware or all naive first, e.g. "
+                f"pd.to_datetime({expr}, utc=True)"
+            )
+        if any(getattr(v, "nanosecond", 0) for v in present):
+            raise ValidationError(
+                f"{what} holds pandas Timestamps with nanoseconds, which an object column "
+                "sends as microseconds; convert it to datetime64[ns] first, e.g. "
+                f"pd.to_datetime({expr})"
+            )
+    if kind in ("timedelta", "timedelta64"):
+        if any(getattr(v, "nanoseconds", 0) for v in present):
+            raise ValidationError(
+                f"{what} holds pandas Timedeltas with nanoseconds, which an object column "
+                "sends as microseconds; convert it to timedelta64[ns] first, e.g. "
+                f"pd.to_timedelta({expr})"
+            )
+    if kind == "decimal":
+        bad = next((v for v in present if not v.is_finite()), None)
+        if bad is not None:
+            raise ValidationError(
+                f"{what} holds Decimal({str(bad)!r}), which an Arrow decimal cannot hold "
+                "(NaN would become null); replace such values (with None, say) or convert "
+                f"the column to float first, e.g. {expr}.astype(float)"
+            )
+    if kind == "integer":
+        big = next((v for v in present if not _INT64_MIN <= v <= _INT64_MAX), None)
+        if big is not None:
+            raise ValidationError(
+                f"{what} holds the integer {big}, which does not fit in 64 bits; convert "
+                f"the column to decimals or text first, e.g. {expr}.map(decimal.Decimal) or "
+                f"{expr}.astype(str)"
+            )
+
+
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+
+
+def _is_missing(value: Any) -> bool:
+    """None, a float NaN, pandas' NA and NaT: what ``infer_dtype(skipna=True)`` skips."""
+    if value is None or (isinstance(value, float) and value != value):
+        return True
+    if isinstance(value, decimal.Decimal):
+        return False
+    name = type(value).__name__
+    return name in ("NAType", "NaTType")
+
+
+def _failing_column(df: Any, columns: List[str]) -> Optional[str]:
+    """The first column Arrow cannot convert on its own, to name it in the error."""
+    for position, label in enumerate(columns):
+        try:
+            pa.array(df.iloc[:, position], from_pandas=True)
+        except Exception:
+            return label
+    return None
 
 
 def _index_names(names: List[str], index: Any, columns: List[str]) -> List[str]:
