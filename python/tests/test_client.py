@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import http.server
 import socket
 import threading
@@ -542,3 +544,64 @@ def test_a_silent_server_is_a_timeout():
             c.whoami()
     finally:
         listener.close()
+
+
+# Errors in warn mode.
+
+
+def test_warn_mode_turns_unconvertible_data_into_warnings(client: pp.Client):
+    class Broken:
+        def __arrow_c_stream__(self, requested_schema=None):
+            raise RuntimeError("the source went away")
+
+    base = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+    bad = {
+        "huge": pd.DataFrame({"c": pd.Series([2**70, 1], dtype=object)}),
+        "sparse": pd.DataFrame({"c": pd.arrays.SparseArray([0, 0, 1, 2])}),
+        "infinite": pd.DataFrame({"c": [decimal.Decimal("Infinity"), decimal.Decimal(1)]}),
+        "int128": pl.DataFrame({"c": [1, 2]}, schema={"c": pl.Int128}),
+        "object": pl.DataFrame({"c": [decimal.Decimal("1.5"), "x"]}, schema={"c": pl.Object}),
+        "index": base.set_axis(pd.Index([7, 8, 9], name="a"), axis=0),
+        "series": base["a"],
+        "array": pa.array([1, 2, 3]),
+        "nothing": None,
+        "broken": Broken(),
+    }
+    warned = pp.Client(client.url, token=client._http.token, on_error="warn")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with warned.run("warn-data") as run:
+            for step, data in bad.items():
+                assert run.snapshot(data, step=step) is None, step
+            assert run.snapshot(trades(5), step="fine") is not None
+    assert run.status == "sealed" and [s.step for s in run.steps] == ["fine"]
+    messages = [str(w.message) for w in caught if issubclass(w.category, pp.PipeproofWarning)]
+    assert len(messages) == len(bad), messages
+    for step, message in zip(bad, messages):
+        assert f"step {step!r}" in message, message
+
+
+def test_unexpected_conversion_errors_name_the_step_and_keep_the_cause(client: pp.Client):
+    class Broken:
+        def __arrow_c_stream__(self, requested_schema=None):
+            raise RuntimeError("the source went away")
+
+    with client.run("broken-data") as run:
+        with pytest.raises(pp.ValidationError) as err:
+            run.snapshot(Broken(), step="load")
+        assert "step 'load'" in str(err.value)
+        assert "RuntimeError: the source went away" in str(err.value)
+        assert isinstance(err.value.__cause__, RuntimeError)
+
+
+def test_a_failure_to_encode_the_stream_names_the_step(client: pp.Client, monkeypatch):
+    import pipeproof.client
+
+    def failing(table, batch_rows=65536):
+        yield b""
+        raise pa.ArrowInvalid("cannot write this batch")
+
+    monkeypatch.setattr(pipeproof.client, "ipc_stream", failing)
+    with client.run("unencodable") as run:
+        with pytest.raises(pp.ValidationError, match="step 'load'.*cannot write this batch"):
+            run.snapshot(trades(5), step="load")

@@ -228,6 +228,29 @@ def test_an_index_named_like_a_column_is_refused():
     refused(base.rename(columns={"a": "level_0"}).set_axis(unnamed, axis=0), "['level_0']")
 
 
+def test_a_series_or_array_is_refused_asking_for_a_table():
+    for column in (
+        pd.Series([1, 2, 3], name="a"),
+        pl.Series("a", [1, 2, 3]),
+        pa.array([1, 2, 3]),
+        pa.chunked_array([[1, 2], [3]]),
+    ):
+        with pytest.raises(pp.ValidationError, match="single column, not a table") as err:
+            to_arrow(column)
+        assert "DataFrame or Table" in str(err.value)
+        assert isinstance(err.value, TypeError)
+
+
+def test_unexpected_library_errors_become_validation_errors_keeping_the_message():
+    class Broken:
+        def __arrow_c_stream__(self, requested_schema=None):
+            raise RuntimeError("the source went away")
+
+    with pytest.raises(pp.ValidationError, match="RuntimeError: the source went away") as err:
+        to_arrow(Broken())
+    assert isinstance(err.value.__cause__, RuntimeError)
+
+
 def test_name_checks_take_linear_time():
     n = 40_000
     names = [f"c{i}" for i in range(n)]

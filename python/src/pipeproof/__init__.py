@@ -9,7 +9,14 @@ Leaving the block seals the run; an exception marks it failed with the error rec
 """
 
 from .client import DEFAULT_URL, Client, PipeproofWarning, Run, verify_bundle
-from .errors import AuthError, ConnectionError, PipeproofError, ServerError, ValidationError
+from .errors import (
+    AuthError,
+    ConnectionError,
+    PipeproofError,
+    ServerError,
+    UnsupportedDataError,
+    ValidationError,
+)
 from .frames import to_arrow
 from .results import Check, StepResult, VerifyResult
 
@@ -25,6 +32,7 @@ __all__ = [
     "ConnectionError",
     "AuthError",
     "ValidationError",
+    "UnsupportedDataError",
     "ServerError",
     "PipeproofWarning",
     "verify_bundle",

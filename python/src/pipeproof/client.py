@@ -37,7 +37,7 @@ from typing import (
 )
 
 from .errors import PipeproofError, ValidationError
-from .frames import ARROW_STREAM_MEDIA_TYPE, batch_rows_for, ipc_stream, to_arrow
+from .frames import ARROW_STREAM_MEDIA_TYPE, batch_rows_for, convert, ipc_stream
 from .http import RETRY_ALWAYS, RETRY_CONNECT, Timeout, Transport
 from .results import StepResult, VerifyResult
 
@@ -371,7 +371,6 @@ class Run:
         params: Optional[Mapping[str, Any]],
         options: Dict[str, Any],
     ) -> StepResult:
-        table = to_arrow(data)
         query: Dict[str, str] = {"step": step}
         if key:
             query["key"] = _columns(key, "key")
@@ -386,11 +385,12 @@ class Run:
                 query[name] = str(value)
         if params is not None:
             query["params"] = json.dumps(params, sort_keys=True, default=str)
+        table = convert(data, step)
         batch_rows = batch_rows_for(table)
         show = _want_progress(self._client.progress)
 
         def body() -> Iterator[bytes]:
-            chunks = ipc_stream(table, batch_rows)
+            chunks = _encoded(ipc_stream(table, batch_rows), step)
             return _with_progress(chunks, table.nbytes, step) if show else chunks
 
         reply = self._client._http.request(
@@ -685,3 +685,14 @@ def _with_progress(chunks: Iterable[bytes], estimate: int, step: str) -> Iterato
         bar.refresh()
     finally:
         bar.close()
+
+
+def _encoded(chunks: Iterator[bytes], step: str) -> Iterator[bytes]:
+    """The IPC stream, with a failure to encode it reported as the data's fault."""
+    try:
+        yield from chunks
+    except Exception as err:
+        raise ValidationError(
+            f"cannot encode the data of step {step!r} as an Arrow IPC stream: "
+            f"{type(err).__name__}: {err}"
+        ) from err

@@ -14,6 +14,7 @@ __all__ = [
     "ConnectionError",
     "AuthError",
     "ValidationError",
+    "UnsupportedDataError",
     "ServerError",
 ]
 
@@ -58,6 +59,15 @@ class ValidationError(PipeproofError):
     """The request or its data was rejected (a 4xx reply, or a check made before sending).
 
     The message holds the server's problem detail, which says what to fix.
+    """
+
+
+class UnsupportedDataError(ValidationError, TypeError):
+    """The object given as data is not a table the client can convert (a list, a Series, a
+    bare Arrow array, ``None``).
+
+    It is a :class:`ValidationError`, so ``on_error="warn"`` turns it into a warning, and a
+    :class:`TypeError`, as the data is of the wrong type.
     """
 
 

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Iterator, List, Optional
 
 import pyarrow as pa
 
-from .errors import ValidationError
+from .errors import PipeproofError, UnsupportedDataError, ValidationError
 
 __all__ = ["to_arrow", "ipc_stream", "ARROW_STREAM_MEDIA_TYPE"]
 
@@ -51,41 +51,81 @@ def to_arrow(data: Any) -> pa.Table:
     """Converts a supported frame to a :class:`pyarrow.Table`.
 
     Raises:
-        ValidationError: the frame holds something the fingerprint cannot encode (a
-            pandas object column of mixed types, duplicate column names), naming the
-            column and saying how to fix it.
-        TypeError: the object is not a frame this client knows.
+        ValidationError: the frame holds something the fingerprint cannot encode, or that
+            Arrow would change on the way (a pandas object column of mixed types, a polars
+            Object column, duplicate column names, ...), naming the column and saying how
+            to fix it; or the conversion failed (the library's error is chained).
+        UnsupportedDataError: the object is not a table this client knows (also a
+            :class:`TypeError`).
     """
-    if isinstance(data, pa.Table):
-        table = data
-    elif isinstance(data, pa.RecordBatch):
-        table = pa.Table.from_batches([data])
-    elif isinstance(data, pa.RecordBatchReader):
-        table = data.read_all()
-    elif _is_instance(data, "pandas", "DataFrame"):
-        table = _from_pandas(data)
-    elif _is_instance(data, "polars", "DataFrame"):
-        table = _from_polars(data)
-    elif _is_instance(data, "polars", "LazyFrame"):
-        table = _from_polars(data.collect())
-    elif _is_duckdb_relation(data):
-        table = _from_duckdb(data)
-    elif hasattr(data, "__arrow_c_stream__"):
-        table = pa.RecordBatchReader.from_stream(data).read_all()
-    elif hasattr(data, "__arrow_c_array__"):
-        table = pa.Table.from_batches([pa.record_batch(data)])
-    else:
-        raise TypeError(
-            f"cannot snapshot a {type(data).__module__}.{type(data).__qualname__}: pass a "
-            "pandas or polars DataFrame, a pyarrow Table or RecordBatch, a DuckDB relation, "
-            "or an object implementing __arrow_c_stream__"
-        )
-    _check_names(table.schema)
+    return convert(data)
+
+
+def convert(data: Any, step: Optional[str] = None) -> pa.Table:
+    """:func:`to_arrow`, naming ``step`` when the conversion fails unexpectedly."""
+    try:
+        table = _convert(data)
+        _check_names(table.schema)
+    except PipeproofError:
+        raise
+    except Exception as err:
+        what = f"the data of step {step!r}" if step is not None else "the data"
+        raise ValidationError(
+            f"cannot convert {what} ({_type_name(data)}) to Arrow: "
+            f"{type(err).__name__}: {err}"
+        ) from err
     # Library metadata (pandas' index description, polars' flags) is not data: drop it so
     # that the same rows give the same schema whatever library produced them.
     if table.schema.metadata:
         table = table.replace_schema_metadata(None)
     return table
+
+
+def _convert(data: Any) -> pa.Table:
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    if isinstance(data, pa.RecordBatchReader):
+        return data.read_all()
+    _refuse_single_columns(data)
+    if _is_instance(data, "pandas", "DataFrame"):
+        return _from_pandas(data)
+    if _is_instance(data, "polars", "DataFrame"):
+        return _from_polars(data)
+    if _is_instance(data, "polars", "LazyFrame"):
+        return _from_polars(data.collect())
+    if _is_duckdb_relation(data):
+        return _from_duckdb(data)
+    if hasattr(data, "__arrow_c_stream__"):
+        return pa.RecordBatchReader.from_stream(data).read_all()
+    if hasattr(data, "__arrow_c_array__"):
+        return pa.Table.from_batches([pa.record_batch(data)])
+    raise UnsupportedDataError(
+        f"cannot snapshot a {_type_name(data)}: pass a pandas or polars DataFrame, a "
+        "pyarrow Table or RecordBatch, a DuckDB relation, or an object implementing "
+        "__arrow_c_stream__"
+    )
+
+
+def _refuse_single_columns(data: Any) -> None:
+    """A Series or an Arrow array is one column without a name, not a table."""
+    if _is_instance(data, "pandas", "Series"):
+        hint = "series.to_frame()"
+    elif _is_instance(data, "polars", "Series"):
+        hint = "series.to_frame()"
+    elif isinstance(data, (pa.Array, pa.ChunkedArray)):
+        hint = 'pa.table({"name": array})'
+    else:
+        return
+    raise UnsupportedDataError(
+        f"cannot snapshot a {_type_name(data)}: it is a single column, not a table; pass a "
+        f"DataFrame or Table instead, e.g. {hint}"
+    )
+
+
+def _type_name(obj: Any) -> str:
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
 
 
 def ipc_stream(table: pa.Table, batch_rows: int = 65536) -> Iterator[bytes]:
