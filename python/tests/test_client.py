@@ -546,6 +546,17 @@ def test_a_silent_server_is_a_timeout():
         listener.close()
 
 
+# Results, options and parameters.
+
+
+def test_a_frame_without_columns_is_recorded_with_its_rows(client: pp.Client):
+    with client.run("no-columns") as run:
+        from_pandas = run.snapshot(pd.DataFrame(index=range(3)), step="pandas")
+        from_arrow = run.snapshot(pa.table({"a": [1, 2, 3]}).select([]), step="arrow")
+    assert from_pandas.rows == 3
+    assert from_pandas.content_root == from_arrow.content_root
+
+
 # Errors in warn mode.
 
 

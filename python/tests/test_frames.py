@@ -251,6 +251,15 @@ def test_unexpected_library_errors_become_validation_errors_keeping_the_message(
     assert isinstance(err.value.__cause__, RuntimeError)
 
 
+def test_a_frame_without_columns_keeps_its_rows():
+    assert to_arrow(pd.DataFrame(index=range(3))).num_rows == 3
+    assert to_arrow(pd.DataFrame({"a": [1, 2, 3]})[[]]).num_rows == 3
+    assert to_arrow(pd.DataFrame()).num_rows == 0
+    table = to_arrow(pd.DataFrame(index=range(3)))
+    back = pa.ipc.open_stream(b"".join(ipc_stream(table))).read_all()
+    assert back.num_rows == 3 and back.num_columns == 0
+
+
 def test_name_checks_take_linear_time():
     n = 40_000
     names = [f"c{i}" for i in range(n)]

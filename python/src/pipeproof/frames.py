@@ -281,6 +281,9 @@ def _from_pandas(df: Any) -> pa.Table:
         taken = set(columns)
         index_columns = [n for n in names if n not in taken]
         table = table.select(index_columns + [n for n in names if n in taken])
+    elif table.num_columns == 0 and len(df) > 0:
+        # pyarrow makes no rows of a frame with no columns; a table keeps its row count.
+        table = pa.table({"_": pa.nulls(len(df))}).drop_columns(["_"])
     for field in table.schema:
         if isinstance(field.type, pa.ExtensionType) and field.type.extension_name.startswith(
             "pandas."
