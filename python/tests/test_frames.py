@@ -274,3 +274,8 @@ def test_name_checks_take_linear_time():
         to_arrow(df)
     # Counting each name across all the names took over 30 s for these two.
     assert time.perf_counter() - started < 5
+
+
+def test_the_mixed_type_message_names_every_type_nat_included():
+    df = pd.DataFrame({"x": pd.Series([1.0, pd.NaT, None], dtype=object)})
+    refused(df, "column 'x'", "float, NaT")

@@ -413,8 +413,12 @@ def _index_names(names: List[str], index: Any, columns: List[str]) -> List[str]:
 
 def _sample_types(column: Any, limit: int = 4) -> str:
     seen: List[str] = []
-    for value in column.dropna():
-        name = type(value).__name__
+    for value in column:
+        if value is None or (isinstance(value, float) and value != value):
+            continue
+        if type(value).__name__ == "NAType":
+            continue
+        name = "NaT" if type(value).__name__ == "NaTType" else type(value).__name__
         if name not in seen:
             seen.append(name)
             if len(seen) == limit:
