@@ -1067,10 +1067,71 @@ impl<'a> Verifier<'a> {
                 }
             }
         }
+        self.check_run();
         if let Some(claim) = data {
             verify_data(&mut self.report, records, claim);
         }
         self.report
+    }
+
+    /// The manifest's description of the run, against what the records and the seal say of
+    /// it: each record carries the pipeline and the code version, the seal its time. The
+    /// run's labels, parameters and creation time are in no record: the detail says so.
+    fn check_run(&mut self) {
+        let run = &self.manifest.run;
+        let mut problems = Vec::new();
+        if let Some(r) = self
+            .manifest
+            .records
+            .iter()
+            .find(|r| r.pipeline != run.pipeline)
+        {
+            problems.push(format!(
+                "the run says pipeline `{}`, record {} says `{}`",
+                run.pipeline, r.index, r.pipeline
+            ));
+        }
+        let version = |v: &Option<String>| v.as_deref().map_or("none".into(), |v| format!("`{v}`"));
+        if let Some(r) = self
+            .manifest
+            .records
+            .iter()
+            .find(|r| r.code_version != run.code_version)
+        {
+            problems.push(format!(
+                "the run says code version {}, record {} says {}",
+                version(&run.code_version),
+                r.index,
+                version(&r.code_version)
+            ));
+        }
+        if let Some(seal) = &self.manifest.seal
+            && run.sealed_at.as_deref() != Some(seal.sealed_at.as_str())
+        {
+            problems.push(format!(
+                "the run says it was sealed at {}, the seal says {}",
+                run.sealed_at.as_deref().unwrap_or("no time"),
+                seal.sealed_at
+            ));
+        }
+        let passed = problems.is_empty();
+        let detail = if !passed {
+            problems.join("; ")
+        } else if self.manifest.records.is_empty() {
+            "no records to compare the run's description with".into()
+        } else {
+            format!(
+                "pipeline `{}` and code version {} as every record says{}; the run's labels, parameters and creation time are in no record or seal",
+                run.pipeline,
+                version(&run.code_version),
+                if self.manifest.seal.is_some() {
+                    ", sealed at the time the seal signs"
+                } else {
+                    ""
+                }
+            )
+        };
+        self.report.check("run", None, passed, detail);
     }
 }
 

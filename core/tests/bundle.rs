@@ -228,6 +228,26 @@ both! {
         assert!(f.iter().any(|f| f.contains("no changed rows")), "{f:?}");
     }
 
+    fn the_runs_description_is_checked_against_its_records_and_seal() {
+        let good = pipeproof_core::bundle::verify(&make_bundle(), None, None);
+        let run = good.checks.iter().find(|c| c.name == "run").expect("a run check");
+        assert!(run.passed && run.detail.contains("labels, parameters and creation time"), "{run:?}");
+        let edits: [(&str, &dyn Fn(&mut RunInfo)); 4] = [
+            ("pipeline `evil`", &|r| r.pipeline = "evil".into()),
+            ("code version none", &|r| r.code_version = None),
+            ("code version `def456`", &|r| r.code_version = Some("def456".into())),
+            ("sealed at 2026-11-25", &|r| r.sealed_at = Some("2026-11-25T00:00:00Z".into())),
+        ];
+        for (want, edit) in edits {
+            let mut b = make_bundle();
+            edit(&mut b.manifest.run);
+            // Written and read back: the canonical form of an edited manifest is its own.
+            let r = verify_bytes(&b.write().unwrap(), Some(&key().public_hex()), None);
+            let f = failed(&r);
+            assert!(f.len() == 1 && f[0].starts_with("run") && f[0].contains(want), "{want}: {f:#?}");
+        }
+    }
+
     fn a_good_bundle_verifies() {
         let b = make_bundle();
         let bytes = b.write().unwrap();

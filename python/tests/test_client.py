@@ -560,6 +560,23 @@ def test_a_frame_without_columns_is_recorded_with_its_rows(client: pp.Client):
 # Errors in warn mode.
 
 
+def test_an_unusable_server_url_is_a_configuration_error(monkeypatch):
+    with pytest.raises(pp.ValidationError, match=r"url='localhost:8080'.*http://localhost:8080"):
+        pp.Client("localhost:8080", token="t")
+    for bad in ("ftp://127.0.0.1/", "http://[::1", "http://127.0.0.1:99999"):
+        monkeypatch.setenv("PIPEPROOF_URL", bad)
+        with pytest.raises(pp.ValidationError, match="PIPEPROOF_URL="):
+            pp.Client(token="t")
+        warned = pp.Client(token="t", on_error="warn", retries=0)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with warned.run("misconfigured") as run:
+                assert run.snapshot(trades(5), step="load") is None
+        assert run.detached
+        messages = [str(w.message) for w in caught if issubclass(w.category, pp.PipeproofWarning)]
+        assert any("PIPEPROOF_URL=" in m and "not a usable server URL" in m for m in messages)
+
+
 def test_warn_mode_turns_unconvertible_data_into_warnings(client: pp.Client):
     class Broken:
         def __arrow_c_stream__(self, requested_schema=None):

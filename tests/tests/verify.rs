@@ -253,8 +253,8 @@ fn json_output_lists_every_check() {
     let checks = j["checks"].as_array().unwrap();
     // Per step: record, chain, row count, content root, order root, row table, statistics;
     // steps 1 and 2 add diff summary, diff counts, diff details; plus bundle, canonical
-    // form, seal, signature.
-    assert_eq!(checks.len(), 3 * 7 + 2 * 3 + 4, "{checks:#?}");
+    // form, seal, signature, run.
+    assert_eq!(checks.len(), 3 * 7 + 2 * 3 + 5, "{checks:#?}");
     assert!(checks.iter().all(|c| c["passed"] == true));
     assert!(
         checks

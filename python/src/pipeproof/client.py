@@ -38,7 +38,7 @@ from typing import (
 
 from .errors import PipeproofError, ValidationError
 from .frames import ARROW_STREAM_MEDIA_TYPE, batch_rows_for, convert, ipc_stream
-from .http import RETRY_ALWAYS, RETRY_CONNECT, Timeout, Transport
+from .http import RETRY_ALWAYS, RETRY_CONNECT, Timeout, Transport, url_problem
 from .results import StepResult, VerifyResult
 
 __all__ = ["Client", "Run", "PipeproofWarning", "verify_bundle", "DEFAULT_URL"]
@@ -104,13 +104,24 @@ class Client:
     ) -> None:
         if on_error not in ("raise", "warn"):
             raise ValueError(f'on_error must be "raise" or "warn", not {on_error!r}')
-        url = url or os.environ.get("PIPEPROOF_URL") or DEFAULT_URL
+        setting = "url"
+        if not url:
+            url = os.environ.get("PIPEPROOF_URL") or DEFAULT_URL
+            setting = "PIPEPROOF_URL"
         token = token if token is not None else os.environ.get("PIPEPROOF_TOKEN")
         self.on_error = on_error
         self.progress = progress
         self._http = Transport(
             url, token, timeout=timeout, retries=retries, backoff=backoff, session=session
         )
+        problem = url_problem(url)
+        if problem is not None:
+            # Every request fails with this error; in warn mode each call warns with it.
+            self._http.config_error = ValidationError(
+                f"{setting}={url!r} is not a usable server URL: {problem}"
+            )
+            if on_error == "raise":
+                raise self._http.config_error
 
     @property
     def url(self) -> str:

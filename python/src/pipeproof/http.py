@@ -12,6 +12,7 @@ import logging
 import random
 import time
 from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple, Union
+from urllib.parse import urlsplit
 
 import requests
 
@@ -23,7 +24,7 @@ from .errors import (
     ValidationError,
 )
 
-__all__ = ["Transport", "Timeout"]
+__all__ = ["Transport", "Timeout", "url_problem"]
 
 log = logging.getLogger("pipeproof")
 
@@ -63,6 +64,8 @@ class Transport:
         self.backoff = backoff
         self.session = session or requests.Session()
         self.session.headers.setdefault("User-Agent", "pipeproof-python/0.1")
+        #: When set (a server URL that cannot work), every request raises it.
+        self.config_error: Optional[PipeproofError] = None
 
     def api(self, path: str) -> str:
         """The absolute URL of an API route (``path`` starts with ``/``)."""
@@ -92,6 +95,8 @@ class Transport:
             ServerError: a 5xx after all retries.
             ConnectionError: no answer after all retries.
         """
+        if self.config_error is not None:
+            raise self.config_error
         url = path if raw_url else self.api(path)
         all_headers: Dict[str, str] = dict(headers or {})
         if self.token:
@@ -129,6 +134,12 @@ class Transport:
                     ) from err
                 self._wait(attempt, f"{method} {path}: {_reason(err)}")
                 continue
+            except requests.RequestException as err:
+                # Anything else requests refuses (an unusable URL, a bad header) is not
+                # worth retrying.
+                raise ValidationError(
+                    f"{method} {url}: the request could not be sent: {_reason(err)}"
+                ) from err
             if reply.status_code < 400:
                 return reply
             if reply.status_code >= 500 and retry == RETRY_ALWAYS and not last:
@@ -215,3 +226,21 @@ def _reason(err: Exception) -> str:
     reason = getattr(inner, "reason", None)
     text = str(reason if reason is not None else inner)
     return text if len(text) < 300 else text[:297] + "..."
+
+
+def url_problem(url: str) -> Optional[str]:
+    """Why ``url`` cannot be a server's base URL, or ``None`` when it can."""
+    if "://" not in url:
+        return f"it has no scheme; write it as http://{url} (or https://)"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as err:
+        return f"it is malformed ({err}); write it as http://HOST:PORT"
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"the scheme {parts.scheme!r} is not http or https"
+    if not parts.hostname:
+        return "it names no host; write it as http://HOST:PORT"
+    if port == 0:
+        return "port 0 cannot be connected to"
+    return None
