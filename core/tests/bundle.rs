@@ -232,7 +232,8 @@ both! {
         let good = pipeproof_core::bundle::verify(&make_bundle(), None, None);
         let run = good.checks.iter().find(|c| c.name == "run").expect("a run check");
         assert!(run.passed && run.detail.contains("labels, parameters and creation time"), "{run:?}");
-        let edits: [(&str, &dyn Fn(&mut RunInfo)); 4] = [
+        type Edit<'a> = (&'a str, &'a dyn Fn(&mut RunInfo));
+        let edits: [Edit; 4] = [
             ("pipeline `evil`", &|r| r.pipeline = "evil".into()),
             ("code version none", &|r| r.code_version = None),
             ("code version `def456`", &|r| r.code_version = Some("def456".into())),
