@@ -557,6 +557,29 @@ def test_a_frame_without_columns_is_recorded_with_its_rows(client: pp.Client):
     assert from_pandas.content_root == from_arrow.content_root
 
 
+def test_run_and_step_params_are_encoded_alike(client: pp.Client):
+    params = {"day": dt.date(2024, 1, 1), "n": np.int64(3), "share": np.float32(0.5)}
+    with client.run("params", params=params) as run:
+        step = run.snapshot(trades(5), step="load", params=params)
+    expected = {"day": "2024-01-01", "n": 3, "share": 0.5}
+    assert run.to_dict()["params"] == expected
+    assert {k: step.params[k] for k in expected} == expected
+
+
+def test_nan_params_and_none_labels_are_refused_before_sending(client: pp.Client):
+    with client.run("nan-params") as run:
+        with pytest.raises(pp.ValidationError, match=r"step params\['x'\] is nan") as err:
+            run.snapshot(trades(5), step="load", params={"x": float("nan")})
+        assert err.value.status is None
+        with pytest.raises(pp.ValidationError, match=r"params\['w'\]\[1\] is inf"):
+            run.snapshot(trades(5), step="load", params={"w": [1.0, np.inf]})
+        assert run_detail(client, run)["steps"] == []
+    with pytest.raises(pp.ValidationError, match=r"run params\['x'\] is nan"):
+        client.run("nan-params", params={"x": float("nan")})
+    with pytest.raises(pp.ValidationError, match="label 'k' is None"):
+        client.run("none-label", labels={"k": None})
+
+
 # Errors in warn mode.
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -158,19 +159,24 @@ class Client:
 
         Args:
             pipeline: The pipeline's name.
-            labels: Free-form ``name -> value`` labels (``{"env": "prod"}``).
+            labels: Free-form ``name -> value`` labels (``{"env": "prod"}``); values are
+                sent as text, and ``None`` is refused.
             code_version: The pipeline code's version (a git commit, a package version).
-            params: Run parameters (JSON-serialisable), recorded verbatim.
+            params: Run parameters, recorded as JSON: numpy numbers as numbers, other
+                values JSON does not know (dates, decimals) as their ``str()``; NaN and
+                infinity are refused, as JSON cannot hold them.
         """
         if not isinstance(pipeline, str) or not pipeline:
             raise ValueError("pipeline must be a non-empty string")
-        body = {
-            "pipeline": pipeline,
-            "labels": {str(k): str(v) for k, v in (labels or {}).items()},
-            "code_version": code_version,
-            "params": params if params is not None else {},
-        }
         try:
+            body = {
+                "pipeline": pipeline,
+                "labels": _labels(labels),
+                "code_version": code_version,
+                "params": json.loads(_params_json(params, "run params"))
+                if params is not None
+                else {},
+            }
             reply = self._http.request("POST", "/runs", retry=RETRY_CONNECT, json_body=body)
             return Run(self, reply.json())
         except PipeproofError as err:
@@ -311,7 +317,8 @@ class Run:
             step: The step's name.
             key: Key column(s) for the diff against the previous step; without a key the
                 diff compares whole rows (added and removed only).
-            params: Step parameters (JSON-serialisable), recorded in the step record.
+            params: Step parameters, recorded in the step record as JSON (as ``params`` of
+                :meth:`Client.run`).
             **diff_options: ``abs_tol``, ``rel_tol`` (float tolerances), ``chunk_rows``,
                 ``summary_only_threshold``, ``ignore`` (columns), ``max_detail_rows``,
                 ``artifact`` (keep the full snapshot).
@@ -395,7 +402,7 @@ class Run:
             else:
                 query[name] = str(value)
         if params is not None:
-            query["params"] = json.dumps(params, sort_keys=True, default=str)
+            query["params"] = _params_json(params, "step params", sort_keys=True)
         table = convert(data, step)
         batch_rows = batch_rows_for(table)
         show = _want_progress(self._client.progress)
@@ -696,6 +703,64 @@ def _with_progress(chunks: Iterable[bytes], estimate: int, step: str) -> Iterato
         bar.refresh()
     finally:
         bar.close()
+
+
+def _labels(labels: Optional[Mapping[str, Any]]) -> Dict[str, str]:
+    out: Dict[str, str] = {}
+    for name, value in (labels or {}).items():
+        if name is None:
+            raise ValidationError("a label is named None: give every label a name")
+        if value is None:
+            raise ValidationError(
+                f"label {str(name)!r} is None: give it a value (labels are text) or leave it out"
+            )
+        out[str(name)] = str(value)
+    return out
+
+
+def _params_json(params: Any, what: str, *, sort_keys: bool = False) -> str:
+    """``params`` as JSON text: numpy numbers as numbers, other values JSON does not know
+    as their ``str()``. NaN and infinity are refused: JSON has no spelling for them."""
+    try:
+        return json.dumps(params, sort_keys=sort_keys, default=_json_default, allow_nan=False)
+    except ValueError as err:
+        where = _non_finite(params, what)
+        if where is None:
+            raise ValidationError(f"{what} cannot be written as JSON: {err}") from err
+        raise ValidationError(
+            f"{where[0]} is {where[1]!r}, which JSON cannot hold; pass None or a string "
+            f"such as {str(where[1])!r} instead"
+        ) from err
+    except TypeError as err:
+        raise ValidationError(f"{what} cannot be written as JSON: {err}") from err
+
+
+def _json_default(value: Any) -> Any:
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(value, (numpy.integer, numpy.floating, numpy.bool_)):
+        return value.item()
+    return str(value)
+
+
+def _non_finite(value: Any, path: str) -> "Optional[tuple[str, float]]":
+    """The path and value of the first NaN or infinity in ``value``, if any."""
+    if isinstance(value, float) or type(value).__module__ == "numpy":
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return None
+        return None if math.isfinite(number) else (path, number)
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found = _non_finite(item, f"{path}[{key!r}]")
+            if found:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            found = _non_finite(item, f"{path}[{i}]")
+            if found:
+                return found
+    return None
 
 
 def _encoded(chunks: Iterator[bytes], step: str) -> Iterator[bytes]:
