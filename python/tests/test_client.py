@@ -557,6 +557,16 @@ def test_a_frame_without_columns_is_recorded_with_its_rows(client: pp.Client):
     assert from_pandas.content_root == from_arrow.content_root
 
 
+def test_artifact_takes_only_a_bool(client: pp.Client):
+    with client.run("artifact-flag") as run:
+        for value in ("false", "true", 1, "0"):
+            with pytest.raises(pp.ValidationError, match="artifact must be True or False"):
+                run.snapshot(trades(5), step="load", artifact=value)
+        assert run_detail(client, run)["steps"] == []
+        assert run.snapshot(trades(5), step="load", artifact=False).artifact is False
+        assert run.snapshot(trades(5), step="kept", artifact=True).artifact is True
+
+
 def test_run_and_step_params_are_encoded_alike(client: pp.Client):
     params = {"day": dt.date(2024, 1, 1), "n": np.int64(3), "share": np.float32(0.5)}
     with client.run("params", params=params) as run:

@@ -321,7 +321,7 @@ class Run:
                 :meth:`Client.run`).
             **diff_options: ``abs_tol``, ``rel_tol`` (float tolerances), ``chunk_rows``,
                 ``summary_only_threshold``, ``ignore`` (columns), ``max_detail_rows``,
-                ``artifact`` (keep the full snapshot).
+                ``artifact`` (``True`` keeps the full snapshot; only a bool is accepted).
 
         Returns:
             The stored step, or ``None`` when the client warns instead of raising and the
@@ -398,7 +398,7 @@ class Run:
             if name == "ignore":
                 query[name] = _columns(value, "ignore")
             elif name == "artifact":
-                query[name] = "true" if value else "false"
+                query[name] = "true" if _flag(value, name) else "false"
             else:
                 query[name] = str(value)
         if params is not None:
@@ -761,6 +761,13 @@ def _non_finite(value: Any, path: str) -> "Optional[tuple[str, float]]":
             if found:
                 return found
     return None
+
+
+def _flag(value: Any, name: str) -> bool:
+    numpy = sys.modules.get("numpy")
+    if isinstance(value, bool) or (numpy is not None and isinstance(value, numpy.bool_)):
+        return bool(value)
+    raise ValidationError(f"{name} must be True or False, not {value!r}")
 
 
 def _encoded(chunks: Iterator[bytes], step: str) -> Iterator[bytes]:
