@@ -666,3 +666,41 @@ def test_a_failure_to_encode_the_stream_names_the_step(client: pp.Client, monkey
     with client.run("unencodable") as run:
         with pytest.raises(pp.ValidationError, match="step 'load'.*cannot write this batch"):
             run.snapshot(trades(5), step="load")
+
+
+def test_warnings_point_at_the_line_that_called_the_client(own_server: Server):
+    down = pp.Client(f"http://127.0.0.1:{free_port()}", token="t", retries=0, on_error="warn")
+    live = own_server.client(on_error="warn", retries=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = down.run("offline"); line_run = _line()
+        run.snapshot(trades(5), step="load"); line_snapshot = _line()
+
+        with live.run("dies") as alive:
+
+            @alive.step
+            def load() -> pd.DataFrame:
+                return trades(5)
+
+            own_server.stop()
+            load(); line_decorated = _line()
+            alive.seal(); line_seal = _line()
+    found = [(w.filename, w.lineno) for w in caught if issubclass(w.category, pp.PipeproofWarning)]
+    here = str(Path(__file__))
+    assert found[:4] == [
+        (here, line_run),
+        (here, line_snapshot),
+        (here, line_decorated),
+        (here, line_seal),
+    ], found
+    # The seal when the block ends is reported at the block, in this file.
+    assert len(found) == 5 and found[4][0] == here, found
+
+
+def _line() -> int:
+    """The caller's line number."""
+    import inspect
+
+    frame = inspect.currentframe()
+    assert frame is not None and frame.f_back is not None
+    return frame.f_back.f_lineno

@@ -221,7 +221,7 @@ class Client:
         """Raises ``err``, or warns when the client was made with ``on_error="warn"``."""
         if self.on_error == "raise":
             raise err
-        warnings.warn(f"pipeproof: {what}: {err}", PipeproofWarning, stacklevel=4)
+        _warn(f"pipeproof: {what}: {err}")
 
 
 class Run:
@@ -292,11 +292,7 @@ class Run:
                 self.fail(text)
             except PipeproofError as err:
                 # Never hide the pipeline's own exception behind pipeproof's.
-                warnings.warn(
-                    f"pipeproof: could not mark run {self.id} failed: {err}",
-                    PipeproofWarning,
-                    stacklevel=2,
-                )
+                _warn(f"pipeproof: could not mark run {self.id} failed: {err}")
 
     # Steps.
     def snapshot(
@@ -703,6 +699,20 @@ def _with_progress(chunks: Iterable[bytes], estimate: int, step: str) -> Iterato
         bar.refresh()
     finally:
         bar.close()
+
+
+# Where warnings point: the first frame outside this package, i.e. the user's line that
+# called the client (a decorated function's caller for ``@run.step``).
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _warn(message: str) -> None:
+    frame = sys._getframe(1)
+    level = 2
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, PipeproofWarning, stacklevel=level)
 
 
 def _labels(labels: Optional[Mapping[str, Any]]) -> Dict[str, str]:
