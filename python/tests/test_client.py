@@ -549,6 +549,28 @@ def test_a_silent_server_is_a_timeout():
 # Results, options and parameters.
 
 
+def test_is_same_is_false_when_columns_were_added_or_removed(client: pp.Client):
+    df = pd.DataFrame({"id": [1, 2], "v": [1, 2]})
+    with client.run("schema-changes") as run:
+        run.snapshot(df, step="load", key="id")
+        text = df.assign(v=["1", "2"])
+        retyped = run.snapshot(text, step="text", key="id")
+        added = run.snapshot(text.assign(ssn=["123-45", "999-99"]), step="enrich", key="id")
+        removed = run.snapshot(df[["id"]], step="trim", key="id")
+        noted = df[["id"]].assign(note=["a", "b"])
+        ignored = run.snapshot(noted, step="noted", key="id", ignore="note")
+        reordered = run.snapshot(noted[["note", "id"]], step="swap", key="id")
+    assert retyped.is_same is False and "columns=~v" in repr(retyped)
+    assert (added.added, added.removed, added.changed) == (0, 0, 0)
+    assert added.is_same is False and "columns=+ssn" in repr(added)
+    assert added.schema_changes == {"added": ["ssn"], "removed": [], "retyped": []}
+    assert (removed.added, removed.removed, removed.changed) == (0, 0, 0)
+    assert removed.is_same is False and "columns=-v,-ssn" in repr(removed)
+    # An ignored column and a new column order leave the data as it was.
+    assert ignored.is_same is True and "columns=" not in repr(ignored)
+    assert reordered.is_same is True and "columns=" not in repr(reordered)
+
+
 def test_a_frame_without_columns_is_recorded_with_its_rows(client: pp.Client):
     with client.run("no-columns") as run:
         from_pandas = run.snapshot(pd.DataFrame(index=range(3)), step="pandas")

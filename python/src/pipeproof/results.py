@@ -145,12 +145,42 @@ class StepResult:
         return self._count("unchanged")
 
     @property
-    def is_same(self) -> Optional[bool]:
-        """True when the step holds the same rows as the previous one."""
+    def schema_changes(self) -> Optional[Dict[str, List[str]]]:
+        """The columns ``added`` and ``removed`` since the previous step, and those
+        ``retyped`` to another type family (int to float, say); ``None`` for the first step.
+
+        Columns the diff was told to ``ignore`` are left out, and so are changes that leave
+        the data as it was: another physical type of the same family (int32 to int64, a
+        dictionary-encoded string) or another column order. ``diff["schema"]`` has them all.
+        """
         diff = self.diff
         if diff is None:
             return None
-        return diff["added"] == 0 and diff["removed"] == 0 and diff["changed"] == 0
+        schema = diff.get("schema") or {}
+        params = self.params if isinstance(self.params, dict) else {}
+        ignored = set(params.get("ignore_columns") or [])
+        retyped = [c for c in schema.get("retyped") or [] if c.get("family_changed", True)]
+        columns = {
+            "added": schema.get("added") or [],
+            "removed": schema.get("removed") or [],
+            "retyped": retyped,
+        }
+        return {
+            kind: [str(c["name"]) for c in found if str(c["name"]) not in ignored]
+            for kind, found in columns.items()
+        }
+
+    @property
+    def is_same(self) -> Optional[bool]:
+        """True when the step holds the same data as the previous one: no row added,
+        removed or changed, and no column added, removed or retyped (see
+        :attr:`schema_changes`). ``None`` for the first step."""
+        diff = self.diff
+        changes = self.schema_changes
+        if diff is None or changes is None:
+            return None
+        rows_same = diff["added"] == 0 and diff["removed"] == 0 and diff["changed"] == 0
+        return rows_same and not any(changes.values())
 
     def to_dict(self) -> Dict[str, Any]:
         """The server's JSON for the step (``record``, ``hash``, ``schema``, ``stats``,
@@ -177,6 +207,15 @@ class StepResult:
             parts.append(
                 f"added={self.added} removed={self.removed} changed={self.changed}"
             )
+            # Columns added (+), removed (-) and retyped (~).
+            changes = self.schema_changes or {}
+            columns = [
+                sign + name
+                for kind, sign in (("added", "+"), ("removed", "-"), ("retyped", "~"))
+                for name in changes.get(kind, [])
+            ]
+            if columns:
+                parts.append(f"columns={','.join(columns)}")
             if self.diff.get("summary_only"):
                 parts.append("summary only")
             elif self.diff.get("details_truncated"):
