@@ -612,6 +612,21 @@ def test_nan_params_and_none_labels_are_refused_before_sending(client: pp.Client
         client.run("none-label", labels={"k": None})
 
 
+def test_negative_step_indexes_count_from_the_last_step(client: pp.Client, tmp_path: Path):
+    df = trades(10)
+    with client.run("negative") as run:
+        run.snapshot(df, step="load", key="trade_id")
+        run.snapshot(df.head(8), step="cut", key="trade_id", artifact=True)
+    assert len(run.diff(-1, kind="removed")) == 2
+    assert run.diff(-1).equals(run.diff("cut"))
+    with pytest.raises(pp.ValidationError, match="first"):
+        run.diff(-2)
+    with pytest.raises(pp.ValidationError, match="index -3 is out of range"):
+        run.diff(-3)
+    path = run.artifact(-1, tmp_path / "cut.arrows")
+    assert pa.ipc.open_stream(path.read_bytes()).read_all().num_rows == 8
+
+
 # Errors in warn mode.
 
 

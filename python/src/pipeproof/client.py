@@ -446,7 +446,8 @@ class Run:
         and one changed cell each: ``column``, ``old``, ``new`` (as text).
 
         Args:
-            step: The step's name or 0-based index.
+            step: The step's name or 0-based index; a negative index counts from the
+                run's last step (``-1``).
             kind: Only ``added``, ``removed`` or ``changed`` rows.
             column: Only changed cells of this column.
             key: Only rows whose (first) key column, as text, equals this.
@@ -499,7 +500,14 @@ class Run:
 
     def _step_index(self, step: Union[str, int]) -> int:
         if isinstance(step, int):
-            return step
+            if step >= 0:
+                return step
+            count = len(self.detail()["steps"])
+            if -step > count:
+                raise ValidationError(
+                    f"run {self.id} has {count} step(s): index {step} is out of range"
+                )
+            return count + step
         steps = [s for s in self.steps if s.step == step]
         if not steps:
             detail = self.detail()
