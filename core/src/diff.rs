@@ -212,10 +212,18 @@ pub struct DiffSummary {
 }
 
 impl DiffSummary {
-    /// True when the tables hold the same rows (and, keyed, the same cells per key) under
-    /// the same schema: a column added, removed, retyped or moved is a difference too.
+    /// True when the tables hold the same rows (and, keyed, the same cells per key) of the
+    /// same columns: a column added or removed, or one whose values changed type family
+    /// (int to string), is a difference. What fingerprint v1 holds to be the same content
+    /// is not: columns in another order, int32 for int64, dictionary for plain strings (the
+    /// schema diff still reports them).
     pub fn is_same(&self) -> bool {
-        self.added == 0 && self.removed == 0 && self.changed == 0 && self.schema.is_empty()
+        self.added == 0
+            && self.removed == 0
+            && self.changed == 0
+            && self.schema.added.is_empty()
+            && self.schema.removed.is_empty()
+            && self.schema.retyped.iter().all(|r| !r.family_changed)
     }
 }
 
