@@ -902,10 +902,11 @@ impl<'a> Verifier<'a> {
                     None => "first record".into(),
                 }
             } else {
+                let link = |h: Option<Hash>| h.map_or("none".to_string(), |h| short(&h));
                 format!(
-                    "prev is {:?}, the previous record hashes to {:?}",
-                    rec.prev.map(|h| short(&h)),
-                    self.prev_hash.map(|h| short(&h))
+                    "the record links to {}, the previous record hashes to {}",
+                    link(rec.prev),
+                    link(self.prev_hash)
                 )
             },
         );
@@ -1650,7 +1651,8 @@ pub fn build_step(data: &dyn BatchSource, ctx: StepContext<'_>) -> Result<BuiltS
         }
         _ => None,
     };
-    let d = crate::diff::diff_known(prev_data, known, data, ctx.config)?;
+    let d = crate::diff::diff_known(prev_data, known, data, ctx.config)
+        .map_err(|e| e.in_steps(prev_record.is_none()))?;
     let f = &d.after.fingerprint;
     let stats: Vec<ColumnStats> = {
         let schema = data.schema();

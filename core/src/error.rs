@@ -11,6 +11,11 @@ pub enum Side {
     Before,
     /// The later table (`AFTER`, the new step).
     After,
+    /// The previous step's table, in a step's diff (for `Before`).
+    PreviousStep,
+    /// The step's own table (for `After`, and for `Before` at a run's first step, which
+    /// is diffed against its own empty schema).
+    Step,
 }
 
 impl std::fmt::Display for Side {
@@ -18,6 +23,8 @@ impl std::fmt::Display for Side {
         f.write_str(match self {
             Side::Before => "before",
             Side::After => "after",
+            Side::PreviousStep => "previous step's",
+            Side::Step => "step's",
         })
     }
 }
@@ -122,6 +129,26 @@ pub enum Error {
     /// An Arrow computation failed (a bug or resource limit rather than bad input).
     #[error("arrow: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
+}
+
+impl Error {
+    /// The error with its sides named as a run's steps: a step is diffed against the
+    /// previous one (`first`: there is none, and its key and schema were checked against
+    /// an empty table of its own schema).
+    pub fn in_steps(mut self, first: bool) -> Error {
+        let side = match &mut self {
+            Error::MissingKey { side, .. }
+            | Error::NullKeys { side, .. }
+            | Error::DuplicateKeys { side, .. } => side,
+            _ => return self,
+        };
+        *side = match *side {
+            Side::Before if !first => Side::PreviousStep,
+            Side::Before | Side::After => Side::Step,
+            other => other,
+        };
+        self
+    }
 }
 
 /// Result with [`Error`].

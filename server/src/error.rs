@@ -91,15 +91,22 @@ impl ApiError {
         )
     }
 
+    /// A short summary of the problem kind, as RFC 9457 asks of `title`: the kind in
+    /// words (`duplicate-keys`: "Duplicate keys").
+    pub fn title(&self) -> String {
+        let words = self.kind.replace('-', " ");
+        let mut chars = words.chars();
+        match chars.next() {
+            Some(first) => first.to_uppercase().chain(chars).collect(),
+            None => self.status.canonical_reason().unwrap_or("Error").into(),
+        }
+    }
+
     /// The problem document.
     pub fn problem(&self) -> Problem {
         Problem {
             kind: format!("{PROBLEM_BASE}{}", self.kind),
-            title: self
-                .status
-                .canonical_reason()
-                .unwrap_or("Error")
-                .to_string(),
+            title: self.title(),
             status: self.status.as_u16(),
             detail: self.detail.clone(),
         }

@@ -203,7 +203,12 @@ impl Reply {
         );
         let p = self.json();
         assert_eq!(p["status"], status);
-        assert!(p["type"].as_str().unwrap().starts_with("https://"));
+        let kind = p["type"].as_str().unwrap();
+        assert!(kind.starts_with("https://"));
+        // The title is the kind in words: `.../duplicate-keys` is "Duplicate keys".
+        let words = kind.rsplit('/').next().unwrap().replace('-', " ");
+        let title = words[..1].to_uppercase() + &words[1..];
+        assert_eq!(p["title"], title, "reply: {}", self.text());
         let detail = p["detail"].as_str().unwrap().to_string();
         assert!(detail.len() > 20, "a detail that says something: {detail}");
         detail

@@ -456,8 +456,9 @@ fn bad_input_gets_problems_and_stores_nothing() {
     let d = post(a, &step_path(&run, "x", "id"), ADMIN, "text/csv", &big).problem(413);
     assert!(d.contains("--max-body"), "{d}");
     // Missing key column, null keys, duplicate keys, unsupported type, bad options.
+    // At a run's first step, the key is checked against the step's own table.
     let d = post(a, &step_path(&run, "x", "account"), ADMIN, ARROW, &good).problem(422);
-    assert!(d.contains("account"), "{d}");
+    assert!(d.contains("`account` is not in the step's table"), "{d}");
     let with_null = {
         let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)]));
         RecordBatch::try_new(
@@ -474,7 +475,7 @@ fn bad_input_gets_problems_and_stores_nothing() {
         &ipc_stream(&with_null),
     )
     .problem(422);
-    assert!(d.contains("null"), "{d}");
+    assert!(d.contains("in the step's table has 1 null"), "{d}");
     let dup = trades(&[1, 1], &[1.0, 2.0], &["a", "b"]);
     let d = post(
         a,
@@ -484,7 +485,7 @@ fn bad_input_gets_problems_and_stores_nothing() {
         &ipc_stream(&dup),
     )
     .problem(422);
-    assert!(d.contains("not unique"), "{d}");
+    assert!(d.contains("not unique in the step's table"), "{d}");
     let nested = {
         let mut b = ListBuilder::new(StringBuilder::new());
         b.values().append_value("x");
@@ -518,6 +519,27 @@ fn bad_input_gets_problems_and_stores_nothing() {
     // Still open and working after all that.
     let r = post(a, &step_path(&run, "load", "id"), ADMIN, ARROW, &good);
     assert_eq!(r.status, 201, "{}", r.text());
+    // A key the previous step does not have says so.
+    let with_account = {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "account",
+            DataType::Int64,
+            false,
+        )]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![7, 8]))]).unwrap()
+    };
+    let d = post(
+        a,
+        &step_path(&run, "y", "account"),
+        ADMIN,
+        ARROW,
+        &ipc_stream(&with_account),
+    )
+    .problem(422);
+    assert!(
+        d.contains("`account` is not in the previous step's table"),
+        "{d}"
+    );
     // A sealed run takes no step and no second seal.
     let r = post(
         a,
