@@ -344,6 +344,23 @@ fn diff_sides(
                 });
             }
         }
+        // The detail tables' own columns: `_row` beside every column of added and removed
+        // rows, `column`, `old` and `new` beside the key in changed cells.
+        let reserved = |what, column: &str| Error::ReservedName {
+            what,
+            column: column.to_string(),
+            side,
+        };
+        if schema.index_of(ROW_NUMBER).is_ok() {
+            return Err(reserved("column", ROW_NUMBER));
+        }
+        if let Some(k) = config
+            .key
+            .iter()
+            .find(|k| CHANGE_COLUMNS.contains(&k.as_str()))
+        {
+            return Err(reserved("key column", k));
+        }
     }
     for ignored in &config.ignore_columns {
         if bs.index_of(ignored).is_err() && as_.index_of(ignored).is_err() {
@@ -864,9 +881,14 @@ fn take_rows_unordered(source: &dyn BatchSource, rows: &[u64]) -> Result<RecordB
     )?)
 }
 
+/// The column of added and removed rows giving their row numbers.
+pub const ROW_NUMBER: &str = "_row";
+/// The columns of changed cells beside the key: the column, its old and new value.
+pub const CHANGE_COLUMNS: [&str; 3] = ["column", "old", "new"];
+
 fn with_row_numbers(batch: RecordBatch, rows: &[u64]) -> Result<RecordBatch> {
     let mut fields: Vec<Arc<Field>> = batch.schema().fields().iter().cloned().collect();
-    fields.push(Arc::new(Field::new("_row", DataType::UInt64, false)));
+    fields.push(Arc::new(Field::new(ROW_NUMBER, DataType::UInt64, false)));
     let mut columns = batch.columns().to_vec();
     columns.push(Arc::new(UInt64Array::from(rows.to_vec())));
     Ok(RecordBatch::try_new(
@@ -994,9 +1016,10 @@ fn changed_schema(after: &SchemaRef, key: &[String]) -> SchemaRef {
         .filter_map(|k| after.field_with_name(k).ok())
         .map(|f| f.clone().with_nullable(false))
         .collect();
-    fields.push(Field::new("column", DataType::Utf8, false));
-    fields.push(Field::new("old", DataType::Utf8, true));
-    fields.push(Field::new("new", DataType::Utf8, true));
+    let [column, old, new] = CHANGE_COLUMNS;
+    fields.push(Field::new(column, DataType::Utf8, false));
+    fields.push(Field::new(old, DataType::Utf8, true));
+    fields.push(Field::new(new, DataType::Utf8, true));
     Arc::new(Schema::new(fields))
 }
 

@@ -68,6 +68,20 @@ pub enum Error {
     /// Two columns share a name, so the column-name order of a row is ambiguous.
     #[error("column name `{0}` appears more than once; give every column a distinct name")]
     DuplicateColumn(String),
+    /// A column has a name the diff's detail tables give their own columns.
+    #[error(
+        "{what} `{column}` in the {side} table has a name the diff details use for their own \
+         columns (`_row` in added and removed rows; `column`, `old` and `new` beside the key \
+         in changed cells); rename it"
+    )]
+    ReservedName {
+        /// "column" or "key column".
+        what: &'static str,
+        /// The column.
+        column: String,
+        /// The table that has it.
+        side: Side,
+    },
     /// A key column named in the diff configuration is not in a table.
     #[error("key column `{column}` is not in the {side} table; its columns are: {available}")]
     MissingKey {
@@ -138,6 +152,7 @@ impl Error {
     pub fn in_steps(mut self, first: bool) -> Error {
         let side = match &mut self {
             Error::MissingKey { side, .. }
+            | Error::ReservedName { side, .. }
             | Error::NullKeys { side, .. }
             | Error::DuplicateKeys { side, .. } => side,
             _ => return self,

@@ -230,6 +230,24 @@ both! {
         }
     }
 
+    fn columns_named_as_the_details_own_are_refused_naming_them() {
+        let t = |names: [&str; 2]| table(vec![(names[0], i64s(vec![1, 2])), (names[1], i64s(vec![3, 4]))]);
+        for (b, a, key, want) in [
+            (t(["id", "_row"]), t(["id", "v"]), vec!["id"], ("column", "_row", Side::Before)),
+            (t(["id", "v"]), t(["_row", "v"]), vec![], ("column", "_row", Side::After)),
+            (t(["column", "v"]), t(["column", "v"]), vec!["column"], ("key column", "column", Side::Before)),
+            (t(["old", "new"]), t(["old", "new"]), vec!["new", "old"], ("key column", "new", Side::Before)),
+        ] {
+            let e = diff(&b, &a, &DiffConfig::keyed(key)).unwrap_err();
+            let Error::ReservedName { what, column, side } = &e else { panic!("{e}") };
+            assert_eq!((*what, column.as_str(), *side), want);
+            assert!(e.to_string().contains("rename it"), "{e}");
+        }
+        // As a column beside the key, `column`, `old` and `new` are fine.
+        let d = run(&t(["id", "old"]), &t(["id", "new"]), &DiffConfig::keyed(["id"]));
+        assert!(!d.summary.is_same());
+    }
+
     fn null_and_missing_keys_are_errors() {
         let b = table(vec![("id", Arc::new(Int64Array::from(vec![Some(1), None])) as ArrayRef)]);
         let a = table(vec![("id", i64s(vec![1, 2]))]);

@@ -168,6 +168,7 @@ impl From<pipeproof_core::Error> for ApiError {
             E::UnsupportedType { .. } => ApiError::unprocessable("unsupported-type", detail),
             E::DuplicateColumn(_) => ApiError::unprocessable("duplicate-column", detail),
             E::MissingKey { .. } => ApiError::unprocessable("missing-key", detail),
+            E::ReservedName { .. } => ApiError::unprocessable("reserved-column-name", detail),
             E::NullKeys { .. } => ApiError::unprocessable("null-keys", detail),
             E::DuplicateKeys { .. } => ApiError::unprocessable("duplicate-keys", detail),
             E::SchemaMismatch { .. } | E::InvalidText { .. } => {
