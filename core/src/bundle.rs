@@ -1515,14 +1515,25 @@ fn verify_data(r: &mut VerifyReport, records: &[StepRecord], claim: DataClaim<'_
     };
     let matches = |rec: &StepRecord| rec.content_root == f.content_root && rec.rows == f.rows;
     match claim.step {
-        Some(name) => match records.iter().find(|rec| rec.step == name) {
-            None => r.check(
+        // Several steps may share a name (a step repeated in a loop): the data is claimed
+        // to be one of them.
+        Some(name) => match records
+            .iter()
+            .filter(|rec| rec.step == name)
+            .collect::<Vec<_>>()[..]
+        {
+            [] => r.check(
                 "data",
                 None,
                 false,
                 format!("the bundle has no step named `{name}`"),
             ),
-            Some(rec) => {
+            ref named => {
+                let rec = named
+                    .iter()
+                    .copied()
+                    .find(|r| matches(r))
+                    .unwrap_or(named[0]);
                 let ok = matches(rec);
                 let detail = if ok {
                     let order = if rec.order_root == f.order_root {
@@ -1540,8 +1551,18 @@ fn verify_data(r: &mut VerifyReport, records: &[StepRecord], claim: DataClaim<'_
                         f.rows
                     )
                 } else {
+                    let others = if named.len() > 1 {
+                        let at: Vec<String> =
+                            named[1..].iter().map(|r| r.index.to_string()).collect();
+                        format!(
+                            "; nor is it that of the other steps named `{name}` (at {})",
+                            at.join(", ")
+                        )
+                    } else {
+                        String::new()
+                    };
                     format!(
-                        "the data is not this step's output: {} rows with content root {}, the step has {} rows with {}",
+                        "the data is not this step's output: {} rows with content root {}, the step has {} rows with {}{others}",
                         f.rows,
                         short(&f.content_root),
                         rec.rows,

@@ -249,6 +249,26 @@ both! {
         }
     }
 
+    fn data_is_checked_against_every_step_of_a_shared_name() {
+        let data: Vec<(&str, Table)> = steps()
+            .into_iter()
+            .enumerate()
+            .map(|(i, (_, t))| (if i < 2 { "again" } else { "last" }, t))
+            .collect();
+        let b = bundle_of(data.clone(), |_| DiffConfig::keyed(["id"]));
+        for (i, t) in data.iter().map(|(_, t)| t).enumerate() {
+            let claim = DataClaim { step: Some("again"), data: t };
+            let r = verify(&b, None, Some(claim));
+            let c = r.checks.iter().find(|c| c.name == "data").unwrap();
+            assert_eq!(c.passed, i < 2, "step {i}: {c:?}");
+            if i == 2 {
+                assert!(c.detail.contains("nor is it that of the other steps named `again` (at 1)"), "{c:?}");
+            } else {
+                assert_eq!(c.step.as_deref(), Some(format!("{i} again").as_str()), "{c:?}");
+            }
+        }
+    }
+
     fn a_good_bundle_verifies() {
         let b = make_bundle();
         let bytes = b.write().unwrap();

@@ -30,8 +30,9 @@ pub struct Args {
     /// A data file (Parquet, CSV, Arrow) to prove to be exactly one step's output.
     #[arg(long, value_name = "FILE")]
     data: Option<PathBuf>,
-    /// The step the data file should be, by name or index; without it, verify finds which
-    /// step's output the file is, if any.
+    /// The step the data file should be: by name (any of the steps so named), or by index
+    /// (0 for the first) when no step has that name; without it, verify finds which step's
+    /// output the file is, if any.
     #[arg(long, value_name = "NAME|INDEX", requires = "data")]
     step: Option<String>,
     /// Read the data file as this format instead of detecting it.
