@@ -356,11 +356,11 @@ fn idempotent_retry_stores_once() {
     let run = create_run(a, "retry");
     let body = ipc_stream(&trades(&[1, 2], &[1.0, 2.0], &["a", "b"]));
     let auth = bearer(ADMIN);
-    let send = || {
+    let send_as = |step: &str, key: &str| {
         request_raw(
             a,
             "POST",
-            &step_path(&run, "load", "id"),
+            &step_path(&run, step, key),
             &[
                 ("Authorization", &auth),
                 ("Content-Type", ARROW),
@@ -370,11 +370,20 @@ fn idempotent_retry_stores_once() {
             None,
         )
     };
+    let send = || send_as("load", "id");
     let first = send();
     assert_eq!(first.status, 201, "{}", first.text());
     let again = send();
     assert_eq!(again.status, 200, "{}", again.text());
     assert_eq!(first.json(), again.json(), "the stored step, unchanged");
+    // The key again with another step name, or other options, is not a retry: refused.
+    for (step, key) in [("clean", "id"), ("load", "name")] {
+        let d = send_as(step, key).problem(409);
+        assert!(
+            d.contains("`load-attempt-1` was used for step 0 `load`") && d.contains("new key"),
+            "{d}"
+        );
+    }
     let detail = get(a, &format!("/api/v1/runs/{run}"), Some(ADMIN)).json();
     assert_eq!(detail["run"]["steps"], 1);
     // The metrics count one stored step of two rows, and need a token.

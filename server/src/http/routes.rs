@@ -235,9 +235,10 @@ async fn store_step(
     ingest::step_options(&q)?;
     // Cheap checks before reading the body: unknown or closed run, a retried post.
     {
-        let (store, run_id, idem) = (state.store.clone(), run_id.clone(), idem.clone());
+        let (store, run_id, idem, q) =
+            (state.store.clone(), run_id.clone(), idem.clone(), q.clone());
         let replay = blocking(move || {
-            if let Some(s) = ingest::replayed_step(&store, &run_id, idem.as_deref())? {
+            if let Some(s) = ingest::replayed_step(&store, &run_id, idem.as_deref(), &q)? {
                 return Ok(Some(s));
             }
             ingest::open_run(&store, &run_id).map(|_| None)

@@ -87,16 +87,39 @@ pub fn open_run(store: &Store, run_id: &str) -> Result<RunRow, ApiError> {
     Ok(row)
 }
 
-/// The step stored earlier under an idempotency key.
+/// The step stored earlier under an idempotency key, when this is a retry of the request
+/// that stored it. A key posted again with another step name or other options is a new
+/// request under a used key: refused (409), since answering with the stored step would
+/// tell the client that what it sent now was stored. (The body is not compared: reading it
+/// is what a retry spares.)
 pub fn replayed_step(
     store: &Store,
     run_id: &str,
     key: Option<&str>,
+    q: &StepQuery,
 ) -> Result<Option<Step>, ApiError> {
     let Some(key) = key else { return Ok(None) };
-    Ok(store
-        .read(|c| db::step_by_idempotency_key(c, run_id, key))?
-        .map(|r| r.step))
+    let Some(row) = store.read(|c| db::step_by_idempotency_key(c, run_id, key))? else {
+        return Ok(None);
+    };
+    let (_, params) = step_options(q)?;
+    let record = &row.step.record;
+    if record.step != q.step.trim() || record.params != params {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::CONFLICT,
+            "idempotency-key-reused",
+            format!(
+                "the idempotency key `{key}` was used for step {} `{}` of run `{run_id}` with {}; \
+                 this request names step `{}` with {}: send a new step with a new key",
+                record.index,
+                record.step,
+                record.params,
+                q.step.trim(),
+                params
+            ),
+        ));
+    }
+    Ok(Some(row.step))
 }
 
 fn list(s: &Option<String>) -> Vec<String> {
@@ -234,7 +257,7 @@ pub fn ingest_step(
     let (cfg, params) = step_options(q)?;
     let lock = store.run_lock(run_id);
     let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(step) = replayed_step(store, run_id, idempotency_key)? {
+    if let Some(step) = replayed_step(store, run_id, idempotency_key, q)? {
         return Ok((step, false));
     }
     let row = open_run(store, run_id)?;
