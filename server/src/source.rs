@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use arrow_schema::SchemaRef;
 use pipeproof_core::decode::{
     arrow_file_rows, parquet_batches, read_arrow_file_text_as_bytes, read_batches,
@@ -25,6 +25,14 @@ pub struct FileSource {
 impl FileSource {
     /// Opens a file and reads its schema. `format` overrides detection.
     pub fn open(path: &Path, format: Option<Format>) -> Result<FileSource> {
+        let meta =
+            std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
+        if meta.is_dir() {
+            bail!(
+                "{} is a directory; name a Parquet, CSV or Arrow file",
+                path.display()
+            );
+        }
         let format = match format {
             Some(f) => f,
             None => detect(path)?,
@@ -64,7 +72,9 @@ pub fn detect(path: &Path) -> Result<Format> {
     }
     let mut head = [0u8; 8];
     let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let n = file.read(&mut head)?;
+    let n = file
+        .read(&mut head)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     Ok(Format::sniff(&head[..n]))
 }
 

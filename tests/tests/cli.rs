@@ -349,8 +349,16 @@ fn bad_input_gets_a_clear_error_and_exit_2() {
     );
     check(
         &["fingerprint", "/no/such/file.parquet"],
-        &["/no/such/file.parquet", "No such file"],
+        &["cannot open /no/such/file.parquet: No such file"],
     );
+    let here = dir.path().to_string_lossy();
+    check(
+        &["fingerprint", &here],
+        &[&format!(
+            "{here} is a directory; name a Parquet, CSV or Arrow file"
+        )],
+    );
+    check(&["diff", &b, &here], &[&format!("{here} is a directory")]);
 
     let bytes = std::fs::read(&b).unwrap();
     let truncated = dir.path().join("truncated.parquet");

@@ -169,6 +169,20 @@ fn send_seal_export_and_verify_a_run() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(leftovers, vec!["run.zip"], "no temporary file left behind");
+    // Into a directory: under the run's name.
+    let into = dir.path().join("into");
+    std::fs::create_dir(&into).unwrap();
+    let o = cli(
+        &server,
+        Some(ADMIN),
+        &["export", &run, "-o", &into.to_string_lossy()],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let named = into.join(format!("{run}.pipeproof.zip"));
+    assert_eq!(
+        std::fs::read(&named).unwrap(),
+        std::fs::read(&bundle).unwrap()
+    );
 
     let keys = get(&server.addr, "/api/v1/keys", Some(ADMIN));
     assert_eq!(keys.status, 200, "{}", keys.text());

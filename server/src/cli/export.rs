@@ -20,7 +20,8 @@ use crate::style::{added, count, removed};
 pub struct Args {
     /// The run's id.
     run: String,
-    /// Where to write the bundle (default: RUN_ID.pipeproof.zip).
+    /// Where to write the bundle (default: RUN_ID.pipeproof.zip; into a directory named,
+    /// under that name).
     #[arg(long, short)]
     output: Option<PathBuf>,
     /// Verify the bundle after download against the server's public key (GET
@@ -34,10 +35,12 @@ pub struct Args {
 /// Runs `pipeproof export`.
 pub fn run(args: Args) -> Result<ExitCode> {
     let client = Client::new(&args.server)?;
-    let output = args
-        .output
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{}.pipeproof.zip", args.run)));
+    let name = PathBuf::from(format!("{}.pipeproof.zip", args.run));
+    let output = match args.output.clone() {
+        Some(dir) if dir.is_dir() => dir.join(name),
+        Some(path) => path,
+        None => name,
+    };
     let reply = client.get(&format!("/runs/{}/bundle", segment(&args.run)))?;
     let bytes = write_atomically(&output, |f| reply.copy_to(f))
         .with_context(|| format!("cannot write the bundle to {}", output.display()))?;
