@@ -42,9 +42,8 @@ pub enum Error {
     },
     /// A column has a type that fingerprint v1 cannot encode.
     #[error(
-        "column `{column}` has type {data_type}, which fingerprint v1 does not support \
-         (nested types such as lists, structs and maps are planned for v2); \
-         drop the column or flatten it into scalar columns"
+        "column `{column}` has type {data_type}, which fingerprint v1 does not support; {}",
+        unsupported_hint(data_type)
     )]
     UnsupportedType {
         /// The column's name.
@@ -163,6 +162,25 @@ impl Error {
             other => other,
         };
         self
+    }
+}
+
+/// How to get past an unsupported type, by its spelling in [`crate::canon::type_name`].
+fn unsupported_hint(data_type: &str) -> &'static str {
+    let nested = [
+        "list",
+        "largelist",
+        "fixedsizelist",
+        "struct",
+        "map",
+        "union",
+    ];
+    if nested.iter().any(|n| data_type.starts_with(n)) {
+        "drop the column or flatten it into scalar columns (nested types are planned for v2)"
+    } else if data_type.starts_with("runendencoded") {
+        "decode the run-end encoding into a plain column (pyarrow: pc.run_end_decode) or drop it"
+    } else {
+        "cast it to a supported type (docs/spec/fingerprint-v1.md lists them) or drop it"
     }
 }
 

@@ -238,7 +238,16 @@ both! {
         let list = ListArray::from_iter_primitive::<arrow_array::types::Int32Type, _, _>(vec![Some(vec![Some(1)])]);
         let t = table(vec![("id", Arc::new(Int64Array::from(vec![1])) as ArrayRef), ("tags", Arc::new(list) as ArrayRef)]);
         let err = pipeproof_core::fingerprint(&t).unwrap_err().to_string();
-        assert!(err.contains("`tags`") && err.contains("not support"), "{err}");
+        assert!(err.contains("`tags`") && err.contains("not support") && err.contains("flatten"), "{err}");
+        // Each unsupported kind gets the hint that fits it.
+        let run_ends = arrow_array::RunArray::<arrow_array::types::Int32Type>::try_new(
+            &arrow_array::Int32Array::from(vec![2]),
+            &Int64Array::from(vec![7]),
+        )
+        .unwrap();
+        let t = table(vec![("x", Arc::new(run_ends) as ArrayRef)]);
+        let err = pipeproof_core::fingerprint(&t).unwrap_err().to_string();
+        assert!(err.contains("`x`") && err.contains("run_end_decode") && !err.contains("nested"), "{err}");
     }
 
     fn duplicate_column_names_are_rejected() {
