@@ -351,6 +351,10 @@ fn bad_input_gets_a_clear_error_and_exit_2() {
         &["fingerprint", "/no/such/file.parquet"],
         &["cannot open /no/such/file.parquet: No such file"],
     );
+    check(
+        &["diff", &b, &a, "--key", "id", "--abs-tol", "-1"],
+        &["abs_tol must be a finite number >= 0, got -1"],
+    );
     let here = dir.path().to_string_lossy();
     check(
         &["fingerprint", &here],
