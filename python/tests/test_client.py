@@ -7,6 +7,7 @@ import decimal
 import http.server
 import socket
 import threading
+import time
 import warnings
 import zipfile
 from pathlib import Path
@@ -429,9 +430,11 @@ def test_warn_mode_carries_on_when_the_server_is_down():
             result = run.snapshot(trades(5), step="load")
             ran_on = True
     assert ran_on and result is None and run.detached
+    assert run.steps == [] and run.skipped == ["load"]
     messages = [str(w.message) for w in caught if issubclass(w.category, pp.PipeproofWarning)]
     assert any("could not start a run" in m for m in messages), messages
     assert any("step 'load'" in m for m in messages), messages
+    assert any("not sealed" in m and "never started" in m for m in messages), messages
 
 
 def test_raise_mode_reports_the_server_as_unreachable():
@@ -450,6 +453,89 @@ def test_warn_mode_when_the_server_dies_mid_run(own_server: Server):
             assert run.snapshot(trades(5), step="clean") is None
     assert any(issubclass(w.category, pp.PipeproofWarning) for w in caught)
     assert [s.step for s in run.steps] == ["load"]
+
+
+def _pipeproof_warnings(caught) -> list:
+    return [str(w.message) for w in caught if issubclass(w.category, pp.PipeproofWarning)]
+
+
+def test_warn_mode_detaches_a_run_whose_server_died_and_waits_no_more(own_server: Server):
+    # Each failed call waits about 0.2 + 0.4 + 0.8 s between its attempts.
+    c = own_server.client(on_error="warn", retries=3, backoff=0.2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with c.run("dies") as run:
+            assert run.snapshot(trades(5), step="load") is not None
+            own_server.stop()
+            started = time.monotonic()
+            assert run.snapshot(trades(5), step="clean") is None
+            failed = time.monotonic()
+            assert run.snapshot(trades(5), step="enrich") is None
+            assert run.snapshot(trades(5), step="report") is None
+        after = time.monotonic() - failed
+    assert failed - started > 1.0, "the failed step should have been retried"
+    assert after < 0.5, f"later steps and the seal took {after:.2f} s"
+    assert run.detached and run.id is not None
+    assert [s.step for s in run.steps] == ["load"]
+    assert run.skipped == ["clean", "enrich", "report"]
+    messages = _pipeproof_warnings(caught)
+    assert len(messages) == 4, messages
+    first, *later, seal = messages
+    assert f"step 'clean' of run {run.id} not recorded" in first and "unreachable" in first
+    assert "incomplete from step 1 ('clean') on" in first, first
+    assert "will not be sealed" in first, first
+    for step, message in zip(["enrich", "report"], later):
+        assert message == (
+            f"pipeproof: step {step!r} not recorded: run {run.id} is detached (its record "
+            "is incomplete from step 1 ('clean') on) and will not be sealed"
+        )
+    assert seal == (
+        f"pipeproof: run {run.id} not sealed: it is detached (its record is incomplete "
+        "from step 1 ('clean') on)"
+    )
+    own_server.start()
+    detail = own_server.client().get_run(run.id)
+    assert [s["record"]["step"] for s in detail["steps"]] == ["load"]
+    assert detail["run"]["status"] == "open" and detail["seal"] is None
+
+
+def test_warn_mode_a_step_lost_to_a_transient_fault_leaves_no_gap(own_server: Server):
+    c = own_server.client(on_error="warn", retries=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with c.run("gap") as run:
+            run.snapshot(trades(10), step="load", key="trade_id")
+            own_server.stop()
+            assert run.snapshot(trades(10).head(8), step="clean", key="trade_id") is None
+            own_server.start()
+            # The server is back, but "report" would be diffed against "load" as if
+            # "clean" had not run.
+            assert run.snapshot(trades(10).head(5), step="report", key="trade_id") is None
+    assert run.skipped == ["clean", "report"] and run.status == "open"
+    detail = c.get_run(run.id)
+    assert [s["record"]["step"] for s in detail["steps"]] == ["load"]
+    assert detail["run"]["status"] == "open" and detail["seal"] is None
+    assert any("not sealed" in m for m in _pipeproof_warnings(caught))
+    assert "detached" in repr(run) and "skipped=2" in repr(run)
+
+
+def test_warn_mode_a_failed_seal_is_not_retried_at_the_end_of_the_block(own_server: Server):
+    c = own_server.client(on_error="warn", retries=3, backoff=0.2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with c.run("seal-dies") as run:
+            run.snapshot(trades(5), step="load")
+            own_server.stop()
+            assert run.seal() is None
+            failed = time.monotonic()
+        after = time.monotonic() - failed
+    assert after < 0.5, f"the seal at the end of the block took {after:.2f} s"
+    messages = _pipeproof_warnings(caught)
+    assert len(messages) == 2, messages
+    assert f"could not seal run {run.id}" in messages[0], messages
+    assert messages[1] == (
+        f"pipeproof: run {run.id} not sealed: it is detached (it could not be sealed)"
+    )
 
 
 def test_retries_across_a_server_restart_store_the_step_once(own_server: Server, caplog):
@@ -666,17 +752,24 @@ def test_warn_mode_turns_unconvertible_data_into_warnings(client: pp.Client):
         "broken": Broken(),
     }
     warned = pp.Client(client.url, token=client._http.token, on_error="warn")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        with warned.run("warn-data") as run:
-            for step, data in bad.items():
+    for step, data in bad.items():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with warned.run("warn-data") as run:
+                assert run.snapshot(trades(5), step="load") is not None
                 assert run.snapshot(data, step=step) is None, step
-            assert run.snapshot(trades(5), step="fine") is not None
-    assert run.status == "sealed" and [s.step for s in run.steps] == ["fine"]
-    messages = [str(w.message) for w in caught if issubclass(w.category, pp.PipeproofWarning)]
-    assert len(messages) == len(bad), messages
-    for step, message in zip(bad, messages):
-        assert f"step {step!r}" in message, message
+                # A step that cannot be recorded detaches the run: "fine" would otherwise
+                # be diffed against "load" as if the refused step had not run.
+                assert run.snapshot(trades(5), step="fine") is None, step
+        assert [s.step for s in run.steps] == ["load"] and run.skipped == [step, "fine"]
+        detail = client.get_run(run.id)
+        assert len(detail["steps"]) == 1 and detail["run"]["status"] == "open", step
+        messages = _pipeproof_warnings(caught)
+        assert len(messages) == 3, messages
+        assert f"step {step!r} of run {run.id} not recorded" in messages[0], messages
+        assert f"incomplete from step 1 ({step!r}) on" in messages[0], messages
+        assert "step 'fine' not recorded" in messages[1], messages
+        assert "not sealed" in messages[2], messages
 
 
 def test_unexpected_conversion_errors_name_the_step_and_keep_the_cause(client: pp.Client):

@@ -6,7 +6,9 @@ the error recorded, when it raises. Each ``run.snapshot(frame, step=...)`` posts
 as an Arrow IPC stream and returns the stored step as a :class:`StepResult`.
 
 With ``on_error="warn"`` a pipeline never fails because of pipeproof: every client error
-becomes a :class:`PipeproofWarning` and the call returns ``None``.
+becomes a :class:`PipeproofWarning` and the call returns ``None``. A run whose step could
+not be recorded is detached from then on: its chain would no longer be the pipeline's, so
+later steps are not sent and the run is not sealed.
 """
 
 from __future__ import annotations
@@ -227,9 +229,12 @@ class Client:
 class Run:
     """A run on the server: an ordered list of steps, sealed at the end.
 
-    Made by :meth:`Client.run`. When the server could not be reached and the client warns
-    instead of raising, the run is *detached*: ``id`` is ``None`` and every call warns
-    and does nothing.
+    Made by :meth:`Client.run`. When the client warns instead of raising, a run can be
+    *detached*: every later ``snapshot``, ``seal`` and ``fail`` warns and does nothing,
+    without contacting the server. That happens when the run could not be started (``id``
+    is ``None``), and when one of its steps could not be recorded, whatever the error: the
+    steps after it would be chained and diffed as if the missing one had not run, so the
+    run stays open on the server, incomplete from that step on, and is never sealed.
     """
 
     def __init__(
@@ -240,6 +245,14 @@ class Run:
         self._pipeline = pipeline
         #: The steps stored so far by this object, in order.
         self.steps: List[StepResult] = []
+        #: The names of the steps given to ``snapshot`` but not recorded, in order: every
+        #: step of a run that could not be started; once a step could not be recorded,
+        #: that step and every later one.
+        self.skipped: List[str] = []
+        # Why the run is detached (completes "run X is detached (...)"); None while attached.
+        self._detached: Optional[str] = (
+            None if data is not None else "it was never started on the server"
+        )
 
     @property
     def id(self) -> Optional[str]:
@@ -263,8 +276,10 @@ class Run:
 
     @property
     def detached(self) -> bool:
-        """True when the run could not be started on the server."""
-        return self._data is None
+        """True when nothing more is sent for the run: it could not be started on the
+        server, or (``on_error="warn"``) one of its steps, its seal or its failure could
+        not be recorded."""
+        return self._detached is not None
 
     def to_dict(self) -> Dict[str, Any]:
         """The run as the server last described it (the API's ``Run``)."""
@@ -273,16 +288,17 @@ class Run:
     def __repr__(self) -> str:
         if self._data is None:
             return f"Run(detached, pipeline={self.pipeline!r})"
+        detached = f" detached, skipped={len(self.skipped)}" if self.detached else ""
         return (
             f"Run({self.id} pipeline={self.pipeline!r} status={self.status} "
-            f"steps={len(self.steps)})"
+            f"steps={len(self.steps)}{detached})"
         )
 
     def __enter__(self) -> "Run":
         return self
 
     def __exit__(self, kind: Any, exc: Optional[BaseException], tb: Any) -> None:
-        if self._data is None or self.status != "open":
+        if self._data is not None and self.status != "open":
             return
         if exc is None:
             self.seal()
@@ -335,16 +351,28 @@ class Run:
             )
         if not isinstance(step, str) or not step:
             raise ValueError("step must be a non-empty string")
-        if self._data is None:
-            self._client._handle(
-                PipeproofError(f"run of {self.pipeline!r} is detached"),
-                f"step {step!r} not recorded",
+        if self._detached is not None:
+            self.skipped.append(step)
+            _warn(
+                f"pipeproof: step {step!r} not recorded: {self._label()} is detached "
+                f"({self._detached}) and will not be sealed"
             )
             return None
         try:
             result = self._post_step(data, step, key, params, diff_options)
         except PipeproofError as err:
-            self._client._handle(err, f"step {step!r} of run {self.id} not recorded")
+            if self._client.on_error == "raise":
+                raise
+            # The later steps would be chained and diffed as if this one had not run: none
+            # is sent, and the run is not sealed.
+            index = len(self.steps)
+            self.skipped.append(step)
+            self._detached = f"its record is incomplete from step {index} ({step!r}) on"
+            _warn(
+                f"pipeproof: step {step!r} of run {self.id} not recorded: {err}. The run is "
+                f"now detached: its record is incomplete from step {index} ({step!r}) on; "
+                "later steps are not recorded and the run will not be sealed"
+            )
             return None
         self.steps.append(result)
         return result
@@ -531,7 +559,9 @@ class Run:
         return self._end("fail", {"error": str(error)}, "failed")
 
     def _end(self, action: str, body: Any, status: str) -> Optional[Dict[str, Any]]:
-        if self._data is None:
+        if self._detached is not None:
+            done = "sealed" if action == "seal" else "marked failed"
+            _warn(f"pipeproof: {self._label()} not {done}: it is detached ({self._detached})")
             return None
         try:
             try:
@@ -546,6 +576,9 @@ class Run:
                     raise
         except PipeproofError as err:
             self._client._handle(err, f"could not {action} run {self.id}")
+            # Warn mode: a second attempt (the end of a ``with`` block) would only wait for
+            # the server again.
+            self._detached = f"it could not be {'sealed' if action == 'seal' else 'marked failed'}"
             return None
         return dict(self._data)
 
@@ -595,6 +628,9 @@ class Run:
         with tempfile.TemporaryDirectory(prefix="pipeproof-") as tmp:
             bundle = self.export(Path(tmp) / f"{self.id}.zip")
             return verify_bundle(bundle, self._client.public_key(), bin=bin)
+
+    def _label(self) -> str:
+        return f"run of {self.pipeline!r}" if self._data is None else f"run {self.id}"
 
     def _require(self) -> None:
         if self._data is None:
