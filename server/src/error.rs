@@ -69,11 +69,7 @@ impl ApiError {
     pub fn internal(e: impl std::fmt::Display) -> ApiError {
         let detail = format!("{e:#}");
         tracing::error!(error = %detail, "internal error");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("the server failed: {detail}; the request changed nothing, retry it"),
-        )
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail)
     }
 
     /// 500: the server panicked on this request (a defect that some input trips, which a
@@ -108,7 +104,16 @@ impl ApiError {
             kind: format!("{PROBLEM_BASE}{}", self.kind),
             title: self.title(),
             status: self.status.as_u16(),
-            detail: self.detail.clone(),
+            // What a client is told of a failure of the server; the command line (`check`)
+            // reports the cause alone.
+            detail: if self.kind == "internal" {
+                format!(
+                    "the server failed: {}; the request changed nothing, retry it",
+                    self.detail
+                )
+            } else {
+                self.detail.clone()
+            },
         }
     }
 }

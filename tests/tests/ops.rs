@@ -243,6 +243,17 @@ fn check_finds_a_byte_changed_in_a_blob_or_in_the_database() {
                 && d["place"].as_str().unwrap().ends_with(name)),
         "{text}"
     );
+    // The run whose bundle cannot be made of it says why, in the words of the store: not
+    // as a server answering a request.
+    let run_damage = damage
+        .iter()
+        .find(|d| d["place"].as_str().unwrap().starts_with("run "))
+        .unwrap_or_else(|| panic!("the run is reported: {text}"));
+    let detail = run_damage["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(name) && !detail.contains("retry it"),
+        "{text}"
+    );
 
     // The database: one hex digit of a stored record's content root. SQLite may hold stale
     // copies of a row in free pages, so every copy of that root is changed.
