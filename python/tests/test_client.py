@@ -265,6 +265,10 @@ def test_diff_returns_the_details_as_a_dataframe(client: pp.Client):
     frame = run.diff("clean")
     assert list(frame.columns[:1]) == ["_change"]
     assert frame._change.value_counts().to_dict() == {"removed": 2, "changed": 2, "added": 1}
+    # Changed rows have no row number; the others' stay integers.
+    assert str(frame._row.dtype) == "Int64"
+    assert frame._row.isna().tolist() == [r == "changed" for r in frame._change]
+    assert sorted(frame._row.dropna().tolist()) == [2, 3, 38]
     changed = run.diff(1, kind="changed")
     assert set(changed.column) == {"notional", "ccy"}
     ccy = changed[changed.column == "ccy"].iloc[0]
@@ -277,6 +281,53 @@ def test_diff_returns_the_details_as_a_dataframe(client: pp.Client):
         run.diff("load")
     with pytest.raises(pp.ValidationError, match="no step named"):
         run.diff("nope")
+
+
+def test_diff_keeps_data_columns_named_like_its_own_apart(client: pp.Client):
+    before = pd.DataFrame(
+        {
+            "id": [1, 2, 3],
+            "old": [10, 20, 30],
+            "new": ["a", "b", "c"],
+            "column": ["x", "y", "z"],
+            "_change": [7, 8, 9],
+        }
+    )
+    after = before.copy()
+    after.loc[1, "old"] = 25
+    after.loc[2] = [4, 40, "d", "w", 9]
+    with client.run("diff-names") as run:
+        run.snapshot(before, step="load", key="id")
+        run.snapshot(after, step="clean", key="id")
+    frame = run.diff("clean")
+    assert list(frame.columns) == [
+        "__change", "id", "old", "new", "column", "_change", "_row", "_column", "_old", "_new"
+    ]
+    assert frame["__change"].tolist() == ["added", "removed", "changed"]
+    added, removed, changed = (frame.iloc[i] for i in range(3))
+    assert (added.id, added.old, added.new, added.column, added._change) == (4, 40, "d", "w", 9)
+    assert (removed.id, removed.old, removed.new, removed.column) == (3, 30, "c", "z")
+    assert (changed.id, changed._column, changed._old, changed._new) == (2, "old", "20", "25")
+    assert frame[["old", "new", "column", "_change", "_row"]].iloc[2].isna().all()
+    # Integers stay integers where changed rows have no value.
+    assert str(frame["_row"].dtype) == "Int64" and frame["_row"][:2].tolist() == [2, 2]
+    assert str(frame["old"].dtype) == "Int64" and str(frame["_change"].dtype) == "Int64"
+    # The names come from the steps' columns, not from the rows a filter leaves.
+    only = run.diff("clean", kind="changed")
+    assert list(only.columns) == ["__change", "id", "_column", "_old", "_new"]
+    assert only["_old"].tolist() == ["20"]
+
+
+def test_diff_with_a_key_named_like_the_kind_column(client: pp.Client):
+    with client.run("diff-key-names") as run:
+        run.snapshot(pd.DataFrame({"_change": [1, 2, 3], "v": [1, 2, 3]}), step="a", key="_change")
+        run.snapshot(pd.DataFrame({"_change": [1, 2, 4], "v": [1, 5, 3]}), step="b", key="_change")
+    frame = run.diff("b")
+    assert list(frame.columns) == ["__change", "_change", "v", "_row", "column", "old", "new"]
+    assert frame["__change"].tolist() == ["added", "removed", "changed"]
+    assert frame["_change"].tolist() == [4, 3, 2]
+    assert str(frame["_row"].dtype) == "Int64" and str(frame["v"].dtype) == "Int64"
+    assert frame[["column", "old", "new"]].iloc[2].tolist() == ["v", "2", "5"]
 
 
 def test_diff_pages_through_many_rows(client: pp.Client):

@@ -62,6 +62,9 @@ DIFF_OPTIONS = (
 
 _DETAIL_KINDS = ("added", "removed", "changed")
 _PAGE = 1000
+# The columns run.diff adds: the kind of each row, and a changed row's cell.
+_CHANGE_COLUMN = "_change"
+_CELL_COLUMNS = ("column", "old", "new")
 
 F = TypeVar("F", bound=Callable[..., Any])
 Columns = Union[str, Sequence[str], None]
@@ -471,7 +474,16 @@ class Run:
         One row per detail, pages fetched until all are in. The first column, ``_change``,
         is ``added``, ``removed`` or ``changed``. Added and removed rows carry their values
         (and ``_row``, the row's number in its table); changed rows carry the key columns
-        and one changed cell each: ``column``, ``old``, ``new`` (as text).
+        and one changed cell each: ``column``, ``old``, ``new`` (as text). The frame has
+        the columns of the kinds it holds rows of.
+
+        The data's own columns keep their names. When one of them is named ``_change``,
+        the kind column becomes ``__change``; when one is named ``column``, ``old`` or
+        ``new``, the cell columns become ``_column``, ``_old`` and ``_new`` (more
+        underscores until no data column has the name). The names depend on the columns
+        of the step and the previous one, not on the filters. Integer and boolean columns
+        that some rows have no value in (``_row`` of a changed row) are pandas' nullable
+        ``Int64`` and ``boolean``, so they stay integers.
 
         Args:
             step: The step's name or 0-based index; a negative index counts from the
@@ -486,30 +498,47 @@ class Run:
         if kind is not None and kind not in _DETAIL_KINDS:
             raise ValueError(f"kind must be one of {', '.join(_DETAIL_KINDS)}, not {kind!r}")
         index = self._step_index(step)
-        frames = []
-        for k in (kind,) if kind else _DETAIL_KINDS:
-            columns, rows = self._details(index, k, column, key)
-            frame = pd.DataFrame.from_records(rows, columns=columns)
-            frame.insert(0, "_change", pd.Series([k] * len(frame), dtype=object))
-            frames.append(frame)
-        non_empty = [f for f in frames if len(f)]
-        if not non_empty:
-            columns = ["_change"]
-            for f in frames:
-                columns += [c for c in f.columns if c not in columns]
-            return pd.DataFrame(columns=columns)
-        if len(non_empty) == 1:
-            return non_empty[0].reset_index(drop=True)
-        return pd.concat(non_empty, ignore_index=True, sort=False)
+        kinds = (kind,) if kind else _DETAIL_KINDS
+        pages = {k: self._details(index, k, column, key) for k in kinds}
+        # The data columns are those of the added rows (this step's) and of the removed
+        # ones (the previous step's); a changed row's are key columns, in both.
+        data_columns = set()
+        for k in ("added", "removed"):
+            columns = (pages[k] if k in pages else self._details(index, k, probe=True))[0]
+            data_columns.update(c for c in columns if c != "_row")
+        change, cells = _own_columns(data_columns)
+        names = dict(zip(_CELL_COLUMNS, cells))
+        records: List[Dict[str, Any]] = []
+        columns = [change]
+        every = [change]
+        for k, (page_columns, rows) in pages.items():
+            rename = names if k == "changed" else {}
+            renamed = [rename.get(c, c) for c in page_columns]
+            every += [c for c in renamed if c not in every]
+            if rows:
+                columns += [c for c in renamed if c not in columns]
+            for row in rows:
+                record = {rename.get(c, c): v for c, v in row.items()}
+                record[change] = k
+                records.append(record)
+        return _detail_frame(pd, records, columns if records else every)
 
     def _details(
-        self, index: int, kind: str, column: Optional[str], key: Optional[str]
+        self,
+        index: int,
+        kind: str,
+        column: Optional[str] = None,
+        key: Optional[str] = None,
+        *,
+        probe: bool = False,
     ) -> "tuple[List[str], List[Dict[str, Any]]]":
+        """The columns and rows of a step's details of one kind; with ``probe``, a page of
+        one row, for the columns."""
         rows: List[Dict[str, Any]] = []
         columns: List[str] = []
         offset = 0
         while True:
-            query: Dict[str, Any] = {"kind": kind, "offset": offset, "limit": _PAGE}
+            query: Dict[str, Any] = {"kind": kind, "offset": offset, "limit": 1 if probe else _PAGE}
             if column is not None:
                 query["column"] = column
             if key is not None:
@@ -523,7 +552,7 @@ class Run:
             columns = page["columns"]
             rows.extend(page["rows"])
             offset += len(page["rows"])
-            if not page["rows"] or offset >= int(page["total"]):
+            if probe or not page["rows"] or offset >= int(page["total"]):
                 return columns, rows
 
     def _step_index(self, step: Union[str, int]) -> int:
@@ -695,6 +724,36 @@ def verify_bundle(
         message = (done.stderr or done.stdout).strip() or f"exit status {done.returncode}"
         raise PipeproofError(f"pipeproof verify could not check {os.fspath(path)}: {message}")
     return VerifyResult(report)
+
+
+def _own_columns(data_columns: "set[str]") -> "tuple[str, tuple[str, ...]]":
+    """The names of run.diff's kind column and cell columns: underscores are prepended
+    until no data column has one of them."""
+    change = _CHANGE_COLUMN
+    while change in data_columns:
+        change = "_" + change
+    cells = _CELL_COLUMNS
+    while any(c in data_columns for c in cells):
+        cells = tuple("_" + c for c in cells)
+    return change, cells
+
+
+def _detail_frame(pd: Any, records: List[Dict[str, Any]], columns: List[str]) -> Any:
+    """A frame of detail rows. An integer or boolean column that some rows have no value
+    in becomes nullable (``Int64``, ``boolean``) instead of float or object."""
+    frame = pd.DataFrame.from_records(records, columns=columns)
+    for name in columns:
+        if frame[name].dtype.kind not in "fO":
+            continue
+        values = [r.get(name) for r in records]
+        present = [v for v in values if v is not None]
+        if not present or len(present) == len(values):
+            continue
+        if all(type(v) is int and -(2**63) <= v < 2**63 for v in present):
+            frame[name] = pd.array(values, dtype="Int64")
+        elif all(type(v) is bool for v in present):
+            frame[name] = pd.array(values, dtype="boolean")
+    return frame
 
 
 def _columns(value: Columns, what: str) -> str:
