@@ -72,15 +72,58 @@ macro_rules! outln {
     }};
 }
 
-/// Writes rendered output to stdout. A closed pipe (`| head`) is a normal end, not an error.
-pub fn emit(text: &str) -> std::io::Result<()> {
+/// Writes to stdout, through a buffer, what `write` writes. A closed pipe (`| head`) is a
+/// normal end, not an error: what is written after it is dropped.
+pub fn emit_with(
+    write: impl FnOnce(&mut dyn std::io::Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
+    let mut out = UntilClosed {
+        inner: std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
+        closed: false,
+    };
+    write(&mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// A writer that takes everything once its reader has gone (a broken pipe).
+struct UntilClosed<W> {
+    inner: W,
+    closed: bool,
+}
+
+impl<W: std::io::Write> UntilClosed<W> {
+    fn unless_closed(&mut self, r: std::io::Result<()>) -> std::io::Result<()> {
+        match r {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            other => other,
+        }
     }
+}
+
+impl<W: std::io::Write> std::io::Write for UntilClosed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !self.closed {
+            let r = self.inner.write_all(buf);
+            self.unless_closed(r)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let r = self.inner.flush();
+        self.unless_closed(r)
+    }
+}
+
+/// Writes rendered output to stdout. A closed pipe (`| head`) is a normal end, not an error.
+pub fn emit(text: &str) -> anyhow::Result<()> {
+    emit_with(|w| Ok(w.write_all(text.as_bytes())?))
 }

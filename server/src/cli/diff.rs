@@ -1,10 +1,10 @@
 //! `pipeproof diff BEFORE AFTER`: a local diff of two files, no server involved.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use arrow_array::RecordBatch;
 use pipeproof_core::diff::{Diff, DiffConfig, format_column};
 use pipeproof_core::table::CachedSource;
 
@@ -86,10 +86,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         )
     })?;
     match args.format {
-        Output::Json => outln!(out, "{}", serde_json::to_string_pretty(&json(&args, &d)?)?),
-        Output::Table => print_table(&mut out, &args, &d)?,
+        Output::Json => crate::style::emit_with(|w| write_json(w, &args, &d))?,
+        Output::Table => {
+            print_table(&mut out, &args, &d)?;
+            crate::style::emit(&out)?;
+        }
     }
-    crate::style::emit(&out)?;
     Ok(if d.summary.is_same() {
         ExitCode::SUCCESS
     } else {
@@ -97,35 +99,38 @@ pub fn run(args: Args) -> Result<ExitCode> {
     })
 }
 
-fn rows_json(batch: &RecordBatch) -> Result<serde_json::Value> {
-    let mut w = arrow_json::ArrayWriter::new(Vec::new());
-    w.write(batch)?;
-    w.finish()?;
-    let bytes = w.into_inner();
-    Ok(if bytes.is_empty() {
-        serde_json::Value::Array(vec![])
-    } else {
-        serde_json::from_slice(&bytes)?
-    })
-}
-
-fn json(args: &Args, d: &Diff) -> Result<serde_json::Value> {
-    // The three kinds of details converted at once (up to 10,000 rows each by default).
-    let [added, removed, changed] = std::thread::scope(|s| {
-        [&d.details.added, &d.details.removed, &d.details.changed]
-            .map(|b| s.spawn(move || rows_json(b)))
-            .map(|h| h.join().expect("converting rows to JSON does not panic"))
-    });
-    Ok(serde_json::json!({
+/// Writes the diff as JSON: the files, fingerprints and summary, then the detail rows,
+/// written by arrow's JSON writer straight to `w` (a million detail rows are not held as
+/// JSON values first).
+fn write_json(w: &mut dyn Write, args: &Args, d: &Diff) -> Result<()> {
+    let head = serde_json::to_string_pretty(&serde_json::json!({
         "before": { "file": args.before, "fingerprint": d.before.fingerprint },
         "after": { "file": args.after, "fingerprint": d.after.fingerprint },
         "summary": d.summary,
-        "details": {
-            "added": added?,
-            "removed": removed?,
-            "changed": changed?,
-        },
-    }))
+    }))?;
+    // A pretty object ends with its closing brace on a line of its own: the details go
+    // before it.
+    let head = head.strip_suffix("\n}").expect("a JSON object");
+    write!(w, "{head},\n  \"details\": {{")?;
+    let kinds = [
+        ("added", &d.details.added),
+        ("removed", &d.details.removed),
+        ("changed", &d.details.changed),
+    ];
+    for (i, (name, rows)) in kinds.into_iter().enumerate() {
+        let comma = if i == 0 { "" } else { "," };
+        write!(w, "{comma}\n    \"{name}\": ")?;
+        if rows.num_rows() == 0 {
+            // arrow's writer writes nothing for no rows.
+            w.write_all(b"[]")?;
+        } else {
+            let mut rows_out = arrow_json::ArrayWriter::new(&mut *w);
+            rows_out.write(rows)?;
+            rows_out.finish()?;
+        }
+    }
+    w.write_all(b"\n  }\n}\n")?;
+    Ok(())
 }
 
 fn print_table(out: &mut String, args: &Args, d: &Diff) -> Result<()> {
