@@ -813,7 +813,8 @@ fn short(h: &Hash) -> String {
 
 /// Data offered as a step's output: which step it should be (by name, or any), and the data.
 pub struct DataClaim<'a> {
-    /// The step's name, or `None` to find which step it is.
+    /// The step: a name (any of the steps so named), else an index (`2`, the third step)
+    /// when no step has that name; `None` to find which step it is.
     pub step: Option<&'a str>,
     /// The data.
     pub data: &'a dyn BatchSource,
@@ -1115,6 +1116,19 @@ impl<'a> Verifier<'a> {
                 seal.sealed_at
             ));
         }
+        // A seal ends a run, sealed or failed (both are signed alike); without one it is open.
+        let ended = matches!(run.status.as_str(), "sealed" | "failed");
+        match (&self.manifest.seal, ended) {
+            (Some(_), false) => problems.push(format!(
+                "the run says it is {}, but it has a seal: it ended",
+                run.status
+            )),
+            (None, true) => problems.push(format!(
+                "the run says it is {}, but nothing seals it",
+                run.status
+            )),
+            _ => {}
+        }
         let passed = problems.is_empty();
         let detail = if !passed {
             problems.join("; ")
@@ -1122,7 +1136,7 @@ impl<'a> Verifier<'a> {
             "no records to compare the run's description with".into()
         } else {
             format!(
-                "pipeline `{}` and code version {} as every record says{}; the run's labels, parameters and creation time are in no record or seal",
+                "pipeline `{}` and code version {} as every record says{}; the run's labels, parameters, creation time, and whether it ended sealed or failed are in no record or seal",
                 run.pipeline,
                 version(&run.code_version),
                 if self.manifest.seal.is_some() {
@@ -1500,6 +1514,19 @@ fn recount_on_record(
     )
 }
 
+/// The records a claim's step names: every step of that name, else the step at that index.
+fn step_named<'a>(records: &'a [StepRecord], step: &str) -> Vec<&'a StepRecord> {
+    let named: Vec<&StepRecord> = records.iter().filter(|rec| rec.step == step).collect();
+    if !named.is_empty() {
+        return named;
+    }
+    step.parse::<usize>()
+        .ok()
+        .and_then(|i| records.get(i))
+        .into_iter()
+        .collect()
+}
+
 fn verify_data(r: &mut VerifyReport, records: &[StepRecord], claim: DataClaim<'_>) {
     let f = match fingerprint::fingerprint_only(claim.data) {
         Ok(f) => f,
@@ -1516,17 +1543,13 @@ fn verify_data(r: &mut VerifyReport, records: &[StepRecord], claim: DataClaim<'_
     let matches = |rec: &StepRecord| rec.content_root == f.content_root && rec.rows == f.rows;
     match claim.step {
         // Several steps may share a name (a step repeated in a loop): the data is claimed
-        // to be one of them.
-        Some(name) => match records
-            .iter()
-            .filter(|rec| rec.step == name)
-            .collect::<Vec<_>>()[..]
-        {
+        // to be one of them. A name no step has may be an index: that step alone.
+        Some(name) => match step_named(records, name)[..] {
             [] => r.check(
                 "data",
                 None,
                 false,
-                format!("the bundle has no step named `{name}`"),
+                format!("the bundle has no step named `{name}`, nor at index `{name}`"),
             ),
             ref named => {
                 let rec = named

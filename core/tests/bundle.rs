@@ -231,10 +231,11 @@ both! {
     fn the_runs_description_is_checked_against_its_records_and_seal() {
         let good = pipeproof_core::bundle::verify(&make_bundle(), None, None);
         let run = good.checks.iter().find(|c| c.name == "run").expect("a run check");
-        assert!(run.passed && run.detail.contains("labels, parameters and creation time"), "{run:?}");
+        assert!(run.passed && run.detail.contains("labels, parameters, creation time, and whether it ended sealed or failed"), "{run:?}");
         type Edit<'a> = (&'a str, &'a dyn Fn(&mut RunInfo));
-        let edits: [Edit; 4] = [
+        let edits: [Edit; 5] = [
             ("pipeline `evil`", &|r| r.pipeline = "evil".into()),
+            ("says it is open, but it has a seal", &|r| r.status = "open".into()),
             ("code version none", &|r| r.code_version = None),
             ("code version `def456`", &|r| r.code_version = Some("def456".into())),
             ("sealed at 2026-11-25", &|r| r.sealed_at = Some("2026-11-25T00:00:00Z".into())),
@@ -267,6 +268,16 @@ both! {
                 assert_eq!(c.step.as_deref(), Some(format!("{i} again").as_str()), "{c:?}");
             }
         }
+        // By index, the step at that index alone: step 0's data is not step 1's.
+        let data_check = |step: &str, t: &Table| {
+            let r = verify(&b, None, Some(DataClaim { step: Some(step), data: t }));
+            r.checks.into_iter().find(|c| c.name == "data").unwrap()
+        };
+        assert!(data_check("1", &data[1].1).passed);
+        assert!(!data_check("1", &data[0].1).passed);
+        assert!(data_check("2", &data[2].1).passed);
+        let c = data_check("9", &data[2].1);
+        assert!(!c.passed && c.detail.contains("no step named `9`, nor at index `9`"), "{c:?}");
     }
 
     fn a_good_bundle_verifies() {

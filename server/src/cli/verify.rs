@@ -70,15 +70,11 @@ fn verify_and_report<R: Read + Seek + Clone>(bundle: R, args: &Args) -> Result<E
         Some(path) => Some(input(path, args.data_format)?),
         None => None,
     };
-    let step = match (&args.step, &data) {
-        (Some(s), Some(_)) => Some(step_name(manifest.as_ref(), s)),
-        _ => None,
-    };
     let report = verify_stream(
         bundle,
         trusted.as_deref(),
         data.as_ref().map(|d| DataClaim {
-            step: step.as_deref(),
+            step: args.step.as_deref(),
             data: d,
         }),
     );
@@ -161,22 +157,6 @@ fn pick_key(keys: &[String], manifest: Option<&Manifest>) -> String {
         return k.clone();
     }
     keys[0].clone()
-}
-
-/// `--step` as a step name: a name the bundle has, else an index into its records. When the
-/// bundle cannot be read the argument is passed on as a name and the report says why.
-fn step_name(manifest: Option<&Manifest>, arg: &str) -> String {
-    let Some(m) = manifest else {
-        return arg.to_string();
-    };
-    let records = &m.records;
-    if records.iter().any(|r| r.step == arg) {
-        return arg.to_string();
-    }
-    match arg.parse::<usize>().ok().and_then(|i| records.get(i)) {
-        Some(r) => r.step.clone(),
-        None => arg.to_string(),
-    }
 }
 
 fn print_table(
