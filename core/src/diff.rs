@@ -218,12 +218,23 @@ impl DiffSummary {
     /// is not: columns in another order, int32 for int64, dictionary for plain strings (the
     /// schema diff still reports them).
     pub fn is_same(&self) -> bool {
+        self.is_same_ignoring(&[])
+    }
+
+    /// [`DiffSummary::is_same`], the columns of a diff's `ignore_columns` left out of the
+    /// schema's comparison as they were out of the rows'.
+    pub fn is_same_ignoring(&self, ignored: &[String]) -> bool {
+        let counts = |name: &str| !ignored.iter().any(|i| i == name);
         self.added == 0
             && self.removed == 0
             && self.changed == 0
-            && self.schema.added.is_empty()
-            && self.schema.removed.is_empty()
-            && self.schema.retyped.iter().all(|r| !r.family_changed)
+            && !self.schema.added.iter().any(|c| counts(&c.name))
+            && !self.schema.removed.iter().any(|c| counts(&c.name))
+            && !self
+                .schema
+                .retyped
+                .iter()
+                .any(|r| r.family_changed && counts(&r.name))
     }
 }
 

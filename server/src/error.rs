@@ -78,7 +78,7 @@ impl ApiError {
         tracing::error!(panic = %message, "a request panicked");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            "defect",
             format!(
                 "the server failed on this request ({message}); nothing of it was stored. \
                  The same request will likely fail the same way: please report it, with the \

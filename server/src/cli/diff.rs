@@ -92,7 +92,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             crate::style::emit(&out)?;
         }
     }
-    Ok(if d.summary.is_same() {
+    Ok(if d.summary.is_same_ignoring(&config.ignore_columns) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -185,9 +185,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             dir.display()
         );
     }
+    // Held until the process ends; taken before the store is opened (and migrated).
+    let _lock = crate::store::lock_for_serving(&s.data_dir)?;
     let store = Arc::new(Store::open(&s.data_dir)?);
-    // Held until the process ends.
-    let _lock = store.lock_for_serving()?;
     store.recover()?;
     let admin = std::env::var("PIPEPROOF_ADMIN_TOKEN")
         .ok()

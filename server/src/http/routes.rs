@@ -540,6 +540,11 @@ mod tests {
             "{}",
             p.detail
         );
+        // Said once, not wrapped in the advice to retry that other failures get.
+        assert!(
+            !p.detail.contains("retry it") && p.kind.ends_with("/defect"),
+            "{p:?}"
+        );
         assert_eq!(blocking(|| Ok(5)).await.unwrap(), 5);
     }
 }

@@ -72,6 +72,55 @@ pub fn new_id() -> String {
     hex::encode(b)
 }
 
+/// Takes the data directory for this process's server alone, for as long as the returned
+/// file is open (the lock goes with the process, however it ends). A second server on the
+/// same directory would remove the first's temp files as it started ([`Store::recover`]),
+/// could migrate the database under it, and would write the same runs' carry files: it is
+/// refused, naming the process that holds the directory. Taken before the store is opened;
+/// other commands (`check`, `backup`, `token`) may still run beside a server.
+pub fn lock_for_serving(dir: &Path) -> Result<File> {
+    fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}; choose another with --data-dir",
+            dir.display()
+        )
+    })?;
+    let path = dir.join(SERVE_LOCK);
+    let mut file = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            let by = if holder.is_empty() {
+                String::new()
+            } else {
+                format!(" (process {holder})")
+            };
+            bail!(
+                "another pipeproof server is using the data directory {}{by}; stop it, or \
+                 give this one another --data-dir",
+                dir.display()
+            );
+        }
+        Err(fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+        }
+    }
+    file.set_len(0)?;
+    file.seek(SeekFrom::Start(0))?;
+    write!(file, "{}", std::process::id())?;
+    file.flush()?;
+    Ok(file)
+}
+
 impl Store {
     /// Opens the store in `dir`, creating it (database, directories, signing key) on first
     /// use and applying migrations. The server then calls [`Store::recover`].
@@ -113,52 +162,9 @@ impl Store {
         Ok(store)
     }
 
-    /// Takes the data directory for this process's server alone, for as long as the
-    /// returned file is open (the lock goes with the process, however it ends). A second
-    /// server on the same directory would remove the first's temp files as it started
-    /// ([`Store::recover`]) and write the same runs' carry files: it is refused, naming the
-    /// process that holds the directory. Other commands (`check`, `backup`, `token`) may
-    /// still run beside a server.
-    pub fn lock_for_serving(&self) -> Result<File> {
-        let path = self.dir.join(SERVE_LOCK);
-        let mut file = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let holder = holder.trim();
-                let by = if holder.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (process {holder})")
-                };
-                bail!(
-                    "another pipeproof server is using the data directory {}{by}; stop it, or \
-                     give this one another --data-dir",
-                    self.dir.display()
-                );
-            }
-            Err(fs::TryLockError::Error(e)) => {
-                return Err(e).with_context(|| format!("cannot lock {}", path.display()));
-            }
-        }
-        file.set_len(0)?;
-        file.seek(SeekFrom::Start(0))?;
-        write!(file, "{}", std::process::id())?;
-        file.flush()?;
-        Ok(file)
-    }
-
     /// Removes what a crash may have left half-written: temp files, and carry files no run
     /// names. Only the server calls this, at start, before it takes requests, holding
-    /// [`Store::lock_for_serving`].
+    /// [`lock_for_serving`].
     pub fn recover(&self) -> Result<()> {
         for entry in fs::read_dir(self.dir.join("tmp"))? {
             let _ = fs::remove_file(entry?.path());
