@@ -726,6 +726,16 @@ def test_artifact_takes_only_a_bool(client: pp.Client):
         assert run.snapshot(trades(5), step="kept", artifact=True).artifact is True
 
 
+def test_a_wrong_artifact_flag_raises_even_in_warn_mode(server):
+    # A mistake in the call, as an unknown option is: raised, and the run not detached.
+    client = server.client(on_error="warn")
+    with client.run("artifact-flag-warn") as run:
+        with pytest.raises(pp.ValidationError, match="artifact must be True or False"):
+            run.snapshot(trades(5), step="load", artifact=1)
+        assert run.snapshot(trades(5), step="load", artifact=True).artifact is True
+    assert run_detail(client, run)["run"]["status"] == "sealed"
+
+
 def test_run_and_step_params_are_encoded_alike(client: pp.Client):
     params = {"day": dt.date(2024, 1, 1), "n": np.int64(3), "share": np.float32(0.5)}
     with client.run("params", params=params) as run:

@@ -354,6 +354,10 @@ class Run:
             )
         if not isinstance(step, str) or not step:
             raise ValueError("step must be a non-empty string")
+        # A mistake in the call, raised as unknown options are, even when the client warns:
+        # in warn mode it would otherwise detach the run for good.
+        if diff_options.get("artifact") is not None:
+            _flag(diff_options["artifact"], "artifact")
         if self._detached is not None:
             self.skipped.append(step)
             _warn(
