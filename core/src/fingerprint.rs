@@ -109,8 +109,9 @@ impl RowHasher {
         RowHasher::with(schema, columns, context::KEY)
     }
 
-    /// A hasher over the given columns (in that order) under a `row`-context key derived
-    /// from their names: used by diffs to compare rows on a subset of columns.
+    /// A hasher over the given columns, in name order as row hashes take them, under a
+    /// `row`-context key derived from their names: the row hash of a table of those columns
+    /// alone. Used by diffs to compare rows on a subset of columns.
     pub fn subset(schema: &Schema, mut columns: Vec<usize>) -> Result<RowHasher> {
         check_schema(schema)?;
         columns.sort_by(|&a, &b| schema.field(a).name().cmp(schema.field(b).name()));
