@@ -261,6 +261,36 @@ fn server_problems_become_clear_errors() {
     assert!(out.to_lowercase().contains("duplicate"), "{out}");
     assert!(out.contains("was created and is empty"), "{out}");
 
+    // A key the file does not have, or a file that is not data: refused before a run is
+    // created.
+    let runs_before = get(&server.addr, "/api/v1/runs", Some(ADMIN)).json()["total"].clone();
+    let not_data = dir.path().join("notes.parquet");
+    std::fs::write(&not_data, b"not parquet").unwrap();
+    for (data, key, want) in [
+        (file.as_str(), "nope", "key column `nope` is not in"),
+        (&*not_data.to_string_lossy(), "id", "notes.parquet"),
+    ] {
+        let o = cli(
+            &server,
+            Some(ADMIN),
+            &[
+                "send",
+                data,
+                "--new-run",
+                "--pipeline",
+                "p",
+                "--step",
+                "s",
+                "--key",
+                key,
+            ],
+        );
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains(want), "{}", text(&o));
+    }
+    let runs_after = get(&server.addr, "/api/v1/runs", Some(ADMIN)).json()["total"].clone();
+    assert_eq!(runs_before, runs_after, "no run was created");
+
     // A read-only token cannot send.
     let made = post_json(
         &server.addr,

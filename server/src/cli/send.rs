@@ -98,9 +98,24 @@ pub fn run(args: Args) -> Result<ExitCode> {
             bail!("--params must be a JSON object, like '{{\"threshold\": 3}}'");
         }
     }
-    // Open the file before creating a run, so a typo does not leave an empty run behind.
-    std::fs::File::open(&args.file)
-        .with_context(|| format!("cannot open {}", args.file.display()))?;
+    // Read the file's schema before creating a run (and check the key against it), so a
+    // typo, a file that is not data, or a wrong key does not leave an empty run behind.
+    // Sending to a run that exists, only opening it: the server reads it all anyway.
+    if args.new_run {
+        let source = super::input(&args.file, args.input_format)?;
+        let schema = pipeproof_core::BatchSource::schema(&source);
+        if let Some(k) = args.key.iter().find(|k| schema.index_of(k).is_err()) {
+            let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            bail!(
+                "key column `{k}` is not in {}; its columns are: {}; no run was created",
+                args.file.display(),
+                columns.join(", ")
+            );
+        }
+    } else {
+        std::fs::File::open(&args.file)
+            .with_context(|| format!("cannot open {}", args.file.display()))?;
+    }
     let client = Client::new(&args.server)?;
     let mut out = String::new();
 
