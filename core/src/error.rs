@@ -82,7 +82,10 @@ pub enum Error {
         side: Side,
     },
     /// A key column named in the diff configuration is not in a table.
-    #[error("key column `{column}` is not in the {side} table; its columns are: {available}")]
+    #[error(
+        "key column `{column}` is not in the {side} table; its columns are: {available}{}",
+        missing_key_hint(side)
+    )]
     MissingKey {
         /// The missing key column.
         column: String,
@@ -162,6 +165,16 @@ impl Error {
             other => other,
         };
         self
+    }
+}
+
+/// What to do when the previous step lacks a key column (renamed, or new in this step).
+fn missing_key_hint(side: &Side) -> &'static str {
+    match side {
+        Side::PreviousStep => {
+            "; send this step without a key to compare its rows whole, or keep the key's name"
+        }
+        _ => "",
     }
 }
 

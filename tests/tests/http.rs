@@ -546,7 +546,8 @@ fn bad_input_gets_problems_and_stores_nothing() {
     )
     .problem(422);
     assert!(
-        d.contains("`account` is not in the previous step's table"),
+        d.contains("`account` is not in the previous step's table")
+            && d.contains("send this step without a key"),
         "{d}"
     );
     // A sealed run takes no step and no second seal.
