@@ -240,7 +240,9 @@ impl Bundle {
         Ok(self.write_to(compare)?.first_difference())
     }
 
-    fn write_to<W: Write + Seek>(&self, out: W) -> Result<W> {
+    /// Writes the bundle's zip into `out` (a file, a buffer), a step at a time; gives `out`
+    /// back once the zip is finished.
+    pub fn write_to<W: Write + Seek>(&self, out: W) -> Result<W> {
         let mut w = BundleWriter::new(out, &self.manifest)?;
         for s in &self.steps {
             w.step(

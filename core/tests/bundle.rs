@@ -514,26 +514,14 @@ impl std::io::Seek for FullDisk {
 #[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn a_bundle_writer_that_runs_out_of_room_says_so() {
-    use pipeproof_core::bundle::{BundleWriter, RowsMember};
     let b = make_bundle();
     let write = |room: u64| -> pipeproof_core::Result<()> {
-        let mut w = BundleWriter::new(
-            FullDisk {
-                at: 0,
-                end: 0,
-                room,
-            },
-            &b.manifest,
-        )?;
-        for s in &b.steps {
-            w.step(
-                RowsMember::Table(&s.row_table),
-                &s.stats,
-                s.diff.as_ref(),
-                s.details.as_ref(),
-            )?;
-        }
-        w.finish().map(drop)
+        b.write_to(FullDisk {
+            at: 0,
+            end: 0,
+            room,
+        })
+        .map(drop)
     };
     let full = b.write().unwrap().len() as u64;
     write(full).expect("room for the whole bundle");

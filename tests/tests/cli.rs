@@ -457,25 +457,21 @@ fn bad_input_gets_a_clear_error_and_exit_2() {
 fn output_to_a_closed_pipe_is_not_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let b = write(dir.path(), "before.parquet", &before());
-    let mut child = Command::new(binary())
-        .args(["fingerprint", &b])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
+    let a = write(dir.path(), "after.parquet", &after());
+    let closed = |args: &[&str]| {
+        let mut child = Command::new(binary())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        child.wait_with_output().unwrap()
+    };
+    let out = closed(&["fingerprint", &b]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
     // JSON written as it is made, the reader gone before the end: the diff's exit code.
-    let a = write(dir.path(), "after.parquet", &after());
-    let mut child = Command::new(binary())
-        .args(["diff", &b, &a, "--key", "id", "--format", "json"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
+    let out = closed(&["diff", &b, &a, "--key", "id", "--format", "json"]);
     assert_eq!(
         out.status.code(),
         Some(1),
