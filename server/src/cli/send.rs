@@ -106,11 +106,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let schema = pipeproof_core::BatchSource::schema(&source);
         if let Some(k) = args.key.iter().find(|k| schema.index_of(k).is_err()) {
             let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-            bail!(
-                "key column `{k}` is not in {}; its columns are: {}; no run was created",
-                args.file.display(),
-                columns.join(", ")
-            );
+            // The server's own refusal of it, said before a run exists.
+            let e = pipeproof_core::Error::MissingKey {
+                column: k.clone(),
+                side: pipeproof_core::Side::Step,
+                available: columns.join(", "),
+            };
+            bail!("{}: {e}; no run was created", args.file.display());
         }
     } else {
         std::fs::File::open(&args.file)

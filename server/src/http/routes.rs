@@ -232,13 +232,13 @@ async fn store_step(
         .get(api::IDEMPOTENCY_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(String::from);
-    ingest::step_options(&q)?;
+    let (_, params) = ingest::step_options(&q)?;
     // Cheap checks before reading the body: unknown or closed run, a retried post.
     {
         let (store, run_id, idem, q) =
             (state.store.clone(), run_id.clone(), idem.clone(), q.clone());
         let replay = blocking(move || {
-            if let Some(s) = ingest::replayed_step(&store, &run_id, idem.as_deref(), &q)? {
+            if let Some(s) = ingest::replayed_step(&store, &run_id, idem.as_deref(), &q, &params)? {
                 return Ok(Some(s));
             }
             ingest::open_run(&store, &run_id).map(|_| None)

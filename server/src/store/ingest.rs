@@ -97,14 +97,14 @@ pub fn replayed_step(
     run_id: &str,
     key: Option<&str>,
     q: &StepQuery,
+    params: &Value,
 ) -> Result<Option<Step>, ApiError> {
     let Some(key) = key else { return Ok(None) };
     let Some(row) = store.read(|c| db::step_by_idempotency_key(c, run_id, key))? else {
         return Ok(None);
     };
-    let (_, params) = step_options(q)?;
     let record = &row.step.record;
-    if record.step != q.step.trim() || record.params != params {
+    if record.step != q.step.trim() || record.params != *params {
         return Err(ApiError::new(
             actix_web::http::StatusCode::CONFLICT,
             "idempotency-key-reused",
@@ -257,7 +257,7 @@ pub fn ingest_step(
     let (cfg, params) = step_options(q)?;
     let lock = store.run_lock(run_id);
     let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(step) = replayed_step(store, run_id, idempotency_key, q)? {
+    if let Some(step) = replayed_step(store, run_id, idempotency_key, q, &params)? {
         return Ok((step, false));
     }
     let row = open_run(store, run_id)?;
