@@ -176,10 +176,37 @@ pub struct RunInfo {
     pub params: serde_json::Value,
     /// open, sealed or failed.
     pub status: String,
+    /// Why a failed run failed, as its client said; absent otherwise (and from bundles
+    /// exported before it was carried).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// When the run was created.
     pub created_at: String,
     /// When it was sealed.
     pub sealed_at: Option<String>,
+}
+
+impl RunInfo {
+    /// What a bundle carries of a run as the API shows it.
+    pub fn of(run: &crate::api::Run) -> RunInfo {
+        RunInfo {
+            id: run.id.clone(),
+            pipeline: run.pipeline.clone(),
+            labels: run.labels.clone(),
+            code_version: run.code_version.clone(),
+            params: run.params.clone(),
+            status: run.status.as_str().into(),
+            error: run.error.clone(),
+            created_at: run.created_at.clone(),
+            sealed_at: run.sealed_at.clone(),
+        }
+    }
+
+    /// The hash a seal v2 signs: of this object's canonical JSON, every member as the
+    /// manifest has it, under the context `pipeproof run v1`.
+    pub fn hash(&self) -> Hash {
+        crate::record::digest(crate::record::context::RUN, self)
+    }
 }
 
 /// `manifest.json`.
@@ -1079,8 +1106,9 @@ impl<'a> Verifier<'a> {
     }
 
     /// The manifest's description of the run, against what the records and the seal say of
-    /// it: each record carries the pipeline and the code version, the seal its time. The
-    /// run's labels, parameters and creation time are in no record: the detail says so.
+    /// it: each record carries the pipeline and the code version, the seal its time, and a
+    /// seal v2 the hash of the whole description. Under a seal v1 (or none) the run's
+    /// labels, parameters, creation time and end are bound by nothing: the detail says so.
     fn check_run(&mut self) {
         let run = &self.manifest.run;
         let mut problems = Vec::new();
@@ -1131,18 +1159,45 @@ impl<'a> Verifier<'a> {
             )),
             _ => {}
         }
+        let signed = self.manifest.seal.as_ref().and_then(|s| s.run_hash);
+        if let Some(signed) = signed
+            && signed != run.hash()
+        {
+            problems.push(format!(
+                "the run's description is not the one the seal signs (hash {}, the seal's {}): \
+                 its labels, parameters, status, failure message or times were changed",
+                short(&run.hash()),
+                short(&signed)
+            ));
+        }
         let passed = problems.is_empty();
-        let detail = if !passed {
-            problems.join("; ")
-        } else if self.manifest.records.is_empty() {
-            "no records to compare the run's description with".into()
+        let records = if self.manifest.records.is_empty() {
+            "no records to compare it with".to_string()
         } else {
             format!(
-                "pipeline `{}` and code version {} as every record says{}; the run's labels, parameters, creation time, and whether it ended sealed or failed are in no record or seal",
+                "pipeline `{}` and code version {} as every record says",
                 run.pipeline,
-                version(&run.code_version),
+                version(&run.code_version)
+            )
+        };
+        let detail = if !passed {
+            problems.join("; ")
+        } else if signed.is_some() {
+            format!(
+                "{records}; the whole description (labels, parameters, status, failure message, \
+                 times) is the one the seal signs"
+            )
+        } else {
+            format!(
+                "{records}{}; the run's labels, parameters, creation time, and whether it ended \
+                 sealed or failed are in no record or seal{}",
                 if self.manifest.seal.is_some() {
                     ", sealed at the time the seal signs"
+                } else {
+                    ""
+                },
+                if self.manifest.seal.is_some() {
+                    " (a seal v1 signs the records alone)"
                 } else {
                     ""
                 }

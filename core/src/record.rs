@@ -25,6 +25,8 @@ pub mod context {
     pub const ROW_TABLE: &str = "pipeproof row table v1";
     /// The hash of a step's diff details.
     pub const DETAILS: &str = "pipeproof diff details v1";
+    /// The hash of a run's description, which a seal v2 signs.
+    pub const RUN: &str = "pipeproof run v1";
 }
 
 /// What a run records about one step. Everything a verifier checks is in here or bound by a

@@ -1,19 +1,25 @@
-//! Ed25519 seals: the server signs the head of a run's record chain when it seals the run,
-//! and anyone checks the seal against a public key they trust.
+//! Ed25519 seals: the server signs the head of a run's record chain, and the run's own
+//! description, when it ends the run; anyone checks the seal against a public key they trust.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
+use crate::bundle::RunInfo;
 use crate::error::{Error, Result};
 use crate::hash::Hash;
 use crate::record::canonical_json;
 
-/// The version string of seals.
-pub const SEAL_SPEC: &str = "pipeproof-seal-v1";
+/// The version string of the seals made now: they sign the run's description too.
+pub const SEAL_SPEC: &str = "pipeproof-seal-v2";
 
-/// A signed statement that a run ended with `steps` records whose last hash is `head`.
+/// The version string of the first seals, which sign the records alone. Runs sealed so keep
+/// them, and they still verify.
+pub const SEAL_SPEC_V1: &str = "pipeproof-seal-v1";
+
+/// A signed statement that a run ended with `steps` records whose last hash is `head`, and
+/// (from seal v2) that the run was described as its [`RunInfo`] with hash `run_hash` says.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Seal {
-    /// `pipeproof-seal-v1`.
+    /// `pipeproof-seal-v2` ([`SEAL_SPEC`]), or `pipeproof-seal-v1` for runs sealed before.
     pub spec: String,
     /// The run's id.
     pub run_id: String,
@@ -23,21 +29,48 @@ pub struct Seal {
     pub head: Hash,
     /// When the run was sealed (RFC 3339, UTC).
     pub sealed_at: String,
+    /// [`RunInfo::hash`] of the run as it ended: its pipeline, labels, code version,
+    /// parameters, status, failure message and times. Seal v2 only (absent from v1's JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_hash: Option<Hash>,
     /// The signer's Ed25519 public key, hex.
     pub public_key: String,
     /// The Ed25519 signature of [`seal_message`], hex.
     pub signature: String,
 }
 
-/// The signed bytes: canonical JSON of `{spec, run_id, steps, head, sealed_at}`.
-pub fn seal_message(run_id: &str, steps: u64, head: &Hash, sealed_at: &str) -> Vec<u8> {
-    canonical_json(&serde_json::json!({
-        "spec": SEAL_SPEC,
-        "run_id": run_id,
-        "steps": steps,
-        "head": head,
-        "sealed_at": sealed_at,
-    }))
+/// The bytes a seal signs: canonical JSON of `{spec, run_id, steps, head, sealed_at}`, and
+/// `run_hash` in seal v2. Fails on a seal of an unknown version, or whose `run_hash` is
+/// missing (v2) or present (v1).
+pub fn seal_message(seal: &Seal) -> Result<Vec<u8>> {
+    let mut message = serde_json::json!({
+        "spec": seal.spec,
+        "run_id": seal.run_id,
+        "steps": seal.steps,
+        "head": seal.head,
+        "sealed_at": seal.sealed_at,
+    });
+    match (seal.spec.as_str(), &seal.run_hash) {
+        (SEAL_SPEC, Some(run_hash)) => message["run_hash"] = serde_json::json!(run_hash),
+        (SEAL_SPEC_V1, None) => {}
+        (SEAL_SPEC, None) => {
+            return Err(Error::Verification(
+                "the seal is v2 but has no `run_hash`: it cannot be checked".into(),
+            ));
+        }
+        (SEAL_SPEC_V1, Some(_)) => {
+            return Err(Error::Verification(
+                "the seal is v1 but has a `run_hash`, which v1 does not sign".into(),
+            ));
+        }
+        (other, _) => {
+            return Err(Error::Verification(format!(
+                "unknown seal version `{other}` (this build knows {SEAL_SPEC_V1} and \
+                 {SEAL_SPEC}; a newer pipeproof may verify it)"
+            )));
+        }
+    }
+    Ok(canonical_json(&message))
 }
 
 /// An Ed25519 key pair.
@@ -67,18 +100,33 @@ impl KeyPair {
         hex::encode(self.0.verifying_key().to_bytes())
     }
 
-    /// Seals a run.
-    pub fn seal(&self, run_id: &str, steps: u64, head: Hash, sealed_at: &str) -> Seal {
-        let signature = self.0.sign(&seal_message(run_id, steps, &head, sealed_at));
-        Seal {
+    /// Seals a run that ended (sealed or failed) with `steps` records whose last hash is
+    /// `head`: `run` is the run as it will be stored and exported from now on, its status and
+    /// `sealed_at` (the seal's time) included. Fails for a run still open or without an end.
+    pub fn seal(&self, run: &RunInfo, steps: u64, head: Hash) -> Result<Seal> {
+        let sealed_at = match (&run.sealed_at, run.status.as_str()) {
+            (Some(at), "sealed" | "failed") => at.clone(),
+            _ => {
+                return Err(Error::InvalidConfig(format!(
+                    "run {} is {} with end time {:?}: only a run that ended, sealed or \
+                     failed, with the time it ended, can be sealed",
+                    run.id, run.status, run.sealed_at
+                )));
+            }
+        };
+        let mut seal = Seal {
             spec: SEAL_SPEC.into(),
-            run_id: run_id.into(),
+            run_id: run.id.clone(),
             steps,
             head,
-            sealed_at: sealed_at.into(),
+            sealed_at,
+            run_hash: Some(run.hash()),
             public_key: self.public_hex(),
-            signature: hex::encode(signature.to_bytes()),
-        }
+            signature: String::new(),
+        };
+        let signature = self.0.sign(&seal_message(&seal)?);
+        seal.signature = hex::encode(signature.to_bytes());
+        Ok(seal)
     }
 }
 
@@ -97,12 +145,7 @@ pub fn parse_public_key(hex_key: &str) -> Result<VerifyingKey> {
 
 /// Checks a seal's signature, and that its key is the trusted one when one is given.
 pub fn verify_seal(seal: &Seal, trusted_public_hex: Option<&str>) -> Result<()> {
-    if seal.spec != SEAL_SPEC {
-        return Err(Error::Verification(format!(
-            "unknown seal version `{}`",
-            seal.spec
-        )));
-    }
+    let message = seal_message(seal)?;
     if let Some(trusted) = trusted_public_hex {
         let trusted = parse_public_key(trusted)?;
         if trusted != parse_public_key(&seal.public_key)? {
@@ -117,22 +160,37 @@ pub fn verify_seal(seal: &Seal, trusted_public_hex: Option<&str>) -> Result<()> 
     let mut sig = [0u8; 64];
     hex::decode_to_slice(&seal.signature, &mut sig)
         .map_err(|_| Error::Verification("the signature is not 128 hex digits".into()))?;
-    key.verify_strict(
-        &seal_message(&seal.run_id, seal.steps, &seal.head, &seal.sealed_at),
-        &Signature::from_bytes(&sig),
-    )
-    .map_err(|_| Error::Verification("the seal's signature does not match its content".into()))
+    key.verify_strict(&message, &Signature::from_bytes(&sig))
+        .map_err(|_| Error::Verification("the seal's signature does not match its content".into()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn ended(id: &str) -> RunInfo {
+        RunInfo {
+            id: id.into(),
+            pipeline: "daily".into(),
+            labels: [("team".to_string(), "risk".to_string())].into(),
+            code_version: Some("abc123".into()),
+            params: serde_json::json!({"date": "2026-01-01"}),
+            status: "sealed".into(),
+            error: None,
+            created_at: "2026-01-01T00:00:00Z".into(),
+            sealed_at: Some("2026-01-01T00:05:00Z".into()),
+        }
+    }
+
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn seal_round_trip_and_tampering() {
         let k = KeyPair::from_bytes(&[7; 32]);
-        let s = k.seal("run-1", 3, Hash([1; 32]), "2026-01-01T00:00:00Z");
+        let run = ended("run-1");
+        let s = k.seal(&run, 3, Hash([1; 32])).unwrap();
+        assert_eq!(s.spec, SEAL_SPEC);
+        assert_eq!(s.sealed_at, "2026-01-01T00:05:00Z");
+        assert_eq!(s.run_hash, Some(run.hash()));
         verify_seal(&s, None).unwrap();
         verify_seal(&s, Some(&k.public_hex())).unwrap();
         let other = KeyPair::from_bytes(&[8; 32]);
@@ -143,8 +201,79 @@ mod tests {
         let mut t = s.clone();
         t.head.0[0] ^= 1;
         assert!(verify_seal(&t, None).is_err());
-        let resigned = other.seal("run-1", 3, Hash([1; 32]), "2026-01-01T00:00:00Z");
+        // The run's description is signed: another one's hash breaks the signature.
+        let mut relabelled = run.clone();
+        relabelled.labels.insert("team".into(), "ops".into());
+        let mut t = s.clone();
+        t.run_hash = Some(relabelled.hash());
+        assert!(verify_seal(&t, None).is_err());
+        // Without its run hash, or as a v1 seal, a v2 seal does not verify.
+        let mut t = s.clone();
+        t.run_hash = None;
+        assert!(
+            verify_seal(&t, None)
+                .unwrap_err()
+                .to_string()
+                .contains("no `run_hash`")
+        );
+        let mut t = s.clone();
+        t.spec = SEAL_SPEC_V1.into();
+        assert!(
+            verify_seal(&t, None)
+                .unwrap_err()
+                .to_string()
+                .contains("v1 does not sign")
+        );
+        let resigned = other.seal(&run, 3, Hash([1; 32])).unwrap();
         verify_seal(&resigned, None).unwrap();
         assert!(verify_seal(&resigned, Some(&k.public_hex())).is_err());
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn a_v1_seal_still_verifies_and_an_unknown_version_is_named() {
+        let k = KeyPair::from_bytes(&[7; 32]);
+        let mut v1 = Seal {
+            spec: SEAL_SPEC_V1.into(),
+            run_id: "run-1".into(),
+            steps: 3,
+            head: Hash([1; 32]),
+            sealed_at: "2026-01-01T00:05:00Z".into(),
+            run_hash: None,
+            public_key: k.public_hex(),
+            signature: String::new(),
+        };
+        v1.signature = hex::encode(k.0.sign(&seal_message(&v1).unwrap()).to_bytes());
+        verify_seal(&v1, Some(&k.public_hex())).unwrap();
+        // Its JSON has no `run_hash` member, as v1 seals were written.
+        assert!(!serde_json::to_string(&v1).unwrap().contains("run_hash"));
+        let mut t = v1.clone();
+        t.sealed_at = "2026-01-01T00:06:00Z".into();
+        assert!(verify_seal(&t, None).is_err());
+        let mut t = v1.clone();
+        t.spec = "pipeproof-seal-v9".into();
+        let e = verify_seal(&t, None).unwrap_err().to_string();
+        assert!(
+            e.contains("unknown seal version `pipeproof-seal-v9`"),
+            "{e}"
+        );
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn only_a_run_that_ended_is_sealed() {
+        let k = KeyPair::from_bytes(&[7; 32]);
+        let mut open = ended("run-1");
+        open.status = "open".into();
+        assert!(k.seal(&open, 0, Hash::default()).is_err());
+        let mut timeless = ended("run-1");
+        timeless.sealed_at = None;
+        assert!(k.seal(&timeless, 0, Hash::default()).is_err());
+        let mut failed = ended("run-1");
+        failed.status = "failed".into();
+        failed.error = Some("the load step raised".into());
+        let s = k.seal(&failed, 0, Hash::default()).unwrap();
+        assert_eq!(s.run_hash, Some(failed.hash()));
+        assert_ne!(failed.hash(), ended("run-1").hash());
     }
 }

@@ -202,6 +202,8 @@ async function main() {
     const status = await page.locator('ul.status').innerText();
     check(/✔ Chain: 3 records/.test(status), 'the chain is checked in the browser');
     check(/✔ Seal: signed/.test(status), 'the seal signature is valid');
+    check(status.includes("and the run's labels, parameters and status"),
+      "the run's description, as the server shows it, is the one the seal signs");
     check(await page.locator('figure.chart svg rect').count() >= 7, 'the steps chart is drawn');
     check(await page.locator('table.steps .badge.warn').count() === 1, 'the schema change at step 2 is marked');
     await shot('03-run');

@@ -229,6 +229,11 @@ fn keyed_run_end_to_end_verifies() {
     assert_eq!(bundle.header("content-type"), Some("application/zip"));
     let report = pipeproof_core::bundle::verify_bytes(&bundle.body, Some(&key), None);
     assert!(report.passed(), "{report:#?}");
+    // The seal signs the run's description too: relabelled, the bundle fails.
+    assert_eq!(detail["seal"]["spec"], pipeproof_core::sign::SEAL_SPEC);
+    assert_run_is_signed(&bundle.body, &key, &|r| {
+        r.labels.insert("env".into(), "prod".into());
+    });
     // A flipped byte fails.
     let mut bad = bundle.body.clone();
     let mid = bad.len() / 2;
@@ -347,6 +352,76 @@ fn kept_data_comes_back_as_posted() {
     .problem(404);
     assert!(detail.contains("no step 7"), "{detail}");
     get(a, &format!("/api/v1/runs/{run}/steps/0/artifact"), None).problem(401);
+}
+
+/// The bundle passes the run check as signed, and fails it once `edit` changes its run's
+/// description (written again canonically, so that no other check fails).
+#[track_caller]
+fn assert_run_is_signed(
+    bundle: &[u8],
+    key: &str,
+    edit: &dyn Fn(&mut pipeproof_core::bundle::RunInfo),
+) {
+    use pipeproof_core::bundle::{Bundle, verify_bytes};
+    let report = verify_bytes(bundle, Some(key), None);
+    let run = report.checks.iter().find(|c| c.name == "run").unwrap();
+    assert!(
+        run.passed && run.detail.contains("is the one the seal signs"),
+        "{run:?}"
+    );
+    let mut b = Bundle::read(bundle).unwrap();
+    edit(&mut b.manifest.run);
+    let report = verify_bytes(&b.write().unwrap(), Some(key), None);
+    let failed: Vec<_> = report.checks.iter().filter(|c| !c.passed).collect();
+    assert!(
+        failed.len() == 1
+            && failed[0].name == "run"
+            && failed[0].detail.contains("not the one the seal signs"),
+        "{failed:#?}"
+    );
+}
+
+/// A run ended as failed is sealed like a sealed one, and its status and failure message
+/// are signed: a bundle that passes it off as sealed, or tells another failure, fails.
+#[test]
+fn a_failed_run_is_signed_as_failed() {
+    let (_dir, s) = started();
+    let a = &s.addr;
+    let run = create_run(a, "failing");
+    let body = ipc_stream(&trades(&[1, 2], &[1.0, 2.0], &["a", "b"]));
+    let r = post(a, &step_path(&run, "load", "id"), ADMIN, ARROW, &body);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = post_json(
+        a,
+        &format!("/api/v1/runs/{run}/fail"),
+        ADMIN,
+        &json!({"error": "enrich: the rates service timed out"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "failed");
+    let key = get(a, "/api/v1/keys", Some(ADMIN)).json()["keys"][0]["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bundle = get(a, &format!("/api/v1/runs/{run}/bundle"), Some(ADMIN)).body;
+    let report = pipeproof_core::bundle::verify_bytes(&bundle, Some(&key), None);
+    assert!(report.passed(), "{report:#?}");
+    let b = pipeproof_core::bundle::Bundle::read(&bundle).unwrap();
+    assert_eq!(b.manifest.run.status, "failed");
+    assert_eq!(
+        b.manifest.run.error.as_deref(),
+        Some("enrich: the rates service timed out")
+    );
+    assert_run_is_signed(&bundle, &key, &|r| {
+        r.status = "sealed".into();
+        r.error = None;
+    });
+    assert_run_is_signed(&bundle, &key, &|r| {
+        r.error = Some("cancelled by the operator".into());
+    });
+    assert_run_is_signed(&bundle, &key, &|r| {
+        r.params = json!({"as_of": "2026-01-01"});
+    });
 }
 
 #[test]

@@ -308,6 +308,21 @@ fn conforms<T: Serialize>(doc: &Value, name: &str, value: &T) {
     );
 }
 
+/// The open run the steps below belong to.
+fn run_info() -> RunInfo {
+    RunInfo {
+        id: "r1".into(),
+        pipeline: "p".into(),
+        labels: Default::default(),
+        code_version: None,
+        params: json!({}),
+        status: "open".into(),
+        error: None,
+        created_at: "2026-11-24T10:00:00Z".into(),
+        sealed_at: None,
+    }
+}
+
 /// Two real steps built by core, the second with a keyed diff.
 fn steps() -> (Step, Step) {
     let t = |ids: Vec<i64>, amounts: Vec<Option<f64>>, names: Vec<&str>| {
@@ -331,16 +346,7 @@ fn steps() -> (Step, Step) {
         vec![Some(3.5), None, Some(f64::NAN)],
         vec!["c", "b", "d"],
     );
-    let run = RunInfo {
-        id: "r1".into(),
-        pipeline: "p".into(),
-        labels: Default::default(),
-        code_version: None,
-        params: json!({}),
-        status: "open".into(),
-        created_at: "2026-11-24T10:00:00Z".into(),
-        sealed_at: None,
-    };
+    let run = run_info();
     let config = DiffConfig::keyed(["id"]);
     let first = build_step(
         &a,
@@ -417,7 +423,14 @@ fn core_api_values_match_the_documented_schemas() {
     conforms(&d, "DiffSummary", second.diff.as_ref().unwrap());
     conforms(&d, "StepRecord", &second.record);
 
-    let seal = KeyPair::from_bytes(&[1; 32]).seal("r1", 2, second.hash, "2026-11-24T10:05:00Z");
+    let ended = RunInfo {
+        status: "sealed".into(),
+        sealed_at: Some("2026-11-24T10:05:00Z".into()),
+        ..run_info()
+    };
+    let seal = KeyPair::from_bytes(&[1; 32])
+        .seal(&ended, 2, second.hash)
+        .unwrap();
     conforms(&d, "Seal", &seal);
     for (status, head) in [
         (RunStatus::Open, None),

@@ -84,6 +84,7 @@ fn make_bundle(key: &KeyPair) -> Bundle {
         code_version: Some("abc123".into()),
         params: serde_json::json!({}),
         status: "sealed".into(),
+        error: None,
         created_at: "2026-11-24T10:00:00Z".into(),
         sealed_at: Some("2026-11-24T10:05:00Z".into()),
     };
@@ -114,7 +115,7 @@ fn make_bundle(key: &KeyPair) -> Bundle {
         stored.push(built.stored);
     }
     let head = records.last().unwrap().hash();
-    let seal = key.seal(&run.id, records.len() as u64, head, "2026-11-24T10:05:00Z");
+    let seal = key.seal(&run, records.len() as u64, head).unwrap();
     Bundle {
         manifest: Manifest {
             spec: BUNDLE_SPEC.into(),

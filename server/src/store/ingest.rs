@@ -229,20 +229,6 @@ fn open_source(path: &Path, format: Format) -> Result<FileSource, ApiError> {
     })
 }
 
-/// The run info a bundle and a record carry.
-pub fn run_info(run: &Run) -> RunInfo {
-    RunInfo {
-        id: run.id.clone(),
-        pipeline: run.pipeline.clone(),
-        labels: run.labels.clone(),
-        code_version: run.code_version.clone(),
-        params: run.params.clone(),
-        status: run.status.as_str().into(),
-        created_at: run.created_at.clone(),
-        sealed_at: run.sealed_at.clone(),
-    }
-}
-
 /// Ingests one step: the body is decoded from its file, fingerprinted and diffed against
 /// the run's previous step (core), its blobs are written durably, and one transaction stores
 /// the step and moves the run's head. Returns the step and whether it is new (false for a
@@ -301,7 +287,7 @@ pub fn ingest_step(
         }
     };
     let previous_stored = previous.as_mut().and_then(|(_, _, stored)| stored.take());
-    let info = run_info(&row.run);
+    let info = RunInfo::of(&row.run);
     let created_at = now();
     let t_build = std::time::Instant::now();
     // The body becomes the carried data, which must be on disk before the commit: it is
@@ -430,8 +416,9 @@ fn put_blobs(
     })
 }
 
-/// Seals (`Sealed`) or fails (`Failed`) an open run: signs the chain head, stores the seal
-/// and drops the carried data.
+/// Seals (`Sealed`) or fails (`Failed`) an open run: signs the chain head and the run as it
+/// ends (a seal v2: its description as exports will carry it, with this status, error and
+/// time), stores the seal and drops the carried data.
 pub fn finish_run(
     store: &Store,
     run_id: &str,
@@ -441,12 +428,20 @@ pub fn finish_run(
     let lock = store.run_lock(run_id);
     let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
     let row = open_run(store, run_id)?;
-    let seal = store.key().seal(
-        run_id,
-        row.run.steps,
-        row.run.head.unwrap_or_default(),
-        &now(),
-    );
+    let ended = Run {
+        status,
+        error: error.map(str::to_string),
+        sealed_at: Some(now()),
+        ..row.run.clone()
+    };
+    let seal = store
+        .key()
+        .seal(
+            &RunInfo::of(&ended),
+            row.run.steps,
+            row.run.head.unwrap_or_default(),
+        )
+        .map_err(|e| ApiError::internal(format!("cannot seal run {run_id}: {e}")))?;
     if !store.write(|c| db::seal_run(c, run_id, status, error, &seal))? {
         return Err(ApiError::run_closed(run_id, "closed"));
     }
@@ -473,7 +468,7 @@ pub fn export_bundle(store: &Store, run_id: &str) -> Result<File, ApiError> {
     let steps = store.read(|c| db::list_steps(c, run_id))?;
     let manifest = Manifest {
         spec: BUNDLE_SPEC.into(),
-        run: run_info(&row.run),
+        run: RunInfo::of(&row.run),
         records: steps.iter().map(|s| s.step.record.clone()).collect(),
         seal: row.seal,
     };

@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use pipeproof_core::api::{RunDetail, RunStatus};
+use pipeproof_core::bundle::RunInfo;
 use pipeproof_core::sign::verify_seal;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
@@ -87,19 +88,29 @@ fn chain_status(d: &RunDetail) -> Vec<Status> {
         }),
         Some(seal) => {
             let head_ok = Some(seal.head) == prev && seal.steps == d.steps.len() as u64;
+            // A seal v2 also signs the run's description; a v1 seal has no run hash.
+            let run_ok = seal
+                .run_hash
+                .is_none_or(|h| h == RunInfo::of(&d.run).hash());
             let sig = verify_seal(seal, None);
             out.push(Status {
-                ok: head_ok && sig.is_ok(),
+                ok: head_ok && run_ok && sig.is_ok(),
                 what: "Seal",
-                detail: match (&sig, head_ok) {
-                    (Ok(()), true) => format!(
-                        "signed {} by key {}…; the signature is valid and covers all {} records",
+                detail: match (&sig, head_ok, run_ok) {
+                    (Ok(()), true, true) => format!(
+                        "signed {} by key {}…; the signature is valid and covers all {} records{}",
                         time(&seal.sealed_at),
                         &seal.public_key[..16.min(seal.public_key.len())],
-                        seal.steps
+                        seal.steps,
+                        if seal.run_hash.is_some() {
+                            " and the run's labels, parameters and status"
+                        } else {
+                            " (not the run's labels, parameters or status: an earlier seal v1)"
+                        }
                     ),
-                    (Ok(()), false) => "the signature is valid but covers a different head or step count than these records".into(),
-                    (Err(e), _) => format!("the signature does not verify: {e}"),
+                    (Ok(()), false, _) => "the signature is valid but covers a different head or step count than these records".into(),
+                    (Ok(()), true, false) => "the signature is valid but signs another description of the run: its labels, parameters, status or times differ from what the server shows".into(),
+                    (Err(e), _, _) => format!("the signature does not verify: {e}"),
                 },
             });
         }
