@@ -193,6 +193,10 @@ fn keyed_run_end_to_end_verifies() {
         Some(ADMIN),
     )
     .problem(422);
+    // A value is read as its column's type: `02` is the key 2, its changed cell included.
+    let t = get(a, &format!("/api/v1/runs/{run}/trace?key=02"), Some(ADMIN)).json();
+    assert_eq!(t["steps"][1]["state"], "changed");
+    assert_eq!(t["steps"][1]["changes"][0]["column"], "amount", "{t}");
 
     // Listing.
     let runs = get(a, "/api/v1/runs?pipeline=trades", Some(ADMIN)).json();
@@ -352,6 +356,65 @@ fn kept_data_comes_back_as_posted() {
     .problem(404);
     assert!(detail.contains("no step 7"), "{detail}");
     get(a, &format!("/api/v1/runs/{run}/steps/0/artifact"), None).problem(401);
+}
+
+/// A key of two columns whose values contain `|`: traced with one `key` per column; a
+/// single joined value is split at every `|`, and the count that does not fit is named.
+#[test]
+fn a_composite_key_with_bars_in_its_values_is_traced() {
+    let (_dir, s) = started();
+    let a = &s.addr;
+    let run = create_run(a, "codes");
+    let batch = |codes: &[&str], amounts: &[f64]| {
+        RecordBatch::try_from_iter(vec![
+            (
+                "region",
+                Arc::new(StringArray::from(vec!["EU"; codes.len()])) as ArrayRef,
+            ),
+            ("code", Arc::new(StringArray::from(codes.to_vec()))),
+            ("amount", Arc::new(Float64Array::from(amounts.to_vec()))),
+        ])
+        .unwrap()
+    };
+    for (step, body) in [
+        ("load", batch(&["A|7", "B|8"], &[1.0, 2.0])),
+        ("fix", batch(&["A|7", "B|8"], &[1.5, 2.0])),
+    ] {
+        let r = post(
+            a,
+            &step_path(&run, step, "region,code"),
+            ADMIN,
+            ARROW,
+            &ipc_stream(&body),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    let t = get(
+        a,
+        &format!("/api/v1/runs/{run}/trace?key=EU&key=A%7C7"),
+        Some(ADMIN),
+    )
+    .json();
+    let states: Vec<&str> = t["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["added", "changed"], "{t}");
+    assert_eq!(t["steps"][1]["changes"][0]["new"], "1.5", "{t}");
+    let d = get(
+        a,
+        &format!("/api/v1/runs/{run}/trace?key=EU%7CA%7C7"),
+        Some(ADMIN),
+    )
+    .problem(422);
+    assert!(
+        d.contains("3 value(s) for 2 key column(s)") && d.contains("once per key column"),
+        "{d}"
+    );
+    let d = get(a, &format!("/api/v1/runs/{run}/trace"), Some(ADMIN)).problem(400);
+    assert!(d.contains("no key value"), "{d}");
 }
 
 /// The bundle passes the run check as signed, and fails it once `edit` changes its run's

@@ -421,19 +421,27 @@ async fn get_details(
     Ok(json(StatusCode::OK, &page))
 }
 
-#[derive(Deserialize)]
-struct TraceQuery {
-    key: String,
-}
-
+/// `GET /runs/{id}/trace?key=V[&key=W...]`: the key's value, one `key` per key column (or
+/// one joining them with `|`).
 async fn get_trace(
     _: Auth<Read>,
     state: State,
     id: web::Path<String>,
-    q: web::Query<TraceQuery>,
+    q: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
+    let value: Vec<String> = q
+        .into_inner()
+        .into_iter()
+        .filter_map(|(name, v)| (name == "key").then_some(v))
+        .collect();
+    if value.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid-query",
+            "no key value: give `key=VALUE`, once per key column (see /api/v1/openapi.json)",
+        ));
+    }
     let store = state.store.clone();
-    let t = blocking(move || query::trace(&store, &id, &q.key)).await?;
+    let t = blocking(move || query::trace(&store, &id, &value)).await?;
     Ok(json(StatusCode::OK, &t))
 }
 

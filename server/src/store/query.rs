@@ -239,20 +239,25 @@ pub fn details(
     })
 }
 
-/// The key hash of a value given as text (`a|b` for two key columns), typed as the key
-/// columns of a step's schema; `None` when the text is not a value of those types.
-fn key_hash(schema: &Schema, key: &[String], value: &str) -> Option<Hash> {
-    let parts: Vec<&str> = if key.len() == 1 {
-        vec![value]
-    } else {
-        value.split('|').collect()
-    };
+/// A key's value as asked: one text per key column, in the key's order. A single text
+/// for a key of several columns is split at `|` (values that contain `|` are asked one per
+/// column instead).
+fn key_parts<'a>(key: &[String], value: &'a [String]) -> Vec<&'a str> {
+    match value {
+        [one] if key.len() > 1 => one.split('|').collect(),
+        _ => value.iter().map(String::as_str).collect(),
+    }
+}
+
+/// The key hash of a value given as text, one per key column, typed as the key columns of
+/// a step's schema; `None` when the texts are not a value of those types.
+fn key_hash(schema: &Schema, key: &[String], parts: &[&str]) -> Option<Hash> {
     if parts.len() != key.len() {
         return None;
     }
     let mut fields = Vec::new();
     let mut cols: Vec<ArrayRef> = Vec::new();
-    for (k, v) in key.iter().zip(parts) {
+    for (k, &v) in key.iter().zip(parts) {
         let field = schema.field_with_name(k).ok()?;
         let text: ArrayRef = Arc::new(StringArray::from(vec![v]));
         let col = arrow_cast::cast::cast(&text, field.data_type()).ok()?;
@@ -270,17 +275,24 @@ fn key_hash(schema: &Schema, key: &[String], value: &str) -> Option<Hash> {
     out.pop()
 }
 
-/// The rows of a detail batch whose key text is `value`.
-fn rows_for_key(batch: &RecordBatch, key: &[String], value: &str) -> Result<RecordBatch, ApiError> {
-    let keys = key_texts(batch, key)?;
+/// The rows of a detail batch whose key hashes to `kh` (compared as values, so `007` finds
+/// the row of key 7, as the row tables did).
+fn rows_for_key(batch: &RecordBatch, key: &[String], kh: Hash) -> Result<RecordBatch, ApiError> {
+    let hasher = RowHasher::keys(&batch.schema(), key)
+        .map_err(|e| ApiError::internal(format!("the key of a detail table: {e}")))?;
+    let mut hashes = Vec::with_capacity(batch.num_rows());
+    hasher
+        .hash_batch(batch, &mut hashes)
+        .map_err(|e| ApiError::internal(format!("hashing the keys of a detail table: {e}")))?;
     let rows: Vec<u32> = (0..batch.num_rows() as u32)
-        .filter(|&i| keys[i as usize].as_deref() == Some(value))
+        .filter(|&i| hashes[i as usize] == kh)
         .collect();
     take(batch, &rows)
 }
 
-/// Follows one key through every step of a run.
-pub fn trace(store: &Store, run_id: &str, value: &str) -> Result<Trace, ApiError> {
+/// Follows one key through every step of a run. `value` is the key's value as text, one
+/// per key column (or, for a key of several columns, one text joining them with `|`).
+pub fn trace(store: &Store, run_id: &str, value: &[String]) -> Result<Trace, ApiError> {
     let run = store
         .read(|c| db::get_run(c, run_id))?
         .ok_or_else(|| ApiError::unknown_run(run_id))?;
@@ -300,6 +312,7 @@ pub fn trace(store: &Store, run_id: &str, value: &str) -> Result<Trace, ApiError
             ),
         ));
     };
+    let parts = key_parts(&key, value);
     let mut out = Vec::with_capacity(steps.len());
     // What the previous step held for the key: Some(row hash or None when absent); None
     // when unknown.
@@ -317,7 +330,7 @@ pub fn trace(store: &Store, run_id: &str, value: &str) -> Result<Trace, ApiError
             changes: Vec::new(),
         };
         let kh = if rec.key == key {
-            key_hash(&arrow_schema(&s.arrow_schema)?, &key, value)
+            key_hash(&arrow_schema(&s.arrow_schema)?, &key, &parts)
         } else {
             None
         };
@@ -351,17 +364,16 @@ pub fn trace(store: &Store, run_id: &str, value: &str) -> Result<Trace, ApiError
                 .diff
                 .as_ref()
                 .is_some_and(|d| d.details_truncated || d.summary_only);
-        match t.state {
-            TraceState::Added if s.details.is_some() => {
-                let rows = rows_for_key(&detail_batch(store, s, DetailKind::Added)?, &key, value)?;
+        match (t.state, kh) {
+            (TraceState::Added, Some(kh)) if s.details.is_some() => {
+                let rows = rows_for_key(&detail_batch(store, s, DetailKind::Added)?, &key, kh)?;
                 values = json_rows(&rows)?.into_iter().next().map(|mut m| {
                     m.remove("_row");
                     m
                 });
             }
-            TraceState::Changed if s.details.is_some() => {
-                let rows =
-                    rows_for_key(&detail_batch(store, s, DetailKind::Changed)?, &key, value)?;
+            (TraceState::Changed, Some(kh)) if s.details.is_some() => {
+                let rows = rows_for_key(&detail_batch(store, s, DetailKind::Changed)?, &key, kh)?;
                 for r in json_rows(&rows)? {
                     let column = r.get("column").and_then(Value::as_str).unwrap_or("");
                     let change = CellChange {
@@ -378,7 +390,7 @@ pub fn trace(store: &Store, run_id: &str, value: &str) -> Result<Trace, ApiError
                     values = None;
                 }
             }
-            TraceState::Unchanged => {}
+            (TraceState::Unchanged, _) => {}
             _ => values = None,
         }
         if now.is_some() {
@@ -387,12 +399,22 @@ pub fn trace(store: &Store, run_id: &str, value: &str) -> Result<Trace, ApiError
         prev = Some(now);
         out.push(t);
     }
+    let asked = parts.join("|");
     if !parsed_once {
+        let hint = if parts.len() != key.len() {
+            format!(
+                "{} value(s) for {} key column(s): give `key=` once per key column, in the \
+                 key's order (or once, the values joined with `|`)",
+                parts.len(),
+                key.len()
+            )
+        } else {
+            "each value must read as its column's type".to_string()
+        };
         return Err(ApiError::unprocessable(
             "invalid-key-value",
             format!(
-                "`{value}` is not a value of the key ({}) of run `{run_id}`; \
-                 for several key columns join the values with `|`",
+                "`{asked}` is not a value of the key ({}) of run `{run_id}`: {hint}",
                 key.join(", ")
             ),
         ));
@@ -400,7 +422,7 @@ pub fn trace(store: &Store, run_id: &str, value: &str) -> Result<Trace, ApiError
     Ok(Trace {
         run_id: run_id.to_string(),
         key,
-        value: value.to_string(),
+        value: asked,
         steps: out,
     })
 }
