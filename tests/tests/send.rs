@@ -239,7 +239,8 @@ fn server_problems_become_clear_errors() {
         text(&o)
     );
 
-    // Duplicate keys: 422 with the server's explanation; the new run stays empty.
+    // Duplicate keys: 422 with the server's explanation; the new run is ended as failed
+    // with it, not left open and empty.
     let o = cli(
         &server,
         Some(ADMIN),
@@ -259,7 +260,24 @@ fn server_problems_become_clear_errors() {
     let out = text(&o);
     assert!(out.contains("422"), "{out}");
     assert!(out.to_lowercase().contains("duplicate"), "{out}");
-    assert!(out.contains("was created and is empty"), "{out}");
+    assert!(
+        out.contains("was created; it is ended as failed, with the reason"),
+        "{out}"
+    );
+    let runs = get(
+        &server.addr,
+        "/api/v1/runs?pipeline=p&status=failed",
+        Some(ADMIN),
+    )
+    .json();
+    assert_eq!(runs["total"], 1, "{runs}");
+    let failed = &runs["items"][0];
+    assert_eq!(failed["steps"], 0, "{failed}");
+    let error = failed["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("the first step `s` was refused:") && error.contains("422"),
+        "{failed}"
+    );
 
     // A key the file does not have, or a file that is not data: refused before a run is
     // created.

@@ -1,7 +1,8 @@
 //! `pipeproof send FILE --run RUN --step NAME`: posts a data file as a step of a run
 //! (`POST /api/v1/runs/{id}/steps`), streaming the file as the body, and prints the stored
 //! record and its diff against the previous step. With `--new-run --pipeline NAME` it first
-//! creates the run (`POST /api/v1/runs`). The server does all the hashing and diffing.
+//! creates the run (`POST /api/v1/runs`), and ends it as failed if the server refuses its first
+//! step. The server does all the hashing and diffing.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -9,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use pipeproof_core::Format;
-use pipeproof_core::api::{CreateRun, IDEMPOTENCY_HEADER, Run, Step};
+use pipeproof_core::api::{CreateRun, FailRun, IDEMPOTENCY_HEADER, Run, Step};
 
 use super::{FormatArg, Output};
 use crate::client::{Client, ServerArgs, idempotency_key, segment};
@@ -174,14 +175,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 std::thread::sleep(std::time::Duration::from_millis(500 * attempt as u64));
             }
             Err(e) => {
+                let created = match &created {
+                    Some(r) => format!(" ({})", end_refused_run(&client, &r.id, &args.step, &e)),
+                    None => String::new(),
+                };
                 return Err(e.context(format!(
-                    "{} was not stored as step `{}`{}",
+                    "{} was not stored as step `{}`{created}",
                     args.file.display(),
                     args.step,
-                    match &created {
-                        Some(r) => format!(" (run {} was created and is empty)", r.id),
-                        None => String::new(),
-                    }
                 )));
             }
         }
@@ -202,6 +203,25 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     crate::style::emit(&out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A run this command created whose first step was not stored: ended as failed with the
+/// reason, when the server refused the step, so that no empty run is left open; left open
+/// when the server could not be reached (nor can it be told). Says which.
+fn end_refused_run(client: &Client, run_id: &str, step: &str, e: &anyhow::Error) -> String {
+    if Client::is_transport(e) {
+        return format!("run {run_id} was created and is left open, empty");
+    }
+    let failed = client.post_json(
+        &format!("/runs/{}/fail", segment(run_id)),
+        &FailRun {
+            error: format!("the first step `{step}` was refused: {e:#}"),
+        },
+    );
+    match failed {
+        Ok(_) => format!("run {run_id} was created; it is ended as failed, with the reason"),
+        Err(f) => format!("run {run_id} was created and is left open, empty: {f:#}"),
+    }
 }
 
 fn parse_labels(labels: &[String]) -> Result<BTreeMap<String, String>> {
