@@ -535,6 +535,7 @@ def test_warn_mode_detaches_a_run_whose_server_died_and_waits_no_more(own_server
     assert f"step 'clean' of run {run.id} not recorded" in first and "unreachable" in first
     assert "incomplete from step 1 ('clean') on" in first, first
     assert "will not be sealed" in first, first
+    assert "it stays open on the server, which could not be reached" in first, first
     for step, message in zip(["enrich", "report"], later):
         assert message == (
             f"pipeproof: step {step!r} not recorded: run {run.id} is detached (its record "
@@ -823,14 +824,18 @@ def test_warn_mode_turns_unconvertible_data_into_warnings(client: pp.Client):
                 # be diffed against "load" as if the refused step had not run.
                 assert run.snapshot(trades(5), step="fine") is None, step
         assert [s.step for s in run.steps] == ["load"] and run.skipped == [step, "fine"]
+        # The server could be told: the run is ended as failed, saying which step and why.
         detail = client.get_run(run.id)
-        assert len(detail["steps"]) == 1 and detail["run"]["status"] == "open", step
+        assert len(detail["steps"]) == 1 and detail["run"]["status"] == "failed", step
+        assert detail["run"]["error"].startswith(f"step 1 ({step!r}) was not recorded: "), detail
+        assert run.status == "failed" and detail["seal"] is not None
+        # The block's end does not try to seal a run that ended: no third warning.
         messages = _pipeproof_warnings(caught)
-        assert len(messages) == 3, messages
+        assert len(messages) == 2, messages
         assert f"step {step!r} of run {run.id} not recorded" in messages[0], messages
         assert f"incomplete from step 1 ({step!r}) on" in messages[0], messages
+        assert "it is ended as failed on the server, with that reason" in messages[0], messages
         assert "step 'fine' not recorded" in messages[1], messages
-        assert "not sealed" in messages[2], messages
 
 
 def test_unexpected_conversion_errors_name_the_step_and_keep_the_cause(client: pp.Client):

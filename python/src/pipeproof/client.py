@@ -8,7 +8,8 @@ as an Arrow IPC stream and returns the stored step as a :class:`StepResult`.
 With ``on_error="warn"`` a pipeline never fails because of pipeproof: every client error
 becomes a :class:`PipeproofWarning` and the call returns ``None``. A run whose step could
 not be recorded is detached from then on: its chain would no longer be the pipeline's, so
-later steps are not sent and the run is not sealed.
+later steps are not sent and the run is not sealed; it is ended as failed, with the reason,
+when the server can still be told.
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ from typing import (
     Union,
 )
 
-from .errors import PipeproofError, ValidationError
+from .errors import ConnectionError, PipeproofError, ValidationError
 from .frames import ARROW_STREAM_MEDIA_TYPE, batch_rows_for, convert, ipc_stream
-from .http import RETRY_ALWAYS, RETRY_CONNECT, Timeout, Transport, url_problem
+from .http import RETRY_ALWAYS, RETRY_CONNECT, RETRY_NEVER, Timeout, Transport, url_problem
 from .results import StepResult, VerifyResult
 
 __all__ = ["Client", "Run", "PipeproofWarning", "verify_bundle", "DEFAULT_URL"]
@@ -237,7 +238,9 @@ class Run:
     without contacting the server. That happens when the run could not be started (``id``
     is ``None``), and when one of its steps could not be recorded, whatever the error: the
     steps after it would be chained and diffed as if the missing one had not run, so the
-    run stays open on the server, incomplete from that step on, and is never sealed.
+    run is never sealed. It is ended as failed at once, with the step and the reason as its
+    error (one request, not retried); when the server could not be reached, or refuses
+    that too, the run stays open, incomplete from that step on.
     """
 
     def __init__(
@@ -375,10 +378,11 @@ class Run:
             index = len(self.steps)
             self.skipped.append(step)
             self._detached = f"its record is incomplete from step {index} ({step!r}) on"
+            ended = self._fail_detached(err, f"step {index} ({step!r}) was not recorded: {err}")
             _warn(
                 f"pipeproof: step {step!r} of run {self.id} not recorded: {err}. The run is "
                 f"now detached: its record is incomplete from step {index} ({step!r}) on; "
-                "later steps are not recorded and the run will not be sealed"
+                f"later steps are not recorded and the run will not be sealed; {ended}"
             )
             return None
         self.steps.append(result)
@@ -661,6 +665,20 @@ class Run:
         with tempfile.TemporaryDirectory(prefix="pipeproof-") as tmp:
             bundle = self.export(Path(tmp) / f"{self.id}.zip")
             return verify_bundle(bundle, self._client.public_key(), bin=bin)
+
+    def _fail_detached(self, err: PipeproofError, reason: str) -> str:
+        """Ends a run just detached as failed with ``reason``, in one request, unless the
+        server could not be reached (``err``). Says what became of the run."""
+        if isinstance(err, ConnectionError):
+            return "it stays open on the server, which could not be reached"
+        try:
+            reply = self._client._http.request(
+                "POST", f"/runs/{self.id}/fail", retry=RETRY_NEVER, json_body={"error": reason}
+            )
+            self._data = reply.json()
+        except PipeproofError as fail:
+            return f"it stays open on the server, which refused to end it as failed: {fail}"
+        return "it is ended as failed on the server, with that reason"
 
     def _label(self) -> str:
         return f"run of {self.pipeline!r}" if self._data is None else f"run {self.id}"
