@@ -135,6 +135,10 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             r.insert_header(("WWW-Authenticate", "Bearer realm=\"pipeproof\""));
         }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // Busy, not broken: clients that retry know when.
+            r.insert_header(("Retry-After", "5"));
+        }
         r.body(serde_json::to_string(&self.problem()).expect("problems serialise"))
     }
 }

@@ -251,12 +251,45 @@ fn keyed_run_end_to_end_verifies() {
         bundle.header("content-length"),
         Some(bundle.body.len().to_string().as_str())
     );
-    // Exported again, the same bytes; the file it was written to is gone.
+    // Exported again, the same bytes: the bundle of the sealed run is kept under its hash
+    // and served as it is, with an ETag a resumed download can name; nothing is left in tmp/.
     let again = get(a, &format!("/api/v1/runs/{run}/bundle"), Some(ADMIN));
     assert_eq!(again.body, bundle.body);
     let data = dir.path().join("data");
     let tmp: Vec<_> = std::fs::read_dir(data.join("tmp")).unwrap().collect();
     assert!(tmp.is_empty(), "left in tmp/: {tmp:?}");
+    let kept = data
+        .join("exports")
+        .join(format!("{run}.{}.zip", blake3::hash(&bundle.body).to_hex()));
+    assert_eq!(std::fs::read(&kept).unwrap(), bundle.body);
+    assert_eq!(std::fs::read_dir(data.join("exports")).unwrap().count(), 1);
+    let etag = bundle
+        .header("etag")
+        .expect("a kept bundle has an ETag")
+        .to_string();
+    assert_eq!(again.header("etag"), Some(etag.as_str()));
+    let auth = bearer(ADMIN);
+    let resumed = request_raw(
+        a,
+        "GET",
+        &format!("/api/v1/runs/{run}/bundle"),
+        &[
+            ("Authorization", &auth),
+            ("Range", "bytes=100-"),
+            ("If-Range", &etag),
+        ],
+        b"",
+        None,
+    );
+    assert_eq!(resumed.status, 206, "{}", resumed.text());
+    assert_eq!(resumed.body, bundle.body[100..]);
+    // The kept file damaged on disk: it is not served, but written again from the blobs.
+    let mut damaged = bundle.body.clone();
+    damaged[mid] ^= 1;
+    std::fs::write(&kept, &damaged).unwrap();
+    let again = get(a, &format!("/api/v1/runs/{run}/bundle"), Some(ADMIN));
+    assert_eq!(again.body, bundle.body);
+    assert_eq!(std::fs::read(&kept).unwrap(), bundle.body);
 
     // A row table's blob damaged on disk: the export fails naming it, rather than serving a
     // bundle that would not verify.
@@ -271,6 +304,8 @@ fn keyed_run_end_to_end_verifies() {
         }
     }
     let damage = |path: &std::path::Path, bytes: &[u8]| {
+        // Without the kept bundle (as when the cache let it go), written from the blobs.
+        std::fs::remove_file(&kept).unwrap();
         let mut bytes = bytes.to_vec();
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
@@ -285,6 +320,10 @@ fn keyed_run_end_to_end_verifies() {
     let (bytes, path) = rows.pop().expect("a stored row table");
     damage(&path, &bytes);
     std::fs::write(&path, bytes).unwrap();
+    assert_eq!(
+        get(a, &format!("/api/v1/runs/{run}/bundle"), Some(ADMIN)).body,
+        bundle.body
+    );
     // A details table's blob (changed cells: `old` and `new`), likewise.
     let changed = std::fs::read_dir(data.join("blobs"))
         .unwrap()
@@ -362,7 +401,7 @@ fn kept_data_comes_back_as_posted() {
 /// single joined value is split at every `|`, and the count that does not fit is named.
 #[test]
 fn a_composite_key_with_bars_in_its_values_is_traced() {
-    let (_dir, s) = started();
+    let (dir, s) = started();
     let a = &s.addr;
     let run = create_run(a, "codes");
     let batch = |codes: &[&str], amounts: &[f64]| {
@@ -415,6 +454,12 @@ fn a_composite_key_with_bars_in_its_values_is_traced() {
     );
     let d = get(a, &format!("/api/v1/runs/{run}/trace"), Some(ADMIN)).problem(400);
     assert!(d.contains("no key value"), "{d}");
+    // The bundle of an open run is written for each export, and not kept.
+    let bundle = get(a, &format!("/api/v1/runs/{run}/bundle"), Some(ADMIN));
+    assert_eq!(bundle.status, 200);
+    assert_eq!(bundle.header("etag"), None);
+    let exports = dir.path().join("data").join("exports");
+    assert_eq!(std::fs::read_dir(exports).unwrap().count(), 0);
 }
 
 /// The bundle passes the run check as signed, and fails it once `edit` changes its run's

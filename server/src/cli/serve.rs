@@ -31,7 +31,12 @@ pub struct Args {
     /// Default: 4GiB.
     #[arg(long, env = "PIPEPROOF_MAX_BODY")]
     max_body: Option<String>,
-    /// A TOML file with any of: data_dir, bind, static_dir, max_body, log_format, workers.
+    /// How much disk the bundles of ended runs, kept once exported, may take (suffixes as
+    /// for --max-body; 0 keeps none). Default: 1GiB.
+    #[arg(long, env = "PIPEPROOF_EXPORT_CACHE")]
+    export_cache: Option<String>,
+    /// A TOML file with any of: data_dir, bind, static_dir, max_body, export_cache,
+    /// log_format, workers.
     #[arg(long, env = "PIPEPROOF_CONFIG")]
     config: Option<PathBuf>,
     /// Log lines as `text` or `json` (filter with PIPEPROOF_LOG or RUST_LOG).
@@ -53,6 +58,7 @@ struct FileConfig {
     bind: Option<String>,
     static_dir: Option<PathBuf>,
     max_body: Option<toml::Value>,
+    export_cache: Option<toml::Value>,
     log_format: Option<String>,
     workers: Option<usize>,
 }
@@ -67,6 +73,8 @@ pub struct Settings {
     pub static_dir: Option<PathBuf>,
     /// The body limit in bytes.
     pub max_body: u64,
+    /// The size of the kept exports, in bytes.
+    pub export_cache: u64,
     /// `text` or `json`.
     pub log_format: String,
     /// Worker threads.
@@ -116,13 +124,25 @@ impl Args {
             }
             None => FileConfig::default(),
         };
-        let max_body = match (&self.max_body, &file.max_body) {
-            (Some(s), _) => parse_size(s)?,
-            (None, Some(toml::Value::Integer(n))) if *n > 0 => *n as u64,
-            (None, Some(toml::Value::String(s))) => parse_size(s)?,
-            (None, Some(v)) => bail!("max_body in the config file must be a size, got {v}"),
-            (None, None) => 4 << 30,
+        let size = |flag: &Option<String>, file: &Option<toml::Value>, name: &str, default| {
+            Ok::<u64, anyhow::Error>(match (flag, file) {
+                (Some(s), _) => parse_size(s)?,
+                (None, Some(toml::Value::Integer(n))) if *n >= 0 => *n as u64,
+                (None, Some(toml::Value::String(s))) => parse_size(s)?,
+                (None, Some(v)) => bail!("{name} in the config file must be a size, got {v}"),
+                (None, None) => default,
+            })
         };
+        let max_body = size(&self.max_body, &file.max_body, "max_body", 4 << 30)?;
+        if max_body == 0 {
+            bail!("max_body cannot be 0: no step could be posted");
+        }
+        let export_cache = size(
+            &self.export_cache,
+            &file.export_cache,
+            "export_cache",
+            crate::store::exports::DEFAULT_CACHE,
+        )?;
         let log_format = self
             .log_format
             .clone()
@@ -148,6 +168,7 @@ impl Args {
                 .or(file.static_dir)
                 .or_else(default_static_dir),
             max_body,
+            export_cache,
             log_format,
             workers: self.workers.or(file.workers),
         })
@@ -187,7 +208,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     // Held until the process ends; taken before the store is opened (and migrated).
     let _lock = crate::store::lock_for_serving(&s.data_dir)?;
-    let store = Arc::new(Store::open(&s.data_dir)?);
+    let mut store = Store::open(&s.data_dir)?;
+    store.exports.set_cache(s.export_cache);
+    let store = Arc::new(store);
     store.recover()?;
     let admin = std::env::var("PIPEPROOF_ADMIN_TOKEN")
         .ok()

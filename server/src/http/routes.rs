@@ -468,8 +468,8 @@ async fn fail_run(
     Ok(json(StatusCode::OK, &run))
 }
 
-/// A run's bundle, written to an unlinked temp file and streamed from it (range requests
-/// work).
+/// A run's bundle, streamed from its file (range requests work): an ended run's kept
+/// bundle, or one written for this request ([`ingest::export_bundle`]).
 async fn get_bundle(
     _: Auth<Read>,
     state: State,
@@ -478,16 +478,19 @@ async fn get_bundle(
 ) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let name = format!("{}.pipeproof.zip", id.as_str());
-    let file = blocking(move || ingest::export_bundle(&store, &id)).await?;
-    let file = actix_files::NamedFile::from_file(file, &name)
+    let export = blocking(move || ingest::export_bundle(&store, &id, true)).await?;
+    let file = actix_files::NamedFile::from_file(export.file, &name)
         .map_err(|e| ApiError::internal(format!("bundle: {e}")))?;
-    // Each export is a new file: no ETag that a later one could match.
+    // A kept bundle is served again as it is, so its ETag (of the file) lets a resumed
+    // download (`If-Range`) continue; a bundle written for one request has none that a
+    // later one could match.
     let file = download(
         file,
         "application/zip".parse().expect("a valid MIME type"),
         name,
     )
-    .use_etag(false);
+    .use_etag(export.kept)
+    .use_last_modified(export.kept);
     Ok(file.into_response(&req))
 }
 

@@ -454,17 +454,34 @@ pub fn finish_run(
         .run)
 }
 
-/// A run as a bundle (the canonical zip of `core::bundle`), written a step at a time to a
-/// file under `tmp/` that is unlinked at once: the open file, at its start, is all there is
-/// of it. Only one step's details are in memory at a time, and row tables are copied from
-/// their blobs as they are, so a run of any size exports in little memory. Every blob is
-/// checked against its name (a row table's once copied: on a mismatch the file is dropped
-/// unsent), so a blob damaged on disk fails the export instead of giving a bundle that does
-/// not verify.
-pub fn export_bundle(store: &Store, run_id: &str) -> Result<File, ApiError> {
+/// A run's bundle as exported: the open file, at its start, and whether it is kept (the
+/// run ended, so the file is the same for every later export).
+pub struct Export {
+    /// The bundle.
+    pub file: File,
+    /// True when the file is kept under `exports/` and will be served again as it is.
+    pub kept: bool,
+}
+
+/// A run as a bundle (the canonical zip of `core::bundle`). With `keep`, an ended run's
+/// bundle kept from an earlier export is served as it is, once checked against its hash
+/// ([`super::exports`]); without, it is written from the blobs and not kept (what
+/// `pipeproof check` verifies). Otherwise it is written a step at a time to a file under `tmp/`
+/// (at most [`super::exports::MAX_WRITING`] at once, else 503): an ended run's is then kept,
+/// an open run's file is unlinked at once, the open file being all there is of it. Only one
+/// step's details are in memory at a time, and row tables are copied from their blobs as
+/// they are, so a run of any size exports in little memory. Every blob is checked against
+/// its name (a row table's once copied: on a mismatch the file is dropped unsent), so a
+/// blob damaged on disk fails the export instead of giving a bundle that does not verify.
+pub fn export_bundle(store: &Store, run_id: &str, keep: bool) -> Result<Export, ApiError> {
     let row = store
         .read(|c| db::get_run(c, run_id))?
         .ok_or_else(|| ApiError::unknown_run(run_id))?;
+    let ended = keep && row.seal.is_some();
+    if ended && let Some((file, _)) = store.exports.kept(run_id) {
+        return Ok(Export { file, kept: true });
+    }
+    let _writing = store.exports.writing()?;
     let steps = store.read(|c| db::list_steps(c, run_id))?;
     let manifest = Manifest {
         spec: BUNDLE_SPEC.into(),
@@ -479,10 +496,39 @@ pub fn export_bundle(store: &Store, run_id: &str) -> Result<File, ApiError> {
         .create_new(true)
         .open(&path)
         .with_context(|| format!("cannot create {}", path.display()))?;
-    // Unlinked while open: nothing to clean up, whatever happens next.
-    std::fs::remove_file(&path).with_context(|| format!("cannot unlink {}", path.display()))?;
+    let unlink =
+        || std::fs::remove_file(&path).with_context(|| format!("cannot unlink {}", path.display()));
+    if !ended {
+        // Unlinked while open: nothing to clean up, whatever happens next.
+        unlink()?;
+        let file = write_bundle(store, run_id, &manifest, &steps, file, &path)?;
+        return Ok(Export { file, kept: false });
+    }
+    // Named until it is kept (a crash leaves it to the next start's emptying of `tmp/`).
+    let file = write_bundle(store, run_id, &manifest, &steps, file, &path).inspect_err(|_| {
+        let _ = unlink();
+    })?;
+    let (file, kept) = store
+        .exports
+        .keep(run_id, file, &path)
+        .with_context(|| format!("cannot keep the bundle of run {run_id}"))?;
+    Ok(Export {
+        file,
+        kept: kept.is_some(),
+    })
+}
+
+/// Writes a run's bundle into `file` (created at `path`, under `tmp/`); returns it rewound.
+fn write_bundle(
+    store: &Store,
+    run_id: &str,
+    manifest: &Manifest,
+    steps: &[db::StepRow],
+    file: File,
+    path: &std::path::Path,
+) -> Result<File, ApiError> {
     // What fails here is writing the temp file (a full disk, say) or reading a blob.
-    let tmp = path.parent().unwrap_or(&path).display();
+    let tmp = path.parent().unwrap_or(path).display();
     let writing = |e: pipeproof_core::Error| {
         ApiError::internal(format!(
             "cannot write the bundle of run {run_id} (to a file in {tmp}, or from its blobs): {e}"
@@ -492,9 +538,9 @@ pub fn export_bundle(store: &Store, run_id: &str) -> Result<File, ApiError> {
         let bytes = store.blobs.get_checked(id)?;
         batch_from_ipc(bytes).map_err(|e| ApiError::internal(format!("blob {id}: {e}")))
     };
-    let mut w = BundleWriter::new(std::io::BufWriter::with_capacity(1 << 20, file), &manifest)
+    let mut w = BundleWriter::new(std::io::BufWriter::with_capacity(1 << 20, file), manifest)
         .map_err(writing)?;
-    for s in &steps {
+    for s in steps {
         let details = match &s.details {
             Some([a, r, c]) => Some(Details {
                 added: details_table(a)?,

@@ -340,8 +340,9 @@ pub fn check(data_dir: &Path) -> Result<CheckReport> {
     };
     for (run_id, status) in runs {
         report.runs += 1;
-        let bundle = match super::ingest::export_bundle(&store, &run_id) {
-            Ok(f) => crate::file_at::FileAt::new(f),
+        // Written from the blobs, never a kept export: the blobs are what is checked.
+        let bundle = match super::ingest::export_bundle(&store, &run_id, false) {
+            Ok(e) => crate::file_at::FileAt::new(e.file),
             Err(e) => {
                 report.damaged(format!("run {run_id}"), e.detail);
                 continue;

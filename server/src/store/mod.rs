@@ -11,11 +11,13 @@
 //! blobs/ab/cdef...   content-addressed by BLAKE3
 //! carry/RUN.INDEX    the head step's data of an open run
 //! tmp/               request bodies and blobs being written; emptied at start
+//! exports/RUN.HASH.zip  bundles of ended runs as exported, kept up to a size (a cache)
 //! serve.lock         locked by the one server using the directory; its process id
 //! ```
 
 pub mod blobs;
 pub mod db;
+pub mod exports;
 pub mod ingest;
 pub mod maintain;
 pub mod query;
@@ -50,6 +52,8 @@ pub struct Store {
     reads: Mutex<Vec<Connection>>,
     /// The blobs.
     pub blobs: Blobs,
+    /// The bundles of ended runs, kept once exported.
+    pub exports: exports::Exports,
     key: KeyPair,
     key_created_at: String,
     run_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
@@ -149,8 +153,11 @@ impl Store {
         let created = now();
         db::insert_key(&conn, &key.public_hex(), &created)?;
         let key_created_at = db::key_created_at(&conn, &key.public_hex())?.unwrap_or(created);
+        let exports = exports::Exports::new(dir.join("exports"), exports::DEFAULT_CACHE)
+            .with_context(|| format!("cannot create {}", dir.join("exports").display()))?;
         let store = Store {
             blobs: Blobs::new(dir.join("blobs"), dir.join("tmp")),
+            exports,
             dir,
             db_path,
             write: Mutex::new(conn),
