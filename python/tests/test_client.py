@@ -283,6 +283,34 @@ def test_diff_returns_the_details_as_a_dataframe(client: pp.Client):
         run.diff("nope")
 
 
+def test_trace_follows_a_row_by_its_key(client: pp.Client):
+    df = trades(20)
+    with client.run("trace") as run:
+        run.snapshot(df, step="load", key="trade_id")
+        changed = df.copy()
+        changed.loc[changed.trade_id == 7, "notional"] = 1.0
+        run.snapshot(changed, step="clean", key="trade_id")
+        run.snapshot(changed[changed.trade_id != 7], step="drop", key="trade_id")
+    t = run.trace(7)
+    assert t["key"] == ["trade_id"] and t["value"] == "7"
+    assert [s["state"] for s in t["steps"]] == ["added", "changed", "removed"], t
+    assert t["steps"][1]["changes"][0]["column"] == "notional", t
+    assert run.trace(np.int64(7)) == t
+    with pytest.raises(pp.ValidationError, match="not a value of the key"):
+        run.trace("seven")
+    with pytest.raises(pp.ValidationError, match="needs the key's value"):
+        run.trace()
+
+    # A key of two columns, one of whose values holds `|`.
+    codes = pd.DataFrame({"region": ["EU", "EU"], "code": ["A|7", "B"], "n": [1, 2]})
+    with client.run("trace-composite") as run:
+        run.snapshot(codes, step="load", key=["region", "code"])
+        run.snapshot(codes.assign(n=[5, 2]), step="bump", key=["region", "code"])
+    t = run.trace("EU", "A|7")
+    assert [s["state"] for s in t["steps"]] == ["added", "changed"], t
+    assert t["steps"][1]["changes"][0] == {"column": "n", "old": "1", "new": "5"}, t
+
+
 def test_diff_keeps_data_columns_named_like_its_own_apart(client: pp.Client):
     before = pd.DataFrame(
         {

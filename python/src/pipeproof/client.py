@@ -14,6 +14,7 @@ when the server can still be told.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import importlib.util
 import json
@@ -531,6 +532,27 @@ class Run:
                 records.append(record)
         return _detail_frame(pd, records, columns if records else every)
 
+    def trace(self, *key: Any) -> Dict[str, Any]:
+        """Follows the row with this key through every step of the run (the server's
+        ``Trace``): for each step its ``state`` (``added``, ``unchanged``, ``changed``,
+        ``removed``, ``absent``, or ``unknown`` where details were not kept), ``row_hash``,
+        ``values`` where known and the ``changes`` (``column``, ``old``, ``new``).
+
+        Give one value per key column, in the key's order: ``run.trace(4711)``,
+        ``run.trace("EU", "A|7")``. Values are sent as text and read as their columns'
+        types (``True`` as ``true``, dates and datetimes in ISO 8601).
+
+        Raises:
+            ValidationError: no key value, or one that is not a value of the run's key.
+        """
+        self._require()
+        if not key:
+            raise ValidationError("trace() needs the key's value: one per key column")
+        texts = [_key_text(v) for v in key]
+        return self._client._http.request(
+            "GET", f"/runs/{self.id}/trace", retry=RETRY_ALWAYS, params={"key": texts}
+        ).json()
+
     def _details(
         self,
         index: int,
@@ -838,6 +860,17 @@ def _warn(message: str) -> None:
         frame = frame.f_back
         level += 1
     warnings.warn(message, PipeproofWarning, stacklevel=level)
+
+
+def _key_text(value: Any) -> str:
+    """A key value as the trace route reads it: text in the form its column's type parses."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if value is None:
+        raise ValidationError("a key value is None: keys have no nulls")
+    return str(value)
 
 
 def _labels(labels: Optional[Mapping[str, Any]]) -> Dict[str, str]:
