@@ -405,6 +405,37 @@ pub struct Keys {
     pub keys: Vec<PublicKey>,
 }
 
+/// One entry of the log of seals (`GET /log/entries`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// The entry's position (0-based).
+    pub index: u64,
+    /// The run whose seal it is.
+    pub run_id: String,
+    /// The seal's leaf hash ([`crate::log::leaf_of`]).
+    pub leaf: Hash,
+}
+
+/// `GET /log/entries`: a page of the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogEntries {
+    /// The log's size now.
+    pub size: u64,
+    /// The entries from the asked position on.
+    pub entries: Vec<LogEntry>,
+}
+
+/// `GET /log/inclusion?run=ID[&size=N]`: where a run's seal is in the log of `size` entries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogInclusion {
+    /// The run.
+    pub run_id: String,
+    /// The leaf hash the server holds for its seal.
+    pub leaf: Hash,
+    /// The audit path of that leaf in the tree of `proof.size` entries.
+    pub proof: crate::log::InclusionProof,
+}
+
 /// `POST /tokens` (admin).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateToken {

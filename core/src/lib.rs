@@ -14,6 +14,7 @@ pub mod error;
 pub mod fingerprint;
 pub mod hash;
 mod lanes;
+pub mod log;
 pub mod merkle;
 mod par;
 pub mod record;

@@ -100,6 +100,11 @@ impl KeyPair {
         hex::encode(self.0.verifying_key().to_bytes())
     }
 
+    /// The Ed25519 signature of `message`, hex.
+    pub(crate) fn sign_hex(&self, message: &[u8]) -> String {
+        hex::encode(self.0.sign(message).to_bytes())
+    }
+
     /// Seals a run that ended (sealed or failed) with `steps` records whose last hash is
     /// `head`: `run` is the run as it will be stored and exported from now on, its status and
     /// `sealed_at` (the seal's time) included. Fails for a run still open or without an end.
@@ -124,8 +129,7 @@ impl KeyPair {
             public_key: self.public_hex(),
             signature: String::new(),
         };
-        let signature = self.0.sign(&seal_message(&seal)?);
-        seal.signature = hex::encode(signature.to_bytes());
+        seal.signature = self.sign_hex(&seal_message(&seal)?);
         Ok(seal)
     }
 }
@@ -146,22 +150,42 @@ pub fn parse_public_key(hex_key: &str) -> Result<VerifyingKey> {
 /// Checks a seal's signature, and that its key is the trusted one when one is given.
 pub fn verify_seal(seal: &Seal, trusted_public_hex: Option<&str>) -> Result<()> {
     let message = seal_message(seal)?;
+    verify_signed(
+        "seal",
+        &seal.public_key,
+        &seal.signature,
+        &message,
+        trusted_public_hex,
+    )
+}
+
+/// Checks that `signature` (hex) is `public_key`'s (hex) Ed25519 signature of `message`,
+/// and that the key is the trusted one when one is given. `what` names the signed object in
+/// the errors.
+pub(crate) fn verify_signed(
+    what: &str,
+    public_key: &str,
+    signature: &str,
+    message: &[u8],
+    trusted_public_hex: Option<&str>,
+) -> Result<()> {
     if let Some(trusted) = trusted_public_hex {
         let trusted = parse_public_key(trusted)?;
-        if trusted != parse_public_key(&seal.public_key)? {
+        if trusted != parse_public_key(public_key)? {
             return Err(Error::Verification(format!(
-                "the seal was signed by key {}, not by the trusted key {}",
-                seal.public_key,
+                "the {what} was signed by key {public_key}, not by the trusted key {}",
                 hex::encode(trusted.to_bytes())
             )));
         }
     }
-    let key = parse_public_key(&seal.public_key)?;
+    let key = parse_public_key(public_key)?;
     let mut sig = [0u8; 64];
-    hex::decode_to_slice(&seal.signature, &mut sig)
+    hex::decode_to_slice(signature, &mut sig)
         .map_err(|_| Error::Verification("the signature is not 128 hex digits".into()))?;
-    key.verify_strict(&message, &Signature::from_bytes(&sig))
-        .map_err(|_| Error::Verification("the seal's signature does not match its content".into()))
+    key.verify_strict(message, &Signature::from_bytes(&sig))
+        .map_err(|_| {
+            Error::Verification(format!("the {what}'s signature does not match its content"))
+        })
 }
 
 #[cfg(test)]

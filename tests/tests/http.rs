@@ -462,6 +462,118 @@ fn a_composite_key_with_bars_in_its_values_is_traced() {
     assert_eq!(std::fs::read_dir(exports).unwrap().count(), 0);
 }
 
+/// Every seal is entered in the log in the order runs end: the signed tree head covers
+/// them, each run's inclusion proof checks against it, and a kept head is the start of a
+/// later one.
+#[test]
+fn the_log_of_seals_grows_and_proves() {
+    use pipeproof_core::api::{LogEntries, LogInclusion};
+    use pipeproof_core::log::{self, ConsistencyProof, TreeHead};
+    let (_dir, s) = started();
+    let a = &s.addr;
+    let key = get(a, "/api/v1/keys", Some(ADMIN)).json()["keys"][0]["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let head = || -> TreeHead {
+        let h: TreeHead =
+            serde_json::from_value(get(a, "/api/v1/log", Some(ADMIN)).json()).unwrap();
+        log::verify_tree_head(&h, Some(&key)).unwrap();
+        h
+    };
+    let empty = head();
+    assert_eq!(empty.size, 0);
+    let body = ipc_stream(&trades(&[1, 2], &[1.0, 2.0], &["a", "b"]));
+    let mut runs = Vec::new();
+    let mut kept = None;
+    for end in ["seal", "fail", "seal"] {
+        let run = create_run(a, "logged");
+        let r = post(a, &step_path(&run, "load", "id"), ADMIN, ARROW, &body);
+        assert_eq!(r.status, 201, "{}", r.text());
+        let r = post_json(
+            a,
+            &format!("/api/v1/runs/{run}/{end}"),
+            ADMIN,
+            &json!({"error": "it broke"}),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        runs.push(run);
+        if runs.len() == 2 {
+            kept = Some(head());
+        }
+    }
+    let kept = kept.expect("a head kept at two entries");
+    assert_eq!(kept.size, 2);
+    let now = head();
+    assert_eq!(now.size, 3);
+    // Each run's leaf is its seal's, and its proof checks against the head.
+    let leaves: Vec<_> = runs
+        .iter()
+        .map(|run| {
+            let detail = get(a, &format!("/api/v1/runs/{run}"), Some(ADMIN)).json();
+            let seal: pipeproof_core::sign::Seal =
+                serde_json::from_value(detail["seal"].clone()).unwrap();
+            log::leaf_of(&seal)
+        })
+        .collect();
+    assert_eq!(now.root, pipeproof_core::merkle::root(&leaves));
+    for (i, run) in runs.iter().enumerate() {
+        let p: LogInclusion = serde_json::from_value(
+            get(a, &format!("/api/v1/log/inclusion?run={run}"), Some(ADMIN)).json(),
+        )
+        .unwrap();
+        assert_eq!((p.proof.index, p.leaf), (i as u64, leaves[i]));
+        log::verify_inclusion(&leaves[i], &p.proof, &now).unwrap();
+    }
+    // The head kept at two entries is the start of the head now.
+    let c: ConsistencyProof =
+        serde_json::from_value(get(a, "/api/v1/log/consistency?from=2", Some(ADMIN)).json())
+            .unwrap();
+    log::verify_consistency(&kept, &now, &c).unwrap();
+    log::verify_consistency(&empty, &now, &log::consistency_proof(&leaves, 0)).unwrap();
+    // In the log of two entries the third run is not, and an old size is proved as asked.
+    let d = get(
+        a,
+        &format!("/api/v1/log/inclusion?run={}&size=2", runs[2]),
+        Some(ADMIN),
+    )
+    .problem(422);
+    assert!(d.contains("entry 2") && d.contains("size above 2"), "{d}");
+    let p: LogInclusion = serde_json::from_value(
+        get(
+            a,
+            &format!("/api/v1/log/inclusion?run={}&size=2", runs[0]),
+            Some(ADMIN),
+        )
+        .json(),
+    )
+    .unwrap();
+    log::verify_inclusion(&leaves[0], &p.proof, &kept).unwrap();
+    let d = get(a, "/api/v1/log/consistency?from=4", Some(ADMIN)).problem(422);
+    assert!(d.contains("beyond the log, which has 3 entries"), "{d}");
+    let open = create_run(a, "logged");
+    let d = get(a, &format!("/api/v1/log/inclusion?run={open}"), Some(ADMIN)).problem(422);
+    assert!(d.contains("is open and has no seal in the log"), "{d}");
+    get(a, "/api/v1/log/inclusion?run=nope", Some(ADMIN)).problem(404);
+    let e: LogEntries =
+        serde_json::from_value(get(a, "/api/v1/log/entries?start=1&limit=5", Some(ADMIN)).json())
+            .unwrap();
+    assert_eq!(e.size, 3);
+    let listed: Vec<_> = e
+        .entries
+        .iter()
+        .map(|e| (e.index, e.run_id.clone(), e.leaf))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (1, runs[1].clone(), leaves[1]),
+            (2, runs[2].clone(), leaves[2])
+        ]
+    );
+    get(a, "/api/v1/log", None).problem(401);
+}
+
 /// The bundle passes the run check as signed, and fails it once `edit` changes its run's
 /// description (written again canonically, so that no other check fails).
 #[track_caller]

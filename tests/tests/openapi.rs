@@ -432,6 +432,41 @@ fn core_api_values_match_the_documented_schemas() {
         .seal(&ended, 2, second.hash)
         .unwrap();
     conforms(&d, "Seal", &seal);
+    let leaves: Vec<_> = (0..5u8)
+        .map(|i| pipeproof_core::merkle::leaf_hash(&[i]))
+        .collect();
+    let key = KeyPair::from_bytes(&[1; 32]);
+    conforms(
+        &d,
+        "TreeHead",
+        &key.sign_tree_head(&leaves, "2026-11-28T00:00:00Z"),
+    );
+    conforms(
+        &d,
+        "LogInclusion",
+        &pipeproof_core::api::LogInclusion {
+            run_id: "r1".into(),
+            leaf: leaves[2],
+            proof: pipeproof_core::log::inclusion_proof(&leaves, 2),
+        },
+    );
+    conforms(
+        &d,
+        "ConsistencyProof",
+        &pipeproof_core::log::consistency_proof(&leaves, 3),
+    );
+    conforms(
+        &d,
+        "LogEntries",
+        &pipeproof_core::api::LogEntries {
+            size: 5,
+            entries: vec![pipeproof_core::api::LogEntry {
+                index: 0,
+                run_id: "r1".into(),
+                leaf: leaves[0],
+            }],
+        },
+    );
     for (status, head) in [
         (RunStatus::Open, None),
         (RunStatus::Sealed, Some(second.hash)),

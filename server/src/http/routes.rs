@@ -64,6 +64,10 @@ pub fn api() -> actix_web::Scope {
         .route("/runs/{id}/bundle", web::get().to(get_bundle))
         .route("/pipelines", web::get().to(list_pipelines))
         .route("/keys", web::get().to(keys))
+        .route("/log", web::get().to(log_head))
+        .route("/log/entries", web::get().to(log_entries))
+        .route("/log/inclusion", web::get().to(log_inclusion))
+        .route("/log/consistency", web::get().to(log_consistency))
         .route("/tokens", web::post().to(create_token))
         .route("/whoami", web::get().to(whoami))
         .route("/openapi.json", web::get().to(openapi))
@@ -492,6 +496,69 @@ async fn get_bundle(
     .use_etag(export.kept)
     .use_last_modified(export.kept);
     Ok(file.into_response(&req))
+}
+
+/// `GET /log`: the log of seals' head, signed now.
+async fn log_head(_: Auth<Read>, state: State) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let head = blocking(move || query::log_head(&store)).await?;
+    Ok(json(StatusCode::OK, &head))
+}
+
+#[derive(Deserialize)]
+struct LogEntriesQuery {
+    start: Option<u64>,
+    limit: Option<u64>,
+}
+
+/// `GET /log/entries?start=&limit=`: the log's entries in order (100 by default, at most
+/// 1000 a page).
+async fn log_entries(
+    _: Auth<Read>,
+    state: State,
+    q: web::Query<LogEntriesQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let (start, limit) = (q.start.unwrap_or(0), q.limit.unwrap_or(100).min(1000));
+    let page = blocking(move || query::log_entries(&store, start, limit)).await?;
+    Ok(json(StatusCode::OK, &page))
+}
+
+#[derive(Deserialize)]
+struct LogInclusionQuery {
+    run: String,
+    size: Option<u64>,
+}
+
+/// `GET /log/inclusion?run=ID[&size=N]`: where a run's seal is in the log of N entries.
+async fn log_inclusion(
+    _: Auth<Read>,
+    state: State,
+    q: web::Query<LogInclusionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let LogInclusionQuery { run, size } = q.into_inner();
+    let proof = blocking(move || query::log_inclusion(&store, &run, size)).await?;
+    Ok(json(StatusCode::OK, &proof))
+}
+
+#[derive(Deserialize)]
+struct LogConsistencyQuery {
+    from: u64,
+    to: Option<u64>,
+}
+
+/// `GET /log/consistency?from=M[&to=N]`: that the log of M entries is the start of the log
+/// of N.
+async fn log_consistency(
+    _: Auth<Read>,
+    state: State,
+    q: web::Query<LogConsistencyQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let LogConsistencyQuery { from, to } = q.into_inner();
+    let proof = blocking(move || query::log_consistency(&store, from, to)).await?;
+    Ok(json(StatusCode::OK, &proof))
 }
 
 async fn keys(_: Auth<Read>, state: State) -> HttpResponse {

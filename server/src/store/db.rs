@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use pipeproof_core::api::{Pipeline, Run, RunQuery, RunStatus, Scope, Step, Token};
 use pipeproof_core::hash::Hash;
+use pipeproof_core::log;
 use pipeproof_core::sign::Seal;
 
 /// The migrations, in order; `user_version` is the number applied.
@@ -56,6 +57,13 @@ const MIGRATIONS: &[&str] = &[
         public_key TEXT PRIMARY KEY,
         created_at TEXT NOT NULL
     );",
+    // 2: the log of seals (core::log), one entry per ended run, in the order they ended.
+    // Runs ended before it are entered by `enter_unlogged_seals` as the store is migrated.
+    "CREATE TABLE log (
+        idx INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL UNIQUE REFERENCES runs (id),
+        leaf BLOB NOT NULL
+    );",
 ];
 
 /// Opens a connection with the store's settings: WAL, synchronous=FULL, foreign keys, and
@@ -82,10 +90,88 @@ pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        if i + 1 == 2 {
+            enter_unlogged_seals(&tx)?;
+        }
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
     }
     Ok(())
+}
+
+/// Enters in the log the seals of runs that ended before the store had one, in the order
+/// they ended (then of creation).
+fn enter_unlogged_seals(conn: &Connection) -> anyhow::Result<()> {
+    let mut stmt = conn.prepare(
+        "SELECT id, seal FROM runs WHERE seal IS NOT NULL
+            AND id NOT IN (SELECT run_id FROM log) ORDER BY sealed_at, seq",
+    )?;
+    let seals: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, seal) in seals {
+        let seal: Seal = serde_json::from_str(&seal)
+            .map_err(|e| anyhow::anyhow!("the seal of run {id} cannot be read: {e}"))?;
+        append_to_log(conn, &id, &seal)?;
+    }
+    Ok(())
+}
+
+/// Appends a run's seal to the log.
+fn append_to_log(conn: &Connection, run_id: &str, seal: &Seal) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO log (idx, run_id, leaf)
+         VALUES ((SELECT COALESCE(MAX(idx) + 1, 0) FROM log), ?1, ?2)",
+        params![run_id, log::leaf_of(seal).as_bytes().as_slice()],
+    )?;
+    Ok(())
+}
+
+/// The log's leaves, in order.
+pub fn log_leaves(conn: &Connection) -> rusqlite::Result<Vec<Hash>> {
+    let mut stmt = conn.prepare("SELECT leaf FROM log ORDER BY idx")?;
+    stmt.query_map([], |r| hash_column(r, 0))?.collect()
+}
+
+/// The number of entries in the log.
+pub fn log_size(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.query_row("SELECT count(*) FROM log", [], |r| r.get::<_, i64>(0))
+        .map(|n| n as u64)
+}
+
+/// The log entries from `start` (by position), at most `limit`: position, run, leaf.
+pub fn log_entries(
+    conn: &Connection,
+    start: u64,
+    limit: u64,
+) -> rusqlite::Result<Vec<(u64, String, Hash)>> {
+    let mut stmt =
+        conn.prepare("SELECT idx, run_id, leaf FROM log WHERE idx >= ?1 ORDER BY idx LIMIT ?2")?;
+    stmt.query_map(params![start as i64, limit as i64], |r| {
+        Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, hash_column(r, 2)?))
+    })?
+    .collect()
+}
+
+/// A run's position in the log, once it ended.
+pub fn log_index(conn: &Connection, run_id: &str) -> rusqlite::Result<Option<u64>> {
+    conn.query_row("SELECT idx FROM log WHERE run_id = ?1", [run_id], |r| {
+        r.get::<_, i64>(0)
+    })
+    .optional()
+    .map(|i| i.map(|i| i as u64))
+}
+
+fn hash_column(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Hash> {
+    let bytes: Vec<u8> = r.get(i)?;
+    let bytes: [u8; 32] = bytes.try_into().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Blob,
+            "a log leaf is not 32 bytes".into(),
+        )
+    })?;
+    Ok(Hash(bytes))
 }
 
 /// A run row with the store-only columns.
@@ -361,15 +447,17 @@ pub fn insert_step(tx: &Transaction<'_>, s: &NewStep<'_>) -> rusqlite::Result<()
     Ok(())
 }
 
-/// Ends an open run with a seal; false when the run was not open.
+/// Ends an open run with a seal, and appends the seal to the log, in one transaction; false
+/// when the run was not open.
 pub fn seal_run(
-    conn: &Connection,
+    conn: &mut Connection,
     id: &str,
     status: RunStatus,
     error: Option<&str>,
     seal: &Seal,
 ) -> rusqlite::Result<bool> {
-    let n = conn.execute(
+    let tx = conn.transaction()?;
+    let n = tx.execute(
         "UPDATE runs SET status = ?2, error = ?3, sealed_at = ?4, seal = ?5, carry = NULL,
             carry_format = NULL
          WHERE id = ?1 AND status = 'open'",
@@ -381,6 +469,10 @@ pub fn seal_run(
             serde_json::to_string(seal).expect("seals serialise"),
         ],
     )?;
+    if n == 1 {
+        append_to_log(&tx, id, seal)?;
+    }
+    tx.commit()?;
     Ok(n == 1)
 }
 
@@ -494,4 +586,77 @@ pub fn run_statuses(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>
 pub fn count_steps(conn: &Connection) -> rusqlite::Result<u64> {
     conn.query_row("SELECT COUNT(*) FROM steps", [], |r| r.get::<_, i64>(0))
         .map(|n| n as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pipeproof_core::bundle::RunInfo;
+    use pipeproof_core::sign::KeyPair;
+
+    fn run(id: &str) -> Run {
+        Run {
+            id: id.into(),
+            pipeline: "daily".into(),
+            labels: Default::default(),
+            code_version: None,
+            params: serde_json::json!({}),
+            status: RunStatus::Open,
+            error: None,
+            created_at: "2026-11-28T00:00:00Z".into(),
+            sealed_at: None,
+            steps: 0,
+            rows: None,
+            head: None,
+        }
+    }
+
+    /// A store of schema 1 (before the log) with runs ended out of creation order: the
+    /// migration enters their seals in the order they ended, and later seals follow.
+    #[test]
+    fn runs_ended_before_the_log_are_entered_in_the_order_they_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(&dir.path().join("db.sqlite")).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        let key = KeyPair::from_bytes(&[5; 32]);
+        let mut seals = Vec::new();
+        for (id, at) in [("a", "2026-11-28T00:03:00Z"), ("b", "2026-11-28T00:01:00Z")] {
+            insert_run(&conn, &run(id)).unwrap();
+            let ended = Run {
+                status: RunStatus::Sealed,
+                sealed_at: Some(at.into()),
+                ..run(id)
+            };
+            let seal = key.seal(&RunInfo::of(&ended), 0, Hash::default()).unwrap();
+            conn.execute(
+                "UPDATE runs SET status = 'sealed', sealed_at = ?2, seal = ?3 WHERE id = ?1",
+                params![id, at, serde_json::to_string(&seal).unwrap()],
+            )
+            .unwrap();
+            seals.push(seal);
+        }
+        insert_run(&conn, &run("open")).unwrap();
+        migrate(&mut conn).unwrap();
+        let leaves = log_leaves(&conn).unwrap();
+        assert_eq!(leaves, [log::leaf_of(&seals[1]), log::leaf_of(&seals[0])]);
+        assert_eq!(log_index(&conn, "b").unwrap(), Some(0));
+        assert_eq!(log_index(&conn, "open").unwrap(), None);
+        // Migrating again changes nothing; sealing the open run appends it.
+        migrate(&mut conn).unwrap();
+        assert_eq!(log_size(&conn).unwrap(), 2);
+        let ended = Run {
+            status: RunStatus::Sealed,
+            sealed_at: Some("2026-11-28T00:04:00Z".into()),
+            ..run("open")
+        };
+        let seal = key.seal(&RunInfo::of(&ended), 0, Hash::default()).unwrap();
+        assert!(seal_run(&mut conn, "open", RunStatus::Sealed, None, &seal).unwrap());
+        assert_eq!(log_index(&conn, "open").unwrap(), Some(2));
+        // A run sealed twice is refused, and logged once.
+        assert!(!seal_run(&mut conn, "open", RunStatus::Sealed, None, &seal).unwrap());
+        let entries = log_entries(&conn, 1, 10).unwrap();
+        let ids: Vec<&str> = entries.iter().map(|e| e.1.as_str()).collect();
+        assert_eq!(ids, ["a", "open"]);
+    }
 }

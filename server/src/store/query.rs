@@ -8,12 +8,13 @@ use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, UInt32Array};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::{Field, Schema};
 use pipeproof_core::api::{
-    CellChange, DetailKind, DetailPage, DetailQuery, Page, Run, RunDetail, RunQuery, Step, Trace,
-    TraceState, TraceStep,
+    CellChange, DetailKind, DetailPage, DetailQuery, LogEntries, LogEntry, LogInclusion, Page, Run,
+    RunDetail, RunQuery, Step, Trace, TraceState, TraceStep,
 };
 use pipeproof_core::bundle::{RowTable, batch_from_ipc};
 use pipeproof_core::fingerprint::RowHasher;
 use pipeproof_core::hash::Hash;
+use pipeproof_core::log::{self, ConsistencyProof, TreeHead};
 use serde_json::{Map, Value};
 
 use super::Store;
@@ -424,5 +425,92 @@ pub fn trace(store: &Store, run_id: &str, value: &[String]) -> Result<Trace, Api
         key,
         value: asked,
         steps: out,
+    })
+}
+
+/// The log of seals' head now, signed.
+pub fn log_head(store: &Store) -> Result<TreeHead, ApiError> {
+    let leaves = store.read(db::log_leaves)?;
+    Ok(store.key().sign_tree_head(&leaves, &super::now()))
+}
+
+/// The log's size, or 422 naming `what` when `size` is not a size it has had.
+fn log_size(leaves: &[Hash], size: Option<u64>, what: &str) -> Result<usize, ApiError> {
+    let now = leaves.len() as u64;
+    match size {
+        None => Ok(leaves.len()),
+        Some(n) if n <= now => Ok(n as usize),
+        Some(n) => Err(ApiError::unprocessable(
+            "log-size",
+            format!("{what} {n} is beyond the log, which has {now} entries"),
+        )),
+    }
+}
+
+/// Where a run's seal is in the log of `size` entries (default: all of it).
+pub fn log_inclusion(
+    store: &Store,
+    run_id: &str,
+    size: Option<u64>,
+) -> Result<LogInclusion, ApiError> {
+    let (index, leaves) = store.read(|c| Ok((db::log_index(c, run_id)?, db::log_leaves(c)?)))?;
+    let Some(index) = index else {
+        let run = store.read(|c| db::get_run(c, run_id))?;
+        return Err(match run {
+            None => ApiError::unknown_run(run_id),
+            Some(r) => ApiError::unprocessable(
+                "not-logged",
+                format!(
+                    "run `{run_id}` is {} and has no seal in the log yet: seal it (or end it \
+                     as failed) first",
+                    r.run.status.as_str()
+                ),
+            ),
+        });
+    };
+    let size = log_size(&leaves, size, "size")?;
+    if index as usize >= size {
+        return Err(ApiError::unprocessable(
+            "log-size",
+            format!(
+                "run `{run_id}` is entry {index} of the log, so it is in no log of {size} \
+                 entries; ask for a size above {index}"
+            ),
+        ));
+    }
+    let leaves = &leaves[..size];
+    Ok(LogInclusion {
+        run_id: run_id.to_string(),
+        leaf: leaves[index as usize],
+        proof: log::inclusion_proof(leaves, index as usize),
+    })
+}
+
+/// The proof that the log of `from` entries is the start of the log of `to` (default: all).
+pub fn log_consistency(
+    store: &Store,
+    from: u64,
+    to: Option<u64>,
+) -> Result<ConsistencyProof, ApiError> {
+    let leaves = store.read(db::log_leaves)?;
+    let to = log_size(&leaves, to, "to")?;
+    let from = log_size(&leaves[..to], Some(from), "from")?;
+    Ok(log::consistency_proof(&leaves[..to], from))
+}
+
+/// The log's entries from `start`, at most `limit`.
+pub fn log_entries(store: &Store, start: u64, limit: u64) -> Result<LogEntries, ApiError> {
+    let (size, entries) =
+        store.read(|c| Ok((db::log_size(c)?, db::log_entries(c, start, limit)?)))?;
+    Ok(LogEntries {
+        size,
+        entries: entries
+            .into_iter()
+            .map(|(index, run_id, leaf)| LogEntry {
+                index,
+                run_id,
+                leaf,
+            })
+            .collect(),
     })
 }
