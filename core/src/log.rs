@@ -75,6 +75,11 @@ impl KeyPair {
     }
 }
 
+/// "1 entry", "2 entries".
+fn entries(n: u64) -> String {
+    format!("{n} entr{}", if n == 1 { "y" } else { "ies" })
+}
+
 /// Checks a tree head's signature, and that its key is the trusted one when one is given.
 pub fn verify_tree_head(head: &TreeHead, trusted_public_hex: Option<&str>) -> Result<()> {
     if head.spec != TREE_HEAD_SPEC {
@@ -117,15 +122,17 @@ pub fn inclusion_proof(leaves: &[Hash], index: usize) -> InclusionProof {
 pub fn verify_inclusion(leaf: &Hash, proof: &InclusionProof, head: &TreeHead) -> Result<()> {
     if proof.size != head.size {
         return Err(Error::Verification(format!(
-            "the inclusion proof is for a log of {} entries, the tree head is of {}",
-            proof.size, head.size
+            "the inclusion proof is for a log of {}, the tree head is of {}",
+            entries(proof.size),
+            entries(head.size)
         )));
     }
     match merkle::root_from_path(leaf, proof.index, proof.size, &proof.path) {
         Some(root) if root == head.root => Ok(()),
         _ => Err(Error::Verification(format!(
-            "the seal is not entry {} of the log of {} entries the tree head signs",
-            proof.index, head.size
+            "the seal is not entry {} of the log of {} the tree head signs",
+            proof.index,
+            entries(head.size)
         ))),
     }
 }
@@ -182,8 +189,9 @@ fn subproof(m: usize, leaves: &[Hash], complete: bool, out: &mut Vec<Hash>) {
 pub fn verify_consistency(old: &TreeHead, new: &TreeHead, proof: &ConsistencyProof) -> Result<()> {
     let fail = |why: &str| {
         Err(Error::Verification(format!(
-            "the log of {} entries is not the start of the log of {} entries: {why}",
-            old.size, new.size
+            "the log of {} is not the start of the log of {}: {why}",
+            entries(old.size),
+            entries(new.size)
         )))
     };
     if proof.from != old.size || proof.to != new.size {

@@ -412,3 +412,187 @@ fn a_bundle_with_seventeen_digit_floats_verifies() {
     // And the CLI reports the value exactly as stored.
     assert_eq!(j["step"]["stats"][1]["mean"].as_f64(), Some(x));
 }
+
+/// A new run of one step, sealed; its id.
+fn sealed_run(server: &Server, file: &str) -> String {
+    let o = cli(
+        server,
+        Some(ADMIN),
+        &[
+            "send",
+            file,
+            "--new-run",
+            "--pipeline",
+            "logged",
+            "--step",
+            "load",
+            "--format",
+            "json",
+        ],
+    );
+    let run = json(&o)["run_id"].as_str().unwrap().to_string();
+    let o = cli(server, Some(ADMIN), &["seal", &run]);
+    assert!(o.status.success(), "{}", text(&o));
+    run
+}
+
+/// `pipeproof log`: a head kept, then proved to be the start of the log later, and a bundle
+/// proved to be in it; against a server that lost that history (the same key, another log),
+/// neither proof holds.
+#[test]
+fn the_log_is_kept_checked_and_proved_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &[]);
+    let files = dir.path();
+    let file = write(
+        files,
+        "load.parquet",
+        &batch(&[1, 2], &[1.0, 2.0], &["a", "b"]),
+    );
+    let path = |name: &str| files.join(name).to_string_lossy().to_string();
+    let first = sealed_run(&server, &file);
+    let o = cli(
+        &server,
+        Some(ADMIN),
+        &["log", "head", "-o", &path("h1.json")],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("the log holds 1 seal, root"),
+        "{}",
+        text(&o)
+    );
+    let keys = get(&server.addr, "/api/v1/keys", Some(ADMIN)).text();
+    std::fs::write(path("keys.json"), keys).unwrap();
+    sealed_run(&server, &file);
+    let o = cli(
+        &server,
+        Some(ADMIN),
+        &[
+            "log",
+            "check",
+            &path("h1.json"),
+            "-o",
+            &path("h2.json"),
+            "--pubkey",
+            &path("keys.json"),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("the log of 1 seal signed at")
+            && text(&o).contains("is the start of the log of 2 seals")
+            && text(&o).contains("by the trusted key"),
+        "{}",
+        text(&o)
+    );
+    let o = cli(
+        &server,
+        Some(ADMIN),
+        &["export", &first, "-o", &path("first.zip")],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    for head in ["h1.json", "h2.json"] {
+        let o = cli(
+            &server,
+            Some(ADMIN),
+            &["log", "prove", &path("first.zip"), "--head", &path(head)],
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(
+            text(&o).contains(&format!("the seal of run {first} is entry 0")),
+            "{}",
+            text(&o)
+        );
+    }
+    // A head edited after it was signed is refused.
+    let mut edited: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path("h2.json")).unwrap()).unwrap();
+    edited["size"] = 1.into();
+    std::fs::write(path("edited.json"), edited.to_string()).unwrap();
+    let o = cli(
+        &server,
+        Some(ADMIN),
+        &["log", "check", &path("edited.json")],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("signature does not match"),
+        "{}",
+        text(&o)
+    );
+    // An open run's bundle has no seal to find.
+    let o = cli(
+        &server,
+        Some(ADMIN),
+        &[
+            "send",
+            &file,
+            "--new-run",
+            "--pipeline",
+            "open",
+            "--step",
+            "load",
+            "--format",
+            "json",
+        ],
+    );
+    let open = json(&o)["run_id"].as_str().unwrap().to_string();
+    cli(
+        &server,
+        Some(ADMIN),
+        &["export", &open, "-o", &path("open.zip")],
+    );
+    let o = cli(&server, Some(ADMIN), &["log", "prove", &path("open.zip")]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("is not sealed in this bundle"),
+        "{}",
+        text(&o)
+    );
+    drop(server);
+
+    // The same key, another history: the runs sealed before are not in it.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::copy(data.join("signing.key"), other.join("signing.key")).unwrap();
+    let forked = Server::start(&other, &[]);
+    sealed_run(&forked, &file);
+    sealed_run(&forked, &file);
+    let o = cli(
+        &forked,
+        Some(ADMIN),
+        &[
+            "log",
+            "check",
+            &path("h2.json"),
+            "--pubkey",
+            &path("keys.json"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("the log of 2 entries is not the start of the log of 2 entries")
+            && text(&o).contains("the server's history is not the one it signed"),
+        "{}",
+        text(&o)
+    );
+    let o = cli(
+        &forked,
+        Some(ADMIN),
+        &[
+            "log",
+            "prove",
+            &path("first.zip"),
+            "--pubkey",
+            &path("keys.json"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("has no entry for run {first}")),
+        "{}",
+        text(&o)
+    );
+}

@@ -7,6 +7,7 @@ mod diff;
 mod export;
 mod fingerprint;
 mod healthcheck;
+mod log;
 mod seal;
 mod send;
 mod serve;
@@ -60,6 +61,9 @@ enum Command {
     Check(check::Args),
     /// Ask a running server's /healthz (for container health checks).
     Healthcheck(healthcheck::Args),
+    /// Check the server's log of seals: keep its signed head, prove later that the log only
+    /// grew, prove that a bundle's seal is in it.
+    Log(log::Args),
 }
 
 /// How results are printed.
@@ -119,5 +123,6 @@ pub fn run() -> Result<ExitCode> {
         Command::Restore(args) => backup::restore(args),
         Command::Check(args) => check::run(args),
         Command::Healthcheck(args) => healthcheck::run(args),
+        Command::Log(args) => log::run(args),
     }
 }

@@ -108,7 +108,7 @@ fn verify_and_report<R: Read + Seek + Clone>(bundle: R, args: &Args) -> Result<E
 
 /// The trusted keys named by `--pubkey`: hex digits, or a file with hex digits or the JSON
 /// of `GET /api/v1/keys`.
-fn trusted_key(arg: &str) -> Result<Vec<String>> {
+pub(super) fn trusted_key(arg: &str) -> Result<Vec<String>> {
     let arg = arg.trim();
     if arg.len() == 64 && arg.bytes().all(|b| b.is_ascii_hexdigit()) {
         parse_public_key(arg)?;
