@@ -1160,6 +1160,18 @@ impl<'a> Verifier<'a> {
             _ => {}
         }
         let signed = self.manifest.seal.as_ref().and_then(|s| s.run_hash);
+        let v1 = self
+            .manifest
+            .seal
+            .as_ref()
+            .is_some_and(|s| s.spec == crate::sign::SEAL_SPEC_V1);
+        if self.manifest.seal.is_some() && signed.is_none() && !v1 {
+            problems.push(
+                "the seal is not a seal v1 and has no `run_hash`: the run's description \
+                 cannot be checked against it"
+                    .into(),
+            );
+        }
         if let Some(signed) = signed
             && signed != run.hash()
         {
@@ -1196,7 +1208,7 @@ impl<'a> Verifier<'a> {
                 } else {
                     ""
                 },
-                if self.manifest.seal.is_some() {
+                if v1 {
                     " (a seal v1 signs the records alone)"
                 } else {
                     ""

@@ -473,6 +473,16 @@ both! {
         assert_eq!(Bundle::read(GOLDEN_SEAL_V2).unwrap().write().unwrap(), make_bundle().write().unwrap());
     }
 
+    fn a_v2_seal_without_its_run_hash_fails_the_run_check_too() {
+        let mut b = make_bundle();
+        b.manifest.seal.as_mut().unwrap().run_hash = None;
+        let r = verify_bytes(&b.write().unwrap(), Some(&key().public_hex()), None);
+        let f = failed(&r);
+        assert!(f.iter().any(|f| f.starts_with("signature") && f.contains("no `run_hash`")), "{f:#?}");
+        assert!(f.iter().any(|f| f.starts_with("run") && f.contains("cannot be checked")), "{f:#?}");
+        assert!(!f.iter().any(|f| f.contains("seal v1 signs")), "{f:#?}");
+    }
+
     fn under_a_seal_v1_the_runs_labels_are_bound_by_nothing_and_the_check_says_so() {
         // The earlier bundle relabelled, re-written canonically: every check passes, as it
         // did before seals signed the description; the run check's detail tells the reader.

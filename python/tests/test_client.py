@@ -477,6 +477,19 @@ def test_a_sealed_run_refuses_steps(client: pp.Client):
     assert err.value.status == 409
 
 
+def test_warn_mode_a_step_of_a_run_ended_elsewhere_says_so(client: pp.Client):
+    warned = pp.Client(client.url, token=client._http.token, on_error="warn")
+    run = warned.run("ended-elsewhere")
+    run.snapshot(trades(5), step="load")
+    client._http.request("POST", f"/runs/{run.id}/seal", retry="never")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert run.snapshot(trades(5), step="late") is None
+    messages = _pipeproof_warnings(caught)
+    assert len(messages) == 1 and "it had already ended on the server" in messages[0], messages
+    assert client.get_run(run.id)["run"]["status"] == "sealed"
+
+
 def test_a_body_over_the_limit_gets_the_server_message_while_streaming(tmp_path: Path):
     small = Server(tmp_path / "data", args=["--max-body", "64KiB"])
     small.start()

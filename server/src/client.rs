@@ -29,6 +29,25 @@ pub struct ServerArgs {
     pub token: Option<String>,
 }
 
+/// A reply with a status that is not 2xx, as an error: what the server said, and when it
+/// asked to be asked again (`Retry-After`, seconds).
+#[derive(Debug)]
+pub struct Answered {
+    /// The HTTP status.
+    pub status: u16,
+    /// `Retry-After` in seconds, when given so.
+    pub retry_after: Option<u64>,
+    message: String,
+}
+
+impl std::fmt::Display for Answered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Answered {}
+
 /// A client of one server.
 pub struct Client {
     agent: Agent,
@@ -159,6 +178,11 @@ impl Client {
         if (200..300).contains(&status) {
             return Ok(Reply { status, response });
         }
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
         let mut body = String::new();
         let _ = response
             .body_mut()
@@ -185,7 +209,11 @@ impl Client {
                  prints the first admin token when it first starts)",
             );
         }
-        Err(anyhow!(msg))
+        Err(anyhow!(Answered {
+            status,
+            retry_after,
+            message: msg,
+        }))
     }
 
     fn transport_error(&self, method: &str, path: &str, e: ureq::Error) -> anyhow::Error {
@@ -197,6 +225,10 @@ impl Client {
                     self.base
                 )
             }
+            ureq::Error::Timeout(_) => anyhow!(
+                "{method} {PREFIX}{path}: the pipeproof server at {} did not answer in time ({e})",
+                self.base
+            ),
             e => anyhow!("{method} {PREFIX}{path} to {}: {e}", self.base),
         }
     }
@@ -204,6 +236,28 @@ impl Client {
     /// Whether an error is worth a retry: the request may not have reached the server.
     pub fn is_transport(e: &anyhow::Error) -> bool {
         e.to_string().contains("cannot reach a pipeproof server")
+    }
+
+    /// The status the server answered with, when the error is a reply.
+    pub fn answered(e: &anyhow::Error) -> Option<&Answered> {
+        e.downcast_ref::<Answered>()
+    }
+
+    /// Whether an error is the server's refusal of the request itself: a 4xx other than 408
+    /// (timeout) and 429 (too many requests), which a retry of the same request would get
+    /// again. A 5xx, a timeout or a lost connection says nothing of whether it was done.
+    pub fn is_refusal(e: &anyhow::Error) -> bool {
+        Client::answered(e)
+            .is_some_and(|a| (400..500).contains(&a.status) && a.status != 408 && a.status != 429)
+    }
+
+    /// Whether a retry of the same request may succeed: the server could not be reached, or
+    /// answered 408, 429 or 5xx.
+    pub fn is_retryable(e: &anyhow::Error) -> bool {
+        Client::is_transport(e)
+            || e.to_string().contains("did not answer in time")
+            || Client::answered(e)
+                .is_some_and(|a| a.status >= 500 || a.status == 408 || a.status == 429)
     }
 }
 
@@ -275,5 +329,35 @@ mod tests {
         let e = c.get("/keys").err().unwrap();
         assert!(Client::is_transport(&e), "{e}");
         assert!(e.to_string().contains("pipeproof serve"), "{e}");
+    }
+
+    fn answered(status: u16) -> anyhow::Error {
+        anyhow!(Answered {
+            status,
+            retry_after: None,
+            message: format!("answered {status}"),
+        })
+    }
+
+    /// Only a 4xx that a retry would get again is a refusal (the request was not done); a
+    /// gateway's 502/504, a busy 503, a timeout or no answer leave it unknown, and are
+    /// retried with the same Idempotency-Key.
+    #[test]
+    fn refusals_are_told_from_replies_that_say_nothing_of_the_outcome() {
+        for status in [400, 401, 404, 409, 413, 415, 422] {
+            let e = answered(status).context("posting the step");
+            assert!(Client::is_refusal(&e), "{status}");
+            assert!(!Client::is_retryable(&e), "{status}");
+        }
+        for status in [408, 429, 500, 502, 503, 504] {
+            let e = answered(status);
+            assert!(!Client::is_refusal(&e), "{status}");
+            assert!(Client::is_retryable(&e), "{status}");
+        }
+        let unreachable = anyhow!("POST /x: cannot reach a pipeproof server at http://h (refused)");
+        let slow = anyhow!("POST /x: the pipeproof server at http://h did not answer in time (t)");
+        for e in [unreachable, slow] {
+            assert!(!Client::is_refusal(&e) && Client::is_retryable(&e), "{e}");
+        }
     }
 }

@@ -258,11 +258,19 @@ fn keyed_run_end_to_end_verifies() {
     let data = dir.path().join("data");
     let tmp: Vec<_> = std::fs::read_dir(data.join("tmp")).unwrap().collect();
     assert!(tmp.is_empty(), "left in tmp/: {tmp:?}");
-    let kept = data
-        .join("exports")
-        .join(format!("{run}.{}.zip", blake3::hash(&bundle.body).to_hex()));
+    let kept: Vec<_> = std::fs::read_dir(data.join("exports"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let kept = kept[0].clone();
+    let name = kept.file_name().unwrap().to_str().unwrap();
+    let hash = blake3::hash(&bundle.body).to_hex();
+    assert!(
+        name.starts_with(&format!("{run}.")) && name.ends_with(&format!(".{hash}.zip")),
+        "{name}"
+    );
     assert_eq!(std::fs::read(&kept).unwrap(), bundle.body);
-    assert_eq!(std::fs::read_dir(data.join("exports")).unwrap().count(), 1);
     let etag = bundle
         .header("etag")
         .expect("a kept bundle has an ETag")
@@ -623,7 +631,19 @@ fn a_failed_run_is_signed_as_failed() {
         .as_str()
         .unwrap()
         .to_string();
-    let bundle = get(a, &format!("/api/v1/runs/{run}/bundle"), Some(ADMIN)).body;
+    // Two first exports at once: one writes the bundle, the other waits and serves the
+    // file it kept (the same bytes, the same ETag).
+    let path = format!("/api/v1/runs/{run}/bundle");
+    let (one, two) = std::thread::scope(|s| {
+        let one = s.spawn(|| get(a, &path, Some(ADMIN)));
+        let two = s.spawn(|| get(a, &path, Some(ADMIN)));
+        (one.join().unwrap(), two.join().unwrap())
+    });
+    assert_eq!((one.status, two.status), (200, 200));
+    assert_eq!(one.body, two.body);
+    assert!(one.header("etag").is_some());
+    assert_eq!(one.header("etag"), two.header("etag"));
+    let bundle = one.body;
     let report = pipeproof_core::bundle::verify_bytes(&bundle, Some(&key), None);
     assert!(report.passed(), "{report:#?}");
     let b = pipeproof_core::bundle::Bundle::read(&bundle).unwrap();

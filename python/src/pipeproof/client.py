@@ -693,6 +693,8 @@ class Run:
         server could not be reached (``err``). Says what became of the run."""
         if isinstance(err, ConnectionError):
             return "it stays open on the server, which could not be reached"
+        if getattr(err, "status", None) == 409:
+            return "it had already ended on the server"
         try:
             reply = self._client._http.request(
                 "POST", f"/runs/{self.id}/fail", retry=RETRY_NEVER, json_body={"error": reason}

@@ -13,7 +13,7 @@ use pipeproof_core::bundle::{Manifest, verify_stream};
 
 use crate::client::{Client, ServerArgs, segment};
 use crate::file_at::FileAt;
-use crate::style::{added, count, removed};
+use crate::style::{added, count, dim, removed};
 
 /// Arguments of `pipeproof export`.
 #[derive(clap::Args)]
@@ -41,7 +41,23 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Some(path) => path,
         None => name,
     };
-    let reply = client.get(&format!("/runs/{}/bundle", segment(&args.run)))?;
+    // A busy server (503 while it writes other bundles) says when to ask again.
+    let path = format!("/runs/{}/bundle", segment(&args.run));
+    let mut attempt = 0;
+    let reply = loop {
+        attempt += 1;
+        match client.get(&path) {
+            Ok(r) => break r,
+            Err(e) if attempt < 5 && Client::is_retryable(&e) => {
+                let wait = Client::answered(&e)
+                    .and_then(|a| a.retry_after)
+                    .map_or(attempt as u64, |s| s.min(30));
+                eprintln!("{} {e:#}; asking again in {wait} s", dim("retry:"));
+                std::thread::sleep(std::time::Duration::from_secs(wait));
+            }
+            Err(e) => return Err(e),
+        }
+    };
     let bytes = write_atomically(&output, |f| reply.copy_to(f))
         .with_context(|| format!("cannot write the bundle to {}", output.display()))?;
     eprintln!(

@@ -167,20 +167,33 @@ pub fn run(args: Args) -> Result<ExitCode> {
             &[(IDEMPOTENCY_HEADER, idem.as_str())],
         ) {
             Ok(r) => break r,
-            Err(e) if attempt < ATTEMPTS && Client::is_transport(&e) => {
+            // The request may or may not have been done (no answer, a timeout, a gateway's
+            // 502/504, a busy server): the same Idempotency-Key makes the retry safe.
+            Err(e) if attempt < ATTEMPTS && Client::is_retryable(&e) => {
                 eprintln!(
                     "{} {e:#}; retrying with the same Idempotency-Key",
                     dim("retry:")
                 );
-                std::thread::sleep(std::time::Duration::from_millis(500 * attempt as u64));
+                let wait = Client::answered(&e)
+                    .and_then(|a| a.retry_after)
+                    .map_or(500 * attempt as u64, |s| s.min(30) * 1000);
+                std::thread::sleep(std::time::Duration::from_millis(wait));
             }
             Err(e) => {
                 let created = match &created {
                     Some(r) => format!(" ({})", end_refused_run(&client, &r.id, &args.step, &e)),
                     None => String::new(),
                 };
+                let outcome = if Client::is_refusal(&e) {
+                    "was not stored".to_string()
+                } else {
+                    format!(
+                        "may or may not have been stored (send it again with --run {run_id} \
+                         --idempotency-key {idem}: stored once either way)"
+                    )
+                };
                 return Err(e.context(format!(
-                    "{} was not stored as step `{}`{created}",
+                    "{} {outcome} as step `{}`{created}",
                     args.file.display(),
                     args.step,
                 )));
@@ -206,11 +219,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 /// A run this command created whose first step was not stored: ended as failed with the
-/// reason, when the server refused the step, so that no empty run is left open; left open
-/// when the server could not be reached (nor can it be told). Says which.
+/// reason when the server refused the step (a 4xx: it was not stored), so that no empty run
+/// is left open. Left open when it is not known whether the step was stored (no answer, a
+/// timeout, a 5xx after the retries): failing it then could sign a false reason onto a run
+/// that holds the step. Says which.
 fn end_refused_run(client: &Client, run_id: &str, step: &str, e: &anyhow::Error) -> String {
-    if Client::is_transport(e) {
-        return format!("run {run_id} was created and is left open, empty");
+    if !Client::is_refusal(e) {
+        return format!(
+            "run {run_id} was created and is left open: whether its first step was stored is \
+             not known"
+        );
     }
     let failed = client.post_json(
         &format!("/runs/{}/fail", segment(run_id)),

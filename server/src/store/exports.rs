@@ -2,16 +2,22 @@
 //! once per download (a resumed download asked for the whole bundle again), and the number
 //! of bundles being written at once, each a temp file as large as its run, is bounded.
 //!
-//! A run that ended (sealed or failed) never changes, so neither does its bundle. Its file
-//! is `exports/RUN.HASH.zip`, HASH being the BLAKE3 of its bytes: a kept bundle is hashed
-//! again before it is served, and one that no longer matches its name (damaged on disk, cut
-//! short by a crash) is dropped and written anew. The oldest kept bundles go first once
-//! their total passes the cache's size. Open runs are written per request, as before.
+//! A run that ended (sealed or failed) never changes, so neither does its bundle, as long as
+//! what an export writes does not change: its file is `exports/RUN.FORMAT.HASH.zip`, FORMAT
+//! being [`KEPT_FORMAT`] (bumped when a build writes a run's bundle otherwise, so kept ones of
+//! earlier builds are written anew) and HASH the BLAKE3 of its bytes. A kept bundle is hashed
+//! again before this process first serves it (and when its size or time changed since), and
+//! one that no longer matches its name (damaged on disk, cut short by a crash) is dropped and
+//! written anew. One request at a time writes a run's bundle; the others wait for it and
+//! serve the kept file. The oldest kept bundles go first once their total passes the cache's
+//! size. Open runs are written per request.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use actix_web::http::StatusCode;
 
@@ -23,11 +29,20 @@ pub const MAX_WRITING: usize = 2;
 /// The default size of the kept bundles, in bytes.
 pub const DEFAULT_CACHE: u64 = 1 << 30;
 
+/// The version of what an export writes for a run, in kept bundles' names: bump it when a
+/// build writes an ended run's bundle otherwise (as when failed runs' manifests gained
+/// `error`), so that bundles kept by earlier builds are not served.
+pub const KEPT_FORMAT: &str = "b1";
+
 /// The kept bundles, and the count of bundles being written.
 pub struct Exports {
     dir: PathBuf,
     cache: u64,
     writing: Mutex<usize>,
+    /// One lock per run whose bundle is being written or looked for.
+    runs: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Kept files this process checked against their hash: their size and time then.
+    checked: Mutex<HashMap<PathBuf, (u64, SystemTime)>>,
 }
 
 /// A place among the bundles being written, given back when dropped.
@@ -55,7 +70,16 @@ impl Exports {
             dir,
             cache,
             writing: Mutex::new(0),
+            runs: Mutex::new(HashMap::new()),
+            checked: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The lock that lets one request at a time look for or write a run's bundle.
+    pub fn run_lock(&self, run_id: &str) -> Arc<Mutex<()>> {
+        let mut locks = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        locks.retain(|_, l| Arc::strong_count(l) > 1);
+        Arc::clone(locks.entry(run_id.to_string()).or_default())
     }
 
     /// Sets how many bytes of bundles are kept (0: none); the excess goes at once.
@@ -81,28 +105,65 @@ impl Exports {
             .collect()
     }
 
-    /// The kept bundle of an ended run, opened at its start, when one matches its name.
+    /// The kept bundle of an ended run, opened at its start, when one of this format
+    /// matches its name (others are dropped).
     pub fn kept(&self, run_id: &str) -> Option<(File, PathBuf)> {
+        let mut found = None;
         for path in self.files_of(run_id) {
-            let name = path.file_name()?.to_str()?;
-            let hash = name
-                .strip_prefix(run_id)?
-                .strip_prefix('.')?
-                .strip_suffix(".zip")?;
-            let found = File::open(&path).and_then(|mut f| Ok((blake3_of(&mut f)?, f)));
-            match found {
-                Ok((h, f)) if h.to_hex().as_str() == hash => return Some((f, path)),
-                Ok(_) => tracing::warn!(
-                    file = %path.display(),
-                    "a kept bundle no longer matches its hash; it is written again"
-                ),
-                Err(e) => {
-                    tracing::warn!(file = %path.display(), error = %e, "cannot read a kept bundle")
+            if found.is_none()
+                && let Some(hash) = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_prefix(run_id)?.strip_prefix('.'))
+                    .and_then(|n| n.strip_prefix(KEPT_FORMAT)?.strip_prefix('.'))
+                    .and_then(|n| n.strip_suffix(".zip"))
+            {
+                match self.open_checked(&path, hash) {
+                    Ok(Some(f)) => {
+                        found = Some((f, path));
+                        continue;
+                    }
+                    Ok(None) => tracing::warn!(
+                        file = %path.display(),
+                        "a kept bundle no longer matches its hash; it is written again"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(file = %path.display(), error = %e, "cannot read a kept bundle")
+                    }
                 }
             }
+            self.forget(&path);
             let _ = fs::remove_file(&path);
         }
-        None
+        found
+    }
+
+    /// A kept file opened at its start, when its bytes hash to `hash` (checked once per
+    /// process while its size and time stay as they were).
+    fn open_checked(&self, path: &Path, hash: &str) -> std::io::Result<Option<File>> {
+        let mut file = File::open(path)?;
+        let meta = file.metadata()?;
+        let stamp = (meta.len(), meta.modified()?);
+        let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+        if checked.get(path) == Some(&stamp) {
+            return Ok(Some(file));
+        }
+        drop(checked);
+        if blake3_of(&mut file)?.to_hex().as_str() != hash {
+            return Ok(None);
+        }
+        self.checked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path.to_path_buf(), stamp);
+        Ok(Some(file))
+    }
+
+    fn forget(&self, path: &Path) {
+        self.checked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(path);
     }
 
     /// A place to write a bundle, or 503 while [`MAX_WRITING`] are being written.
@@ -123,31 +184,42 @@ impl Exports {
     }
 
     /// Keeps the bundle of an ended run just written to `tmp` (and open as `file`): moved
-    /// under its hash, unless it alone is larger than the cache. Returns the file, at its
-    /// start, and where it is kept; `tmp` is gone either way.
-    pub fn keep(
-        &self,
-        run_id: &str,
-        mut file: File,
-        tmp: &Path,
-    ) -> std::io::Result<(File, Option<PathBuf>)> {
-        let hash = blake3_of(&mut file)?;
-        let len = file.metadata()?.len();
-        if len > self.cache {
-            fs::remove_file(tmp)?;
-            return Ok((file, None));
-        }
+    /// under its hash, unless it alone is larger than the cache or cannot be kept (then it
+    /// is served all the same). Returns the file, at its start, and where it is kept; `tmp`
+    /// is gone either way.
+    pub fn keep(&self, run_id: &str, mut file: File, tmp: &Path) -> (File, Option<PathBuf>) {
+        let hashed = blake3_of(&mut file).and_then(|h| Ok((h, file.metadata()?)));
+        let (hash, meta) = match hashed {
+            Ok((h, m)) if m.len() <= self.cache => (h, m),
+            outcome => {
+                if let Err(e) = outcome {
+                    tracing::warn!(error = %e, "cannot keep an exported bundle");
+                }
+                let _ = fs::remove_file(tmp);
+                let _ = file.seek(SeekFrom::Start(0));
+                return (file, None);
+            }
+        };
         for old in self.files_of(run_id) {
+            self.forget(&old);
             let _ = fs::remove_file(old);
         }
-        let path = self.dir.join(format!("{run_id}.{}.zip", hash.to_hex()));
+        let path = self
+            .dir
+            .join(format!("{run_id}.{KEPT_FORMAT}.{}.zip", hash.to_hex()));
         if let Err(e) = fs::rename(tmp, &path) {
-            fs::remove_file(tmp)?;
+            let _ = fs::remove_file(tmp);
             tracing::warn!(error = %e, "cannot keep an exported bundle");
-            return Ok((file, None));
+            return (file, None);
+        }
+        if let Ok(modified) = meta.modified() {
+            self.checked
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(path.clone(), (meta.len(), modified));
         }
         self.evict(Some(&path));
-        Ok((file, Some(path)))
+        (file, Some(path))
     }
 
     /// Drops the oldest kept bundles (by modification time) but `keep` while they total
@@ -173,6 +245,7 @@ impl Exports {
                 continue;
             }
             if fs::remove_file(&path).is_ok() {
+                self.forget(&path);
                 total -= len;
             }
         }
@@ -207,32 +280,40 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let e = Exports::new(dir.path().join("exports"), 10).unwrap();
         let (f, tmp) = bundle(dir.path(), "a.tmp", b"0123");
-        let (_, kept) = e.keep("run-a", f, &tmp).unwrap();
+        let (_, kept) = e.keep("run-a", f, &tmp);
         let kept = kept.expect("kept");
         assert!(!tmp.exists());
         assert_eq!(
             kept.file_name().unwrap().to_str().unwrap(),
-            format!("run-a.{}.zip", blake3::hash(b"0123").to_hex())
+            format!("run-a.{KEPT_FORMAT}.{}.zip", blake3::hash(b"0123").to_hex())
         );
         assert!(e.kept("run-a").is_some());
         assert!(e.kept("run-b").is_none());
         // Two more: 4 + 4 + 4 bytes pass the 10 of the cache, so the first goes.
         std::thread::sleep(std::time::Duration::from_millis(20));
         let (f, tmp) = bundle(dir.path(), "b.tmp", b"4567");
-        e.keep("run-b", f, &tmp).unwrap();
+        e.keep("run-b", f, &tmp);
         std::thread::sleep(std::time::Duration::from_millis(20));
         let (f, tmp) = bundle(dir.path(), "c.tmp", b"89ab");
-        e.keep("run-c", f, &tmp).unwrap();
+        e.keep("run-c", f, &tmp);
         assert!(e.kept("run-a").is_none());
         assert!(e.kept("run-b").is_some() && e.kept("run-c").is_some());
-        // A kept bundle changed on disk is not served, and is dropped.
+        // A kept bundle changed on disk (its time with it) is not served, and is dropped.
         let path = e.files_of("run-b").pop().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
         fs::write(&path, b"4568").unwrap();
         assert!(e.kept("run-b").is_none());
         assert!(!path.exists());
+        // One kept by a build that wrote bundles otherwise is not served either.
+        let stale = e
+            .dir
+            .join(format!("run-c.b0.{}.zip", blake3::hash(b"89ab").to_hex()));
+        fs::write(&stale, b"89ab").unwrap();
+        assert!(e.kept("run-c").is_some());
+        assert!(!stale.exists());
         // Larger than the cache: served, not kept.
         let (f, tmp) = bundle(dir.path(), "d.tmp", b"0123456789abcdef");
-        let (_, kept) = e.keep("run-d", f, &tmp).unwrap();
+        let (_, kept) = e.keep("run-d", f, &tmp);
         assert!(kept.is_none() && !tmp.exists());
         // No cache: nothing is kept.
         let mut e = e;

@@ -478,6 +478,12 @@ pub fn export_bundle(store: &Store, run_id: &str, keep: bool) -> Result<Export, 
         .read(|c| db::get_run(c, run_id))?
         .ok_or_else(|| ApiError::unknown_run(run_id))?;
     let ended = keep && row.seal.is_some();
+    // One request at a time looks for and writes an ended run's bundle: others wait, then
+    // serve the file it kept (the same file, so the same ETag).
+    let lock = ended.then(|| store.exports.run_lock(run_id));
+    let _one = lock
+        .as_ref()
+        .map(|l| l.lock().unwrap_or_else(|p| p.into_inner()));
     if ended && let Some((file, _)) = store.exports.kept(run_id) {
         return Ok(Export { file, kept: true });
     }
@@ -508,10 +514,7 @@ pub fn export_bundle(store: &Store, run_id: &str, keep: bool) -> Result<Export, 
     let file = write_bundle(store, run_id, &manifest, &steps, file, &path).inspect_err(|_| {
         let _ = unlink();
     })?;
-    let (file, kept) = store
-        .exports
-        .keep(run_id, file, &path)
-        .with_context(|| format!("cannot keep the bundle of run {run_id}"))?;
+    let (file, kept) = store.exports.keep(run_id, file, &path);
     Ok(Export {
         file,
         kept: kept.is_some(),
