@@ -54,3 +54,24 @@ def test_merkle_audit_paths_match_rfc9162_checking():
         path = ref.audit_path(leaves, m)
         assert ref.root_from_path(leaves[m], m, 13, path) == root
         assert ref.root_from_path(leaves[m], (m + 1) % 13, 13, path) != root
+
+
+def test_log_vector():
+    import log_v1
+
+    assert log_v1.check_vector() == []
+    assert log_v1.main(["--check"]) == 0
+
+
+def test_the_log_reference_refuses_a_changed_history(tmp_path):
+    import log_v1
+
+    want = json.loads(log_v1.OUT.read_text())
+    proof = next(p for p in want["consistency"] if p["from"] == 3 and p["to"] == 7)
+    proof["path"][0] = "22" * 32
+    want["roots"][5] = "33" * 32
+    (tmp_path / "log.json").write_text(json.dumps(want))
+    problems = log_v1.check_vector(tmp_path / "log.json")
+    assert "consistency 3 -> 7 does not verify" in problems
+    assert any(p.startswith("roots differ") for p in problems)
+    assert any("inclusion of 0 in 5" in p for p in problems)
