@@ -194,6 +194,11 @@ async function main() {
     await page.getByRole('button', { name: 'Apply filters' }).click();
     await page.getByRole('link', { name: run.id }).waitFor();
     await shot('02-runs');
+    await page.setViewportSize({ width: 375, height: 800 });
+    const narrow = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(narrow <= 375, `at 375 px wide the runs page fits the screen (${narrow} px)`);
+    await shot('02b-runs-narrow');
+    await page.setViewportSize({ width: 1366, height: 900 });
   });
 
   await step('run page', async () => {
@@ -207,6 +212,10 @@ async function main() {
     check(await page.locator('figure.chart svg rect').count() >= 7, 'the steps chart is drawn');
     check(await page.locator('table.steps .badge.warn').count() === 1, 'the schema change at step 2 is marked');
     await shot('03-run');
+    await page.setViewportSize({ width: 375, height: 800 });
+    const narrow = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(narrow <= 375, `at 375 px wide the run page fits the screen (${narrow} px)`);
+    await page.setViewportSize({ width: 1366, height: 900 });
   });
 
   await step('step diff and details', async () => {

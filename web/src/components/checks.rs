@@ -23,6 +23,7 @@ pub fn Checks(props: &ChecksProps) -> Html {
             } else {
                 <p class="verdict bad" role="alert">{format!("✘ {failed} of {} checks failed.", r.checks.len())}</p>
             }
+            <div class="scroll">
             <table class="checks">
                 <thead><tr><th scope="col">{"Result"}</th><th scope="col">{"Check"}</th><th scope="col">{"Step"}</th><th scope="col">{"Detail"}</th></tr></thead>
                 <tbody>
@@ -36,6 +37,7 @@ pub fn Checks(props: &ChecksProps) -> Html {
                 }) }
                 </tbody>
             </table>
+            </div>
         </section>
     }
 }

@@ -105,6 +105,7 @@ pub fn Timeline(props: &TimelineProps) -> Html {
         <section aria-labelledby="timeline-h">
             <h2 id="timeline-h">{"Steps"}</h2>
             { chart(steps) }
+            <div class="scroll">
             <table class="steps">
                 <thead><tr>
                     <th scope="col">{"#"}</th><th scope="col">{"Step"}</th><th scope="col" class="num">{"Rows"}</th>
@@ -130,6 +131,7 @@ pub fn Timeline(props: &TimelineProps) -> Html {
                 }) }
                 </tbody>
             </table>
+            </div>
         </section>
     }
 }

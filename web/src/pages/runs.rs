@@ -118,6 +118,7 @@ fn RunsList() -> Html {
                 if page.items.is_empty() {
                     <p>{"No runs match. Send steps with the Python client or `pipeproof send`, or clear the filters."}</p>
                 } else {
+                    <div class="scroll">
                     <table class="runs">
                         <thead><tr>
                             <th scope="col">{"Run"}</th><th scope="col">{"Pipeline"}</th><th scope="col">{"Status"}</th>
@@ -138,6 +139,7 @@ fn RunsList() -> Html {
                         }) }
                         </tbody>
                     </table>
+                    </div>
                 }
                 <p class="pager">
                     <button type="button" disabled={page.offset == 0} onclick={go(page.offset.saturating_sub(PAGE))}>{"← Newer"}</button>
