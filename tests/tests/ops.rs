@@ -205,6 +205,8 @@ fn check_finds_a_byte_changed_in_a_blob_or_in_the_database() {
         post_step(&server.addr, &run, n).expect("acknowledged");
     }
     seal(&server.addr, &run);
+    let log = get(&server.addr, "/api/v1/log/entries", Some(ADMIN)).json();
+    let leaf = log["entries"][0]["leaf"].as_str().unwrap().to_string();
     assert!(server.terminate(), "the server stops cleanly on SIGTERM");
     let (code, _, text) = check(&data);
     assert_eq!(code, 0, "{text}");
@@ -294,6 +296,35 @@ fn check_finds_a_byte_changed_in_a_blob_or_in_the_database() {
                 .as_str()
                 .unwrap()
                 .starts_with(&format!("run {run}"))),
+        "{text}"
+    );
+
+    // The log: its one entry's leaf (a 32-byte blob in the database), every copy changed.
+    let log_copy = dir.path().join("log-damage");
+    copy_dir(&data, &log_copy);
+    let db = log_copy.join("pipeproof.sqlite");
+    let mut bytes = std::fs::read(&db).unwrap();
+    let leaf = pipeproof_core::Hash::from_hex(&leaf).unwrap().0;
+    let mut copies = 0;
+    for i in 0..bytes.len().saturating_sub(31) {
+        if bytes[i..i + 32] == leaf {
+            bytes[i + 7] ^= 0x40;
+            copies += 1;
+        }
+    }
+    assert!(copies >= 1, "the leaf is in the database file");
+    std::fs::write(&db, bytes).unwrap();
+    let (code, report, text) = check(&log_copy);
+    assert_eq!(code, 1, "{text}");
+    let damage = report["damage"].as_array().unwrap();
+    assert!(
+        damage
+            .iter()
+            .any(|d| d["place"] == format!("log entry 0 (run {run})")
+                && d["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("not the leaf of the run's seal")),
         "{text}"
     );
 }

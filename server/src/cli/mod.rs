@@ -55,7 +55,7 @@ enum Command {
     Backup(backup::BackupArgs),
     /// Restore a backup into an empty data directory, then check it.
     Restore(backup::RestoreArgs),
-    /// Re-verify every stored run, blob and the database; report damage.
+    /// Re-verify every stored run, blob, the database and the log of seals; report damage.
     ///
     /// Exit status: 0 when the store is sound, 1 when damage was found, 2 on error.
     Check(check::Args),

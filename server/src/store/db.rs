@@ -153,6 +153,34 @@ pub fn log_entries(
     .collect()
 }
 
+/// Every log entry in order, with its run's stored seal (JSON) if the run has one.
+pub fn log_with_seals(
+    conn: &Connection,
+) -> rusqlite::Result<Vec<(u64, String, Hash, Option<String>)>> {
+    let mut stmt = conn.prepare(
+        "SELECT log.idx, log.run_id, log.leaf, runs.seal FROM log
+         LEFT JOIN runs ON runs.id = log.run_id ORDER BY log.idx",
+    )?;
+    stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)? as u64,
+            r.get(1)?,
+            hash_column(r, 2)?,
+            r.get(3)?,
+        ))
+    })?
+    .collect()
+}
+
+/// The runs that ended without an entry in the log.
+pub fn unlogged_seals(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT id FROM runs WHERE seal IS NOT NULL AND id NOT IN (SELECT run_id FROM log)
+         ORDER BY seq",
+    )?;
+    stmt.query_map([], |r| r.get(0))?.collect()
+}
+
 /// A run's position in the log, once it ended.
 pub fn log_index(conn: &Connection, run_id: &str) -> rusqlite::Result<Option<u64>> {
     conn.query_row("SELECT idx FROM log WHERE run_id = ?1", [run_id], |r| {

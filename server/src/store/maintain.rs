@@ -366,5 +366,42 @@ pub fn check(data_dir: &Path) -> Result<CheckReport> {
             report.damaged(place, format!("{}: {}", c.name, c.detail));
         }
     }
+    check_log(&store, &mut report);
     Ok(report)
+}
+
+/// The log of seals against the runs: entries numbered 0, 1, 2... with no gap, each the
+/// leaf of its run's stored seal, and every run that ended in it.
+fn check_log(store: &Store, report: &mut CheckReport) {
+    let read = store.read(|c| Ok((db::log_with_seals(c)?, db::unlogged_seals(c)?)));
+    let (entries, unlogged) = match read {
+        Ok(r) => r,
+        Err(e) => {
+            report.damaged("log", format!("cannot be read: {}", e.detail));
+            return;
+        }
+    };
+    for (at, (index, run_id, leaf, seal)) in entries.iter().enumerate() {
+        let place = format!("log entry {index} (run {run_id})");
+        if *index != at as u64 {
+            report.damaged(place, format!("entry {at} is missing: the log has a gap"));
+            return;
+        }
+        let seal: Option<pipeproof_core::sign::Seal> =
+            seal.as_deref().and_then(|s| serde_json::from_str(s).ok());
+        match seal {
+            None => report.damaged(place, "its run has no seal: the run or the log was changed"),
+            Some(s) if pipeproof_core::log::leaf_of(&s) != *leaf => report.damaged(
+                place,
+                "it is not the leaf of the run's seal: the seal or the log was changed",
+            ),
+            Some(_) => {}
+        }
+    }
+    for run_id in unlogged {
+        report.damaged(
+            format!("run {run_id}"),
+            "it ended, but its seal is not in the log",
+        );
+    }
 }
