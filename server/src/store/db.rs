@@ -153,21 +153,31 @@ pub fn log_entries(
     .collect()
 }
 
-/// Every log entry in order, with its run's stored seal (JSON) if the run has one.
-pub fn log_with_seals(
-    conn: &Connection,
-) -> rusqlite::Result<Vec<(u64, String, Hash, Option<String>)>> {
+/// A log entry with its run's stored seal.
+pub struct LoggedSeal {
+    /// The entry's position.
+    pub index: u64,
+    /// Its run.
+    pub run_id: String,
+    /// The leaf the log holds.
+    pub leaf: Hash,
+    /// The run's stored seal (JSON), if the run has one.
+    pub seal: Option<String>,
+}
+
+/// Every log entry in order, with its run's stored seal.
+pub fn log_with_seals(conn: &Connection) -> rusqlite::Result<Vec<LoggedSeal>> {
     let mut stmt = conn.prepare(
         "SELECT log.idx, log.run_id, log.leaf, runs.seal FROM log
          LEFT JOIN runs ON runs.id = log.run_id ORDER BY log.idx",
     )?;
     stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, i64>(0)? as u64,
-            r.get(1)?,
-            hash_column(r, 2)?,
-            r.get(3)?,
-        ))
+        Ok(LoggedSeal {
+            index: r.get::<_, i64>(0)? as u64,
+            run_id: r.get(1)?,
+            leaf: hash_column(r, 2)?,
+            seal: r.get(3)?,
+        })
     })?
     .collect()
 }

@@ -381,17 +381,17 @@ fn check_log(store: &Store, report: &mut CheckReport) {
             return;
         }
     };
-    for (at, (index, run_id, leaf, seal)) in entries.iter().enumerate() {
-        let place = format!("log entry {index} (run {run_id})");
-        if *index != at as u64 {
+    for (at, e) in entries.iter().enumerate() {
+        let place = format!("log entry {} (run {})", e.index, e.run_id);
+        if e.index != at as u64 {
             report.damaged(place, format!("entry {at} is missing: the log has a gap"));
             return;
         }
         let seal: Option<pipeproof_core::sign::Seal> =
-            seal.as_deref().and_then(|s| serde_json::from_str(s).ok());
+            e.seal.as_deref().and_then(|s| serde_json::from_str(s).ok());
         match seal {
             None => report.damaged(place, "its run has no seal: the run or the log was changed"),
-            Some(s) if pipeproof_core::log::leaf_of(&s) != *leaf => report.damaged(
+            Some(s) if pipeproof_core::log::leaf_of(&s) != e.leaf => report.damaged(
                 place,
                 "it is not the leaf of the run's seal: the seal or the log was changed",
             ),
