@@ -227,6 +227,8 @@ async function main() {
     check(await page.locator('table.bars').innerText().then((t) => t.includes('amount')), 'per-column bars list amount');
     await page.getByText(`Rows 1–${Math.min(50, changedRows)} of ${changedRows}`).waitFor();
     check(await page.locator('table.details td.change ins').count() > 0, 'changed cells show old → new');
+    check(await page.locator('table.details td.change del bdi').count() > 0,
+      'old and new values are isolated, so right-to-left text cannot swap them');
     await shot('04-step-diff');
     if (changedRows > 50) {
       await page.getByRole('button', { name: 'Next →' }).click();

@@ -4,6 +4,7 @@
 use pipeproof_core::DiffSummary;
 use pipeproof_core::api::Step;
 use pipeproof_core::bundle::Bundle;
+use yew::prelude::*;
 
 /// One step as the timeline and the step page show it.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,12 +96,26 @@ pub fn time(ts: &str) -> String {
     }
 }
 
-/// A JSON value as a cell shows it.
-pub fn cell(v: Option<&serde_json::Value>) -> String {
+/// A JSON value as a cell shows it. The text is isolated (`<bdi>`), so that right-to-left
+/// text or a direction override in the data cannot reorder what stands around it (an old
+/// value shown after its new one); a null is marked apart from the text `null`, and an empty
+/// string is shown as such rather than as nothing.
+pub fn value(v: Option<&serde_json::Value>) -> Html {
     match v {
-        None | Some(serde_json::Value::Null) => "null".into(),
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
+        None | Some(serde_json::Value::Null) => {
+            html! { <span class="null" title="null: no value">{"null"}</span> }
+        }
+        Some(serde_json::Value::String(s)) => text(s),
+        Some(other) => text(&other.to_string()),
+    }
+}
+
+/// A text from the data (a value, a statistic's minimum), isolated like [`value`]'s.
+pub fn text(s: &str) -> Html {
+    if s.is_empty() {
+        html! { <span class="empty" title="an empty string">{"empty string"}</span> }
+    } else {
+        html! { <bdi>{s.to_string()}</bdi> }
     }
 }
 

@@ -15,7 +15,7 @@ use yew::prelude::*;
 use crate::api::{ApiError, ApiResult, Client};
 use crate::components::status::{ErrorBox, Loading};
 use crate::fetch::{FetchState, use_fetch};
-use crate::view::{cell, count};
+use crate::view::{count, value};
 
 const PAGE: u64 = 50;
 
@@ -234,9 +234,9 @@ pub fn DetailsTable(props: &DetailsProps) -> Html {
                     <tbody>
                     { for p.rows.iter().map(|r| html! {
                         <tr class={p.kind.as_str()}>
-                            { for p.columns.iter().filter(|c| !(changed && (*c == "old" || *c == "new"))).map(|c| html!{ <td>{cell(r.get(c))}</td> }) }
+                            { for p.columns.iter().filter(|c| !(changed && (*c == "old" || *c == "new"))).map(|c| html!{ <td>{value(r.get(c))}</td> }) }
                             if changed {
-                                <td class="change"><del>{cell(r.get("old"))}</del>{" → "}<ins>{cell(r.get("new"))}</ins></td>
+                                <td class="change"><del>{value(r.get("old"))}</del>{" → "}<ins>{value(r.get("new"))}</ins></td>
                             }
                         </tr>
                     }) }

@@ -5,7 +5,7 @@ use pipeproof_core::DiffSummary;
 use pipeproof_core::stats::ColumnStats;
 use yew::prelude::*;
 
-use crate::view::count;
+use crate::view::{count, text};
 
 /// Props of [`DiffSummaryView`].
 #[derive(Properties, PartialEq)]
@@ -20,8 +20,8 @@ fn stat_cells(s: Option<&ColumnStats>) -> Html {
         Some(s) => html! { <>
             <td class="num">{count(s.nulls)}{ if s.nans > 0 { format!(" / {} NaN", count(s.nans)) } else { String::new() } }</td>
             <td class="num">{count(s.distinct)}</td>
-            <td>{s.min.clone().unwrap_or_default()}</td>
-            <td>{s.max.clone().unwrap_or_default()}</td>
+            <td>{s.min.as_deref().map(text).unwrap_or_default()}</td>
+            <td>{s.max.as_deref().map(text).unwrap_or_default()}</td>
             <td class="num">{s.mean.map(|m| format!("{m:.4}")).unwrap_or_default()}</td>
         </> },
     }

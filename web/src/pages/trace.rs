@@ -12,7 +12,7 @@ use crate::components::signin::RequireSession;
 use crate::components::status::{ErrorBox, Loading};
 use crate::fetch::{FetchState, use_fetch};
 use crate::session::use_session;
-use crate::view::{cell, short};
+use crate::view::{short, value};
 
 /// Props of [`TracePage`].
 #[derive(Properties, PartialEq)]
@@ -112,9 +112,9 @@ fn TraceView(props: &TraceProps) -> Html {
                                     <td><code>{s.row_hash.map(|h| short(&h.to_hex())).unwrap_or_default()}</code></td>
                                     { for columns.iter().map(|c| {
                                         if let Some(ch) = s.changes.iter().find(|ch| &ch.column == c) {
-                                            html!{ <td class="change"><del>{cell(Some(&ch.old))}</del>{" → "}<ins>{cell(Some(&ch.new))}</ins></td> }
+                                            html!{ <td class="change"><del>{value(Some(&ch.old))}</del>{" → "}<ins>{value(Some(&ch.new))}</ins></td> }
                                         } else {
-                                            let v = s.values.as_ref().map(|v| cell(v.get(c))).unwrap_or_default();
+                                            let v = s.values.as_ref().map(|v| value(v.get(c))).unwrap_or_default();
                                             html!{ <td class={classes!(changed.contains(c.as_str()).then_some("cellchanged"))}>{v}</td> }
                                         }
                                     }) }
