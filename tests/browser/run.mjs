@@ -244,6 +244,10 @@ async function main() {
     await page.getByText('Rows 1–1 of 1').waitFor();
     check(true, 'search by key finds the one change of id 15');
     await shot('05-step-details-search');
+    await page.getByRole('link', { name: 'Next step →' }).click();
+    await page.getByRole('heading', { name: 'Step 2 · enrich' }).waitFor();
+    check(await page.locator('#key-search').inputValue() === '' && await page.getByRole('button', { name: 'Clear' }).count() === 0,
+      "the next step's details start afresh, not filtered by the previous step's search");
   });
 
   await step('row trace', async () => {

@@ -66,7 +66,9 @@ pub fn StepBody(props: &StepBodyProps) -> Html {
             Some(d) => html! { <>
                 <DiffSummaryView summary={d.clone()} />
                 { match &props.details {
-                    Some(source) => html! { <DetailsTable source={source.clone()} key_columns={props.key_columns.clone()} columns={d.compared_columns.clone()} /> },
+                    // Keyed by the step, so that moving to another step starts its details
+                    // afresh rather than on the page, column and search left on this one.
+                    Some(source) => html! { <DetailsTable key={props.hash.to_string()} source={source.clone()} key_columns={props.key_columns.clone()} columns={d.compared_columns.clone()} /> },
                     None => html! { <p class="muted">{"No detail rows were kept for this step."}</p> },
                 } }
             </> },
