@@ -414,6 +414,9 @@ pub struct LogEntry {
     pub run_id: String,
     /// The seal's leaf hash ([`crate::log::leaf_of`]).
     pub leaf: Hash,
+    /// The seal itself, so that anyone can recompute the leaf, check the signature and see
+    /// that no run is sealed twice.
+    pub seal: Seal,
 }
 
 /// `GET /log/entries`: a page of the log.

@@ -463,7 +463,8 @@ fn core_api_values_match_the_documented_schemas() {
             entries: vec![pipeproof_core::api::LogEntry {
                 index: 0,
                 run_id: "r1".into(),
-                leaf: leaves[0],
+                leaf: pipeproof_core::log::leaf_of(&seal),
+                seal: seal.clone(),
             }],
         },
     );

@@ -463,6 +463,14 @@ fn the_log_is_kept_checked_and_proved_from_the_command_line() {
         "{}",
         text(&o)
     );
+    // A kept head is not overwritten by whatever the server says next.
+    let o = cli(
+        &server,
+        Some(ADMIN),
+        &["log", "head", "-o", &path("h1.json")],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("exists"), "{}", text(&o));
     let keys = get(&server.addr, "/api/v1/keys", Some(ADMIN)).text();
     std::fs::write(path("keys.json"), keys).unwrap();
     sealed_run(&server, &file);
@@ -477,9 +485,15 @@ fn the_log_is_kept_checked_and_proved_from_the_command_line() {
             &path("h2.json"),
             "--pubkey",
             &path("keys.json"),
+            "--entries",
         ],
     );
     assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("its 2 entries are seals signed by the trusted key"),
+        "{}",
+        text(&o)
+    );
     assert!(
         text(&o).contains("the log of 1 seal signed at")
             && text(&o).contains("is the start of the log of 2 seals")
@@ -506,6 +520,19 @@ fn the_log_is_kept_checked_and_proved_from_the_command_line() {
             text(&o)
         );
     }
+    // A wrong token is a failure to check (exit 2), not a failed proof.
+    let o = cli(
+        &server,
+        Some("pp_wrong"),
+        &[
+            "log",
+            "prove",
+            &path("first.zip"),
+            "--head",
+            &path("h2.json"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     // A head edited after it was signed is refused.
     let mut edited: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path("h2.json")).unwrap()).unwrap();
@@ -559,6 +586,13 @@ fn the_log_is_kept_checked_and_proved_from_the_command_line() {
     std::fs::copy(data.join("signing.key"), other.join("signing.key")).unwrap();
     let forked = Server::start(&other, &[]);
     sealed_run(&forked, &file);
+    let o = cli(&forked, Some(ADMIN), &["log", "check", &path("h2.json")]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("the log shrank: it held 2 seals when signed at"),
+        "{}",
+        text(&o)
+    );
     sealed_run(&forked, &file);
     let o = cli(
         &forked,
@@ -595,4 +629,17 @@ fn the_log_is_kept_checked_and_proved_from_the_command_line() {
         "{}",
         text(&o)
     );
+    drop(forked);
+
+    // Another server, another key: without --pubkey, a head is checked against the key
+    // that signed the bundle's seal.
+    let stranger = Server::start(&dir.path().join("stranger"), &[]);
+    sealed_run(&stranger, &file);
+    let o = cli(
+        &stranger,
+        Some(ADMIN),
+        &["log", "prove", &path("first.zip")],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("not by the trusted key"), "{}", text(&o));
 }

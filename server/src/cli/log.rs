@@ -3,13 +3,15 @@
 //! the start of the log now (nothing logged was changed or dropped since); `prove BUNDLE`
 //! proves that a bundle's seal is in the log of a head.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-use pipeproof_core::api::LogInclusion;
+use anyhow::{Context, Result, bail};
+use pipeproof_core::api::{LogEntries, LogInclusion};
 use pipeproof_core::bundle::Manifest;
 use pipeproof_core::log::{self, ConsistencyProof, TreeHead};
+use pipeproof_core::merkle;
+use pipeproof_core::sign::verify_seal;
 
 use super::Output;
 use super::verify::trusted_key;
@@ -30,7 +32,8 @@ enum Command {
     /// Fetch the log's signed head and check its signature; keep it (-o) to check the log
     /// against later.
     Head {
-        /// Write the head (JSON) to this file.
+        /// Write the head (JSON) to this new file (an existing one is a kept head: move it
+        /// forward with `log check FILE -o FILE`).
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
         #[command(flatten)]
@@ -43,9 +46,14 @@ enum Command {
     Check {
         /// A head kept earlier (`pipeproof log head -o FILE`).
         old: PathBuf,
-        /// Write the head now (JSON) to this file, to check against next time.
+        /// Write the head now (JSON) to this file, to check against next time (it may be the
+        /// kept head's file: it is replaced only once the proof holds).
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Also read every entry of the log now, as a monitor: each seal signed and of its
+        /// own run (none sealed twice), each leaf its seal's, all making the head's root.
+        #[arg(long)]
+        entries: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -93,31 +101,43 @@ struct Outcome {
 pub fn run(args: Args) -> Result<ExitCode> {
     let (common, outcome, output) = match args.command {
         Command::Head { output, common } => {
+            if let Some(path) = output.as_ref().filter(|p| p.exists()) {
+                bail!(
+                    "{} exists: a kept head is moved forward only once the log is proved to \
+                     have grown from it (pipeproof log check {} -o {})",
+                    path.display(),
+                    path.display(),
+                    path.display()
+                );
+            }
+            let trust = Trust::of(&common)?;
             let head = fetch_head(&common)?;
-            let outcome = check_head(&head, &common, "the log's head")
-                .map(|trust| Outcome {
+            let outcome = match trust.check(&head, None, "the log's head") {
+                Ok(by) => Outcome {
                     passed: true,
                     detail: format!(
-                        "the log holds {}, root {}, signed at {} {trust}",
+                        "the log holds {}, root {}, signed at {} {by}",
                         seals(head.size),
                         head.root.to_hex(),
                         head.timestamp
                     ),
-                    head: head.clone(),
-                })
-                .unwrap_or_else(|detail| Outcome {
+                    head,
+                },
+                Err(detail) => Outcome {
                     passed: false,
                     detail,
                     head,
-                });
+                },
+            };
             (common, outcome, output)
         }
         Command::Check {
             old,
             output,
+            entries,
             common,
         } => {
-            let outcome = check(&old, &common)?;
+            let outcome = check(&old, entries, &common)?;
             (common, outcome, output)
         }
         Command::Prove {
@@ -132,7 +152,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(path) = &output
         && outcome.passed
     {
-        std::fs::write(path, serde_json::to_string_pretty(&outcome.head)? + "\n")
+        write_atomically(path, &(serde_json::to_string_pretty(&outcome.head)? + "\n"))
             .with_context(|| format!("cannot write the head to {}", path.display()))?;
     }
     let mut out = String::new();
@@ -158,7 +178,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     out,
                     "{}",
                     dim(&format!(
-                        "head kept in {}; later: pipeproof log check {}",
+                        "head kept in {}; later: pipeproof log check {} -o {}",
+                        path.display(),
                         path.display(),
                         path.display()
                     ))
@@ -174,38 +195,70 @@ pub fn run(args: Args) -> Result<ExitCode> {
     })
 }
 
+/// Writes `text` to `path` through a temporary file beside it, renamed into place: a kept
+/// head is never left half written.
+fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let tmp = dir.unwrap_or(Path::new(".")).join(format!(
+        ".{}.tmp",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    std::fs::write(&tmp, text)?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
 fn fetch_head(common: &Common) -> Result<TreeHead> {
     Client::new(&common.server)?.get("/log")?.json("GET /log")
 }
 
-/// Checks a head's signature, by the trusted key when one is given; says by which key.
-fn check_head(head: &TreeHead, common: &Common, what: &str) -> Result<String, String> {
-    let trusted = match &common.pubkey {
-        Some(arg) => {
-            let keys = trusted_key(arg).map_err(|e| format!("{e:#}"))?;
-            let key = keys
-                .iter()
-                .find(|k| k.eq_ignore_ascii_case(&head.public_key))
-                .unwrap_or(&keys[0])
-                .clone();
-            Some(key)
-        }
-        None => None,
-    };
-    log::verify_tree_head(head, trusted.as_deref()).map_err(|e| {
-        format!(
-            "{what}: {}",
-            e.to_string().trim_start_matches("verification failed: ")
-        )
-    })?;
-    let key = &head.public_key[..16.min(head.public_key.len())];
-    Ok(match trusted {
-        Some(_) => format!("by the trusted key {key}…"),
-        None => format!("by key {key}… (no trusted key given: pass --pubkey to check the signer)"),
-    })
+/// The keys `--pubkey` names, read before anything is fetched (a wrong option is an error,
+/// exit 2, not a failed proof).
+struct Trust(Option<Vec<String>>);
+
+impl Trust {
+    fn of(common: &Common) -> Result<Trust> {
+        Ok(Trust(
+            common.pubkey.as_deref().map(trusted_key).transpose()?,
+        ))
+    }
+
+    /// Checks a head's signature: by a trusted key when --pubkey named some, else by
+    /// `anchor` (a key already relied on: the kept head's, the bundle seal's) when there is
+    /// one, else by the key written in the head. Says by which.
+    fn check(&self, head: &TreeHead, anchor: Option<&str>, what: &str) -> Result<String, String> {
+        let key = match (&self.0, anchor) {
+            (Some(keys), _) => Some(
+                keys.iter()
+                    .find(|k| k.eq_ignore_ascii_case(&head.public_key))
+                    .unwrap_or(&keys[0])
+                    .clone(),
+            ),
+            (None, Some(anchor)) => Some(anchor.to_string()),
+            (None, None) => None,
+        };
+        log::verify_tree_head(head, key.as_deref()).map_err(|e| {
+            format!(
+                "{what}: {}",
+                e.to_string().trim_start_matches("verification failed: ")
+            )
+        })?;
+        let short = &head.public_key[..16.min(head.public_key.len())];
+        Ok(match (&self.0, anchor) {
+            (Some(_), _) => format!("by the trusted key {short}…"),
+            (None, Some(_)) => format!(
+                "by key {short}… (the key {what} was checked against; pass --pubkey to check \
+                 the signer)"
+            ),
+            (None, None) => {
+                format!("by key {short}… (no trusted key given: pass --pubkey to check the signer)")
+            }
+        })
+    }
 }
 
-fn read_head(path: &std::path::Path) -> Result<TreeHead> {
+fn read_head(path: &Path) -> Result<TreeHead> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the head {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| {
@@ -216,8 +269,15 @@ fn read_head(path: &std::path::Path) -> Result<TreeHead> {
     })
 }
 
-/// `pipeproof log check OLD`.
-fn check(old_path: &std::path::Path, common: &Common) -> Result<Outcome> {
+/// Whether an error is the server's answer that it has no such thing (an unknown run, a
+/// size or run not in the log): a failed proof, where other errors are failures to check.
+fn not_in_log(e: &anyhow::Error) -> bool {
+    Client::answered(e).is_some_and(|a| a.status == 404 || a.status == 422)
+}
+
+/// `pipeproof log check OLD [--entries]`.
+fn check(old_path: &Path, entries: bool, common: &Common) -> Result<Outcome> {
+    let trust = Trust::of(common)?;
     let old = read_head(old_path)?;
     let new = fetch_head(common)?;
     let fail = |detail: String| Outcome {
@@ -225,57 +285,157 @@ fn check(old_path: &std::path::Path, common: &Common) -> Result<Outcome> {
         detail,
         head: new.clone(),
     };
-    if let Err(e) = check_head(
-        &old,
-        common,
-        &format!("the kept head {}", old_path.display()),
-    ) {
+    if let Err(e) = trust.check(&old, None, &format!("the kept head {}", old_path.display())) {
         return Ok(fail(e));
     }
-    let trust = match check_head(&new, common, "the log's head now") {
-        Ok(t) => t,
+    // Without --pubkey, the kept head's key is the one relied on.
+    let by = match trust.check(&new, Some(&old.public_key), "the log's head now") {
+        Ok(by) => by,
         Err(e) => return Ok(fail(e)),
     };
-    if common.pubkey.is_none() && !new.public_key.eq_ignore_ascii_case(&old.public_key) {
+    if new.size < old.size {
         return Ok(fail(format!(
-            "the log's head is signed by key {} now, the kept head by {}: pass --pubkey with \
-             the keys you trust",
-            new.public_key, old.public_key
+            "the log shrank: it held {} when signed at {}, and {} when signed at {}; the \
+             server's history is not the one it signed",
+            seals(old.size),
+            old.timestamp,
+            seals(new.size),
+            new.timestamp
         )));
     }
-    let proof: ConsistencyProof = Client::new(&common.server)?
-        .get(&format!(
-            "/log/consistency?from={}&to={}",
-            old.size, new.size
-        ))?
-        .json("GET /log/consistency")?;
-    Ok(match log::verify_consistency(&old, &new, &proof) {
-        Ok(()) => Outcome {
-            passed: true,
-            detail: format!(
-                "the log of {} signed at {} is the start of the log of {} signed at {} {trust}: \
-                 no seal logged by then was changed, dropped or reordered",
+    let client = Client::new(&common.server)?;
+    let asked = client.get(&format!(
+        "/log/consistency?from={}&to={}",
+        old.size, new.size
+    ));
+    let proof: ConsistencyProof = match asked {
+        Ok(r) => r.json("GET /log/consistency")?,
+        Err(e) if not_in_log(&e) => {
+            return Ok(fail(format!(
+                "the server gives no proof that its log of {} is the start of its log of {}: \
+                 {e:#}",
                 seals(old.size),
-                old.timestamp,
-                seals(new.size),
-                new.timestamp
-            ),
-            head: new,
-        },
-        Err(e) => fail(format!(
+                seals(new.size)
+            )));
+        }
+        Err(e) => return Err(e),
+    };
+    if let Err(e) = log::verify_consistency(&old, &new, &proof) {
+        return Ok(fail(format!(
             "{}; the server's history is not the one it signed at {}",
             e.to_string().trim_start_matches("verification failed: "),
             old.timestamp
-        )),
+        )));
+    }
+    let mut detail = format!(
+        "the log of {} signed at {} is the start of the log of {} signed at {} {by}: no seal \
+         logged by then was changed, dropped or reordered",
+        seals(old.size),
+        old.timestamp,
+        seals(new.size),
+        new.timestamp
+    );
+    if entries {
+        let key = trust
+            .0
+            .as_ref()
+            .map_or(old.public_key.clone(), |k| k[0].clone());
+        match read_entries(&client, &new, &trust, &key)? {
+            Ok(()) => detail.push_str(&format!(
+                "; its {} entries are seals signed by the trusted key, of as many runs, \
+                 and make its root",
+                count(new.size)
+            )),
+            Err(problem) => return Ok(fail(problem)),
+        }
+    }
+    Ok(Outcome {
+        passed: true,
+        detail,
+        head: new,
     })
 }
 
+/// Reads the first `head.size` entries of the log, with their seals, and checks what a
+/// monitor can: each leaf is its seal's, each seal is signed (by a trusted key, or `key`)
+/// and names the run it is listed under, no run is in the log twice, and the leaves make the
+/// head's root. `Err` inside: the first problem.
+fn read_entries(
+    client: &Client,
+    head: &TreeHead,
+    trust: &Trust,
+    key: &str,
+) -> Result<Result<(), String>> {
+    let mut leaves = Vec::with_capacity(head.size as usize);
+    let mut runs: std::collections::HashMap<String, u64> = Default::default();
+    while (leaves.len() as u64) < head.size {
+        let page: LogEntries = client
+            .get(&format!("/log/entries?start={}&limit=1000", leaves.len()))?
+            .json("GET /log/entries")?;
+        if page.entries.is_empty() {
+            return Ok(Err(format!(
+                "the server lists {} of the {} entries its head signs",
+                count(leaves.len() as u64),
+                count(head.size)
+            )));
+        }
+        for e in page.entries {
+            let at = leaves.len() as u64;
+            if at == head.size {
+                break;
+            }
+            if e.index != at {
+                return Ok(Err(format!("entry {at} is listed as entry {}", e.index)));
+            }
+            if log::leaf_of(&e.seal) != e.leaf {
+                return Ok(Err(format!(
+                    "entry {at} (run {}): its leaf is not its seal's",
+                    e.run_id
+                )));
+            }
+            if e.seal.run_id != e.run_id {
+                return Ok(Err(format!(
+                    "entry {at} is listed as run {} but seals run {}",
+                    e.run_id, e.seal.run_id
+                )));
+            }
+            let signer = match &trust.0 {
+                Some(keys) => keys
+                    .iter()
+                    .find(|k| k.eq_ignore_ascii_case(&e.seal.public_key))
+                    .unwrap_or(&keys[0])
+                    .as_str(),
+                None => key,
+            };
+            if let Err(problem) = verify_seal(&e.seal, Some(signer)) {
+                return Ok(Err(format!(
+                    "entry {at} (run {}): {}",
+                    e.run_id,
+                    problem
+                        .to_string()
+                        .trim_start_matches("verification failed: ")
+                )));
+            }
+            if let Some(first) = runs.insert(e.seal.run_id.clone(), at) {
+                return Ok(Err(format!(
+                    "run {} is sealed twice in the log: entries {first} and {at}",
+                    e.seal.run_id
+                )));
+            }
+            leaves.push(e.leaf);
+        }
+    }
+    if merkle::root(&leaves) != head.root {
+        return Ok(Err(
+            "the entries listed do not make the root the head signs".to_string(),
+        ));
+    }
+    Ok(Ok(()))
+}
+
 /// `pipeproof log prove BUNDLE`.
-fn prove(
-    bundle: &std::path::Path,
-    head: Option<&std::path::Path>,
-    common: &Common,
-) -> Result<Outcome> {
+fn prove(bundle: &Path, head: Option<&Path>, common: &Common) -> Result<Outcome> {
+    let trust = Trust::of(common)?;
     let file = std::fs::File::open(bundle)
         .with_context(|| format!("cannot read the bundle {}", bundle.display()))?;
     let manifest = Manifest::read_from(FileAt::new(file))
@@ -295,8 +455,9 @@ fn prove(
             manifest.run.id
         )));
     };
-    let trust = match check_head(&head, common, "the head") {
-        Ok(t) => t,
+    // Without --pubkey, the head must be signed by the key that signed the seal.
+    let by = match trust.check(&head, Some(&seal.public_key), "the head") {
+        Ok(by) => by,
         Err(e) => return Ok(fail(e)),
     };
     let leaf = log::leaf_of(seal);
@@ -308,7 +469,7 @@ fn prove(
     ));
     let found: LogInclusion = match reply {
         Ok(r) => r.json("GET /log/inclusion")?,
-        Err(e) if !Client::is_transport(&e) => {
+        Err(e) if not_in_log(&e) => {
             return Ok(fail(format!(
                 "the log of {} has no entry for run {run}: {e:#}",
                 seals(head.size)
@@ -328,7 +489,7 @@ fn prove(
         Ok(()) => Outcome {
             passed: true,
             detail: format!(
-                "the seal of run {run} is entry {} of the log of {} signed at {} {trust}",
+                "the seal of run {run} is entry {} of the log of {} signed at {} {by}",
                 found.proof.index,
                 seals(head.size),
                 head.timestamp

@@ -100,16 +100,23 @@ pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
 }
 
 /// Enters in the log the seals of runs that ended before the store had one, in the order
-/// they ended (then of creation).
+/// they ended (the times compared as times: their text drops trailing zeros), then of
+/// creation.
 fn enter_unlogged_seals(conn: &Connection) -> anyhow::Result<()> {
     let mut stmt = conn.prepare(
-        "SELECT id, seal FROM runs WHERE seal IS NOT NULL
-            AND id NOT IN (SELECT run_id FROM log) ORDER BY sealed_at, seq",
+        "SELECT id, seal, sealed_at, seq FROM runs WHERE seal IS NOT NULL
+            AND id NOT IN (SELECT run_id FROM log)",
     )?;
-    let seals: Vec<(String, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+    let mut seals: Vec<(String, String, Option<String>, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    for (id, seal) in seals {
+    let when = |t: &Option<String>| {
+        t.as_deref().and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        })
+    };
+    seals.sort_by_key(|(_, _, at, seq)| (when(at), *seq));
+    for (id, seal, _, _) in seals {
         let seal: Seal = serde_json::from_str(&seal)
             .map_err(|e| anyhow::anyhow!("the seal of run {id} cannot be read: {e}"))?;
         append_to_log(conn, &id, &seal)?;
@@ -139,18 +146,24 @@ pub fn log_size(conn: &Connection) -> rusqlite::Result<u64> {
         .map(|n| n as u64)
 }
 
-/// The log entries from `start` (by position), at most `limit`: position, run, leaf.
-pub fn log_entries(
-    conn: &Connection,
-    start: u64,
-    limit: u64,
-) -> rusqlite::Result<Vec<(u64, String, Hash)>> {
-    let mut stmt =
-        conn.prepare("SELECT idx, run_id, leaf FROM log WHERE idx >= ?1 ORDER BY idx LIMIT ?2")?;
-    stmt.query_map(params![start as i64, limit as i64], |r| {
-        Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, hash_column(r, 2)?))
-    })?
-    .collect()
+/// The log entries from `start` (by position), at most `limit`, with their runs' seals.
+pub fn log_entries(conn: &Connection, start: u64, limit: u64) -> rusqlite::Result<Vec<LoggedSeal>> {
+    let mut stmt = conn.prepare(
+        "SELECT log.idx, log.run_id, log.leaf, runs.seal FROM log
+         LEFT JOIN runs ON runs.id = log.run_id WHERE log.idx >= ?1 ORDER BY log.idx LIMIT ?2",
+    )?;
+    let clamp = |n: u64| n.min(i64::MAX as u64) as i64;
+    stmt.query_map(params![clamp(start), clamp(limit)], logged_seal)?
+        .collect()
+}
+
+fn logged_seal(r: &rusqlite::Row<'_>) -> rusqlite::Result<LoggedSeal> {
+    Ok(LoggedSeal {
+        index: r.get::<_, i64>(0)? as u64,
+        run_id: r.get(1)?,
+        leaf: hash_column(r, 2)?,
+        seal: r.get(3)?,
+    })
 }
 
 /// A log entry with its run's stored seal.
@@ -171,15 +184,7 @@ pub fn log_with_seals(conn: &Connection) -> rusqlite::Result<Vec<LoggedSeal>> {
         "SELECT log.idx, log.run_id, log.leaf, runs.seal FROM log
          LEFT JOIN runs ON runs.id = log.run_id ORDER BY log.idx",
     )?;
-    stmt.query_map([], |r| {
-        Ok(LoggedSeal {
-            index: r.get::<_, i64>(0)? as u64,
-            run_id: r.get(1)?,
-            leaf: hash_column(r, 2)?,
-            seal: r.get(3)?,
-        })
-    })?
-    .collect()
+    stmt.query_map([], logged_seal)?.collect()
 }
 
 /// The runs that ended without an entry in the log.
@@ -694,7 +699,7 @@ mod tests {
         // A run sealed twice is refused, and logged once.
         assert!(!seal_run(&mut conn, "open", RunStatus::Sealed, None, &seal).unwrap());
         let entries = log_entries(&conn, 1, 10).unwrap();
-        let ids: Vec<&str> = entries.iter().map(|e| e.1.as_str()).collect();
+        let ids: Vec<&str> = entries.iter().map(|e| e.run_id.as_str()).collect();
         assert_eq!(ids, ["a", "open"]);
     }
 }

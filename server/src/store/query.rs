@@ -502,15 +502,27 @@ pub fn log_consistency(
 pub fn log_entries(store: &Store, start: u64, limit: u64) -> Result<LogEntries, ApiError> {
     let (size, entries) =
         store.read(|c| Ok((db::log_size(c)?, db::log_entries(c, start, limit)?)))?;
-    Ok(LogEntries {
-        size,
-        entries: entries
-            .into_iter()
-            .map(|(index, run_id, leaf)| LogEntry {
-                index,
-                run_id,
-                leaf,
+    let entries = entries
+        .into_iter()
+        .map(|e| {
+            let seal = e
+                .seal
+                .as_deref()
+                .and_then(|s| serde_json::from_str(s).ok())
+                .ok_or_else(|| {
+                    ApiError::internal(format!(
+                        "log entry {} names run {}, which has no readable seal: the store is \
+                         damaged (pipeproof check)",
+                        e.index, e.run_id
+                    ))
+                })?;
+            Ok(LogEntry {
+                index: e.index,
+                run_id: e.run_id,
+                leaf: e.leaf,
+                seal,
             })
-            .collect(),
-    })
+        })
+        .collect::<Result<_, ApiError>>()?;
+    Ok(LogEntries { size, entries })
 }
