@@ -250,6 +250,19 @@ async function main() {
       "the next step's details start afresh, not filtered by the previous step's search");
   });
 
+  await step('a step without a key', async () => {
+    const m = await (await api('POST', '/runs', JSON.stringify({ pipeline: 'multiset' }))).json();
+    await api('POST', `/runs/${m.id}/steps?step=a`, 'x,y\n1,a\n1,a\n2,b\n', 'text/csv');
+    await api('POST', `/runs/${m.id}/steps?step=b`, 'x,y\n1,a\n3,c\n', 'text/csv');
+    await page.goto(`${base}/#/runs/${m.id}/steps/1`);
+    await page.getByText('Rows 1–1 of 1').waitFor();
+    check(await page.getByRole('tab', { name: 'Added rows' }).getAttribute('aria-selected') === 'true'
+      && await page.getByRole('tab', { name: 'Changed cells' }).count() === 0,
+      'a multiset diff opens on its added rows and offers no changed cells');
+    await page.goBack();
+    await page.getByRole('heading', { name: 'Step 2 · enrich' }).waitFor();
+  });
+
   await step('row trace', async () => {
     await page.getByRole('link', { name: 'Trace a row' }).first().click();
     await page.getByLabel('Key value').fill('15');

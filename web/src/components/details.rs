@@ -134,7 +134,16 @@ pub struct DetailsProps {
 /// The paged details table.
 #[component]
 pub fn DetailsTable(props: &DetailsProps) -> Html {
-    let kind = use_state(|| DetailKind::Changed);
+    // Without a key the diff is a multiset diff of whole rows: rows are added or removed,
+    // never changed, so there are no changed cells to show.
+    let keyless = props.key_columns.is_empty();
+    let kind = use_state(|| {
+        if keyless {
+            DetailKind::Added
+        } else {
+            DetailKind::Changed
+        }
+    });
     let column = use_state(|| None::<String>);
     let search = use_state(|| None::<String>);
     let offset = use_state(|| 0u64);
@@ -250,7 +259,7 @@ pub fn DetailsTable(props: &DetailsProps) -> Html {
         <section aria-labelledby="details-h" class="details-box">
             <h2 id="details-h">{"Detail rows"}</h2>
             <div role="tablist" aria-label="Which rows">
-                { tab(DetailKind::Changed, "Changed cells") }
+                if !keyless { { tab(DetailKind::Changed, "Changed cells") } }
                 { tab(DetailKind::Added, "Added rows") }
                 { tab(DetailKind::Removed, "Removed rows") }
             </div>

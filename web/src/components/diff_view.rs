@@ -60,7 +60,7 @@ pub fn DiffSummaryView(props: &SummaryProps) -> Html {
                 if d.details_truncated { {" Details were cut at the maximum number of detail rows."} }
             </p>
         </section>
-        if !d.columns.is_empty() {
+        if !d.columns.is_empty() && !d.key.is_empty() {
             <section aria-labelledby="cols-h">
                 <h2 id="cols-h">{"Changed cells per column"}</h2>
                 <table class="bars">
