@@ -211,6 +211,11 @@ async function main() {
       "the run's description, as the server shows it, is the one the seal signs");
     check(await page.locator('figure.chart svg rect').count() >= 7, 'the steps chart is drawn');
     check(await page.locator('table.steps .badge.warn').count() === 1, 'the schema change at step 2 is marked');
+    const here = page.url();
+    await page.locator('a.skip').focus();
+    await page.keyboard.press('Enter');
+    check(page.url() === here && await page.evaluate(() => document.activeElement?.id === 'main'),
+      "'Skip to content' moves the focus to the page's content and stays on the page");
     await shot('03-run');
     await page.setViewportSize({ width: 375, height: 800 });
     const narrow = await page.evaluate(() => document.documentElement.scrollWidth);

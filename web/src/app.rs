@@ -1,6 +1,7 @@
 //! The app's shell: the routes, the navigation bar, and the providers of the session and the
 //! offline bundle.
 
+use wasm_bindgen::JsCast;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
@@ -80,9 +81,21 @@ fn Nav() -> Html {
         let session = session.clone();
         Callback::from(move |_: MouseEvent| session.sign_out())
     };
+    // The routes live in the URL's fragment, so following `#main` would leave the page for a
+    // route `main` (and the router throws on it): move the focus to the content instead.
+    let skip = Callback::from(|e: MouseEvent| {
+        e.prevent_default();
+        if let Some(main) = gloo::utils::document()
+            .get_element_by_id("main")
+            .and_then(|m| m.dyn_into::<web_sys::HtmlElement>().ok())
+        {
+            let _ = main.set_attribute("tabindex", "-1");
+            let _ = main.focus();
+        }
+    });
     html! {
         <header class="top">
-            <a class="skip" href="#main">{"Skip to content"}</a>
+            <a class="skip" href="#main" onclick={skip}>{"Skip to content"}</a>
             <nav aria-label="Main">
                 <Link<Route> classes="brand" to={Route::Runs}>{"pipeproof"}</Link<Route>>
                 <Link<Route> to={Route::Runs}>{"Runs"}</Link<Route>>
