@@ -193,6 +193,10 @@ async function main() {
     await page.getByLabel('Label').fill('env=test');
     await page.getByRole('button', { name: 'Apply filters' }).click();
     await page.getByRole('link', { name: run.id }).waitFor();
+    await page.reload();
+    await page.getByRole('link', { name: run.id }).waitFor();
+    check(await page.getByLabel('Label').inputValue() === 'env=test' && await page.locator('table.runs tbody tr').count() === 1,
+      `the filters are in the address and outlive a reload (${page.url()})`);
     await shot('02-runs');
     await page.setViewportSize({ width: 375, height: 800 });
     const narrow = await page.evaluate(() => document.documentElement.scrollWidth);

@@ -29,16 +29,50 @@ fn status_badge(s: RunStatus) -> Html {
     html! { <span class={class}>{s.as_str()}</span> }
 }
 
+/// The filters and page in the address (`#/runs?status=failed&offset=40`), so that Back from a
+/// run, a reload or a shared link shows the same runs; a query that does not parse is ignored.
+fn query_of(location: Option<Location>) -> RunQuery {
+    let q = location
+        .and_then(|l| l.query::<RunQuery>().ok())
+        .unwrap_or_default();
+    RunQuery {
+        offset: Some(q.offset.unwrap_or(0)),
+        limit: Some(PAGE),
+        ..q
+    }
+}
+
 #[component]
 fn RunsList() -> Html {
     let client = use_session().client().expect("signed in");
-    let query = use_state(|| RunQuery {
-        limit: Some(PAGE),
-        ..RunQuery::default()
-    });
+    let navigator = use_navigator();
+    let query = query_of(use_location());
+    let show = {
+        let navigator = navigator.clone();
+        move |q: RunQuery| {
+            if let Some(n) = &navigator {
+                let _ = n.push_with_query(&Route::Runs, &q);
+            }
+        }
+    };
     let pipeline_ref = use_node_ref();
     let label_ref = use_node_ref();
     let status_ref = use_node_ref();
+    // The form shows the filters in force, also after Back or Forward changed them.
+    {
+        let (p, l, s) = (pipeline_ref.clone(), label_ref.clone(), status_ref.clone());
+        use_effect_with(query.clone(), move |q| {
+            if let Some(x) = p.cast::<HtmlSelectElement>() {
+                x.set_value(q.pipeline.as_deref().unwrap_or("*"));
+            }
+            if let Some(x) = l.cast::<HtmlInputElement>() {
+                x.set_value(q.label.as_deref().unwrap_or(""));
+            }
+            if let Some(x) = s.cast::<HtmlSelectElement>() {
+                x.set_value(q.status.map_or("*", |s| s.as_str()));
+            }
+        });
+    }
 
     let pipelines = {
         let client = client.clone();
@@ -49,15 +83,15 @@ fn RunsList() -> Html {
     };
     let runs = {
         let client = client.clone();
-        use_fetch((*query).clone(), move |q: RunQuery| {
+        use_fetch(query.clone(), move |q: RunQuery| {
             let client = client.clone();
             async move { client.runs(&q).await }
         })
     };
 
     let on_filter = {
-        let (query, p, l, s) = (
-            query.clone(),
+        let (show, p, l, s) = (
+            show.clone(),
             pipeline_ref.clone(),
             label_ref.clone(),
             status_ref.clone(),
@@ -80,7 +114,7 @@ fn RunsList() -> Html {
                     "failed" => Some(RunStatus::Failed),
                     _ => None,
                 });
-            query.set(RunQuery {
+            show(RunQuery {
                 pipeline,
                 label,
                 status,
@@ -93,7 +127,7 @@ fn RunsList() -> Html {
     let pipeline_options = match &*pipelines {
         FetchState::Ready(list) => list
             .iter()
-            .map(|p| html! { <option value={p.name.clone()}>{format!("{} ({} runs)", p.name, p.runs)}</option> })
+            .map(|p| html! { <option value={p.name.clone()} selected={query.pipeline.as_ref() == Some(&p.name)}>{format!("{} ({} runs)", p.name, p.runs)}</option> })
             .collect::<Html>(),
         _ => html! {},
     };
@@ -105,17 +139,22 @@ fn RunsList() -> Html {
         }
         FetchState::Ready(page) => {
             let go = |to: u64| {
-                let query = query.clone();
+                let (query, show) = (query.clone(), show.clone());
                 Callback::from(move |_: MouseEvent| {
-                    query.set(RunQuery {
+                    show(RunQuery {
                         offset: Some(to),
-                        ..(*query).clone()
+                        ..query.clone()
                     })
                 })
             };
             let last = page.offset + page.items.len() as u64;
             html! { <>
-                if page.items.is_empty() {
+                if page.items.is_empty() && page.total > 0 {
+                    <p>{format!("This page is past the last of the {} runs that match (an old or edited address). ", page.total)}
+                       <button type="button" class="link" onclick={go(0)}>{"Go to the newest runs"}</button></p>
+                } else if page.items.is_empty() && query.pipeline.is_none() && query.label.is_none() && query.status.is_none() {
+                    <p>{"No runs yet. Send steps with the Python client or `pipeproof send`."}</p>
+                } else if page.items.is_empty() {
                     <p>{"No runs match. Send steps with the Python client or `pipeproof send`, or clear the filters."}</p>
                 } else {
                     <div class="scroll">
@@ -143,7 +182,7 @@ fn RunsList() -> Html {
                 }
                 <p class="pager">
                     <button type="button" disabled={page.offset == 0} onclick={go(page.offset.saturating_sub(PAGE))}>{"← Newer"}</button>
-                    <span class="range">{ if page.total == 0 { "0 runs".to_string() } else { format!("{}–{} of {} runs", page.offset + 1, last, page.total) } }</span>
+                    <span class="range">{ if page.items.is_empty() { format!("{} runs", page.total) } else { format!("{}–{} of {} runs", page.offset + 1, last, page.total) } }</span>
                     <button type="button" disabled={last >= page.total} onclick={go(page.offset + PAGE)}>{"Older →"}</button>
                 </p>
             </> }
@@ -156,17 +195,17 @@ fn RunsList() -> Html {
             <form class="filters" onsubmit={on_filter} aria-label="Filter runs">
                 <label>{"Pipeline "}
                     <select ref={pipeline_ref}>
-                        <option value="*" selected=true>{"all pipelines"}</option>
+                        <option value="*" selected={query.pipeline.is_none()}>{"all pipelines"}</option>
                         { pipeline_options }
                     </select>
                 </label>
                 <label>{"Label "}<input ref={label_ref} type="text" placeholder="env=prod" /></label>
                 <label>{"Status "}
                     <select ref={status_ref}>
-                        <option value="*" selected=true>{"any"}</option>
-                        <option value="open">{"open"}</option>
-                        <option value="sealed">{"sealed"}</option>
-                        <option value="failed">{"failed"}</option>
+                        <option value="*" selected={query.status.is_none()}>{"any"}</option>
+                        { for [RunStatus::Open, RunStatus::Sealed, RunStatus::Failed].into_iter().map(|s| html! {
+                            <option value={s.as_str()} selected={query.status == Some(s)}>{s.as_str()}</option>
+                        }) }
                     </select>
                 </label>
                 <button type="submit">{"Apply filters"}</button>
