@@ -284,6 +284,10 @@ async function main() {
     const old = s0.find((r) => r.id === 15).amount;
     check(cell.includes(`${old}`) && cell.includes(`${old + 1}`), `the trace shows the changed amount old → new: ${cell}`);
     await shot('06-trace');
+    await page.reload();
+    await page.locator('table.trace').waitFor();
+    check(await page.getByLabel('Key value').inputValue() === '15' && await page.locator('table.trace tbody tr').count() === 3,
+      `the traced key is in the address and outlives a reload (${page.url()})`);
   });
 
   await step('verify a good bundle in the browser', async () => {

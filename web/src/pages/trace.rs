@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use pipeproof_core::api::TraceState;
+use serde::{Deserialize, Serialize};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
@@ -38,15 +39,35 @@ fn state_word(s: TraceState) -> (&'static str, &'static str) {
     }
 }
 
+/// The traced key, in the address (`#/runs/ID/trace?key=4711`), so that a reload, Back from a
+/// step and a shared link show the same trace.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct TraceQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+}
+
 #[component]
 fn TraceView(props: &TraceProps) -> Html {
     let client = use_session().client().expect("signed in");
-    let key = use_state(|| None::<String>);
+    let navigator = use_navigator();
+    let key = use_location()
+        .and_then(|l| l.query::<TraceQuery>().ok())
+        .and_then(|q| q.key)
+        .filter(|k| !k.trim().is_empty());
     let input = use_node_ref();
+    {
+        let input = input.clone();
+        use_effect_with(key.clone(), move |k| {
+            if let Some(i) = input.cast::<HtmlInputElement>() {
+                i.set_value(k.as_deref().unwrap_or(""));
+            }
+        });
+    }
     let trace = {
         let client = client.clone();
         use_fetch(
-            (props.id.clone(), (*key).clone()),
+            (props.id.clone(), key.clone()),
             move |(id, key): (AttrValue, Option<String>)| {
                 let client = client.clone();
                 async move {
@@ -59,14 +80,19 @@ fn TraceView(props: &TraceProps) -> Html {
         )
     };
     let onsubmit = {
-        let (key, input) = (key.clone(), input.clone());
+        let (input, id) = (input.clone(), props.id.to_string());
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             let v = input
                 .cast::<HtmlInputElement>()
                 .map(|i| i.value().trim().to_string())
                 .unwrap_or_default();
-            key.set((!v.is_empty()).then_some(v));
+            let query = TraceQuery {
+                key: (!v.is_empty()).then_some(v),
+            };
+            if let Some(n) = &navigator {
+                let _ = n.push_with_query(&Route::Trace { id: id.clone() }, &query);
+            }
         })
     };
     let result = match &*trace {
