@@ -299,6 +299,9 @@ async function main() {
     const text = await verdict.innerText();
     check(/All \d+ checks passed/.test(text), `the good bundle passes: ${text}`);
     console.log(`     ${await page.locator('#verify-facts').innerText()}`);
+    const described = await page.locator('section:has(#run-h) dl.facts').innerText();
+    check(described.includes('env=test') && described.includes('v1.2.3'),
+      "the bundle's run is described as the seal signs it (labels, code version)");
     await page.locator('#data-file').setInputFiles(dataFile);
     await page.locator('#data-result').waitFor();
     const data = await page.locator('#data-result').innerText();

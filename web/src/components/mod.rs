@@ -4,6 +4,7 @@
 pub mod checks;
 pub mod details;
 pub mod diff_view;
+pub mod run_facts;
 pub mod signin;
 pub mod status;
 pub mod timeline;

@@ -11,6 +11,7 @@ use yew::prelude::*;
 use yew_router::prelude::*;
 
 use crate::app::Route;
+use crate::components::run_facts::RunFacts;
 use crate::components::signin::RequireSession;
 use crate::components::status::{ErrorBox, Loading};
 use crate::components::timeline::Timeline;
@@ -230,17 +231,7 @@ fn RunView(props: &RunProps) -> Html {
         <main id="main">
             <p class="crumbs"><Link<Route> to={Route::Runs}>{"Runs"}</Link<Route>>{" / "}{run.pipeline.clone()}</p>
             <h1>{"Run "}<code>{run.id.clone()}</code></h1>
-            <dl class="facts">
-                <div><dt>{"Pipeline"}</dt><dd>{run.pipeline.clone()}</dd></div>
-                <div><dt>{"Status"}</dt><dd><span class={match run.status { RunStatus::Sealed => "badge ok", RunStatus::Failed => "badge bad", RunStatus::Open => "badge" }}>{run.status.as_str()}</span></dd></div>
-                <div><dt>{"Created"}</dt><dd>{time(&run.created_at)}</dd></div>
-                if let Some(s) = &run.sealed_at { <div><dt>{"Ended"}</dt><dd>{time(s)}</dd></div> }
-                if let Some(v) = &run.code_version { <div><dt>{"Code version"}</dt><dd><code>{v.clone()}</code></dd></div> }
-                if !run.labels.is_empty() {
-                    <div><dt>{"Labels"}</dt><dd>{ for run.labels.iter().map(|(k, v)| html!{ <span class="label">{format!("{k}={v}")}</span> }) }</dd></div>
-                }
-            </dl>
-            if let Some(e) = &run.error { <div class="error" role="note"><strong>{"The pipeline failed: "}</strong>{e.clone()}</div> }
+            <RunFacts run={RunInfo::of(run)} />
             <section aria-labelledby="integrity-h">
                 <h2 id="integrity-h">{"Chain and seal"}</h2>
                 <ul class="status">

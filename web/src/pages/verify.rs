@@ -14,6 +14,7 @@ use yew_router::prelude::*;
 use crate::app::Route;
 use crate::components::checks::Checks;
 use crate::components::details::DetailSource;
+use crate::components::run_facts::RunFacts;
 use crate::components::timeline::Timeline;
 use crate::offline::{check_bundle, check_data, now, read_file, use_offline};
 use crate::pages::step::StepBody;
@@ -285,7 +286,7 @@ pub fn VerifyPage() -> Html {
                 if let Some(b) = &l.bundle {
                     <section aria-labelledby="run-h">
                         <h2 id="run-h">{format!("Run {} · {}", b.manifest.run.id, b.manifest.run.pipeline)}</h2>
-                        <p>{format!("Status {}, {} steps, created {}", b.manifest.run.status, b.manifest.records.len(), crate::view::time(&b.manifest.run.created_at))}</p>
+                        <RunFacts run={b.manifest.run.clone()} />
                         <Timeline steps={l.steps.clone()} run={None::<AttrValue>} />
                     </section>
                     <section aria-labelledby="data-h" class="drop" ondrop={on_drop_data} ondragover={Callback::from(|e: DragEvent| e.prevent_default())}>
