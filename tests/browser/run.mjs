@@ -288,6 +288,10 @@ async function main() {
     await page.locator('table.trace').waitFor();
     check(await page.getByLabel('Key value').inputValue() === '15' && await page.locator('table.trace tbody tr').count() === 3,
       `the traced key is in the address and outlives a reload (${page.url()})`);
+    await page.getByLabel('Key value').fill('99999');
+    await page.getByRole('button', { name: 'Trace' }).click();
+    await page.getByText('No step of this run has a row with this key (id = 99999)').waitFor();
+    check(true, 'a key in no step says so');
   });
 
   await step('verify a good bundle in the browser', async () => {

@@ -118,8 +118,12 @@ fn TraceView(props: &TraceProps) -> Html {
                         }
                     }
                 }
+                let nowhere = t.steps.iter().all(|s| s.state == TraceState::Absent);
                 html! { <>
                     <p>{format!("Key {} = {}", t.key.join(", "), t.value)}</p>
+                    if nowhere {
+                        <p class="error" role="status">{format!("No step of this run has a row with this key ({} = {}).", t.key.join(", "), t.value)}</p>
+                    }
                     <div class="scroll">
                     <table class="trace">
                         <thead><tr>
@@ -166,6 +170,7 @@ fn TraceView(props: &TraceProps) -> Html {
                 <input id="trace-key" type="search" ref={input} placeholder="4711" />
                 <button type="submit">{"Trace"}</button>
             </form>
+            <p class="muted">{"For a key of several columns, give the values in the key's order joined with |, for example EU|4711."}</p>
             { result }
         </main>
     }
