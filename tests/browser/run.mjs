@@ -175,6 +175,7 @@ async function main() {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Runs' }).waitFor();
     check(await page.getByText('Signed in as').isVisible(), 'signed in: the name is shown');
+    check(await page.evaluate(() => document.activeElement?.id === 'main'), "after signing in the focus is on the page's content");
     const url = page.url();
     check(!url.includes(token), 'the token is not in the URL');
   });

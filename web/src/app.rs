@@ -74,6 +74,17 @@ fn switch(route: Route) -> Html {
     }
 }
 
+/// Moves the keyboard focus to the page's content (its `main` element).
+pub fn focus_main() {
+    if let Some(main) = gloo::utils::document()
+        .get_element_by_id("main")
+        .and_then(|m| m.dyn_into::<web_sys::HtmlElement>().ok())
+    {
+        let _ = main.set_attribute("tabindex", "-1");
+        let _ = main.focus();
+    }
+}
+
 #[component]
 fn Nav() -> Html {
     let session = use_session();
@@ -85,13 +96,7 @@ fn Nav() -> Html {
     // route `main` (and the router throws on it): move the focus to the content instead.
     let skip = Callback::from(|e: MouseEvent| {
         e.prevent_default();
-        if let Some(main) = gloo::utils::document()
-            .get_element_by_id("main")
-            .and_then(|m| m.dyn_into::<web_sys::HtmlElement>().ok())
-        {
-            let _ = main.set_attribute("tabindex", "-1");
-            let _ = main.focus();
-        }
+        focus_main();
     });
     html! {
         <header class="top">

@@ -29,12 +29,19 @@ pub fn SignIn() -> Html {
                 error.set(Some("enter the access token an admin gave you".into()));
                 return;
             }
-            let (session, error, busy) = (session.clone(), error.clone(), busy.clone());
+            let (session, error, busy, input) =
+                (session.clone(), error.clone(), busy.clone(), input.clone());
             busy.set(true);
             wasm_bindgen_futures::spawn_local(async move {
                 match Client::new(token.clone()).whoami().await {
                     Ok(who) => session.sign_in(token, who),
-                    Err(e) => error.set(Some(e.message)),
+                    Err(e) => {
+                        error.set(Some(e.message));
+                        // The disabled button lost the focus: give it to the token again.
+                        if let Some(i) = input.cast::<HtmlInputElement>() {
+                            let _ = i.focus();
+                        }
+                    }
                 }
                 busy.set(false);
             });
@@ -68,6 +75,16 @@ pub struct RequireProps {
 #[component]
 pub fn RequireSession(props: &RequireProps) -> Html {
     let session = use_session();
+    // Once signed in the form is gone, and the focus with it: put it on the page's content,
+    // unless something on the page already has it.
+    use_effect_with(session.who().is_some(), |signed_in| {
+        let lost = gloo::utils::document()
+            .active_element()
+            .is_none_or(|e| e.tag_name().eq_ignore_ascii_case("body"));
+        if *signed_in && lost {
+            crate::app::focus_main();
+        }
+    });
     if session.who().is_some() {
         props.children.clone()
     } else if session.client().is_some() {
