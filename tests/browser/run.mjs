@@ -245,9 +245,11 @@ async function main() {
       await page.getByText(`Rows 51–`).waitFor();
       check(true, 'paging to the next page of details');
     }
-    await page.getByRole('tab', { name: 'Added rows' }).click();
+    await page.getByRole('tab', { name: 'Changed cells' }).focus();
+    await page.keyboard.press('ArrowRight');
     await page.getByText('Rows 1–20 of 20').waitFor();
-    check(true, 'the added rows tab pages from the API');
+    check(await page.evaluate(() => document.activeElement?.textContent === 'Added rows'),
+      'the arrow keys move between the detail tabs, and the added rows tab pages from the API');
     await page.getByRole('tab', { name: 'Changed cells' }).click();
     await page.getByLabel('Key (id)').fill('15');
     await page.getByRole('button', { name: 'Search' }).click();

@@ -9,6 +9,7 @@ use pipeproof_core::api::{DetailKind, DetailPage, DetailQuery};
 use pipeproof_core::bundle::Details;
 use pipeproof_core::diff::format_column;
 use serde_json::{Map, Value};
+use wasm_bindgen::JsCast;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
@@ -179,9 +180,37 @@ pub fn DetailsTable(props: &DetailsProps) -> Html {
         let (kind, offset) = (kind.clone(), offset.clone());
         let selected = *kind == k;
         html! {
-            <button type="button" role="tab" aria-selected={selected.to_string()} class={classes!("tab", selected.then_some("on"))}
+            <button type="button" role="tab" id={format!("tab-{}", k.as_str())} aria-selected={selected.to_string()}
+                aria-controls="details-panel" tabindex={if selected { "0" } else { "-1" }} class={classes!("tab", selected.then_some("on"))}
                 onclick={Callback::from(move |_| { kind.set(k); offset.set(0); })}>{label}</button>
         }
+    };
+    // The tabs as a tab list: the arrow keys (and Home, End) move between them, Tab leaves.
+    let on_tab_key = {
+        let (kind, offset) = (kind.clone(), offset.clone());
+        let kinds: Vec<DetailKind> = [DetailKind::Changed, DetailKind::Added, DetailKind::Removed]
+            .into_iter()
+            .filter(|k| !(keyless && *k == DetailKind::Changed))
+            .collect();
+        Callback::from(move |e: KeyboardEvent| {
+            let at = kinds.iter().position(|k| *k == *kind).unwrap_or(0);
+            let to = match e.key().as_str() {
+                "ArrowRight" => (at + 1) % kinds.len(),
+                "ArrowLeft" => (at + kinds.len() - 1) % kinds.len(),
+                "Home" => 0,
+                "End" => kinds.len() - 1,
+                _ => return,
+            };
+            e.prevent_default();
+            kind.set(kinds[to]);
+            offset.set(0);
+            if let Some(b) = gloo::utils::document()
+                .get_element_by_id(&format!("tab-{}", kinds[to].as_str()))
+                .and_then(|b| b.dyn_into::<web_sys::HtmlElement>().ok())
+            {
+                let _ = b.focus();
+            }
+        })
     };
     let on_column = {
         let (column, offset) = (column.clone(), offset.clone());
@@ -258,7 +287,7 @@ pub fn DetailsTable(props: &DetailsProps) -> Html {
     html! {
         <section aria-labelledby="details-h" class="details-box">
             <h2 id="details-h">{"Detail rows"}</h2>
-            <div role="tablist" aria-label="Which rows">
+            <div role="tablist" aria-label="Which rows" onkeydown={on_tab_key}>
                 if !keyless { { tab(DetailKind::Changed, "Changed cells") } }
                 { tab(DetailKind::Added, "Added rows") }
                 { tab(DetailKind::Removed, "Removed rows") }
@@ -281,7 +310,9 @@ pub fn DetailsTable(props: &DetailsProps) -> Html {
                     </form>
                 }
             </div>
-            { body }
+            <div role="tabpanel" id="details-panel" aria-labelledby={format!("tab-{}", kind.as_str())}>
+                { body }
+            </div>
         </section>
     }
 }
