@@ -130,6 +130,10 @@ pub struct DetailsProps {
     pub key_columns: Vec<String>,
     /// The compared columns, for the column filter.
     pub columns: Vec<String>,
+    /// Columns whose type family changed at this step, with their types (`float64 →
+    /// large_utf8`): every value of theirs differs, even where old and new read alike.
+    #[prop_or_default]
+    pub retyped: Vec<(String, String)>,
 }
 
 /// The paged details table.
@@ -274,7 +278,10 @@ pub fn DetailsTable(props: &DetailsProps) -> Html {
                         <tr class={p.kind.as_str()}>
                             { for p.columns.iter().filter(|c| !(changed && (*c == "old" || *c == "new"))).map(|c| html!{ <td>{value(r.get(c))}</td> }) }
                             if changed {
-                                <td class="change"><del>{value(r.get("old"))}</del>{" → "}<ins>{value(r.get("new"))}</ins></td>
+                                <td class="change"><del>{value(r.get("old"))}</del>{" → "}<ins>{value(r.get("new"))}</ins>
+                                    { for props.retyped.iter().filter(|(c, _)| r.get("column").and_then(|v| v.as_str()) == Some(c.as_str()))
+                                        .map(|(_, t)| html! { <span class="muted">{format!(" (retyped {t})")}</span> }) }
+                                </td>
                             }
                         </tr>
                     }) }

@@ -68,7 +68,8 @@ pub fn StepBody(props: &StepBodyProps) -> Html {
                 { match &props.details {
                     // Keyed by the step, so that moving to another step starts its details
                     // afresh rather than on the page, column and search left on this one.
-                    Some(source) => html! { <DetailsTable key={props.hash.to_string()} source={source.clone()} key_columns={props.key_columns.clone()} columns={d.compared_columns.clone()} /> },
+                    Some(source) => html! { <DetailsTable key={props.hash.to_string()} source={source.clone()} key_columns={props.key_columns.clone()} columns={d.compared_columns.clone()}
+                        retyped={d.schema.retyped.iter().filter(|r| r.family_changed).map(|r| (r.name.clone(), format!("{} → {}", r.before, r.after))).collect::<Vec<_>>()} /> },
                     None => html! { <p class="muted">{"No detail rows were kept for this step."}</p> },
                 } }
             </> },
