@@ -76,6 +76,11 @@ pub fn count(n: u64) -> String {
     out
 }
 
+/// A count and its noun: `1 run`, `1,234 runs`.
+pub fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", count(n), if n == 1 { one } else { many })
+}
+
 /// The first 12 hex digits of a hash.
 pub fn short(hex: &str) -> String {
     hex.chars().take(12).collect()
@@ -129,6 +134,13 @@ mod tests {
         assert_eq!(count(999), "999");
         assert_eq!(count(1000), "1,000");
         assert_eq!(count(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn counted_nouns_agree() {
+        assert_eq!(counted(0, "run", "runs"), "0 runs");
+        assert_eq!(counted(1, "run", "runs"), "1 run");
+        assert_eq!(counted(1234, "record", "records"), "1,234 records");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::components::timeline::Timeline;
 use crate::fetch::{FetchState, use_fetch};
 use crate::offline::{check_bundle, use_offline};
 use crate::session::use_session;
-use crate::view::{StepView, short, time};
+use crate::view::{StepView, counted, short, time};
 
 /// Props of [`RunPage`].
 #[derive(Properties, PartialEq)]
@@ -71,8 +71,8 @@ fn chain_status(d: &RunDetail) -> Vec<Status> {
         detail: if problems.is_empty() {
             match prev {
                 Some(h) => format!(
-                    "{} records, each linked to the one before; head {}",
-                    d.steps.len(),
+                    "{}, each linked to the one before; head {}",
+                    counted(d.steps.len() as u64, "record", "records"),
                     short(&h.to_hex())
                 ),
                 None => "no records yet".into(),
@@ -99,10 +99,10 @@ fn chain_status(d: &RunDetail) -> Vec<Status> {
                 what: "Seal",
                 detail: match (&sig, head_ok, run_ok) {
                     (Ok(()), true, true) => format!(
-                        "signed {} by key {}…; the signature is valid and covers all {} records{}",
+                        "signed {} by key {}…; the signature is valid and covers the run's {}{}",
                         time(&seal.sealed_at),
                         &seal.public_key[..16.min(seal.public_key.len())],
-                        seal.steps,
+                        counted(seal.steps, "record", "records"),
                         if seal.run_hash.is_some() {
                             " and the run's labels, parameters and status"
                         } else {

@@ -10,7 +10,7 @@ use crate::components::signin::RequireSession;
 use crate::components::status::{ErrorBox, Loading};
 use crate::fetch::{FetchState, use_fetch};
 use crate::session::use_session;
-use crate::view::{count, time};
+use crate::view::{count, counted, time};
 
 const PAGE: u64 = 20;
 
@@ -127,7 +127,7 @@ fn RunsList() -> Html {
     let pipeline_options = match &*pipelines {
         FetchState::Ready(list) => list
             .iter()
-            .map(|p| html! { <option value={p.name.clone()} selected={query.pipeline.as_ref() == Some(&p.name)}>{format!("{} ({} runs)", p.name, p.runs)}</option> })
+            .map(|p| html! { <option value={p.name.clone()} selected={query.pipeline.as_ref() == Some(&p.name)}>{format!("{} ({})", p.name, counted(p.runs, "run", "runs"))}</option> })
             .collect::<Html>(),
         _ => html! {},
     };
@@ -150,7 +150,7 @@ fn RunsList() -> Html {
             let last = page.offset + page.items.len() as u64;
             html! { <>
                 if page.items.is_empty() && page.total > 0 {
-                    <p>{format!("This page is past the last of the {} runs that match (an old or edited address). ", page.total)}
+                    <p>{format!("This page is past the last of the {} that match (an old or edited address). ", counted(page.total, "run", "runs"))}
                        <button type="button" class="link" onclick={go(0)}>{"Go to the newest runs"}</button></p>
                 } else if page.items.is_empty() && query.pipeline.is_none() && query.label.is_none() && query.status.is_none() {
                     <p>{"No runs yet. Send steps with the Python client or `pipeproof send`."}</p>
@@ -182,7 +182,7 @@ fn RunsList() -> Html {
                 }
                 <p class="pager">
                     <button type="button" disabled={page.offset == 0} onclick={go(page.offset.saturating_sub(PAGE))}>{"← Newer"}</button>
-                    <span class="range">{ if page.items.is_empty() { format!("{} runs", page.total) } else { format!("{}–{} of {} runs", page.offset + 1, last, page.total) } }</span>
+                    <span class="range">{ if page.items.is_empty() { counted(page.total, "run", "runs") } else { format!("{}–{} of {}", page.offset + 1, last, counted(page.total, "run", "runs")) } }</span>
                     <button type="button" disabled={last >= page.total} onclick={go(page.offset + PAGE)}>{"Older →"}</button>
                 </p>
             </> }
