@@ -1092,7 +1092,7 @@ impl<'a> Verifier<'a> {
                 match verify_seal(seal, trusted_key) {
                     Ok(()) => self.report.check("signature", None, true, match trusted_key {
                         Some(_) => format!("valid, by the trusted key {}", &seal.public_key[..16]),
-                        None => format!("valid, by key {} (no trusted key given: pass --pubkey to check the signer)", &seal.public_key[..16]),
+                        None => format!("valid, by key {} (no trusted key was given, so who signed it is not checked)", &seal.public_key[..16]),
                     }),
                     Err(e) => self.report.check("signature", None, false, e.to_string().trim_start_matches("verification failed: ").to_string()),
                 }

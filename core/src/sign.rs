@@ -143,8 +143,13 @@ pub fn parse_public_key(hex_key: &str) -> Result<VerifyingKey> {
             hex_key.trim()
         ))
     })?;
-    VerifyingKey::from_bytes(&bytes)
-        .map_err(|e| Error::Verification(format!("invalid Ed25519 public key: {e}")))
+    VerifyingKey::from_bytes(&bytes).map_err(|_| {
+        Error::Verification(format!(
+            "`{}` is 64 hex digits but not an Ed25519 public key (not a point of the curve): \
+             check that it was copied whole from the server's GET /api/v1/keys",
+            hex_key.trim()
+        ))
+    })
 }
 
 /// Checks a seal's signature, and that its key is the trusted one when one is given.
@@ -281,6 +286,16 @@ mod tests {
             e.contains("unknown seal version `pipeproof-seal-v9`"),
             "{e}"
         );
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn a_key_that_is_no_point_of_the_curve_is_named_as_such() {
+        let e = parse_public_key(&"ab".repeat(32)).unwrap_err().to_string();
+        assert!(e.contains("not a point of the curve"), "{e}");
+        let e = parse_public_key("abc").unwrap_err().to_string();
+        assert!(e.contains("expected 64 hex digits"), "{e}");
+        parse_public_key(&KeyPair::from_bytes(&[7; 32]).public_hex()).unwrap();
     }
 
     #[cfg_attr(not(target_arch = "wasm32"), test)]
