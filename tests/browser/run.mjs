@@ -212,6 +212,10 @@ async function main() {
     const status = await page.locator('ul.status').innerText();
     check(/✔ Chain: 3 records/.test(status), 'the chain is checked in the browser');
     check(/✔ Seal: signed/.test(status), 'the seal signature is valid');
+    await page.locator('ul.status li', { hasText: 'Log:' }).filter({ hasNotText: 'proving' }).waitFor();
+    const withLog = await page.locator('ul.status').innerText();
+    check(/✔ Log: the seal is entry \d+ of the server's log of \d+ seals?, proved in the browser/.test(withLog),
+      "the run's seal is proved in the browser to be in the server's log");
     check(status.includes("and the run's labels, parameters and status"),
       "the run's description, as the server shows it, is the one the seal signs");
     check(await page.locator('figure.chart svg rect').count() >= 7, 'the steps chart is drawn');

@@ -162,6 +162,21 @@ impl Client {
         self.json("/keys").await
     }
 
+    /// `GET /log`: the log of seals' signed head.
+    pub async fn log_head(&self) -> ApiResult<pipeproof_core::log::TreeHead> {
+        self.json("/log").await
+    }
+
+    /// `GET /log/inclusion?run=&size=`: where a run's seal is in the log of `size` entries.
+    pub async fn log_inclusion(
+        &self,
+        run: &str,
+        size: u64,
+    ) -> ApiResult<pipeproof_core::api::LogInclusion> {
+        self.json(&format!("/log/inclusion?run={}&size={size}", encode(run)))
+            .await
+    }
+
     /// `GET /runs/{id}/bundle`: the bundle file's bytes.
     pub async fn bundle(&self, id: &str) -> ApiResult<Vec<u8>> {
         let resp = self

@@ -3,9 +3,10 @@
 
 use std::rc::Rc;
 
-use pipeproof_core::api::{RunDetail, RunStatus};
+use pipeproof_core::api::{LogInclusion, RunDetail, RunStatus};
 use pipeproof_core::bundle::RunInfo;
-use pipeproof_core::sign::verify_seal;
+use pipeproof_core::log::{self, TreeHead};
+use pipeproof_core::sign::{Seal, verify_seal};
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 use yew_router::prelude::*;
@@ -135,6 +136,84 @@ fn download(name: &str, bytes: &[u8]) -> Result<(), wasm_bindgen::JsValue> {
     Ok(())
 }
 
+/// Whether a run's seal is in the server's log, proved here with core: the head is signed by
+/// the seal's key, and the seal's own leaf (computed here, not taken from the server) leads
+/// through the inclusion proof to the head's root.
+fn log_status(seal: &Seal, head: &TreeHead, found: &LogInclusion) -> Status {
+    let leaf = log::leaf_of(seal);
+    let checked = log::verify_tree_head(head, Some(&seal.public_key))
+        .and_then(|()| {
+            if found.leaf == leaf {
+                Ok(())
+            } else {
+                Err(pipeproof_core::Error::Verification(
+                    "the log holds another seal for this run".into(),
+                ))
+            }
+        })
+        .and_then(|()| log::verify_inclusion(&leaf, &found.proof, head));
+    Status {
+        ok: checked.is_ok(),
+        what: "Log",
+        detail: match checked {
+            Ok(()) => format!(
+                "the seal is entry {} of the server's log of {}, proved in the browser against \
+                 the head signed {} by the seal's key",
+                found.proof.index,
+                counted(head.size, "seal", "seals"),
+                time(&head.timestamp)
+            ),
+            Err(e) => e
+                .to_string()
+                .trim_start_matches("verification failed: ")
+                .to_string(),
+        },
+    }
+}
+
+/// Props of [`LogStatus`].
+#[derive(Properties, PartialEq)]
+struct LogProps {
+    seal: Seal,
+}
+
+/// The line of the status list that says whether the run's seal is in the server's log.
+#[component]
+fn LogStatus(props: &LogProps) -> Html {
+    let client = use_session().client().expect("signed in");
+    let proof = use_fetch(props.seal.clone(), move |seal: Seal| {
+        let client = client.clone();
+        async move {
+            let head = client.log_head().await?;
+            let found = client.log_inclusion(&seal.run_id, head.size).await?;
+            Ok((head, found))
+        }
+    });
+    let s = match &*proof {
+        FetchState::Loading => {
+            return html! { <li class="muted">{"Log: proving that the seal is in the server's log…"}</li> };
+        }
+        FetchState::Failed(e) => Status {
+            ok: false,
+            what: "Log",
+            detail: format!(
+                "the seal's entry in the log could not be read: {}",
+                e.message
+            ),
+        },
+        FetchState::Ready(r) => log_status(&props.seal, &r.0, &r.1),
+    };
+    status_item(s)
+}
+
+fn status_item(s: Status) -> Html {
+    html! {
+        <li class={if s.ok { "pass" } else { "fail" }}>
+            <strong>{ if s.ok { "✔ " } else { "✘ " } }{s.what}{": "}</strong>{s.detail}
+        </li>
+    }
+}
+
 #[component]
 fn RunView(props: &RunProps) -> Html {
     let client = use_session().client().expect("signed in");
@@ -235,11 +314,8 @@ fn RunView(props: &RunProps) -> Html {
             <section aria-labelledby="integrity-h">
                 <h2 id="integrity-h">{"Chain and seal"}</h2>
                 <ul class="status">
-                { for chain_status(&d).into_iter().map(|s| html! {
-                    <li class={if s.ok { "pass" } else { "fail" }}>
-                        <strong>{ if s.ok { "✔ " } else { "✘ " } }{s.what}{": "}</strong>{s.detail}
-                    </li>
-                }) }
+                { for chain_status(&d).into_iter().map(status_item) }
+                { for d.seal.clone().map(|seal| html! { <LogStatus {seal} /> }) }
                 </ul>
                 <p class="actions">
                     <button type="button" onclick={on_verify}>{"Verify this run's bundle in the browser"}</button>
@@ -254,5 +330,56 @@ fn RunView(props: &RunProps) -> Html {
             </section>
             <Timeline {steps} run={Some(AttrValue::from(run.id.clone()))} />
         </main>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pipeproof_core::Hash;
+    use pipeproof_core::sign::KeyPair;
+
+    fn sealed(key: &KeyPair, id: &str) -> Seal {
+        let run = RunInfo {
+            id: id.into(),
+            pipeline: "daily".into(),
+            labels: Default::default(),
+            code_version: None,
+            params: serde_json::json!({}),
+            status: "sealed".into(),
+            error: None,
+            created_at: "2026-11-28T00:00:00Z".into(),
+            sealed_at: Some("2026-11-28T00:01:00Z".into()),
+        };
+        key.seal(&run, 1, Hash([1; 32])).unwrap()
+    }
+
+    #[test]
+    fn the_log_line_proves_the_seal_and_nothing_else() {
+        let key = KeyPair::from_bytes(&[9; 32]);
+        let seals: Vec<Seal> = (0..3).map(|i| sealed(&key, &format!("r{i}"))).collect();
+        let leaves: Vec<Hash> = seals.iter().map(log::leaf_of).collect();
+        let head = key.sign_tree_head(&leaves, "2026-11-28T00:02:00Z");
+        let found = LogInclusion {
+            run_id: "r1".into(),
+            leaf: leaves[1],
+            proof: log::inclusion_proof(&leaves, 1),
+        };
+        let s = log_status(&seals[1], &head, &found);
+        assert!(
+            s.ok && s.detail.contains("entry 1 of the server's log of 3 seals"),
+            "{}",
+            s.detail
+        );
+        // Another seal of the run than the one logged; a head signed by another key.
+        assert!(!log_status(&seals[2], &head, &found).ok);
+        let stranger =
+            KeyPair::from_bytes(&[8; 32]).sign_tree_head(&leaves, "2026-11-28T00:02:00Z");
+        let s = log_status(&seals[1], &stranger, &found);
+        assert!(
+            !s.ok && s.detail.contains("not by the trusted key"),
+            "{}",
+            s.detail
+        );
     }
 }
