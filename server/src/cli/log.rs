@@ -225,9 +225,14 @@ impl Trust {
     }
 
     /// Checks a head's signature: by a trusted key when --pubkey named some, else by
-    /// `anchor` (a key already relied on: the kept head's, the bundle seal's) when there is
-    /// one, else by the key written in the head. Says by which.
-    fn check(&self, head: &TreeHead, anchor: Option<&str>, what: &str) -> Result<String, String> {
+    /// `anchor` (a key already relied on, and whose it is: the kept head's, the bundle
+    /// seal's) when there is one, else by the key written in the head. Says by which.
+    fn check(
+        &self,
+        head: &TreeHead,
+        anchor: Option<(&str, &str)>,
+        what: &str,
+    ) -> Result<String, String> {
         let key = match (&self.0, anchor) {
             (Some(keys), _) => Some(
                 keys.iter()
@@ -235,7 +240,7 @@ impl Trust {
                     .unwrap_or(&keys[0])
                     .clone(),
             ),
-            (None, Some(anchor)) => Some(anchor.to_string()),
+            (None, Some((anchor, _))) => Some(anchor.to_string()),
             (None, None) => None,
         };
         log::verify_tree_head(head, key.as_deref()).map_err(|e| {
@@ -247,10 +252,9 @@ impl Trust {
         let short = &head.public_key[..16.min(head.public_key.len())];
         Ok(match (&self.0, anchor) {
             (Some(_), _) => format!("by the trusted key {short}…"),
-            (None, Some(_)) => format!(
-                "by key {short}… (the key {what} was checked against; pass --pubkey to check \
-                 the signer)"
-            ),
+            (None, Some((_, whose))) => {
+                format!("by key {short}…, {whose} (pass --pubkey to check the signer)")
+            }
             (None, None) => {
                 format!("by key {short}… (no trusted key given: pass --pubkey to check the signer)")
             }
@@ -289,7 +293,11 @@ fn check(old_path: &Path, entries: bool, common: &Common) -> Result<Outcome> {
         return Ok(fail(e));
     }
     // Without --pubkey, the kept head's key is the one relied on.
-    let by = match trust.check(&new, Some(&old.public_key), "the log's head now") {
+    let by = match trust.check(
+        &new,
+        Some((&old.public_key, "the kept head's")),
+        "the log's head now",
+    ) {
         Ok(by) => by,
         Err(e) => return Ok(fail(e)),
     };
@@ -456,7 +464,11 @@ fn prove(bundle: &Path, head: Option<&Path>, common: &Common) -> Result<Outcome>
         )));
     };
     // Without --pubkey, the head must be signed by the key that signed the seal.
-    let by = match trust.check(&head, Some(&seal.public_key), "the head") {
+    let by = match trust.check(
+        &head,
+        Some((&seal.public_key, "the key that signed the bundle's seal")),
+        "the head",
+    ) {
         Ok(by) => by,
         Err(e) => return Ok(fail(e)),
     };
