@@ -446,10 +446,12 @@ pub fn arrow_file_rows<R: Read + Seek>(mut reader: R) -> Option<u64> {
 
 /// Streams the batches of an Arrow IPC or CSV input from a reader.
 ///
-/// CSV types are inferred from the whole input (one extra pass, hence `Seek`): a column
-/// whose values all parse as integers is Int64, as numbers Float64, as ISO dates Date32, as
-/// ISO timestamps Timestamp (an offset is converted to UTC), `true`/`false` Boolean, else
-/// Utf8. Empty fields are null.
+/// CSV types are inferred from the whole input (one or two extra passes, hence `Seek`): a
+/// column whose values all parse as integers is Int64, as numbers Float64, as ISO dates
+/// Date32, as ISO timestamps Timestamp (an offset is converted to UTC), `true`/`false`
+/// Boolean, else Utf8. A numeric column holding a zero-padded value (`007`, `-0012.5`) is
+/// Utf8: its text is an identifier's, and as a number `007` would be `7`. Empty fields are
+/// null.
 pub fn read_batches<R: Read + Seek + Send + 'static>(
     mut reader: R,
     format: Format,
@@ -466,11 +468,7 @@ pub fn read_batches<R: Read + Seek + Send + 'static>(
             Ok((Arc::clone(&r.layout.schema), Guarded::batches(r, format)))
         }
         Format::Csv => {
-            let start = reader.stream_position().map_err(|e| format.error(e))?;
             let schema = infer_csv_schema(&mut reader)?;
-            reader
-                .seek(SeekFrom::Start(start))
-                .map_err(|e| format.error(e))?;
             let r = arrow_csv::ReaderBuilder::new(Arc::clone(&schema))
                 .with_header(true)
                 .with_batch_size(DEFAULT_BATCH_ROWS)
@@ -550,15 +548,82 @@ where
     }
 }
 
-fn infer_csv_schema<R: Read>(reader: R) -> Result<SchemaRef> {
+/// Infers the types of a CSV input's columns, leaving the reader where it found it.
+fn infer_csv_schema<R: Read + Seek>(reader: &mut R) -> Result<SchemaRef> {
+    let format = Format::Csv;
+    let start = reader.stream_position().map_err(|e| format.error(e))?;
     let (schema, _) = arrow_csv::reader::Format::default()
         .with_header(true)
-        .infer_schema(reader, None)
-        .map_err(|e| Format::Csv.error(e))?;
+        .infer_schema(&mut *reader, None)
+        .map_err(|e| format.error(e))?;
     if schema.fields().is_empty() {
-        return Err(Format::Csv.error("no header row: the first line must name the columns"));
+        return Err(format.error("no header row: the first line must name the columns"));
     }
-    Ok(Arc::new(Schema::new(schema.fields().clone())))
+    let rewind = |reader: &mut R| {
+        reader
+            .seek(SeekFrom::Start(start))
+            .map_err(|e| format.error(e))
+    };
+    rewind(reader)?;
+    let padded = zero_padded_columns(&schema, &mut *reader)?;
+    rewind(reader)?;
+    let fields: Vec<arrow_schema::Field> = schema
+        .fields()
+        .iter()
+        .zip(padded)
+        .map(|(field, padded)| match padded {
+            true => field.as_ref().clone().with_data_type(DataType::Utf8),
+            false => field.as_ref().clone(),
+        })
+        .collect();
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// Which of the columns inferred as numbers hold a zero-padded value, read as text the way
+/// the CSV reader will read the numbers (quotes, escapes and all). No pass is made when no
+/// column is numeric.
+fn zero_padded_columns<R: Read>(inferred: &Schema, reader: R) -> Result<Vec<bool>> {
+    let format = Format::Csv;
+    let numeric: Vec<usize> = (inferred.fields().iter().enumerate())
+        .filter(|(_, f)| matches!(f.data_type(), DataType::Int64 | DataType::Float64))
+        .map(|(i, _)| i)
+        .collect();
+    let mut padded = vec![false; inferred.fields().len()];
+    if numeric.is_empty() {
+        return Ok(padded);
+    }
+    let text = Schema::new(
+        (inferred.fields().iter())
+            .map(|f| arrow_schema::Field::new(f.name(), DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    );
+    let batches = arrow_csv::ReaderBuilder::new(Arc::new(text))
+        .with_header(true)
+        .with_batch_size(DEFAULT_BATCH_ROWS)
+        .with_projection(numeric.clone())
+        .build(std::io::BufReader::new(reader))
+        .map_err(|e| format.error(e))?;
+    for batch in batches {
+        let batch = batch.map_err(|e| format.error(e))?;
+        for (column, &i) in batch.columns().iter().zip(&numeric) {
+            if padded[i] {
+                continue;
+            }
+            let values = column
+                .as_any()
+                .downcast_ref::<arrow_array::StringArray>()
+                .ok_or_else(|| format.error("a column read as text is not text"))?;
+            padded[i] = values.iter().flatten().any(is_zero_padded);
+        }
+    }
+    Ok(padded)
+}
+
+/// Whether a number's text has a zero before its first significant digit (`007`, `-00.5`,
+/// `00`), which `0`, `0.5` and `-0e3` have not.
+fn is_zero_padded(text: &str) -> bool {
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text).as_bytes();
+    matches!(digits, [b'0', next, ..] if next.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -582,6 +647,63 @@ mod tests {
         ])
         .unwrap();
         crate::bundle::batch_to_ipc(&batch).unwrap()
+    }
+
+    fn csv(text: &str) -> Table {
+        decode(Bytes::from(text.to_owned()), Format::Csv).unwrap()
+    }
+
+    fn types(t: &Table) -> Vec<(String, DataType)> {
+        (t.schema().fields().iter())
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect()
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn csv_keeps_zero_padded_numbers_as_text() {
+        let t = csv("id,zip,code,amount,n\n1,00123,\"-007\",00.5,0\n2,12345,8,1.5,-0\n3,,9,,\n");
+        use DataType::{Float64, Int64, Utf8};
+        let want = [
+            ("id", Int64),
+            ("zip", Utf8),
+            ("code", Utf8),
+            ("amount", Utf8),
+            ("n", Int64),
+        ];
+        let want: Vec<(String, DataType)> = want.map(|(n, t)| (n.to_owned(), t)).to_vec();
+        assert_eq!(types(&t), want);
+        let batch = arrow_select::concat::concat_batches(t.schema(), t.batches()).unwrap();
+        let text = |i: usize| -> Vec<Option<String>> {
+            let column = batch.column(i).as_any();
+            let values = column.downcast_ref::<arrow_array::StringArray>().unwrap();
+            values.iter().map(|v| v.map(str::to_owned)).collect()
+        };
+        let owned = |v: &[Option<&str>]| -> Vec<Option<String>> {
+            v.iter().map(|v| v.map(str::to_owned)).collect()
+        };
+        assert_eq!(text(1), owned(&[Some("00123"), Some("12345"), None]));
+        assert_eq!(text(2), owned(&[Some("-007"), Some("8"), Some("9")]));
+        assert_eq!(text(3), owned(&[Some("00.5"), Some("1.5"), None]));
+
+        // Zero before a point or an exponent, or alone, is no padding.
+        let t = csv("a,b,c\n0.5,0,-0e3\n-0.25,10,1.5\n");
+        let numbers = [("a", Float64), ("b", Int64), ("c", Float64)];
+        let numbers: Vec<(String, DataType)> = numbers.map(|(n, t)| (n.to_owned(), t)).to_vec();
+        assert_eq!(types(&t), numbers);
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn zero_padding_is_a_zero_before_a_digit() {
+        for padded in ["00", "007", "-007", "+01", "00.5", "-0012.5", "01e3"] {
+            assert!(is_zero_padded(padded), "{padded}");
+        }
+        for plain in [
+            "0", "-0", "0.5", "-0.0", "0e5", "10", "100", "", "-", "1.05", ".5",
+        ] {
+            assert!(!is_zero_padded(plain), "{plain}");
+        }
     }
 
     #[cfg_attr(not(target_arch = "wasm32"), test)]

@@ -453,14 +453,30 @@ def read_input(path: Path, fmt: str) -> pa.Table:
     if fmt == "parquet":
         return pq.read_table(path)
     if fmt == "csv":
-        # The decoder's documented CSV rules: types inferred, empty fields are null.
-        return pacsv.read_csv(
-            path,
-            convert_options=pacsv.ConvertOptions(
-                strings_can_be_null=True, timestamp_parsers=[pacsv.ISO8601]
-            ),
-        )
+        # The decoder's documented CSV rules: types inferred, empty fields are null, and a
+        # numeric column holding a zero-padded value (`007`, `-00.5`) is text.
+        options = dict(strings_can_be_null=True, timestamp_parsers=[pacsv.ISO8601])
+        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(**options))
+        numeric = [f.name for f in table.schema
+                   if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)]
+        if not numeric:
+            return table
+        text = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in numeric}, include_columns=numeric,
+            strings_can_be_null=True))
+        padded = {name: pa.string() for name in numeric
+                  if any(zero_padded(v) for v in text.column(name).to_pylist() if v)}
+        if not padded:
+            return table
+        return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+            column_types=padded, **options))
     raise ValueError(f"unknown input format {fmt!r} in {path}")
+
+
+def zero_padded(text: str) -> bool:
+    """A zero before the first significant digit: `007`, `-00.5`; not `0`, `0.5`, `-0e3`."""
+    digits = text[1:] if text[:1] in "-+" else text
+    return len(digits) >= 2 and digits[0] == "0" and digits[1] in "0123456789"
 
 
 def hexes(hs: list[bytes]) -> list[str]:

@@ -484,3 +484,25 @@ fn output_to_a_closed_pipe_is_not_an_error() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_step_that_strips_leading_zeros_from_a_csv_column_is_a_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let (b, a) = (path("before.csv"), path("after.csv"));
+    std::fs::write(&b, "id,zip\n1,00501\n2,10001\n").unwrap();
+    std::fs::write(&a, "id,zip\n1,501\n2,10001\n").unwrap();
+    let o = run(&["diff", &b, &a, "--key", "id", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let j = json(&o);
+    // Before: text (it holds a padded value); after: all plain numbers.
+    let retyped = &j["summary"]["schema"]["retyped"][0];
+    assert_eq!(
+        (&retyped["name"], &retyped["before"], &retyped["after"]),
+        (&"zip".into(), &"utf8".into(), &"int64".into()),
+        "{j}"
+    );
+    let cells = j["details"]["changed"].as_array().unwrap();
+    let one = cells.iter().find(|c| c["id"] == 1).expect("id 1 changed");
+    assert_eq!((&one["old"], &one["new"]), (&"00501".into(), &"501".into()));
+}
