@@ -671,7 +671,7 @@ fn idempotent_retry_stores_once() {
     let run = create_run(a, "retry");
     let body = ipc_stream(&trades(&[1, 2], &[1.0, 2.0], &["a", "b"]));
     let auth = bearer(ADMIN);
-    let send_as = |step: &str, key: &str| {
+    let send_data = |step: &str, key: &str, body: &[u8]| {
         request_raw(
             a,
             "POST",
@@ -681,10 +681,11 @@ fn idempotent_retry_stores_once() {
                 ("Content-Type", ARROW),
                 ("Idempotency-Key", "load-attempt-1"),
             ],
-            &body,
+            body,
             None,
         )
     };
+    let send_as = |step: &str, key: &str| send_data(step, key, &body);
     let send = || send_as("load", "id");
     let first = send();
     assert_eq!(first.status, 201, "{}", first.text());
@@ -699,8 +700,33 @@ fn idempotent_retry_stores_once() {
             "{d}"
         );
     }
+    // The key again with the same name and options but other data is not a retry either:
+    // a 200 would tell the client that this data was stored.
+    let other = ipc_stream(&trades(&[1, 2], &[1.0, 2.5], &["a", "b"]));
+    let d = send_data("load", "id", &other).problem(409);
+    assert!(
+        d.contains("`load-attempt-1` stored step 0 `load`")
+            && d.contains("with other data (2 rows, content root ")
+            && d.contains("this body holds 2 rows")
+            && d.contains("new key"),
+        "{d}"
+    );
     let detail = get(a, &format!("/api/v1/runs/{run}"), Some(ADMIN)).json();
     assert_eq!(detail["run"]["steps"], 1);
+    // A retry whose first attempt's reply was lost while the run was sealed is answered
+    // with its step; other data under its key still is not.
+    let r = post(
+        a,
+        &format!("/api/v1/runs/{run}/seal"),
+        ADMIN,
+        "application/json",
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let again = send();
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(first.json(), again.json());
+    send_data("load", "id", &other).problem(409);
     // The metrics count one stored step of two rows, and need a token.
     get(a, "/metrics", None).problem(401);
     let m = get(a, "/metrics", Some(ADMIN)).text();

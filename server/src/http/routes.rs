@@ -237,20 +237,19 @@ async fn store_step(
         .and_then(|v| v.to_str().ok())
         .map(String::from);
     let (_, params) = ingest::step_options(&q)?;
-    // Cheap checks before reading the body: unknown or closed run, a retried post.
+    // Cheap checks before reading the body: unknown or closed run (but a retried post may
+    // name a run it sealed since), a used idempotency key with another step name or options.
+    // A retry is answered once its body is read and found to hold the stored step's data.
     {
         let (store, run_id, idem, q) =
             (state.store.clone(), run_id.clone(), idem.clone(), q.clone());
-        let replay = blocking(move || {
-            if let Some(s) = ingest::replayed_step(&store, &run_id, idem.as_deref(), &q, &params)? {
-                return Ok(Some(s));
+        blocking(move || {
+            if ingest::replayed_step(&store, &run_id, idem.as_deref(), &q, &params)?.is_none() {
+                ingest::open_run(&store, &run_id)?;
             }
-            ingest::open_run(&store, &run_id).map(|_| None)
+            Ok(())
         })
         .await?;
-        if let Some(step) = replay {
-            return Ok((StepReply(StatusCode::OK, step), 0));
-        }
     }
     // Stream the body to a temp file, counting it against the limit.
     let path = state.store.tmp_path("body");

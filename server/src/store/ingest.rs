@@ -90,8 +90,8 @@ pub fn open_run(store: &Store, run_id: &str) -> Result<RunRow, ApiError> {
 /// The step stored earlier under an idempotency key, when this is a retry of the request
 /// that stored it. A key posted again with another step name or other options is a new
 /// request under a used key: refused (409), since answering with the stored step would
-/// tell the client that what it sent now was stored. (The body is not compared: reading it
-/// is what a retry spares.)
+/// tell the client that what it sent now was stored. This needs no body; [`same_data`]
+/// compares the body once it is read.
 pub fn replayed_step(
     store: &Store,
     run_id: &str,
@@ -120,6 +120,50 @@ pub fn replayed_step(
         ));
     }
     Ok(Some(row.step))
+}
+
+/// Refuses (409) a retry under a used idempotency key whose body holds other data than the
+/// step that key stored: answering with the stored step would tell the client that this
+/// data was stored. The data is compared by fingerprint, so the same table written again
+/// (another format or compression) is the same request.
+fn same_data(step: &Step, key: &str, upload: &Upload) -> Result<(), ApiError> {
+    let sent = pipeproof_core::fingerprint_only(&open_source(&upload.path, upload.format)?)?;
+    let stored = &step.record;
+    let fields = |rows, schema, content, order| (rows, schema, content, order);
+    let same = fields(
+        sent.rows,
+        sent.schema_hash,
+        sent.content_root,
+        sent.order_root,
+    ) == fields(
+        stored.rows,
+        stored.schema_hash,
+        stored.content_root,
+        stored.order_root,
+    );
+    if same {
+        return Ok(());
+    }
+    let what = |rows: u64, content: &pipeproof_core::hash::Hash| {
+        let rows = match rows {
+            1 => "1 row".to_string(),
+            n => format!("{n} rows"),
+        };
+        format!("{rows}, content root {}", &content.to_hex()[..12])
+    };
+    Err(ApiError::new(
+        actix_web::http::StatusCode::CONFLICT,
+        "idempotency-key-reused",
+        format!(
+            "the idempotency key `{key}` stored step {} `{}` of run `{}` with other data \
+             ({}); this body holds {}: send a new step with a new key",
+            stored.index,
+            stored.step,
+            stored.run_id,
+            what(stored.rows, &stored.content_root),
+            what(sent.rows, &sent.content_root),
+        ),
+    ))
 }
 
 fn list(s: &Option<String>) -> Vec<String> {
@@ -243,7 +287,10 @@ pub fn ingest_step(
     let (cfg, params) = step_options(q)?;
     let lock = store.run_lock(run_id);
     let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(step) = replayed_step(store, run_id, idempotency_key, q, &params)? {
+    if let Some(key) = idempotency_key
+        && let Some(step) = replayed_step(store, run_id, Some(key), q, &params)?
+    {
+        same_data(&step, key, &upload)?;
         return Ok((step, false));
     }
     let row = open_run(store, run_id)?;
