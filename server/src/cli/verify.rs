@@ -3,9 +3,10 @@
 //! trusted public key and a data file.
 //! This module only reads the inputs and prints the report; every check lives in core.
 
-use std::io::{Cursor, Read, Seek};
+use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, Result, bail};
 use pipeproof_core::api::Keys;
@@ -59,9 +60,63 @@ pub fn run(args: Args) -> Result<ExitCode> {
     verify_and_report(Cursor::new(&bytes[..]), &args)
 }
 
+/// A reader that keeps the first error its reads met (a disk's EIO, say), shared by its
+/// clones: the checks see any failed read as a damaged bundle, but a bundle that could not
+/// be read was not checked.
+#[derive(Clone)]
+struct Watched<R> {
+    inner: R,
+    error: Arc<OnceLock<String>>,
+}
+
+impl<R> Watched<R> {
+    fn new(inner: R) -> Watched<R> {
+        Watched {
+            inner,
+            error: Arc::default(),
+        }
+    }
+
+    fn note<T>(&self, r: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &r
+            && e.kind() != std::io::ErrorKind::Interrupted
+        {
+            let _ = self.error.set(e.to_string());
+        }
+        r
+    }
+}
+
+impl<R: Read> Read for Watched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let r = self.inner.read(buf);
+        self.note(r)
+    }
+}
+
+impl<R: Seek> Seek for Watched<R> {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let r = self.inner.seek(to);
+        // Seeking before the start is the bundle's fault (a damaged offset), not the disk's.
+        match r {
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Err(e),
+            r => self.note(r),
+        }
+    }
+}
+
 /// Verifies the bundle in `bundle` (clones read at positions of their own) and prints the
-/// report.
+/// report; an error when a read of it failed.
 fn verify_and_report<R: Read + Seek + Clone>(bundle: R, args: &Args) -> Result<ExitCode> {
+    let bundle = Watched::new(bundle);
+    let unread = |bundle: &Watched<R>| match bundle.error.get() {
+        Some(e) => Err(anyhow::anyhow!(
+            "cannot read the bundle {}: {e}; it was not checked (copy it to a sound disk and \
+             verify it again)",
+            args.bundle.display()
+        )),
+        None => Ok(()),
+    };
     // For what the report prints besides the checks; the checks read it again.
     let manifest = Manifest::read_from(bundle.clone()).ok();
     let trusted = args.pubkey.as_deref().map(trusted_key).transpose()?;
@@ -71,13 +126,14 @@ fn verify_and_report<R: Read + Seek + Clone>(bundle: R, args: &Args) -> Result<E
         None => None,
     };
     let report = verify_stream(
-        bundle,
+        bundle.clone(),
         trusted.as_deref(),
         data.as_ref().map(|d| DataClaim {
             step: args.step.as_deref(),
             data: d,
         }),
     );
+    unread(&bundle)?;
     let mut out = String::new();
     match args.format {
         Output::Json => {
@@ -264,4 +320,79 @@ fn check_line(c: &Check, name_w: usize, step_w: usize) -> String {
     format!("  {mark}  {:name_w$}  {step:step_w$}  {detail}", c.name)
         .trim_end()
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The golden bundle, whose reads fail past `bad_from` as a failing disk's would.
+    #[derive(Clone)]
+    struct FailingDisk {
+        bytes: Arc<Vec<u8>>,
+        pos: u64,
+        bad_from: u64,
+    }
+
+    impl Read for FailingDisk {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.pos + buf.len().min(1) as u64 > self.bad_from {
+                return Err(std::io::Error::from_raw_os_error(5));
+            }
+            let mut c = Cursor::new(&self.bytes[..]);
+            c.set_position(self.pos);
+            let end = buf.len().min((self.bad_from - self.pos) as usize);
+            let n = c.read(&mut buf[..end])?;
+            self.pos += n as u64;
+            Ok(n)
+        }
+    }
+
+    impl Seek for FailingDisk {
+        fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+            let mut c = Cursor::new(&self.bytes[..]);
+            c.set_position(self.pos);
+            self.pos = c.seek(to)?;
+            Ok(self.pos)
+        }
+    }
+
+    fn args() -> Args {
+        Args {
+            bundle: "bundle.zip".into(),
+            pubkey: None,
+            data: None,
+            step: None,
+            data_format: None,
+            format: Output::Json,
+        }
+    }
+
+    #[test]
+    fn a_bundle_that_cannot_be_read_is_an_error_not_a_failed_check() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/spec/vectors/bundle-v1/bundle.zip"
+        );
+        let bytes = Arc::new(std::fs::read(path).unwrap());
+        let disk = |bad_from: u64| FailingDisk {
+            bytes: Arc::clone(&bytes),
+            pos: 0,
+            bad_from,
+        };
+        let sound = verify_and_report(disk(u64::MAX), &args()).unwrap();
+        assert_eq!(sound, ExitCode::SUCCESS);
+        // Past the start (the members), in the middle, and at the end (the directory).
+        let len = bytes.len() as u64;
+        for bad_from in [100, len / 2, len - 30] {
+            let e = verify_and_report(disk(bad_from), &args()).unwrap_err();
+            let e = format!("{e:#}");
+            assert!(
+                e.starts_with("cannot read the bundle bundle.zip: ")
+                    && e.contains("os error 5")
+                    && e.contains("it was not checked"),
+                "{e}"
+            );
+        }
+    }
 }
