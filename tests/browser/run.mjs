@@ -232,6 +232,31 @@ async function main() {
     await page.setViewportSize({ width: 1366, height: 900 });
   });
 
+  await step('first step: schema and statistics', async () => {
+    await page.getByRole('link', { name: 'load', exact: true }).click();
+    await page.getByRole('heading', { name: 'Step 0 · load' }).waitFor();
+    check((await page.locator('dl.facts').innerText()).includes('Rows\n300'), 'the first step shows its row count');
+    const columns = await page.locator('table.columns tbody tr').allInnerTexts();
+    check(columns.length === 4 && cols.every((c, i) => columns[i].startsWith(c)) && columns.every((r) => /\t\S+\t(yes|no)$/.test(r)),
+      `the first step lists its columns with their types: ${columns.map((r) => r.replace(/\t/g, ' ')).join(' | ')}`);
+    const stats = await page.locator('table.stats tbody tr').allInnerTexts();
+    const cells = (name) => (stats.find((r) => r.startsWith(`${name}\t`)) ?? '').split('\t');
+    const [, nulls, distinct, min, max, mean] = cells('id');
+    check(stats.length === 4 && nulls === '0' && Math.abs(Number(distinct) - 300) <= 6 && min === '1' && max === '300' && mean === '150.5000',
+      `the first step shows each column's statistics (id: nulls ${nulls}, distinct ${distinct}, min ${min}, max ${max}, mean ${mean})`);
+    const status = cells('status');
+    check(status[1] === '0' && status[2] === '2' && status[3] === 'open' && status[4] === 'paid',
+      `a text column's statistics too (status: ${status.slice(1).join(', ')})`);
+    await shot('03b-first-step');
+    await page.setViewportSize({ width: 375, height: 800 });
+    const narrow = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(narrow <= 375, `at 375 px wide the first step's page fits the screen (${narrow} px)`);
+    await shot('03c-first-step-narrow');
+    await page.setViewportSize({ width: 1366, height: 900 });
+    await page.goBack();
+    await page.getByRole('heading', { name: /^Run / }).waitFor();
+  });
+
   await step('step diff and details', async () => {
     await page.getByRole('link', { name: 'clean' }).click();
     await page.getByRole('heading', { name: 'Step 1 · clean' }).waitFor();
@@ -329,6 +354,13 @@ async function main() {
     await page.getByText('Rows 1–1 of 1').waitFor();
     check(true, 'the bundle step page shows the diff and details from the bundle alone');
     await shot('08-bundle-step');
+    await page.getByRole('link', { name: '← Previous step' }).click();
+    await page.getByRole('heading', { name: 'Step 0 · load' }).waitFor();
+    const firstStats = await page.locator('table.stats tbody tr').allInnerTexts();
+    check(await page.locator('table.columns tbody tr').count() === 4 && firstStats.length === 4
+      && firstStats.some((r) => r.startsWith('id\t0\t') && r.includes('\t1\t300\t150.5000')),
+      "the bundle's first step shows its columns and statistics from the bundle alone");
+    await shot('08b-bundle-first-step');
   });
 
   await step('verify a tampered bundle', async () => {

@@ -2,8 +2,9 @@
 //! bundle's records (offline), so both use the same components; and small text helpers.
 
 use pipeproof_core::DiffSummary;
-use pipeproof_core::api::Step;
+use pipeproof_core::api::{Column, Step};
 use pipeproof_core::bundle::Bundle;
+use pipeproof_core::stats::ColumnStats;
 use yew::prelude::*;
 
 /// One step as the timeline and the step page show it.
@@ -19,6 +20,10 @@ pub struct StepView {
     pub created_at: String,
     /// Key columns.
     pub key: Vec<String>,
+    /// The step's columns, in schema order.
+    pub schema: Vec<Column>,
+    /// Each column's statistics, in schema order.
+    pub stats: Vec<ColumnStats>,
     /// The diff against the previous step.
     pub diff: Option<DiffSummary>,
     /// The record's hash, hex.
@@ -34,6 +39,8 @@ impl StepView {
             rows: s.record.rows,
             created_at: s.record.created_at.clone(),
             key: s.record.key.clone(),
+            schema: s.schema.clone(),
+            stats: s.stats.clone(),
             diff: s.diff.clone(),
             hash: s.hash.to_hex(),
         }
@@ -51,6 +58,17 @@ impl StepView {
                 rows: r.rows,
                 created_at: r.created_at.clone(),
                 key: r.key.clone(),
+                // The server's schema is the record's columns; a bundle has the same.
+                schema: r
+                    .columns
+                    .iter()
+                    .map(|c| Column {
+                        name: c.name.clone(),
+                        data_type: c.data_type.clone(),
+                        nullable: c.nullable,
+                    })
+                    .collect(),
+                stats: s.stats.clone(),
                 diff: s.diff.clone(),
                 hash: r.hash().to_hex(),
             })

@@ -27,6 +27,64 @@ fn stat_cells(s: Option<&ColumnStats>) -> Html {
     }
 }
 
+/// One row of a [`StatsTable`]: a column and its statistics on each side shown (`None`
+/// where the column is absent).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsRow {
+    /// The column's name.
+    pub name: String,
+    /// Its statistics, one per side.
+    pub sides: Vec<Option<ColumnStats>>,
+}
+
+/// Props of [`StatsTable`].
+#[derive(Properties, PartialEq)]
+pub struct StatsTableProps {
+    /// The sides' headings (`Before`, `After`); with one side, a single step's statistics
+    /// under one row of headings.
+    pub sides: Vec<AttrValue>,
+    /// The columns, in order.
+    pub rows: Vec<StatsRow>,
+}
+
+/// Per-column statistics (nulls, distinct, min, max, mean) of one step, or of several side
+/// by side with the rows whose statistics differ marked.
+#[component]
+pub fn StatsTable(props: &StatsTableProps) -> Html {
+    let several = props.sides.len() > 1;
+    let heads = html! { <>
+        <th scope="col" class="num">{"Nulls"}</th><th scope="col" class="num">{"Distinct"}</th>
+        <th scope="col">{"Min"}</th><th scope="col">{"Max"}</th><th scope="col" class="num">{"Mean"}</th>
+    </> };
+    html! { <>
+        <div class="scroll">
+        <table class="stats">
+            <thead>
+                if several {
+                    <tr><th scope="col" rowspan="2">{"Column"}</th>
+                        { for props.sides.iter().map(|s| html! { <th scope="colgroup" colspan="5">{s.clone()}</th> }) }</tr>
+                    <tr>{ for props.sides.iter().map(|_| heads.clone()) }</tr>
+                } else {
+                    <tr><th scope="col">{"Column"}</th>{heads.clone()}</tr>
+                }
+            </thead>
+            <tbody>
+            { for props.rows.iter().map(|r| {
+                let drift = several && r.sides.windows(2).any(|w| w[0] != w[1]);
+                html! {
+                    <tr class={classes!(drift.then_some("drift"))}>
+                        <th scope="row">{r.name.clone()}</th>
+                        { for r.sides.iter().map(|s| stat_cells(s.as_ref())) }
+                    </tr>
+                }
+            }) }
+            </tbody>
+        </table>
+        </div>
+        <p class="muted">{"Distinct counts are estimates (typical error about 1.6 %). Means leave out nulls and NaN; a boolean column's mean is its share of true."}</p>
+    </> }
+}
+
 /// The summary of a diff.
 #[component]
 pub fn DiffSummaryView(props: &SummaryProps) -> Html {
@@ -95,31 +153,8 @@ pub fn DiffSummaryView(props: &SummaryProps) -> Html {
         </section>
         <section aria-labelledby="stats-h">
             <h2 id="stats-h">{"Statistics before → after"}</h2>
-            <div class="scroll">
-            <table class="stats">
-                <thead>
-                    <tr><th scope="col" rowspan="2">{"Column"}</th><th scope="colgroup" colspan="5">{"Before"}</th><th scope="colgroup" colspan="5">{"After"}</th></tr>
-                    <tr>
-                        { for (0..2).map(|_| html!{ <>
-                            <th scope="col" class="num">{"Nulls"}</th><th scope="col" class="num">{"Distinct"}</th>
-                            <th scope="col">{"Min"}</th><th scope="col">{"Max"}</th><th scope="col" class="num">{"Mean"}</th>
-                        </> }) }
-                    </tr>
-                </thead>
-                <tbody>
-                { for d.stats.iter().map(|p| {
-                    let drift = p.before != p.after;
-                    html! {
-                        <tr class={classes!(drift.then_some("drift"))}>
-                            <th scope="row">{p.name.clone()}</th>
-                            { stat_cells(p.before.as_ref()) }
-                            { stat_cells(p.after.as_ref()) }
-                        </tr>
-                    }
-                }) }
-                </tbody>
-            </table>
-            </div>
+            <StatsTable sides={vec![AttrValue::from("Before"), AttrValue::from("After")]}
+                rows={d.stats.iter().map(|p| StatsRow { name: p.name.clone(), sides: vec![p.before.clone(), p.after.clone()] }).collect::<Vec<_>>()} />
         </section>
         </>
     }

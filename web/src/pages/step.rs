@@ -1,13 +1,15 @@
 //! A step's diff from the server: the summary, the schema, the statistics side by side and
-//! the paged detail rows.
+//! the paged detail rows; for a run's first step, which has no diff, its schema and
+//! statistics.
 
-use pipeproof_core::api::Step;
+use pipeproof_core::api::{Column, Step};
+use pipeproof_core::stats::ColumnStats;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
 use crate::app::Route;
 use crate::components::details::{DetailSource, DetailsTable};
-use crate::components::diff_view::DiffSummaryView;
+use crate::components::diff_view::{DiffSummaryView, StatsRow, StatsTable};
 use crate::components::signin::RequireSession;
 use crate::components::status::{ErrorBox, Loading};
 use crate::fetch::{FetchState, use_fetch};
@@ -44,10 +46,52 @@ pub struct StepBodyProps {
     pub hash: AttrValue,
     /// Its key columns.
     pub key_columns: Vec<String>,
+    /// Its columns, in schema order.
+    pub schema: Vec<Column>,
+    /// Its columns' statistics, in schema order.
+    pub stats: Vec<ColumnStats>,
     /// The diff against the previous step.
     pub diff: Option<pipeproof_core::DiffSummary>,
     /// Where the detail rows come from, when they were kept.
     pub details: Option<DetailSource>,
+}
+
+/// A step on its own (a run's first step, which has no diff): its columns with their types,
+/// then their statistics in the same table as a diff's, with one side.
+fn own_schema_and_stats(schema: &[Column], stats: &[ColumnStats]) -> Html {
+    let rows: Vec<StatsRow> = stats
+        .iter()
+        .enumerate()
+        .map(|(i, s)| StatsRow {
+            name: schema
+                .get(i)
+                .map_or_else(|| format!("column {i}"), |c| c.name.clone()),
+            sides: vec![Some(s.clone())],
+        })
+        .collect();
+    html! { <>
+        <section aria-labelledby="schema-h">
+            <h2 id="schema-h">{"Schema"}</h2>
+            <div class="scroll">
+            <table class="columns">
+                <thead><tr><th scope="col">{"Column"}</th><th scope="col">{"Type"}</th><th scope="col">{"Nulls allowed"}</th></tr></thead>
+                <tbody>
+                { for schema.iter().map(|c| html! {
+                    <tr><th scope="row">{c.name.clone()}</th><td><code>{c.data_type.clone()}</code></td><td>{ if c.nullable { "yes" } else { "no" } }</td></tr>
+                }) }
+                </tbody>
+            </table>
+            </div>
+        </section>
+        <section aria-labelledby="stats-h">
+            <h2 id="stats-h">{"Statistics"}</h2>
+            if rows.is_empty() {
+                <p class="muted">{"No statistics were recorded for this step."}</p>
+            } else {
+                <StatsTable sides={vec![AttrValue::from("This step")]} {rows} />
+            }
+        </section>
+    </> }
 }
 
 /// What a step page shows, online or from a bundle.
@@ -62,7 +106,10 @@ pub fn StepBody(props: &StepBodyProps) -> Html {
             <div><dt>{"Record"}</dt><dd><code title={props.hash.clone()}>{short(&props.hash)}</code></dd></div>
         </dl>
         { match &props.diff {
-            None => html! { <p>{"This is the run's first step: there is nothing before it to diff against."}</p> },
+            None => html! { <>
+                <p>{"This is the run's first step: there is nothing before it to diff against. These are its columns and statistics as recorded."}</p>
+                { own_schema_and_stats(&props.schema, &props.stats) }
+            </> },
             Some(d) => html! { <>
                 <DiffSummaryView summary={d.clone()} />
                 { match &props.details {
@@ -104,7 +151,12 @@ fn StepView(props: &StepProps) -> Html {
             }
             Some(s) => {
                 let Step {
-                    record, hash, diff, ..
+                    record,
+                    hash,
+                    diff,
+                    schema,
+                    stats,
+                    ..
                 } = s;
                 let nav = |i: u64, label: &str| html! { <Link<Route> to={Route::Step { id: props.id.to_string(), index: i }}>{label.to_string()}</Link<Route>> };
                 html! { <>
@@ -114,7 +166,7 @@ fn StepView(props: &StepProps) -> Html {
                         <Link<Route> to={Route::Trace { id: props.id.to_string() }}>{"Trace a row"}</Link<Route>>
                     </p>
                     <StepBody index={props.index} name={record.step.clone()} rows={record.rows} created_at={record.created_at.clone()}
-                        hash={hash.to_hex()} key_columns={record.key.clone()} diff={diff.clone()}
+                        hash={hash.to_hex()} key_columns={record.key.clone()} schema={schema.clone()} stats={stats.clone()} diff={diff.clone()}
                         details={diff.as_ref().map(|_| DetailSource::Api { client: client.clone(), run: props.id.to_string(), index: props.index })} />
                 </> }
             }
