@@ -459,6 +459,9 @@ pub struct Token {
     pub scopes: Vec<Scope>,
     /// When it was made.
     pub created_at: String,
+    /// When it was revoked; a revoked token is refused and cannot be used again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
     /// The secret, only in the reply that makes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,

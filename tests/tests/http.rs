@@ -992,6 +992,146 @@ fn tokens_and_scopes() {
     }
 }
 
+/// `pipeproof token ARGS... --data-dir DATA`: its stdout, or a panic with its stderr.
+fn token_cli(data: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(binary())
+        .arg("token")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "token {args:?}: {stderr}");
+    stdout.into_owned()
+}
+
+#[test]
+fn tokens_are_listed_and_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut s = Server::start(&data, &[]);
+    let a = &s.addr;
+    let delete = |id: &str, token: &str| {
+        let auth = bearer(token);
+        let path = format!("/api/v1/tokens/{id}");
+        request_raw(a, "DELETE", &path, &[("Authorization", &auth)], &[], None)
+    };
+    let r = post_json(
+        a,
+        "/api/v1/tokens",
+        ADMIN,
+        &json!({"name": "dash", "scopes": ["read"]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let (dash_id, dash) = (r.json()["id"].clone(), r.json()["token"].clone());
+    let (dash_id, dash) = (dash_id.as_str().unwrap(), dash.as_str().unwrap());
+    let etl = token_cli(&data, &["create", "--scope", "ingest", "--name", "etl"]);
+    let etl = etl.trim();
+
+    // Listed in the order made, without secrets; only admins may list.
+    let list = get(a, "/api/v1/tokens", Some(ADMIN)).json();
+    let names: Vec<&str> = (list.as_array().unwrap().iter())
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["admin (PIPEPROOF_ADMIN_TOKEN)", "dash", "etl"]);
+    for t in list.as_array().unwrap() {
+        assert!(
+            t.get("token").is_none() && t.get("revoked_at").is_none(),
+            "{t}"
+        );
+    }
+    get(a, "/api/v1/tokens", Some(dash)).problem(403);
+    assert_eq!(get(a, "/api/v1/runs", Some(dash)).status, 200);
+
+    // Revoked over the API: refused from the next request on, saying so.
+    let r = delete(dash_id, ADMIN);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let revoked_at = r.json()["revoked_at"].as_str().unwrap().to_string();
+    let d = get(a, "/api/v1/runs", Some(dash)).problem(401);
+    assert!(
+        d.contains(&format!("token `dash` was revoked at {revoked_at}")),
+        "{d}"
+    );
+    // Again: nothing changes.
+    assert_eq!(
+        delete(dash_id, ADMIN).json()["revoked_at"],
+        revoked_at.as_str()
+    );
+    let d = delete("pp_not-an-id", ADMIN).problem(404);
+    assert!(d.contains("`pipeproof token list`"), "{d}");
+    delete(dash_id, etl).problem(403);
+
+    // Revoked with the CLI while the server runs.
+    let r = post_json(a, "/api/v1/runs", etl, &json!({"pipeline": "p"}));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let listed: Value =
+        serde_json::from_str(&token_cli(&data, &["list", "--format", "json"])).unwrap();
+    let etl_id = listed[2]["id"].as_str().unwrap().to_string();
+    let out = token_cli(&data, &["revoke", &etl_id]);
+    assert!(
+        out.starts_with(&format!("revoked token `etl` ({etl_id}) at ")),
+        "{out}"
+    );
+    post_json(a, "/api/v1/runs", etl, &json!({"pipeline": "p"})).problem(401);
+    let out = token_cli(&data, &["revoke", &etl_id]);
+    assert!(out.contains("was already revoked at"), "{out}");
+    let table = token_cli(&data, &["list"]);
+    let rows: Vec<&str> = table.lines().collect();
+    assert_eq!(rows.len(), 4, "{table}");
+    assert!(
+        rows[0].starts_with("id ") && rows[0].ends_with("revoked"),
+        "{table}"
+    );
+    assert!(
+        rows[1].contains("admin") && rows[1].ends_with(" -"),
+        "{table}"
+    );
+    assert!(
+        rows[2].contains(&revoked_at) && rows[3].contains("etl"),
+        "{table}"
+    );
+
+    // The last admin token cannot be revoked; once another is made, it can.
+    let admin_id = listed[0]["id"].as_str().unwrap().to_string();
+    let d = delete(&admin_id, ADMIN).problem(409);
+    assert!(
+        d.contains("is the last admin token") && d.contains("make another"),
+        "{d}"
+    );
+    let r = post_json(
+        a,
+        "/api/v1/tokens",
+        ADMIN,
+        &json!({"name": "ops", "scopes": ["admin"]}),
+    );
+    let ops = r.json()["token"].as_str().unwrap().to_string();
+    assert_eq!(delete(&admin_id, &ops).status, 200);
+    get(a, "/api/v1/whoami", Some(ADMIN)).problem(401);
+    assert_eq!(get(a, "/api/v1/whoami", Some(&ops)).status, 200);
+
+    // A revoked PIPEPROOF_ADMIN_TOKEN is not made valid again by a restart: refused.
+    s.kill();
+    let out = std::process::Command::new(binary())
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env("PIPEPROOF_ADMIN_TOKEN", ADMIN)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("PIPEPROOF_ADMIN_TOKEN is a token revoked at"),
+        "{stderr}"
+    );
+    let s = Server::start_env(&data, &[], &[]);
+    get(&s.addr, "/api/v1/whoami", Some(ADMIN)).problem(401);
+    assert_eq!(get(&s.addr, "/api/v1/whoami", Some(&ops)).status, 200);
+}
+
 #[test]
 fn first_start_prints_admin_token_once() {
     let dir = tempfile::tempdir().unwrap();

@@ -577,6 +577,7 @@ fn core_api_values_match_the_documented_schemas() {
         name: "ci".into(),
         scopes: vec![Scope::Ingest, Scope::Read],
         created_at: "2026-11-24T09:00:00Z".into(),
+        revoked_at: None,
         token: Some("secret".into()),
     };
     conforms(&d, "Token", &token);
@@ -585,6 +586,7 @@ fn core_api_values_match_the_documented_schemas() {
         "Token",
         &Token {
             token: None,
+            revoked_at: Some("2026-11-25T10:00:00Z".into()),
             ..token
         },
     );

@@ -104,6 +104,16 @@ impl<S: Need + 'static> FromRequest for Auth<S> {
                          with `pipeproof token create`",
                     )
                 })?;
+            if let Some(at) = &token.revoked_at {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    format!(
+                        "token `{}` was revoked at {at}: ask an admin for a new one",
+                        token.name
+                    ),
+                ));
+            }
             if !grants(&token.scopes, S::SCOPE) {
                 let need = S::SCOPE.map(Scope::as_str).unwrap_or("any");
                 let have: Vec<&str> = token.scopes.iter().map(|s| s.as_str()).collect();

@@ -69,6 +69,8 @@ pub fn api() -> actix_web::Scope {
         .route("/log/inclusion", web::get().to(log_inclusion))
         .route("/log/consistency", web::get().to(log_consistency))
         .route("/tokens", web::post().to(create_token))
+        .route("/tokens", web::get().to(list_tokens))
+        .route("/tokens/{id}", web::delete().to(revoke_token))
         .route("/whoami", web::get().to(whoami))
         .route("/openapi.json", web::get().to(openapi))
         .default_service(web::to(unknown_api))
@@ -588,6 +590,22 @@ async fn create_token(
     let store = state.store.clone();
     let token = blocking(move || store.create_token(&name, &scopes)).await?;
     Ok(json(StatusCode::CREATED, &token))
+}
+
+async fn list_tokens(_: Auth<Admin>, state: State) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let tokens = blocking(move || store.tokens()).await?;
+    Ok(json(StatusCode::OK, &tokens))
+}
+
+async fn revoke_token(
+    _: Auth<Admin>,
+    state: State,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let (token, _) = blocking(move || store.revoke_token(&id)).await?;
+    Ok(json(StatusCode::OK, &token))
 }
 
 async fn whoami(auth: Auth<Any>) -> HttpResponse {

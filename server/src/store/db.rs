@@ -64,6 +64,8 @@ const MIGRATIONS: &[&str] = &[
         run_id TEXT NOT NULL UNIQUE REFERENCES runs (id),
         leaf BLOB NOT NULL
     );",
+    // 3: revoked tokens are kept, with when they were revoked.
+    "ALTER TABLE tokens ADD COLUMN revoked_at TEXT;",
 ];
 
 /// Opens a connection with the store's settings: WAL, synchronous=FULL, foreign keys, and
@@ -541,9 +543,12 @@ pub fn insert_token(conn: &Connection, token: &Token, hash: &blake3::Hash) -> ru
     Ok(())
 }
 
-/// Every token with its hash.
+/// Every token with its hash, revoked ones included, in the order they were made.
 pub fn tokens(conn: &Connection) -> rusqlite::Result<Vec<(Token, blake3::Hash)>> {
-    let mut stmt = conn.prepare("SELECT id, name, scopes, hash, created_at FROM tokens")?;
+    let mut stmt = conn.prepare(
+        "SELECT id, name, scopes, hash, created_at, revoked_at FROM tokens
+         ORDER BY created_at, rowid",
+    )?;
     stmt.query_map([], |r| {
         let scopes: String = r.get(2)?;
         let hash: Vec<u8> = r.get(3)?;
@@ -560,12 +565,22 @@ pub fn tokens(conn: &Connection) -> rusqlite::Result<Vec<(Token, blake3::Hash)>>
                 name: r.get(1)?,
                 scopes: scopes.split(',').filter_map(Scope::parse).collect(),
                 created_at: r.get(4)?,
+                revoked_at: r.get(5)?,
                 token: None,
             },
             blake3::Hash::from_bytes(hash),
         ))
     })?
     .collect()
+}
+
+/// Marks a token revoked at `at`, unless it already is; whether it was changed.
+pub fn revoke_token(conn: &Connection, id: &str, at: &str) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+        params![id, at],
+    )?;
+    Ok(n == 1)
 }
 
 /// The number of tokens.

@@ -275,19 +275,89 @@ impl Store {
             name: name.to_string(),
             scopes,
             created_at: now(),
+            revoked_at: None,
             token: Some(secret.to_string()),
         };
         self.write(|c| db::insert_token(c, &token, &blake3::hash(secret.as_bytes())))?;
         Ok(token)
     }
 
+    /// Every token (without secrets), revoked ones included, in the order they were made.
+    pub fn tokens(&self) -> Result<Vec<Token>, ApiError> {
+        Ok(self.read(db::tokens)?.into_iter().map(|(t, _)| t).collect())
+    }
+
+    /// Revokes a token: it is refused from the next request on. Revoking a revoked token
+    /// changes nothing. The last admin token that is not revoked cannot be: no one could
+    /// make tokens or revoke them then (make another admin token first). Returns the token
+    /// and whether this call revoked it.
+    pub fn revoke_token(&self, id: &str) -> Result<(Token, bool), ApiError> {
+        let id = id.trim();
+        let at = now();
+        let found = self.write(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tokens: Vec<Token> = db::tokens(&tx)?.into_iter().map(|(t, _)| t).collect();
+            let Some(mut token) = tokens.iter().find(|t| t.id == id).cloned() else {
+                return Ok(None);
+            };
+            let admin = |t: &Token| t.revoked_at.is_none() && t.scopes.contains(&Scope::Admin);
+            if admin(&token) && tokens.iter().filter(|t| admin(t)).count() == 1 {
+                return Ok(Some(Err(token)));
+            }
+            let revoked = db::revoke_token(&tx, id, &at)?;
+            if revoked {
+                token.revoked_at = Some(at.clone());
+            }
+            tx.commit()?;
+            Ok(Some(Ok((token, revoked))))
+        })?;
+        match found {
+            Some(Ok(revoked)) => Ok(revoked),
+            Some(Err(last)) => Err(ApiError::new(
+                actix_web::http::StatusCode::CONFLICT,
+                "last-admin-token",
+                format!(
+                    "token `{}` ({id}) is the last admin token: without it no one could make or \
+                     revoke tokens; make another admin token first (`pipeproof token create \
+                     --scope admin`), then revoke this one",
+                    last.name
+                ),
+            )),
+            None => Err(ApiError::not_found(
+                "unknown-token",
+                format!(
+                    "no token has the id `{id}`: list them with `pipeproof token list` or \
+                     GET /api/v1/tokens (a token's id, not its secret)"
+                ),
+            )),
+        }
+    }
+
     /// The first admin token: `fixed` when given (stored if new), else a new one when the
     /// store has no token yet. Returns the secret when it was made here, to print once.
+    /// A `fixed` token that was revoked is an error: it is not made valid again.
     pub fn ensure_admin_token(&self, fixed: Option<&str>) -> Result<Option<String>, ApiError> {
         match fixed {
             Some(secret) => {
-                if self.authenticate(secret)?.is_none() {
-                    self.insert_token("admin (PIPEPROOF_ADMIN_TOKEN)", &[Scope::Admin], secret)?;
+                match self.authenticate(secret)? {
+                    Some(Token {
+                        revoked_at: Some(at),
+                        ..
+                    }) => {
+                        return Err(ApiError::internal(format!(
+                            "PIPEPROOF_ADMIN_TOKEN is a token revoked at {at}: set it to a new \
+                             secret (it becomes an admin token), or unset it and use another \
+                             admin token"
+                        )));
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.insert_token(
+                            "admin (PIPEPROOF_ADMIN_TOKEN)",
+                            &[Scope::Admin],
+                            secret,
+                        )?;
+                    }
                 }
                 Ok(None)
             }
@@ -298,7 +368,8 @@ impl Store {
         }
     }
 
-    /// The token whose secret this is. Every stored hash is compared, in constant time.
+    /// The token whose secret this is, revoked or not. Every stored hash is compared, in
+    /// constant time.
     pub fn authenticate(&self, secret: &str) -> Result<Option<Token>, ApiError> {
         let presented = blake3::hash(secret.as_bytes());
         let mut found = None;
