@@ -220,6 +220,8 @@ async function main() {
       "the run's description, as the server shows it, is the one the seal signs");
     check(await page.locator('figure.chart svg rect').count() >= 7, 'the steps chart is drawn');
     check(await page.locator('table.steps .badge.warn').count() === 1, 'the schema change at step 2 is marked');
+    check(await page.locator('.actions').getByRole('link', { name: 'Trace a row' }).isVisible() && await page.locator('#no-trace').count() === 0,
+      'a keyed run offers a row trace');
     const here = page.url();
     await page.locator('a.skip').focus();
     await page.keyboard.press('Enter');
@@ -300,6 +302,17 @@ async function main() {
     check(await page.getByRole('tab', { name: 'Added rows' }).getAttribute('aria-selected') === 'true'
       && await page.getByRole('tab', { name: 'Changed cells' }).count() === 0,
       'a multiset diff opens on its added rows and offers no changed cells');
+    const noTrace = /Rows cannot be traced in this run: no step was sent with a key column/;
+    check(await page.getByRole('link', { name: 'Trace a row' }).count() === 0 && noTrace.test(await page.locator('.stepnav').innerText()),
+      'a step of a run without a key offers no row trace, and says why');
+    await shot('05c-step-without-key');
+    await page.goto(`${base}/#/runs/${m.id}`);
+    await page.getByRole('heading', { name: /^Run / }).waitFor();
+    check(await page.getByRole('link', { name: 'Trace a row' }).count() === 0 && noTrace.test(await page.locator('#no-trace').innerText()),
+      'a run without a key offers no row trace, and says why');
+    await shot('05b-run-without-key');
+    await page.goBack();
+    await page.getByRole('heading', { name: 'Step 1 · b' }).waitFor();
     await page.goBack();
     await page.getByRole('heading', { name: 'Step 2 · enrich' }).waitFor();
   });

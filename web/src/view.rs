@@ -81,6 +81,21 @@ impl StepView {
     }
 }
 
+/// The key a run's rows are traced by, as the server's trace takes it: that of the last
+/// step sent with a key. `None` when no step has one (a multiset run): its rows cannot be
+/// followed from step to step.
+pub fn trace_key(steps: &[Step]) -> Option<&[String]> {
+    steps
+        .iter()
+        .rev()
+        .map(|s| s.record.key.as_slice())
+        .find(|k| !k.is_empty())
+}
+
+/// Why a run without a key offers no row trace, in a line.
+pub const NO_TRACE: &str = "Rows cannot be traced in this run: no step was sent with a key \
+     column, so nothing names a row from one step to the next.";
+
 /// A count with thousands separators: `1,234,567`.
 pub fn count(n: u64) -> String {
     let s = n.to_string();

@@ -19,7 +19,7 @@ use crate::components::timeline::Timeline;
 use crate::fetch::{FetchState, use_fetch};
 use crate::offline::{check_bundle, use_offline};
 use crate::session::use_session;
-use crate::view::{StepView, counted, short, time};
+use crate::view::{NO_TRACE, StepView, counted, short, time, trace_key};
 
 /// Props of [`RunPage`].
 #[derive(Properties, PartialEq)]
@@ -320,8 +320,13 @@ fn RunView(props: &RunProps) -> Html {
                 <p class="actions">
                     <button type="button" onclick={on_verify}>{"Verify this run's bundle in the browser"}</button>
                     <button type="button" onclick={on_download}>{"Download the bundle"}</button>
-                    <Link<Route> classes="button" to={Route::Trace { id: run.id.clone() }}>{"Trace a row"}</Link<Route>>
+                    if trace_key(&d.steps).is_some() {
+                        <Link<Route> classes="button" to={Route::Trace { id: run.id.clone() }}>{"Trace a row"}</Link<Route>>
+                    }
                 </p>
+                if trace_key(&d.steps).is_none() {
+                    <p class="muted" id="no-trace">{NO_TRACE}</p>
+                }
                 { match &*action {
                     None => html! {},
                     Some(Ok(m)) => html! { <p role="status" class="loading-now"><span class="spinner" aria-hidden="true"></span>{m.clone()}</p> },

@@ -14,7 +14,7 @@ use crate::components::signin::RequireSession;
 use crate::components::status::{ErrorBox, Loading};
 use crate::fetch::{FetchState, use_fetch};
 use crate::session::use_session;
-use crate::view::{count, short, time};
+use crate::view::{NO_TRACE, count, short, time, trace_key};
 
 /// Props of [`StepPage`].
 #[derive(Properties, PartialEq)]
@@ -163,7 +163,11 @@ fn StepView(props: &StepProps) -> Html {
                     <p class="stepnav">
                         if props.index > 0 { { nav(props.index - 1, "← Previous step") } }
                         if (props.index as usize) + 1 < d.steps.len() { { nav(props.index + 1, "Next step →") } }
-                        <Link<Route> to={Route::Trace { id: props.id.to_string() }}>{"Trace a row"}</Link<Route>>
+                        if trace_key(&d.steps).is_some() {
+                            <Link<Route> to={Route::Trace { id: props.id.to_string() }}>{"Trace a row"}</Link<Route>>
+                        } else {
+                            <span class="muted" id="no-trace">{NO_TRACE}</span>
+                        }
                     </p>
                     <StepBody index={props.index} name={record.step.clone()} rows={record.rows} created_at={record.created_at.clone()}
                         hash={hash.to_hex()} key_columns={record.key.clone()} schema={schema.clone()} stats={stats.clone()} diff={diff.clone()}
