@@ -4,8 +4,9 @@
 //!
 //! A run that ended (sealed or failed) never changes, so neither does its bundle, as long as
 //! what an export writes does not change: its file is `exports/RUN.FORMAT.HASH.zip`, FORMAT
-//! being [`KEPT_FORMAT`] (bumped when a build writes a run's bundle otherwise, so kept ones of
-//! earlier builds are written anew) and HASH the BLAKE3 of its bytes. A kept bundle is hashed
+//! being [`KEPT_FORMAT`] and the build's version (so kept ones of earlier releases, or of
+//! builds that write a run's bundle otherwise, are written anew) and HASH the BLAKE3 of its
+//! bytes. A kept bundle is hashed
 //! again before this process first serves it (and when its size or time changed since), and
 //! one that no longer matches its name (damaged on disk, cut short by a crash) is dropped and
 //! written anew. One request at a time writes a run's bundle; the others wait for it and
@@ -29,10 +30,16 @@ pub const MAX_WRITING: usize = 2;
 /// The default size of the kept bundles, in bytes.
 pub const DEFAULT_CACHE: u64 = 1 << 30;
 
-/// The version of what an export writes for a run, in kept bundles' names: bump it when a
-/// build writes an ended run's bundle otherwise (as when failed runs' manifests gained
-/// `error`), so that bundles kept by earlier builds are not served.
+/// The version of what an export writes for a run, in kept bundles' names with the
+/// package's version: bump it when a change writes an ended run's bundle otherwise (as when
+/// failed runs' manifests gained `error`) between releases, so that bundles kept by earlier
+/// builds are not served. A new release's version does so by itself.
 pub const KEPT_FORMAT: &str = "b1";
+
+/// What kept bundles' names say of the build that wrote them.
+fn kept_format() -> String {
+    format!("{KEPT_FORMAT}-v{}", env!("CARGO_PKG_VERSION"))
+}
 
 /// The kept bundles, and the count of bundles being written.
 pub struct Exports {
@@ -115,7 +122,7 @@ impl Exports {
                     .file_name()
                     .and_then(|n| n.to_str())
                     .and_then(|n| n.strip_prefix(run_id)?.strip_prefix('.'))
-                    .and_then(|n| n.strip_prefix(KEPT_FORMAT)?.strip_prefix('.'))
+                    .and_then(|n| n.strip_prefix(kept_format().as_str())?.strip_prefix('.'))
                     .and_then(|n| n.strip_suffix(".zip"))
             {
                 match self.open_checked(&path, hash) {
@@ -206,7 +213,7 @@ impl Exports {
         }
         let path = self
             .dir
-            .join(format!("{run_id}.{KEPT_FORMAT}.{}.zip", hash.to_hex()));
+            .join(format!("{run_id}.{}.{}.zip", kept_format(), hash.to_hex()));
         if let Err(e) = fs::rename(tmp, &path) {
             let _ = fs::remove_file(tmp);
             tracing::warn!(error = %e, "cannot keep an exported bundle");
@@ -285,7 +292,11 @@ mod tests {
         assert!(!tmp.exists());
         assert_eq!(
             kept.file_name().unwrap().to_str().unwrap(),
-            format!("run-a.{KEPT_FORMAT}.{}.zip", blake3::hash(b"0123").to_hex())
+            format!(
+                "run-a.b1-v{}.{}.zip",
+                env!("CARGO_PKG_VERSION"),
+                blake3::hash(b"0123").to_hex()
+            )
         );
         assert!(e.kept("run-a").is_some());
         assert!(e.kept("run-b").is_none());
@@ -304,13 +315,15 @@ mod tests {
         fs::write(&path, b"4568").unwrap();
         assert!(e.kept("run-b").is_none());
         assert!(!path.exists());
-        // One kept by a build that wrote bundles otherwise is not served either.
-        let stale = e
-            .dir
-            .join(format!("run-c.b0.{}.zip", blake3::hash(b"89ab").to_hex()));
-        fs::write(&stale, b"89ab").unwrap();
-        assert!(e.kept("run-c").is_some());
-        assert!(!stale.exists());
+        // One kept by a build that wrote bundles otherwise, or by another release (or
+        // before names held the release), is not served either.
+        let hash = blake3::hash(b"89ab").to_hex();
+        for format in ["b0", "b1", "b1-v0.0.1"] {
+            let stale = e.dir.join(format!("run-c.{format}.{hash}.zip"));
+            fs::write(&stale, b"89ab").unwrap();
+            assert!(e.kept("run-c").is_some());
+            assert!(!stale.exists(), "{format}");
+        }
         // Larger than the cache: served, not kept.
         let (f, tmp) = bundle(dir.path(), "d.tmp", b"0123456789abcdef");
         let (_, kept) = e.keep("run-d", f, &tmp);
