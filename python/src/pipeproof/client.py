@@ -4,6 +4,8 @@ A :class:`Client` talks to one server. ``client.run(...)`` starts a :class:`Run`
 a context manager, the run is sealed when the block ends normally and marked failed, with
 the error recorded, when it raises. Each ``run.snapshot(frame, step=...)`` posts the frame
 as an Arrow IPC stream and returns the stored step as a :class:`StepResult`.
+``client.runs(...)`` lists the runs already on the server and ``client.load_run(id)`` gets
+one, as :class:`Run` objects to diff, trace, export and verify.
 
 With ``on_error="warn"`` a pipeline never fails because of pipeproof: every client error
 becomes a :class:`PipeproofWarning` and the call returns ``None``. A run whose step could
@@ -40,6 +42,7 @@ from typing import (
     TypeVar,
     Union,
 )
+from urllib.parse import quote
 
 from .errors import ConnectionError, PipeproofError, ValidationError
 from .frames import ARROW_STREAM_MEDIA_TYPE, batch_rows_for, convert, ipc_stream
@@ -64,6 +67,10 @@ DIFF_OPTIONS = (
 
 _DETAIL_KINDS = ("added", "removed", "changed")
 _PAGE = 1000
+#: The states a run can be in, as ``GET /runs?status=`` takes them.
+RUN_STATUSES = ("open", "sealed", "failed")
+# The largest page ``GET /runs`` serves.
+_RUNS_PAGE = 500
 # The columns run.diff adds: the kind of each row, and a changed row's cell.
 _CHANGE_COLUMN = "_change"
 _CELL_COLUMNS = ("column", "old", "new")
@@ -191,8 +198,116 @@ class Client:
             return Run(self, None, pipeline=pipeline)
 
     def get_run(self, run_id: str) -> Dict[str, Any]:
-        """The run with its steps and seal (the API's ``RunDetail``)."""
-        return self._http.request("GET", f"/runs/{run_id}", retry=RETRY_ALWAYS).json()
+        """The run with its steps and seal (the API's ``RunDetail``), as a dict; see
+        :meth:`load_run` for a :class:`Run`."""
+        return self._http.request("GET", _run_route(run_id), retry=RETRY_ALWAYS).json()
+
+    def load_run(self, run_id: str) -> "Run":
+        """An existing run, by its id, with its stored steps in :attr:`Run.steps`.
+
+        ``diff``, ``trace``, ``export``, ``artifact`` and ``verify`` read it as they read a
+        run just made. ``snapshot``, ``seal`` and ``fail`` are sent to the server as well,
+        which refuses them (409) once the run has ended. Used as a context manager, a
+        loaded run is neither sealed nor marked failed when the block ends: only a run
+        started by :meth:`run` is.
+
+        Raises:
+            ValidationError: there is no run with this id (``status`` 404).
+        """
+        if not isinstance(run_id, str) or not run_id:
+            raise ValueError(f"run_id must be a non-empty string, not {run_id!r}")
+        try:
+            detail = self.get_run(run_id)
+        except ValidationError as err:
+            if err.status != 404:
+                raise
+            raise ValidationError(
+                f"there is no run {run_id!r} on {self.url}; list the runs with client.runs()",
+                status=err.status,
+                problem=err.problem,
+            ) from err
+        return Run(
+            self, detail["run"], started=False, steps=[StepResult(s) for s in detail["steps"]]
+        )
+
+    def runs(
+        self,
+        pipeline: Optional[str] = None,
+        *,
+        status: Optional[str] = None,
+        labels: Optional[Mapping[str, str]] = None,
+        limit: Optional[int] = None,
+    ) -> List["Run"]:
+        """The runs on the server, newest first, as :class:`Run` objects.
+
+        Pages of ``GET /runs`` are fetched until ``limit`` runs are found or none is left.
+        Each run is built from the list's summary (id, pipeline, labels, status, step
+        count, ...); its :attr:`Run.steps` are fetched from the server the first time they
+        are needed (one request per run). ``diff``, ``trace``, ``export``, ``artifact`` and
+        ``verify`` work on it as on a run from :meth:`load_run`, and as those, it is not
+        sealed or failed at the end of a ``with`` block.
+
+        Args:
+            pipeline: Only this pipeline's runs.
+            status: Only runs that are ``"open"``, ``"sealed"`` or ``"failed"``.
+            labels: Only runs with all of these labels (``{"env": "prod"}``). The server
+                filters by one label; any further ones are checked by the client on the
+                runs it sends, so a query with several labels may read more pages.
+            limit: At most this many runs (all of them when ``None``).
+        """
+        if pipeline is not None and (not isinstance(pipeline, str) or not pipeline):
+            raise ValueError(f"pipeline must be a non-empty string or None, not {pipeline!r}")
+        if status is not None and status not in RUN_STATUSES:
+            raise ValueError(
+                f"status must be one of {', '.join(map(repr, RUN_STATUSES))} or None, "
+                f"not {status!r}"
+            )
+        if limit is not None and (
+            not isinstance(limit, int) or isinstance(limit, bool) or limit < 0
+        ):
+            raise ValueError(f"limit must be a whole number, 0 or more, or None, not {limit!r}")
+        if labels is not None and not isinstance(labels, Mapping):
+            raise ValueError(
+                f"labels must be a mapping of name to value such as {{'env': 'prod'}}, "
+                f"not {labels!r}"
+            )
+        wanted = _labels(labels)
+        query: Dict[str, Any] = {}
+        if pipeline is not None:
+            query["pipeline"] = pipeline
+        if status is not None:
+            query["status"] = status
+        # The server takes one label, written name=value: the first whose name it reads
+        # as written (it splits at the first "=" and drops double quotes).
+        server_label = next((n for n in wanted if n and not set(n) & set('="\\')), None)
+        if server_label is not None:
+            query["label"] = f"{server_label}={wanted[server_label]}"
+        # Every label is checked on what comes back, so one the server cannot filter by
+        # is applied all the same.
+        local = bool(set(wanted) - {server_label})
+        found: List[Run] = []
+        seen: "set[str]" = set()
+        offset = 0
+        while limit is None or len(found) < limit:
+            size = _RUNS_PAGE if limit is None or local else min(_RUNS_PAGE, limit - len(found))
+            params = {**query, "offset": offset, "limit": size}
+            page = self._http.request("GET", "/runs", retry=RETRY_ALWAYS, params=params).json()
+            items = page["items"]
+            for item in items:
+                # A run started while paging pushes the older ones down a place: one may
+                # come again on the next page.
+                if item["id"] in seen:
+                    continue
+                seen.add(item["id"])
+                labels_of = item.get("labels") or {}
+                if all(labels_of.get(n) == v for n, v in wanted.items()):
+                    found.append(Run(self, item, started=False))
+                    if limit is not None and len(found) == limit:
+                        break
+            offset += len(items)
+            if not items or offset >= int(page["total"]):
+                break
+        return found
 
     def whoami(self) -> Dict[str, Any]:
         """The token's name and scopes."""
@@ -234,7 +349,11 @@ class Client:
 class Run:
     """A run on the server: an ordered list of steps, sealed at the end.
 
-    Made by :meth:`Client.run`. When the client warns instead of raising, a run can be
+    Made by :meth:`Client.run`, which starts it, or by :meth:`Client.load_run` and
+    :meth:`Client.runs` for a run already on the server. Only a run started by
+    :meth:`Client.run` is sealed (or marked failed) when its ``with`` block ends.
+
+    When the client warns instead of raising, a run can be
     *detached*: every later ``snapshot``, ``seal`` and ``fail`` warns and does nothing,
     without contacting the server. That happens when the run could not be started (``id``
     is ``None``), and when one of its steps could not be recorded, whatever the error: the
@@ -245,13 +364,24 @@ class Run:
     """
 
     def __init__(
-        self, client: Client, data: Optional[Dict[str, Any]], *, pipeline: str = ""
+        self,
+        client: Client,
+        data: Optional[Dict[str, Any]],
+        *,
+        pipeline: str = "",
+        started: bool = True,
+        steps: Optional[List[StepResult]] = None,
     ) -> None:
         self._client = client
         self._data = data
         self._pipeline = pipeline
-        #: The steps stored so far by this object, in order.
-        self.steps: List[StepResult] = []
+        # True for a run this object started (Client.run): only such a run is ended by
+        # __exit__.
+        self._started = started
+        # The steps; None until fetched, for a run made from a list's summary.
+        self._steps: Optional[List[StepResult]] = (
+            list(steps) if steps is not None else [] if started else None
+        )
         #: The names of the steps given to ``snapshot`` but not recorded, in order: every
         #: step of a run that could not be started; once a step could not be recorded,
         #: that step and every later one.
@@ -282,6 +412,44 @@ class Run:
         return None if self._data is None else self._data.get("error")
 
     @property
+    def labels(self) -> Dict[str, str]:
+        """The run's labels."""
+        return dict((self._data or {}).get("labels") or {})
+
+    @property
+    def code_version(self) -> Optional[str]:
+        """The pipeline code's version the run was started with."""
+        return None if self._data is None else self._data.get("code_version")
+
+    @property
+    def created_at(self) -> Optional[str]:
+        """When the run was started (RFC 3339, UTC)."""
+        return None if self._data is None else self._data.get("created_at")
+
+    @property
+    def sealed_at(self) -> Optional[str]:
+        """When the run was sealed or failed (``None`` while open)."""
+        return None if self._data is None else self._data.get("sealed_at")
+
+    @property
+    def steps(self) -> List[StepResult]:
+        """The run's steps, in order.
+
+        For a run started by :meth:`Client.run`, the steps this object recorded. For a run
+        from :meth:`Client.load_run`, those stored when it was loaded; for one from
+        :meth:`Client.runs`, fetched from the server on first use. Both are brought up to
+        date by :meth:`detail`, and both then gain the steps this object records.
+        """
+        if self._steps is None:
+            self.detail()
+        assert self._steps is not None
+        return self._steps
+
+    @steps.setter
+    def steps(self, value: List[StepResult]) -> None:
+        self._steps = value
+
+    @property
     def detached(self) -> bool:
         """True when nothing more is sent for the run: it could not be started on the
         server, or (``on_error="warn"``) one of its steps, its seal or its failure could
@@ -298,13 +466,17 @@ class Run:
         detached = f" detached, skipped={len(self.skipped)}" if self.detached else ""
         return (
             f"Run({self.id} pipeline={self.pipeline!r} status={self.status} "
-            f"steps={len(self.steps)}{detached})"
+            f"steps={self._step_count()}{detached})"
         )
 
     def __enter__(self) -> "Run":
         return self
 
     def __exit__(self, kind: Any, exc: Optional[BaseException], tb: Any) -> None:
+        # A run loaded from the server belongs to whoever started it: leaving a block does
+        # not end it.
+        if not self._started:
+            return
         if self._data is not None and self.status != "open":
             return
         if exc is None:
@@ -376,7 +548,7 @@ class Run:
                 raise
             # The later steps would be chained and diffed as if this one had not run: none
             # is sent, and the run is not sealed.
-            index = len(self.steps)
+            index = self._step_count()
             self.skipped.append(step)
             self._detached = f"its record is incomplete from step {index} ({step!r}) on"
             ended = self._fail_detached(err, f"step {index} ({step!r}) was not recorded: {err}")
@@ -425,6 +597,9 @@ class Run:
         params: Optional[Mapping[str, Any]],
         options: Dict[str, Any],
     ) -> StepResult:
+        if self._steps is None:
+            # A run made from a list's summary: its steps first, so this one joins them.
+            self.detail()
         query: Dict[str, str] = {"step": step}
         if key:
             query["key"] = _columns(key, "key")
@@ -468,6 +643,8 @@ class Run:
         self._require()
         detail = self._client.get_run(self.id)  # type: ignore[arg-type]
         self._data = detail["run"]
+        if not self._started:
+            self._steps = [StepResult(s) for s in detail["steps"]]
         return detail
 
     def diff(
@@ -610,7 +787,10 @@ class Run:
 
     # Ending.
     def seal(self) -> Optional[Dict[str, Any]]:
-        """Seals the run: the server signs the chain head. Returns the run."""
+        """Seals the run: the server signs the chain head. Returns the run.
+
+        The server refuses (409, a :class:`ValidationError`) a run that has already ended.
+        """
         return self._end("seal", None, "sealed")
 
     def fail(self, error: str) -> Optional[Dict[str, Any]]:
@@ -622,6 +802,7 @@ class Run:
             done = "sealed" if action == "seal" else "marked failed"
             _warn(f"pipeproof: {self._label()} not {done}: it is detached ({self._detached})")
             return None
+        was_open = self.status == "open"
         try:
             try:
                 reply = self._client._http.request(
@@ -630,8 +811,13 @@ class Run:
                 self._data = reply.json()
             except ValidationError as err:
                 # A retried seal whose first attempt got through finds the run already
-                # ended; that is success if it ended the way we asked.
-                if err.status != 409 or self.detail()["run"]["status"] != status:
+                # ended; that is success if it ended the way we asked. A run that had
+                # ended before the call (a loaded one, say) gets the server's refusal.
+                if (
+                    err.status != 409
+                    or not was_open
+                    or self.detail()["run"]["status"] != status
+                ):
                     raise
         except PipeproofError as err:
             self._client._handle(err, f"could not {action} run {self.id}")
@@ -704,6 +890,13 @@ class Run:
             return f"it stays open on the server, which refused to end it as failed: {fail}"
         return "it is ended as failed on the server, with that reason"
 
+    def _step_count(self) -> int:
+        """The number of steps, without asking the server: for a run made from a list's
+        summary whose steps were not fetched, the summary's count."""
+        if self._steps is not None:
+            return len(self._steps)
+        return int((self._data or {}).get("steps") or 0)
+
     def _label(self) -> str:
         return f"run of {self.pipeline!r}" if self._data is None else f"run {self.id}"
 
@@ -712,6 +905,11 @@ class Run:
             raise PipeproofError(
                 f"the run of {self.pipeline!r} is detached: it was never started on the server"
             )
+
+
+def _run_route(run_id: str) -> str:
+    """The route of a run given by the caller, its id escaped as one path segment."""
+    return f"/runs/{quote(str(run_id), safe='')}"
 
 
 def verify_bundle(
