@@ -40,6 +40,7 @@ const children = [];
 const tmp = mkdtempSync(join(tmpdir(), 'pipeproof-browser-'));
 let browser;
 let currentPage;
+let keylessRun;
 
 function check(ok, what) {
   console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
@@ -170,6 +171,10 @@ async function main() {
     await alert.waitFor();
     const text = await alert.innerText();
     check(/does not accept this token/.test(text), `a wrong token is refused in words: "${text.trim()}"`);
+    check(!/pipeproof token create|`/.test(text), `a wrong token is refused in the app's words, not the API's: "${text.trim()}"`);
+    await alert.getByText("The server's answer").click();
+    check(/401 unauthorized\s+the token is not known to this server/.test(await alert.innerText()),
+      "the server's own answer to a wrong token is at hand, folded away");
     await shot('01-signin-wrong-token');
     await page.getByLabel('Access token').fill(token);
     await page.getByRole('button', { name: 'Sign in' }).click();
@@ -295,6 +300,7 @@ async function main() {
 
   await step('a step without a key', async () => {
     const m = await (await api('POST', '/runs', JSON.stringify({ pipeline: 'multiset' }))).json();
+    keylessRun = m.id;
     await api('POST', `/runs/${m.id}/steps?step=a`, 'x,y\n1,a\n1,a\n2,b\n', 'text/csv');
     await api('POST', `/runs/${m.id}/steps?step=b`, 'x,y\n1,a\n3,c\n', 'text/csv');
     await page.goto(`${base}/#/runs/${m.id}/steps/1`);
@@ -337,6 +343,40 @@ async function main() {
     await page.getByRole('button', { name: 'Trace' }).click();
     await page.getByText('No step of this run has a row with this key (id = 99999)').waitFor();
     check(true, 'a key in no step says so');
+  });
+
+  await step("errors in the app's words", async () => {
+    // A missing run: what went wrong and where to go, not the API's "list runs with GET ...".
+    await page.goto(`${base}/#/runs/no-such-run`);
+    const alert = page.getByRole('alert');
+    await alert.waitFor();
+    let text = await alert.innerText();
+    check(/Could not load the run: there is no run with this id on this server/.test(text) && !text.includes('/api/v1'),
+      `a missing run is told in the app's words: "${text.trim()}"`);
+    await shot('06b-missing-run');
+    await alert.getByText("The server's answer").click();
+    check(/404 unknown-run\s+there is no run `no-such-run`/.test(await alert.innerText()), "the server's answer to a missing run is at hand");
+    await alert.getByRole('link', { name: 'Go to the runs' }).click();
+    await page.getByRole('heading', { name: 'Runs' }).waitFor();
+    check(true, 'a missing run offers the way to the runs');
+    // A key value that is not of the key's type.
+    await page.goto(`${base}/#/runs/${run.id}/trace`);
+    await page.getByLabel('Key value').fill('abc');
+    await page.getByRole('button', { name: 'Trace' }).click();
+    await alert.waitFor();
+    text = await alert.innerText();
+    check(/Could not trace the key: this is not a value of the run's key/.test(text) && !/`|key=/.test(text),
+      `a bad trace key is told in the app's words: "${text.trim()}"`);
+    await shot('06c-bad-trace-key');
+    await alert.getByText("The server's answer").click();
+    check(/422 invalid-key-value\s+`abc` is not a value of the key \(id\)/.test(await alert.innerText()),
+      "the server's answer to a bad trace key is at hand");
+    // A run without a key, traced by its address.
+    await page.goto(`${base}/#/runs/${keylessRun}/trace?key=1`);
+    await alert.waitFor();
+    text = await alert.innerText();
+    check(/rows cannot be traced in this run: no step was sent with a key column/.test(text) && !text.includes('?key='),
+      `tracing a run without a key is told in the app's words: "${text.trim()}"`);
   });
 
   await step('verify a good bundle in the browser', async () => {

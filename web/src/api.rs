@@ -14,8 +14,99 @@ use serde::de::DeserializeOwned;
 pub struct ApiError {
     /// The HTTP status, or 0 when no reply came.
     pub status: u16,
-    /// What went wrong and what to do.
+    /// What went wrong and what to do, in this app's words.
     pub message: String,
+    /// The server's problem document, when it sent one: its kind and its detail, which are
+    /// written for API callers, kept for a closer look.
+    pub problem: Option<Problem>,
+}
+
+impl ApiError {
+    /// An error of this app's own, with no problem document from the server.
+    pub fn new(status: u16, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+            problem: None,
+        }
+    }
+
+    /// The server's machine-readable kind of problem (`unknown-run`), when it sent one.
+    pub fn code(&self) -> Option<&str> {
+        self.problem.as_ref().map(problem_code)
+    }
+}
+
+/// The kind of a problem: the last segment of its type URI (`unknown-run`).
+pub fn problem_code(p: &Problem) -> &str {
+    p.kind.rsplit('/').next().unwrap_or(&p.kind)
+}
+
+/// What a user of this app is told of a problem the server answered, by its kind. The
+/// server's details speak to API callers (routes, query parameters, commands); these say what
+/// went wrong and what to do in the app. `None` for kinds that only ingesting or admin
+/// requests meet, whose details are shown as they are.
+pub fn web_words(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "unknown-run" => {
+            "there is no run with this id on this server. Check the address, or find the run \
+             in the runs list."
+        }
+        "unknown-step" => {
+            "this run has no step with that number. Open the run to see the steps it has."
+        }
+        "no-diff" => {
+            "this is the run's first step: there is no step before it, so no diff and no \
+             detail rows."
+        }
+        "no-key" => {
+            "rows cannot be traced in this run: no step was sent with a key column, so \
+             nothing names a row from one step to the next."
+        }
+        "invalid-key-value" => {
+            "this is not a value of the run's key. Enter the key's value as it reads in the \
+             data (a number for a numeric key); for a key of several columns, give \
+             every value in the key's order joined with |."
+        }
+        "invalid-query" | "not-found" => {
+            "the server could not read what this page asked for. Reload the page; if it \
+             happens again, this app may be of another version than the server."
+        }
+        "unauthorized" => {
+            "the server does not accept this token (it is unknown to the server, or was \
+             revoked). Sign out and sign in with a valid token, or ask an admin for a new one."
+        }
+        "forbidden" => {
+            "this token may not do this: it lacks the scope needed (reading runs needs the \
+             read scope). Sign in with a token that has it, or ask an admin for one."
+        }
+        "exports-busy" => "the server is busy writing other bundles. Try again in a few seconds.",
+        "not-logged" => "the server's log of seals has no entry for this run's seal.",
+        "log-size" => "the server's log of seals changed while this page read it. Reload the page.",
+        "internal" => {
+            "the server failed on this request, which changed nothing. Try again; if it keeps \
+             failing, tell whoever runs the server, with the server's answer below."
+        }
+        "defect" => {
+            "the server failed on this request, and would likely fail the same way again. \
+             Please report it to whoever runs the server, with the server's answer below."
+        }
+        _ => return None,
+    })
+}
+
+/// The error of a reply with a problem document: in this app's words when its kind has
+/// them, else the server's title and detail.
+pub fn problem_error(status: u16, p: Problem) -> ApiError {
+    let message = match web_words(problem_code(&p)) {
+        Some(words) => words.to_string(),
+        None => format!("{}: {}", p.title, p.detail),
+    };
+    ApiError {
+        status,
+        message,
+        problem: Some(p),
+    }
 }
 
 impl std::fmt::Display for ApiError {
@@ -55,11 +146,11 @@ impl Client {
     }
 
     async fn send(&self, req: RequestBuilder) -> ApiResult<Response> {
-        let resp = req.send().await.map_err(|e| ApiError {
-            status: 0,
-            message: format!(
-                "the server did not answer ({e}); check that it is running and reachable"
-            ),
+        let resp = req.send().await.map_err(|e| {
+            ApiError::new(
+                0,
+                format!("the server did not answer ({e}); check that it is running and reachable"),
+            )
         })?;
         if resp.ok() {
             return Ok(resp);
@@ -69,12 +160,14 @@ impl Client {
 
     async fn json<T: DeserializeOwned>(&self, path: &str) -> ApiResult<T> {
         let resp = self.send(self.get(path)).await?;
-        resp.json::<T>().await.map_err(|e| ApiError {
-            status: resp.status(),
-            message: format!(
-                "the server's reply to {path} is not what this app expects ({e}); \
-                 is the app the same version as the server?"
-            ),
+        resp.json::<T>().await.map_err(|e| {
+            ApiError::new(
+                resp.status(),
+                format!(
+                    "the server's reply to {path} is not what this app expects ({e}); \
+                     is the app the same version as the server?"
+                ),
+            )
         })
     }
 
@@ -82,26 +175,25 @@ impl Client {
     pub async fn whoami(&self) -> ApiResult<WhoAmI> {
         let resp = self.send(self.get("/whoami")).await;
         match resp {
+            // The server's detail (an unknown or a revoked token) stays in the problem.
             Err(e) if e.status == 401 || e.status == 403 => Err(ApiError {
-                status: e.status,
-                message: format!(
-                    "the server does not accept this token ({}). Check that it was copied whole, \
-                     or ask an admin for a new one.",
-                    e.message
-                ),
-            }),
-            Err(e) if e.status == 404 || e.status == 405 => Err(ApiError {
-                status: e.status,
-                message: "there is no pipeproof API at this address (the app is served by a \
-                          static host?). The Verify page works without a server."
+                message: "the server does not accept this token. Check that it was copied \
+                          whole, or ask an admin for a new one."
                     .into(),
+                ..e
             }),
+            Err(e) if e.status == 404 || e.status == 405 => Err(ApiError::new(
+                e.status,
+                "there is no pipeproof API at this address (the app is served by a static \
+                 host?). The Verify page works without a server.",
+            )),
             Err(e) => Err(e),
-            Ok(r) => r.json::<WhoAmI>().await.map_err(|_| ApiError {
-                status: r.status(),
-                message: "the reply to /whoami is not a pipeproof reply: there is no pipeproof \
-                          API at this address. The Verify page works without a server."
-                    .into(),
+            Ok(r) => r.json::<WhoAmI>().await.map_err(|_| {
+                ApiError::new(
+                    r.status(),
+                    "the reply to /whoami is not a pipeproof reply: there is no pipeproof \
+                     API at this address. The Verify page works without a server.",
+                )
             }),
         }
     }
@@ -182,25 +274,90 @@ impl Client {
         let resp = self
             .send(self.get(&format!("/runs/{}/bundle", encode(id))))
             .await?;
-        resp.binary().await.map_err(|e| ApiError {
-            status: resp.status(),
-            message: format!("the bundle download broke off: {e}"),
+        resp.binary().await.map_err(|e| {
+            ApiError::new(resp.status(), format!("the bundle download broke off: {e}"))
         })
     }
 }
 
-/// The error of a failed reply: its problem document's detail when there is one.
+/// The error of a failed reply: in this app's words, with the server's problem document when
+/// there is one.
 async fn error_of(resp: &Response) -> ApiError {
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
-    let message = match serde_json::from_str::<Problem>(&text) {
-        Ok(p) => format!("{}: {}", p.title, p.detail),
-        Err(_) => match status {
-            401 => "the token is missing, wrong or expired: sign in again".into(),
-            403 => "this token may not do that (its scopes do not allow it)".into(),
-            404 => "not found".into(),
-            _ => format!("the server answered {status} {}", resp.status_text()),
-        },
-    };
-    ApiError { status, message }
+    match serde_json::from_str::<Problem>(&text) {
+        Ok(p) => problem_error(status, p),
+        Err(_) => ApiError::new(
+            status,
+            match status {
+                401 => "the token is missing, wrong or expired: sign in again".into(),
+                403 => "this token may not do that (its scopes do not allow it)".into(),
+                404 => "not found".into(),
+                _ => format!("the server answered {status} {}", resp.status_text()),
+            },
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(kind: &str, detail: &str) -> Problem {
+        Problem {
+            kind: format!("https://pipeproof.dev/problems/{kind}"),
+            title: "Title".into(),
+            status: 404,
+            detail: detail.into(),
+        }
+    }
+
+    #[test]
+    fn problems_a_user_meets_are_told_in_the_apps_words() {
+        for (kind, detail, words) in [
+            (
+                "unknown-run",
+                "there is no run `x`; list runs with GET /api/v1/runs",
+                "there is no run with this id",
+            ),
+            (
+                "invalid-key-value",
+                "`EU` is not a value of the key (region, id) of run `x`: 1 value(s) for 2 key \
+                 column(s): give `key=` once per key column, in the key's order (or once, the \
+                 values joined with `|`)",
+                "joined with |",
+            ),
+            (
+                "no-key",
+                "no step of run `x` was posted with a key, so rows cannot be followed; post \
+                 steps with ?key=COLUMN",
+                "rows cannot be traced in this run",
+            ),
+            (
+                "forbidden",
+                "token `t` has scope(s) [ingest]; this route needs `read`: use a token with \
+                 that scope (`pipeproof token create --scope read`)",
+                "read scope",
+            ),
+        ] {
+            let e = problem_error(404, problem(kind, detail));
+            assert!(e.message.contains(words), "{kind}: {}", e.message);
+            for api_talk in ["/api/v1", "key=", "pipeproof token", "`"] {
+                assert!(!e.message.contains(api_talk), "{kind}: {}", e.message);
+            }
+            // The server's own words stay at hand.
+            assert_eq!(e.code(), Some(kind));
+            assert_eq!(e.problem.as_ref().map(|p| p.detail.as_str()), Some(detail));
+        }
+    }
+
+    #[test]
+    fn other_problems_keep_the_servers_words() {
+        let e = problem_error(
+            422,
+            problem("duplicate-keys", "key `id` repeats: 7 (2 rows)"),
+        );
+        assert_eq!(e.message, "Title: key `id` repeats: 7 (2 rows)");
+        assert_eq!(e.code(), Some("duplicate-keys"));
+    }
 }

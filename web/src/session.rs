@@ -19,7 +19,7 @@ pub struct SessionState {
     /// The token's identity, once checked.
     pub who: Option<WhoAmI>,
     /// Why the stored token was dropped, if it was.
-    pub dropped: Option<String>,
+    pub dropped: Option<ApiError>,
 }
 
 /// A handle to the session, from [`use_session`].
@@ -38,7 +38,7 @@ impl Session {
     }
 
     /// Why the previous token was dropped.
-    pub fn dropped(&self) -> Option<String> {
+    pub fn dropped(&self) -> Option<ApiError> {
         self.0.dropped.clone()
     }
 
@@ -62,7 +62,7 @@ impl Session {
     pub fn expire(&self, e: &ApiError) {
         SessionStorage::delete(TOKEN_KEY);
         self.0.set(Rc::new(SessionState {
-            dropped: Some(e.message.clone()),
+            dropped: Some(e.clone()),
             ..SessionState::default()
         }));
     }

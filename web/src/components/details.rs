@@ -61,9 +61,8 @@ pub fn local_page(details: &Details, q: &DetailQuery, key: &[String]) -> ApiResu
         DetailKind::Removed => &details.removed,
         DetailKind::Changed => &details.changed,
     };
-    let fail = |e: pipeproof_core::Error| ApiError {
-        status: 0,
-        message: format!("the bundle's detail rows cannot be shown: {e}"),
+    let fail = |e: pipeproof_core::Error| {
+        ApiError::new(0, format!("the bundle's detail rows cannot be shown: {e}"))
     };
     let schema = batch.schema();
     let text_of = |name: &str| -> ApiResult<Option<Vec<Option<String>>>> {

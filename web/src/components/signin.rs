@@ -5,8 +5,9 @@ use web_sys::HtmlInputElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
-use crate::api::Client;
+use crate::api::{ApiError, Client};
 use crate::app::Route;
+use crate::components::status::ErrorBox;
 use crate::session::use_session;
 
 /// Asks for a token, checks it with `GET /whoami`, and keeps it for the tab's life.
@@ -26,7 +27,10 @@ pub fn SignIn() -> Html {
                 .map(|i| i.value().trim().to_string())
                 .unwrap_or_default();
             if token.is_empty() {
-                error.set(Some("enter the access token an admin gave you".into()));
+                error.set(Some(ApiError::new(
+                    0,
+                    "enter the access token an admin gave you",
+                )));
                 return;
             }
             let (session, error, busy, input) =
@@ -36,7 +40,7 @@ pub fn SignIn() -> Html {
                 match Client::new(token.clone()).whoami().await {
                     Ok(who) => session.sign_in(token, who),
                     Err(e) => {
-                        error.set(Some(e.message));
+                        error.set(Some(e));
                         // The disabled button lost the focus: give it to the token again.
                         if let Some(i) = input.cast::<HtmlInputElement>() {
                             let _ = i.focus();
@@ -56,8 +60,8 @@ pub fn SignIn() -> Html {
                 <input id="token" name="token" type="password" autocomplete="off" ref={input} required=true />
                 <button type="submit" disabled={*busy}>{ if *busy { "Checking…" } else { "Sign in" } }</button>
             </form>
-            if let Some(msg) = &*error {
-                <div class="error" role="alert"><strong>{"Sign-in failed: "}</strong>{msg.clone()}</div>
+            if let Some(e) = &*error {
+                <ErrorBox error={e.clone()} doing="Sign-in failed" />
             }
             <p class="muted">{"No server? "}<Link<Route> to={Route::Verify}>{"Verify a bundle file offline"}</Link<Route>>{"."}</p>
         </main>

@@ -2,7 +2,10 @@
 
 use yew::prelude::*;
 
-use crate::api::ApiError;
+use yew_router::prelude::*;
+
+use crate::api::{ApiError, problem_code};
+use crate::app::Route;
 
 /// Props of [`Loading`].
 #[derive(Properties, PartialEq)]
@@ -30,12 +33,23 @@ pub struct ErrorProps {
     pub doing: AttrValue,
 }
 
-/// An error, in words.
+/// An error, in words; the server's own answer (its problem kind and detail, written for API
+/// callers) folded away beneath, and a way on when there is one in the app.
 #[component]
 pub fn ErrorBox(props: &ErrorProps) -> Html {
+    let e = &props.error;
     html! {
         <div class="error" role="alert">
-            <strong>{props.doing.clone()}{": "}</strong>{props.error.message.clone()}
+            <strong>{props.doing.clone()}{": "}</strong>{e.message.clone()}
+            if e.code() == Some("unknown-run") {
+                {" "}<Link<Route> to={Route::Runs}>{"Go to the runs"}</Link<Route>>
+            }
+            if let Some(p) = &e.problem {
+                <details class="problem">
+                    <summary>{"The server's answer"}</summary>
+                    <p><code>{format!("{} {}", p.status, problem_code(p))}</code>{" "}{p.detail.clone()}</p>
+                </details>
+            }
         </div>
     }
 }
