@@ -396,13 +396,29 @@ pub struct PublicKey {
     pub public_key: String,
     /// When it was made.
     pub created_at: String,
+    /// When it was rotated away (it signs nothing after that).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<String>,
+    /// The hand-over that made it the signing key, signed by the key before it and by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handover: Option<crate::sign::KeyHandover>,
 }
 
 /// `GET /keys`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Keys {
-    /// The keys, current first.
+    /// The keys, current first, then those rotated away, newest first.
     pub keys: Vec<PublicKey>,
+}
+
+impl Keys {
+    /// The hand-overs between the keys.
+    pub fn handovers(&self) -> Vec<crate::sign::KeyHandover> {
+        self.keys
+            .iter()
+            .filter_map(|k| k.handover.clone())
+            .collect()
+    }
 }
 
 /// One entry of the log of seals (`GET /log/entries`).

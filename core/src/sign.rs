@@ -193,6 +193,104 @@ pub(crate) fn verify_signed(
         })
 }
 
+/// The version string of key hand-overs.
+pub const HANDOVER_SPEC: &str = "pipeproof-key-handover-v1";
+
+/// A signed statement that the server's signing key `from` handed signing over to the key
+/// `to` at `at` (a key rotation), signed by both keys: whoever trusts `from` can trust what
+/// `to` signs after it, and `to`'s holder took it on. A hand-over is worth what `from` is
+/// worth: one signed with a stolen key hands over to the thief. See docs/spec/keys-v1.md.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeyHandover {
+    /// `pipeproof-key-handover-v1`.
+    pub spec: String,
+    /// The key handing over, hex.
+    pub from: String,
+    /// The key taking over, hex.
+    pub to: String,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    /// `from`'s Ed25519 signature of [`handover_message`], hex.
+    pub from_signature: String,
+    /// `to`'s Ed25519 signature of the same message, hex.
+    pub to_signature: String,
+}
+
+/// The bytes a hand-over's two keys sign: canonical JSON of `{spec, from, to, at}`.
+pub fn handover_message(h: &KeyHandover) -> Vec<u8> {
+    canonical_json(&serde_json::json!({
+        "spec": h.spec,
+        "from": h.from,
+        "to": h.to,
+        "at": h.at,
+    }))
+}
+
+impl KeyPair {
+    /// Hands signing over from this key to `to` at `at`, signed by both.
+    pub fn hand_over(&self, to: &KeyPair, at: &str) -> KeyHandover {
+        let mut h = KeyHandover {
+            spec: HANDOVER_SPEC.into(),
+            from: self.public_hex(),
+            to: to.public_hex(),
+            at: at.into(),
+            from_signature: String::new(),
+            to_signature: String::new(),
+        };
+        let message = handover_message(&h);
+        h.from_signature = self.sign_hex(&message);
+        h.to_signature = to.sign_hex(&message);
+        h
+    }
+}
+
+/// Checks a hand-over: its version, two different keys, and both signatures.
+pub fn verify_handover(h: &KeyHandover) -> Result<()> {
+    if h.spec != HANDOVER_SPEC {
+        return Err(Error::Verification(format!(
+            "unknown key hand-over version `{}` (this build knows {HANDOVER_SPEC})",
+            h.spec
+        )));
+    }
+    if parse_public_key(&h.from)? == parse_public_key(&h.to)? {
+        return Err(Error::Verification(
+            "a key hand-over from a key to itself".into(),
+        ));
+    }
+    let message = handover_message(h);
+    verify_signed("hand-over", &h.from, &h.from_signature, &message, None)?;
+    verify_signed("hand-over", &h.to, &h.to_signature, &message, None)
+}
+
+/// The keys trusted from the `trusted` ones on: those, then every key that a hand-over that
+/// verifies hands over to from a key already trusted, however many hand-overs away (hex,
+/// lower case, in the order reached). Hand-overs that do not verify are passed over.
+pub fn keys_from(trusted: &[String], handovers: &[KeyHandover]) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for k in trusted {
+        let k = k.trim().to_ascii_lowercase();
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    let valid: Vec<&KeyHandover> = handovers
+        .iter()
+        .filter(|h| verify_handover(h).is_ok())
+        .collect();
+    let mut grew = true;
+    while grew {
+        grew = false;
+        for h in &valid {
+            let (from, to) = (h.from.to_ascii_lowercase(), h.to.to_ascii_lowercase());
+            if keys.contains(&from) && !keys.contains(&to) {
+                keys.push(to);
+                grew = true;
+            }
+        }
+    }
+    keys
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,6 +307,62 @@ mod tests {
             created_at: "2026-01-01T00:00:00Z".into(),
             sealed_at: Some("2026-01-01T00:05:00Z".into()),
         }
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn hand_overs_are_signed_by_both_keys_and_followed() {
+        let [a, b, c, d] = [1u8, 2, 3, 4].map(|i| KeyPair::from_bytes(&[i; 32]));
+        let ab = a.hand_over(&b, "2026-02-01T00:00:00Z");
+        verify_handover(&ab).unwrap();
+        assert_eq!(
+            (ab.from.as_str(), ab.to.as_str()),
+            (&*a.public_hex(), &*b.public_hex())
+        );
+        // Every field is signed, by both keys.
+        let broken: [fn(&mut KeyHandover); 6] = [
+            |h| h.at = "2026-02-02T00:00:00Z".into(),
+            |h| h.to = KeyPair::from_bytes(&[9; 32]).public_hex(),
+            |h| h.from = KeyPair::from_bytes(&[9; 32]).public_hex(),
+            |h| h.from_signature = h.to_signature.clone(),
+            |h| h.to_signature = h.from_signature.clone(),
+            |h| h.spec = "pipeproof-key-handover-v0".into(),
+        ];
+        for (i, breaks) in broken.iter().enumerate() {
+            let mut h = ab.clone();
+            breaks(&mut h);
+            assert!(verify_handover(&h).is_err(), "change {i}");
+        }
+        // A hand-over signed by the taker alone (a stranger's key claiming to succeed a):
+        let mut forged = d.hand_over(&c, &ab.at);
+        forged.from = a.public_hex();
+        assert!(verify_handover(&forged).is_err());
+        let to_itself = a.hand_over(&a, &ab.at);
+        assert!(
+            verify_handover(&to_itself)
+                .unwrap_err()
+                .to_string()
+                .contains("itself")
+        );
+
+        // Followed from a trusted key however far, in any order; not backwards, not from
+        // an untrusted key, not through a broken one.
+        let bc = b.hand_over(&c, "2026-03-01T00:00:00Z");
+        let (ka, kb, kc) = (a.public_hex(), b.public_hex(), c.public_hex());
+        let all = [bc.clone(), ab.clone()];
+        assert_eq!(keys_from(std::slice::from_ref(&ka), &all), [&*ka, &kb, &kc]);
+        assert_eq!(keys_from(std::slice::from_ref(&kb), &all), [&*kb, &kc]);
+        assert_eq!(keys_from(std::slice::from_ref(&kc), &all), [&*kc]);
+        assert_eq!(
+            keys_from(&[ka.to_ascii_uppercase()], std::slice::from_ref(&ab)),
+            [&*ka, &kb]
+        );
+        let mut bad = bc.clone();
+        bad.at = "2026-03-02T00:00:00Z".into();
+        assert_eq!(
+            keys_from(std::slice::from_ref(&ka), &[ab, bad, forged]),
+            [&*ka, &kb]
+        );
     }
 
     #[cfg_attr(not(target_arch = "wasm32"), test)]

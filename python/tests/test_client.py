@@ -6,6 +6,7 @@ import datetime as dt
 import decimal
 import http.server
 import socket
+import subprocess
 import threading
 import time
 import warnings
@@ -941,3 +942,32 @@ def _line() -> int:
     frame = inspect.currentframe()
     assert frame is not None and frame.f_back is not None
     return frame.f_back.f_lineno
+
+
+def test_runs_sealed_before_a_key_rotation_still_verify(own_server: Server):
+    frame = pd.DataFrame({"id": [1, 2], "v": [1.5, 2.5]})
+    with own_server.client() as c:
+        with c.run("rotated") as before:
+            before.snapshot(frame, step="load", key="id")
+        old_key = c.public_key()
+    own_server.stop()
+    done = subprocess.run(
+        [str(own_server.binary), "key", "rotate", "--data-dir", str(own_server.data_dir)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    own_server.start()
+    with own_server.client() as c:
+        keys = c.keys()["keys"]
+        assert [k["public_key"] for k in keys][1:] == [old_key]
+        assert keys[0]["handover"]["from"] == old_key and "retired_at" in keys[1]
+        assert c.public_key() == keys[0]["public_key"] != old_key
+        with c.run("rotated") as after:
+            after.snapshot(frame, step="load", key="id")
+        # Each run verifies against the key that sealed it, from the keys the server lists.
+        for run in (c.load_run(before.id), after):
+            result = run.verify()
+            assert result.passed, result.failed
+        # Pinned to the old key alone, the new run does not.
+        assert not pp.verify_bundle(after.export(own_server.data_dir.parent / "a.zip"), old_key).passed

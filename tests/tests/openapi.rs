@@ -565,11 +565,25 @@ fn core_api_values_match_the_documented_schemas() {
         &d,
         "Keys",
         &Keys {
-            keys: vec![PublicKey {
-                algorithm: "ed25519".into(),
-                public_key: KeyPair::from_bytes(&[1; 32]).public_hex(),
-                created_at: "2026-11-24T09:00:00Z".into(),
-            }],
+            keys: vec![
+                PublicKey {
+                    algorithm: "ed25519".into(),
+                    public_key: KeyPair::from_bytes(&[2; 32]).public_hex(),
+                    created_at: "2026-11-25T09:00:00Z".into(),
+                    retired_at: None,
+                    handover: Some(
+                        KeyPair::from_bytes(&[1; 32])
+                            .hand_over(&KeyPair::from_bytes(&[2; 32]), "2026-11-25T09:00:00Z"),
+                    ),
+                },
+                PublicKey {
+                    algorithm: "ed25519".into(),
+                    public_key: KeyPair::from_bytes(&[1; 32]).public_hex(),
+                    created_at: "2026-11-24T09:00:00Z".into(),
+                    retired_at: Some("2026-11-25T09:00:00Z".into()),
+                    handover: None,
+                },
+            ],
         },
     );
     let token = Token {

@@ -643,3 +643,182 @@ fn the_log_is_kept_checked_and_proved_from_the_command_line() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("not by the trusted key"), "{}", text(&o));
 }
+
+/// `pipeproof key rotate`: refused while the server runs; after it the server signs with a
+/// new key, lists both with the hand-over, and everything sealed or kept before still
+/// verifies: an old bundle with the published keys, a head kept before (the kept head's key
+/// handed over), a bundle's seal in the log, and `pipeproof check`.
+#[test]
+fn a_rotated_key_hands_over_and_the_past_still_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::start(&data, &[]);
+    let files = dir.path();
+    let file = write(
+        files,
+        "load.parquet",
+        &batch(&[1, 2], &[1.0, 2.0], &["a", "b"]),
+    );
+    let path = |name: &str| files.join(name).to_string_lossy().to_string();
+    let first = sealed_run(&server, &file);
+    let o = cli(
+        &server,
+        Some(ADMIN),
+        &["export", &first, "-o", &path("first.zip")],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = cli(
+        &server,
+        Some(ADMIN),
+        &["log", "head", "-o", &path("h1.json")],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let keys = get(&server.addr, "/api/v1/keys", Some(ADMIN)).json();
+    let old_key = keys["keys"][0]["public_key"].as_str().unwrap().to_string();
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 1);
+
+    let rotate = || {
+        Command::new(binary())
+            .args(["key", "rotate", "--data-dir"])
+            .arg(&data)
+            .output()
+            .unwrap()
+    };
+    let o = rotate();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("another pipeproof server is using"),
+        "{}",
+        text(&o)
+    );
+    server.kill();
+    std::fs::copy(data.join("signing.key"), path("old.key")).unwrap();
+    let o = rotate();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("retired      {old_key}")),
+        "{}",
+        text(&o)
+    );
+    assert!(!data.join("signing.key.next").exists());
+    let server = Server::start(&data, &[]);
+
+    // Both keys listed, the new one first, with the hand-over both signed.
+    let keys = get(&server.addr, "/api/v1/keys", Some(ADMIN)).json();
+    let listed = keys["keys"].as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{keys}");
+    let new_key = listed[0]["public_key"].as_str().unwrap().to_string();
+    assert_ne!(new_key, old_key);
+    assert!(listed[0].get("retired_at").is_none(), "{keys}");
+    assert_eq!(listed[1]["public_key"], old_key.as_str());
+    assert!(listed[1]["retired_at"].is_string(), "{keys}");
+    let handover: pipeproof_core::sign::KeyHandover =
+        serde_json::from_value(listed[0]["handover"].clone()).unwrap();
+    pipeproof_core::sign::verify_handover(&handover).unwrap();
+    assert_eq!((&handover.from, &handover.to), (&old_key, &new_key));
+    std::fs::write(path("keys.json"), keys.to_string()).unwrap();
+
+    // A run sealed now is signed by the new key.
+    let second = sealed_run(&server, &file);
+    let o = cli(
+        &server,
+        Some(ADMIN),
+        &["export", &second, "-o", &path("second.zip")],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let verify = |bundle: &str, key: &str| {
+        Command::new(binary())
+            .args(["verify", &path(bundle), "--pubkey", key])
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let o = verify("second.zip", &new_key);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = verify("second.zip", &old_key);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a pinned old key does not vouch: {}",
+        text(&o)
+    );
+    // The old bundle verifies with the keys the server lists.
+    let o = verify("first.zip", &path("keys.json"));
+    assert!(o.status.success(), "{}", text(&o));
+
+    // The head kept before: the new head is signed by the key the kept head's handed over
+    // to; every entry's seal by one of the two.
+    let o = cli(
+        &server,
+        Some(ADMIN),
+        &[
+            "log",
+            "check",
+            &path("h1.json"),
+            "-o",
+            &path("h2.json"),
+            "--entries",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let short = |k: &str| k[..16].to_string();
+    assert!(
+        text(&o).contains(&format!(
+            "by key {}…, to which the kept head's key {}… handed over",
+            short(&new_key),
+            short(&old_key)
+        )) && text(&o).contains("or a key it handed over to"),
+        "{}",
+        text(&o)
+    );
+    let o = cli(&server, Some(ADMIN), &["log", "prove", &path("first.zip")]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("to which the key that signed the bundle's seal"),
+        "{}",
+        text(&o)
+    );
+    // Pinned to the old key alone, the same holds through the hand-over.
+    let o = cli(
+        &server,
+        Some(ADMIN),
+        &[
+            "log",
+            "check",
+            &path("h1.json"),
+            "--pubkey",
+            &old_key,
+            "--entries",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("to which a trusted key handed over"),
+        "{}",
+        text(&o)
+    );
+
+    // The store checks whole, each run against the key that sealed it.
+    drop(server);
+    let o = Command::new(binary())
+        .args(["check", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+
+    // The retired key put back in place (from a copy of the file alone) is refused: it
+    // signs nothing again.
+    std::fs::copy(path("old.key"), data.join("signing.key")).unwrap();
+    let o = Command::new(binary())
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("holds the key {old_key}, rotated away at")),
+        "{}",
+        text(&o)
+    );
+}

@@ -315,11 +315,19 @@ class Client:
 
     def public_key(self) -> str:
         """The server's current signing key (64 hex digits), to pass to
-        :meth:`verify_bundle` as the key you trust."""
-        keys = self._http.request("GET", "/keys", retry=RETRY_ALWAYS).json()["keys"]
+        :meth:`verify_bundle` as the key you trust. Runs sealed before the server's key was
+        rotated are signed by an earlier key: :meth:`keys` lists them all."""
+        keys = self.keys()["keys"]
         if not keys:
             raise PipeproofError("the server published no signing key")
         return keys[0]["public_key"]
+
+    def keys(self) -> Dict[str, Any]:
+        """``GET /keys``: every key the server has signed with, the current one first, each
+        with when it was retired and the hand-over (signed by the key before it and by it)
+        that made it current. Written to a file, it is a ``pubkey`` for
+        :meth:`verify_bundle`, which then takes the key that sealed the bundle."""
+        return self._http.request("GET", "/keys", retry=RETRY_ALWAYS).json()
 
     def health(self) -> Dict[str, Any]:
         """The server's ``/healthz`` answer (``status``, ``version``)."""
@@ -867,12 +875,15 @@ class Run:
         return target
 
     def verify(self, *, bin: Optional[str] = None) -> VerifyResult:
-        """Exports the bundle to a temporary file and verifies it against the server's
-        current public key with ``pipeproof verify``."""
+        """Exports the bundle to a temporary file and verifies it with ``pipeproof verify``
+        against the server's keys (:meth:`Client.keys`): the current one, or the earlier one
+        that sealed the run before a key rotation."""
         self._require()
         with tempfile.TemporaryDirectory(prefix="pipeproof-") as tmp:
             bundle = self.export(Path(tmp) / f"{self.id}.zip")
-            return verify_bundle(bundle, self._client.public_key(), bin=bin)
+            keys = Path(tmp) / "keys.json"
+            keys.write_text(json.dumps(self._client.keys()))
+            return verify_bundle(bundle, str(keys), bin=bin)
 
     def _fail_detached(self, err: PipeproofError, reason: str) -> str:
         """Ends a run just detached as failed with ``reason``, in one request, unless the

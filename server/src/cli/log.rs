@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use pipeproof_core::api::{LogEntries, LogInclusion};
+use pipeproof_core::api::{Keys, LogEntries, LogInclusion};
 use pipeproof_core::bundle::Manifest;
 use pipeproof_core::log::{self, ConsistencyProof, TreeHead};
 use pipeproof_core::merkle;
-use pipeproof_core::sign::verify_seal;
+use pipeproof_core::sign::{KeyHandover, keys_from, verify_seal};
 
 use super::Output;
 use super::verify::trusted_key;
@@ -214,49 +214,86 @@ fn fetch_head(common: &Common) -> Result<TreeHead> {
 }
 
 /// The keys `--pubkey` names, read before anything is fetched (a wrong option is an error,
-/// exit 2, not a failed proof).
-struct Trust(Option<Vec<String>>);
+/// exit 2, not a failed proof), and the server's key hand-overs, by which a key relied on
+/// passes trust to the key it was rotated to.
+struct Trust {
+    pinned: Option<Vec<String>>,
+    handovers: Vec<KeyHandover>,
+}
 
 impl Trust {
     fn of(common: &Common) -> Result<Trust> {
-        Ok(Trust(
-            common.pubkey.as_deref().map(trusted_key).transpose()?,
-        ))
+        Ok(Trust {
+            pinned: common.pubkey.as_deref().map(trusted_key).transpose()?,
+            handovers: Vec::new(),
+        })
+    }
+
+    /// Fetches the server's hand-overs (`GET /keys`). Each is checked where it is used
+    /// (`keys_from` follows only those signed by both keys).
+    fn with_handovers(mut self, client: &Client) -> Result<Trust> {
+        let keys: Keys = client.get("/keys")?.json("GET /keys")?;
+        self.handovers = keys.handovers();
+        Ok(self)
+    }
+
+    /// The keys relied on: the trusted ones when --pubkey named some, else `anchor`'s.
+    fn base(&self, anchor: Option<&str>) -> Vec<String> {
+        match (&self.pinned, anchor) {
+            (Some(keys), _) => keys.clone(),
+            (None, Some(anchor)) => vec![anchor.to_string()],
+            (None, None) => Vec::new(),
+        }
+    }
+
+    /// The key among those relied on, or those they handed over to, that `signer` is (the
+    /// first relied on when it is none of them, for the error to name); None when no key
+    /// is relied on.
+    fn key_for(&self, anchor: Option<&str>, signer: &str) -> Option<String> {
+        let base = self.base(anchor);
+        let reach = keys_from(&base, &self.handovers);
+        let found = reach.iter().find(|k| k.eq_ignore_ascii_case(signer));
+        found.or(base.first()).cloned()
     }
 
     /// Checks a head's signature: by a trusted key when --pubkey named some, else by
     /// `anchor` (a key already relied on, and whose it is: the kept head's, the bundle
-    /// seal's) when there is one, else by the key written in the head. Says by which.
+    /// seal's) when there is one, else by the key written in the head; or by a key one of
+    /// those handed over to. Says by which.
     fn check(
         &self,
         head: &TreeHead,
         anchor: Option<(&str, &str)>,
         what: &str,
     ) -> Result<String, String> {
-        let key = match (&self.0, anchor) {
-            (Some(keys), _) => Some(
-                keys.iter()
-                    .find(|k| k.eq_ignore_ascii_case(&head.public_key))
-                    .unwrap_or(&keys[0])
-                    .clone(),
-            ),
-            (None, Some((anchor, _))) => Some(anchor.to_string()),
-            (None, None) => None,
-        };
+        let key = self.key_for(anchor.map(|(k, _)| k), &head.public_key);
         log::verify_tree_head(head, key.as_deref()).map_err(|e| {
             format!(
                 "{what}: {}",
                 e.to_string().trim_start_matches("verification failed: ")
             )
         })?;
-        let short = &head.public_key[..16.min(head.public_key.len())];
-        Ok(match (&self.0, anchor) {
-            (Some(_), _) => format!("by the trusted key {short}…"),
-            (None, Some((_, whose))) => {
-                format!("by key {short}…, {whose} (pass --pubkey to check the signer)")
+        let short = |k: &str| format!("{}…", &k[..16.min(k.len())]);
+        let signer = short(&head.public_key);
+        let base = self.base(anchor.map(|(k, _)| k));
+        let direct = base
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(&head.public_key));
+        Ok(match (&self.pinned, anchor, direct) {
+            (Some(_), _, true) => format!("by the trusted key {signer}"),
+            (Some(_), _, false) => {
+                format!("by key {signer}, to which a trusted key handed over")
             }
-            (None, None) => {
-                format!("by key {short}… (no trusted key given: pass --pubkey to check the signer)")
+            (None, Some((_, whose)), true) => {
+                format!("by key {signer}, {whose} (pass --pubkey to check the signer)")
+            }
+            (None, Some((anchor, whose)), false) => format!(
+                "by key {signer}, to which {whose} {} handed over (pass --pubkey to check the \
+                 signer)",
+                short(anchor)
+            ),
+            (None, None, _) => {
+                format!("by key {signer} (no trusted key given: pass --pubkey to check the signer)")
             }
         })
     }
@@ -284,6 +321,8 @@ fn check(old_path: &Path, entries: bool, common: &Common) -> Result<Outcome> {
     let trust = Trust::of(common)?;
     let old = read_head(old_path)?;
     let new = fetch_head(common)?;
+    let client = Client::new(&common.server)?;
+    let trust = trust.with_handovers(&client)?;
     let fail = |detail: String| Outcome {
         passed: false,
         detail,
@@ -295,7 +334,7 @@ fn check(old_path: &Path, entries: bool, common: &Common) -> Result<Outcome> {
     // Without --pubkey, the kept head's key is the one relied on.
     let by = match trust.check(
         &new,
-        Some((&old.public_key, "the kept head's")),
+        Some((&old.public_key, "the kept head's key")),
         "the log's head now",
     ) {
         Ok(by) => by,
@@ -311,7 +350,6 @@ fn check(old_path: &Path, entries: bool, common: &Common) -> Result<Outcome> {
             new.timestamp
         )));
     }
-    let client = Client::new(&common.server)?;
     let asked = client.get(&format!(
         "/log/consistency?from={}&to={}",
         old.size, new.size
@@ -344,15 +382,16 @@ fn check(old_path: &Path, entries: bool, common: &Common) -> Result<Outcome> {
         new.timestamp
     );
     if entries {
-        let key = trust
-            .0
-            .as_ref()
-            .map_or(old.public_key.clone(), |k| k[0].clone());
-        match read_entries(&client, &new, &trust, &key)? {
+        match read_entries(&client, &new, &trust, &old.public_key)? {
             Ok(()) => detail.push_str(&format!(
-                "; its {} entries are seals signed by the trusted key, of as many runs, \
+                "; its {} entries are seals signed by the trusted key{}, of as many runs, \
                  and make its root",
-                count(new.size)
+                count(new.size),
+                if trust.handovers.is_empty() {
+                    ""
+                } else {
+                    " or a key it handed over to"
+                }
             )),
             Err(problem) => return Ok(fail(problem)),
         }
@@ -365,8 +404,8 @@ fn check(old_path: &Path, entries: bool, common: &Common) -> Result<Outcome> {
 }
 
 /// Reads the first `head.size` entries of the log, with their seals, and checks what a
-/// monitor can: each leaf is its seal's, each seal is signed (by a trusted key, or `key`)
-/// and names the run it is listed under, no run is in the log twice, and the leaves make the
+/// monitor can: each leaf is its seal's, each seal is signed (by a trusted key, else `key`,
+/// or a key one of them handed over to) and names the run it is listed under, no run is in the log twice, and the leaves make the
 /// head's root. `Err` inside: the first problem.
 fn read_entries(
     client: &Client,
@@ -407,15 +446,8 @@ fn read_entries(
                     e.run_id, e.seal.run_id
                 )));
             }
-            let signer = match &trust.0 {
-                Some(keys) => keys
-                    .iter()
-                    .find(|k| k.eq_ignore_ascii_case(&e.seal.public_key))
-                    .unwrap_or(&keys[0])
-                    .as_str(),
-                None => key,
-            };
-            if let Err(problem) = verify_seal(&e.seal, Some(signer)) {
+            let signer = trust.key_for(Some(key), &e.seal.public_key);
+            if let Err(problem) = verify_seal(&e.seal, signer.as_deref()) {
                 return Ok(Err(format!(
                     "entry {at} (run {}): {}",
                     e.run_id,
@@ -463,6 +495,8 @@ fn prove(bundle: &Path, head: Option<&Path>, common: &Common) -> Result<Outcome>
             manifest.run.id
         )));
     };
+    let client = Client::new(&common.server)?;
+    let trust = trust.with_handovers(&client)?;
     // Without --pubkey, the head must be signed by the key that signed the seal.
     let by = match trust.check(
         &head,
@@ -474,7 +508,7 @@ fn prove(bundle: &Path, head: Option<&Path>, common: &Common) -> Result<Outcome>
     };
     let leaf = log::leaf_of(seal);
     let run = &seal.run_id;
-    let reply = Client::new(&common.server)?.get(&format!(
+    let reply = client.get(&format!(
         "/log/inclusion?run={}&size={}",
         segment(run),
         head.size

@@ -7,6 +7,7 @@ mod diff;
 mod export;
 mod fingerprint;
 mod healthcheck;
+mod key;
 mod log;
 mod seal;
 mod send;
@@ -51,6 +52,8 @@ enum Command {
     Serve(serve::Args),
     /// Manage API tokens in a server's store.
     Token(token::Args),
+    /// Rotate a stopped server's signing key.
+    Key(key::Args),
     /// Back up a store (database, blobs, signing key) while the server runs.
     Backup(backup::BackupArgs),
     /// Restore a backup into an empty data directory, then check it.
@@ -119,6 +122,7 @@ pub fn run() -> Result<ExitCode> {
         Command::Seal(args) => seal::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Token(args) => token::run(args),
+        Command::Key(args) => key::run(args),
         Command::Backup(args) => backup::backup(args),
         Command::Restore(args) => backup::restore(args),
         Command::Check(args) => check::run(args),

@@ -8,8 +8,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use pipeproof_core::Format;
 use pipeproof_core::api::{
-    self, CreateRun, CreateToken, DetailQuery, FailRun, Health, Keys, PublicKey, RunQuery,
-    RunStatus, StepQuery, WhoAmI,
+    self, CreateRun, CreateToken, DetailQuery, FailRun, Health, Keys, RunQuery, RunStatus,
+    StepQuery, WhoAmI,
 };
 use serde::Deserialize;
 
@@ -562,17 +562,10 @@ async fn log_consistency(
     Ok(json(StatusCode::OK, &proof))
 }
 
-async fn keys(_: Auth<Read>, state: State) -> HttpResponse {
-    json(
-        StatusCode::OK,
-        &Keys {
-            keys: vec![PublicKey {
-                algorithm: "ed25519".into(),
-                public_key: state.store.key().public_hex(),
-                created_at: state.store.key_created_at().into(),
-            }],
-        },
-    )
+async fn keys(_: Auth<Read>, state: State) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let keys = blocking(move || store.keys()).await?;
+    Ok(json(StatusCode::OK, &Keys { keys }))
 }
 
 async fn create_token(

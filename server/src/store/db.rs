@@ -3,10 +3,10 @@
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use pipeproof_core::api::{Pipeline, Run, RunQuery, RunStatus, Scope, Step, Token};
+use pipeproof_core::api::{Pipeline, PublicKey, Run, RunQuery, RunStatus, Scope, Step, Token};
 use pipeproof_core::hash::Hash;
 use pipeproof_core::log;
-use pipeproof_core::sign::Seal;
+use pipeproof_core::sign::{KeyHandover, Seal};
 
 /// The migrations, in order; `user_version` is the number applied.
 const MIGRATIONS: &[&str] = &[
@@ -66,6 +66,9 @@ const MIGRATIONS: &[&str] = &[
     );",
     // 3: revoked tokens are kept, with when they were revoked.
     "ALTER TABLE tokens ADD COLUMN revoked_at TEXT;",
+    // 4: key rotation: when a key was rotated away, and the hand-over that made one current.
+    "ALTER TABLE keys ADD COLUMN retired_at TEXT;
+    ALTER TABLE keys ADD COLUMN handover TEXT;",
 ];
 
 /// Opens a connection with the store's settings: WAL, synchronous=FULL, foreign keys, and
@@ -589,11 +592,17 @@ pub fn count_tokens(conn: &Connection) -> rusqlite::Result<u64> {
         .map(|n| n as u64)
 }
 
-/// Records a signing key's public half, once.
-pub fn insert_key(conn: &Connection, public_key: &str, created_at: &str) -> rusqlite::Result<()> {
+/// Records a signing key's public half, once, with the hand-over that made it current.
+pub fn insert_key(
+    conn: &Connection,
+    public_key: &str,
+    created_at: &str,
+    handover: Option<&KeyHandover>,
+) -> rusqlite::Result<()> {
+    let handover = handover.map(|h| serde_json::to_string(h).expect("a hand-over is JSON"));
     conn.execute(
-        "INSERT OR IGNORE INTO keys (public_key, created_at) VALUES (?1, ?2)",
-        params![public_key, created_at],
+        "INSERT OR IGNORE INTO keys (public_key, created_at, handover) VALUES (?1, ?2, ?3)",
+        params![public_key, created_at, handover],
     )?;
     Ok(())
 }
@@ -606,6 +615,56 @@ pub fn key_created_at(conn: &Connection, public_key: &str) -> rusqlite::Result<O
         |r| r.get(0),
     )
     .optional()
+}
+
+/// When a key was rotated away (None while it is not, or is unknown).
+pub fn key_retired_at(conn: &Connection, public_key: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT retired_at FROM keys WHERE public_key = ?1",
+        [public_key],
+        |r| r.get(0),
+    )
+    .optional()
+    .map(Option::flatten)
+}
+
+/// Marks a key rotated away at `at`.
+pub fn retire_key(conn: &Connection, public_key: &str, at: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE keys SET retired_at = ?2 WHERE public_key = ?1",
+        params![public_key, at],
+    )?;
+    Ok(())
+}
+
+/// Every key recorded, newest first, with when it was retired and the hand-over that made
+/// it current.
+pub fn keys(conn: &Connection) -> rusqlite::Result<Vec<PublicKey>> {
+    let mut stmt = conn.prepare(
+        "SELECT public_key, created_at, retired_at, handover FROM keys ORDER BY rowid DESC",
+    )?;
+    stmt.query_map([], |r| {
+        let handover: Option<String> = r.get(3)?;
+        let handover = handover
+            .map(|h| {
+                serde_json::from_str(&h).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        3,
+                        rusqlite::types::Type::Text,
+                        Box::new(e),
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(PublicKey {
+            algorithm: "ed25519".into(),
+            public_key: r.get(0)?,
+            created_at: r.get(1)?,
+            retired_at: r.get(2)?,
+            handover,
+        })
+    })?
+    .collect()
 }
 
 /// Writes a consistent copy of the database to `path` (`VACUUM INTO`: one read transaction,

@@ -330,6 +330,26 @@ pub fn check(data_dir: &Path) -> Result<CheckReport> {
             return Ok(report);
         }
     };
+    // A run sealed before a key rotation is checked against the key it was sealed with, if
+    // it is one of the store's keys, whose hand-overs must hold.
+    let keys = match store.keys() {
+        Ok(keys) => keys,
+        Err(e) => {
+            report.damaged("database", format!("keys cannot be read: {}", e.detail));
+            return Ok(report);
+        }
+    };
+    for k in &keys {
+        if let Some(h) = &k.handover
+            && let Err(e) = pipeproof_core::sign::verify_handover(h)
+                .and_then(|()| same_key(&h.to, &k.public_key))
+        {
+            report.damaged(
+                format!("key {}", k.public_key),
+                format!("its hand-over: {e}"),
+            );
+        }
+    }
     let public_key = store.key().public_hex();
     let runs = match store.read(db::run_statuses) {
         Ok(r) => r,
@@ -348,7 +368,18 @@ pub fn check(data_dir: &Path) -> Result<CheckReport> {
                 continue;
             }
         };
-        let verdict = verify_stream(bundle, Some(&public_key), None);
+        let sealed_by = store
+            .read(|c| db::get_run(c, &run_id))
+            .ok()
+            .flatten()
+            .and_then(|r| r.seal)
+            .map(|s| s.public_key)
+            .filter(|k| keys.iter().any(|known| known.public_key == *k));
+        let verdict = verify_stream(
+            bundle,
+            Some(sealed_by.as_ref().unwrap_or(&public_key)),
+            None,
+        );
         report.steps += verdict
             .checks
             .iter()
@@ -368,6 +399,17 @@ pub fn check(data_dir: &Path) -> Result<CheckReport> {
     }
     check_log(&store, &mut report);
     Ok(report)
+}
+
+/// That a hand-over names the key it is stored with.
+fn same_key(named: &str, stored: &str) -> pipeproof_core::Result<()> {
+    if named.eq_ignore_ascii_case(stored) {
+        Ok(())
+    } else {
+        Err(pipeproof_core::Error::Verification(format!(
+            "it hands over to key {named}, not to this one"
+        )))
+    }
 }
 
 /// The log of seals against the runs: entries numbered 0, 1, 2... with no gap, each the

@@ -31,8 +31,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result, bail};
 use rusqlite::Connection;
 
-use pipeproof_core::api::{Scope, Token};
-use pipeproof_core::sign::KeyPair;
+use pipeproof_core::api::{PublicKey, Scope, Token};
+use pipeproof_core::sign::{KeyHandover, KeyPair};
 
 use crate::error::ApiError;
 use blobs::{Blobs, random_name, sync_dir};
@@ -43,6 +43,8 @@ pub const DB_FILE: &str = "pipeproof.sqlite";
 pub const KEY_FILE: &str = "signing.key";
 /// The file a server locks in its data directory.
 pub const SERVE_LOCK: &str = "serve.lock";
+/// The next signing key while a rotation is written ([`rotate_key`]).
+pub const NEXT_KEY_FILE: &str = "signing.key.next";
 
 /// The opened store.
 pub struct Store {
@@ -55,7 +57,6 @@ pub struct Store {
     /// The bundles of ended runs, kept once exported.
     pub exports: exports::Exports,
     key: KeyPair,
-    key_created_at: String,
     run_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
@@ -149,10 +150,19 @@ impl Store {
             )
         })?;
         db::migrate(&mut conn).with_context(|| format!("{}", db_path.display()))?;
+        finish_rotation(&dir, &conn)?;
         let key = load_or_make_key(&dir.join(KEY_FILE))?;
         let created = now();
-        db::insert_key(&conn, &key.public_hex(), &created)?;
-        let key_created_at = db::key_created_at(&conn, &key.public_hex())?.unwrap_or(created);
+        db::insert_key(&conn, &key.public_hex(), &created, None)?;
+        if let Some(retired) = db::key_retired_at(&conn, &key.public_hex())? {
+            bail!(
+                "{} holds the key {}, rotated away at {retired}: a retired key signs nothing \
+                 again. Put back the signing key made by that rotation (from the backup that \
+                 holds it), or restore the backup this key file came from whole",
+                dir.join(KEY_FILE).display(),
+                key.public_hex()
+            );
+        }
         let exports = exports::Exports::new(dir.join("exports"), exports::DEFAULT_CACHE)
             .with_context(|| format!("cannot create {}", dir.join("exports").display()))?;
         let store = Store {
@@ -163,7 +173,6 @@ impl Store {
             write: Mutex::new(conn),
             reads: Mutex::new(Vec::new()),
             key,
-            key_created_at,
             run_locks: Mutex::new(HashMap::new()),
         };
         Ok(store)
@@ -254,9 +263,13 @@ impl Store {
         &self.key
     }
 
-    /// When the signing key was made.
-    pub fn key_created_at(&self) -> &str {
-        &self.key_created_at
+    /// Every key this store has signed with: the current one first, then those rotated away,
+    /// newest first, each with the hand-over that made it current.
+    pub fn keys(&self) -> Result<Vec<PublicKey>, ApiError> {
+        let current = self.key.public_hex();
+        let mut keys = self.read(db::keys)?;
+        keys.sort_by_key(|k| k.public_key != current);
+        Ok(keys)
     }
 
     /// Makes a token; the reply holds its secret, which is stored only as a hash.
@@ -384,26 +397,38 @@ impl Store {
 }
 
 fn load_or_make_key(path: &Path) -> Result<KeyPair> {
-    use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     if path.exists() {
-        let text = fs::read_to_string(path)
-            .with_context(|| format!("cannot read the signing key {}", path.display()))?;
-        let mut secret = [0u8; 32];
-        hex::decode_to_slice(text.trim(), &mut secret).with_context(|| {
-            format!(
-                "{} is not a signing key (64 hex digits); restore it from a backup",
-                path.display()
-            )
-        })?;
-        let mode = fs::metadata(path)?.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "the signing key is readable by others; chmod 600 it");
-        }
-        return Ok(KeyPair::from_bytes(&secret));
+        return read_key(path);
     }
     let key = KeyPair::generate()?;
-    let tmp = path.with_extension("key.tmp");
+    write_key(path, &key)?;
+    tracing::info!(path = %path.display(), public_key = %key.public_hex(), "made a signing key");
+    Ok(key)
+}
+
+/// Reads a signing key file (the secret, 64 hex digits).
+fn read_key(path: &Path) -> Result<KeyPair> {
+    use std::os::unix::fs::PermissionsExt;
+    let text = fs::read_to_string(path)
+        .with_context(|| format!("cannot read the signing key {}", path.display()))?;
+    let mut secret = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut secret).with_context(|| {
+        format!(
+            "{} is not a signing key (64 hex digits); restore it from a backup",
+            path.display()
+        )
+    })?;
+    let mode = fs::metadata(path)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "the signing key is readable by others; chmod 600 it");
+    }
+    Ok(KeyPair::from_bytes(&secret))
+}
+
+/// Writes a signing key file durably (mode 0600, synced, renamed into place).
+fn write_key(path: &Path, key: &KeyPair) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -415,8 +440,59 @@ fn load_or_make_key(path: &Path) -> Result<KeyPair> {
     f.sync_all()?;
     fs::rename(&tmp, path)?;
     sync_dir(path.parent().expect("the key file has a directory"))?;
-    tracing::info!(path = %path.display(), public_key = %key.public_hex(), "made a signing key");
-    Ok(key)
+    Ok(())
+}
+
+/// Finishes or undoes a key rotation a crash interrupted: the next key, written before the
+/// database recorded the hand-over, replaces the signing key if the database holds it, and
+/// is dropped if it does not.
+fn finish_rotation(dir: &Path, conn: &Connection) -> Result<()> {
+    let next = dir.join(NEXT_KEY_FILE);
+    if !next.exists() {
+        return Ok(());
+    }
+    let key = read_key(&next)?;
+    if db::key_created_at(conn, &key.public_hex())?.is_some() {
+        fs::rename(&next, dir.join(KEY_FILE))?;
+        tracing::info!(public_key = %key.public_hex(), "finished an interrupted key rotation");
+    } else {
+        fs::remove_file(&next)?;
+    }
+    sync_dir(dir)?;
+    Ok(())
+}
+
+/// Rotates the signing key of the store in `dir`, whose server must be stopped (it signs
+/// with the key it loaded): a new key is made, the old one hands over to it (a
+/// [`KeyHandover`] signed by both, published with the keys) and is marked retired, and the
+/// new one replaces `signing.key`; the old secret is gone. A crash at any point leaves one
+/// of the two keys in use, with the database agreeing ([`finish_rotation`]).
+pub fn rotate_key(dir: &Path) -> Result<KeyHandover> {
+    let _lock = lock_for_serving(dir)?;
+    if !dir.join(DB_FILE).exists() {
+        bail!(
+            "{} holds no pipeproof store; pass the server's --data-dir",
+            dir.display()
+        );
+    }
+    let store = Store::open(dir)?;
+    let next = KeyPair::generate()?;
+    let at = now();
+    let handover = store.key.hand_over(&next, &at);
+    write_key(&store.dir.join(NEXT_KEY_FILE), &next)?;
+    store
+        .write(|c| {
+            let tx = c.transaction()?;
+            db::retire_key(&tx, &handover.from, &at)?;
+            db::insert_key(&tx, &handover.to, &at, Some(&handover))?;
+            tx.commit()
+        })
+        .map_err(|e| anyhow::anyhow!("cannot record the new key: {}", e.detail))?;
+    finish_rotation(
+        &store.dir,
+        &store.write.lock().unwrap_or_else(|p| p.into_inner()),
+    )?;
+    Ok(handover)
 }
 
 #[cfg(test)]
@@ -447,6 +523,53 @@ mod tests {
             "the key survives a restart"
         );
         assert!(again.authenticate(&secret).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_rotation_cut_short_is_finished_or_undone() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Store::open(dir.path()).unwrap().key().public_hex();
+        // Killed after writing the next key, before the database recorded it: undone.
+        write_key(
+            &dir.path().join(NEXT_KEY_FILE),
+            &KeyPair::from_bytes(&[5; 32]),
+        )
+        .unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.key().public_hex(), first);
+        assert!(!dir.path().join(NEXT_KEY_FILE).exists());
+        // Killed after the database recorded it, before it replaced the key: finished.
+        let next = KeyPair::from_bytes(&[6; 32]);
+        let handover = store.key().hand_over(&next, &now());
+        write_key(&dir.path().join(NEXT_KEY_FILE), &next).unwrap();
+        store
+            .write(|c| {
+                db::retire_key(c, &first, &handover.at)?;
+                db::insert_key(c, &handover.to, &handover.at, Some(&handover))
+            })
+            .unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.key().public_hex(), next.public_hex());
+        assert!(!dir.path().join(NEXT_KEY_FILE).exists());
+        let keys = store.keys().unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0].public_key, next.public_hex());
+        assert_eq!(keys[0].handover.as_ref(), Some(&handover));
+        assert_eq!(keys[1].retired_at.as_deref(), Some(handover.at.as_str()));
+        // And a whole rotation, from there.
+        drop(store);
+        let third = rotate_key(dir.path()).unwrap();
+        assert_eq!(third.from, next.public_hex());
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.key().public_hex(), third.to);
+        let keys: Vec<String> = store
+            .keys()
+            .unwrap()
+            .into_iter()
+            .map(|k| k.public_key)
+            .collect();
+        assert_eq!(keys, [third.to.clone(), next.public_hex(), first]);
     }
 
     #[test]
