@@ -207,7 +207,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         );
     }
     // Held until the process ends; taken before the store is opened (and migrated).
-    let _lock = crate::store::lock_for_serving(&s.data_dir)?;
+    let _lock = crate::store::lock_for_serving(
+        &s.data_dir,
+        "stop it, or give this one another --data-dir",
+    )?;
     let mut store = Store::open(&s.data_dir)?;
     store.exports.set_cache(s.export_cache);
     let store = Arc::new(store);

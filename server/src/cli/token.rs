@@ -142,11 +142,17 @@ fn table(tokens: &[Token]) -> String {
         .max()
         .unwrap_or(0)
         .max(6);
+    let at_w = tokens
+        .iter()
+        .map(|t| t.created_at.len())
+        .max()
+        .unwrap_or(0)
+        .max(7);
     outln!(
         out,
         "{}",
         dim(&format!(
-            "{:id_w$}  {:name_w$}  {:scope_w$}  {:20}  revoked",
+            "{:id_w$}  {:name_w$}  {:scope_w$}  {:at_w$}  revoked",
             "id", "name", "scopes", "created"
         ))
     );
@@ -157,7 +163,7 @@ fn table(tokens: &[Token]) -> String {
         };
         outln!(
             out,
-            "{:id_w$}  {:name_w$}  {:scope_w$}  {:20}  {revoked}",
+            "{:id_w$}  {:name_w$}  {:scope_w$}  {:at_w$}  {revoked}",
             t.id,
             t.name,
             scopes(t),

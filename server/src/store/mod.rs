@@ -82,8 +82,9 @@ pub fn new_id() -> String {
 /// same directory would remove the first's temp files as it started ([`Store::recover`]),
 /// could migrate the database under it, and would write the same runs' carry files: it is
 /// refused, naming the process that holds the directory. Taken before the store is opened;
-/// other commands (`check`, `backup`, `token`) may still run beside a server.
-pub fn lock_for_serving(dir: &Path) -> Result<File> {
+/// other commands (`check`, `backup`, `token`) may still run beside a server; `key rotate`
+/// takes it too (`remedy` says what to do about a server holding it).
+pub fn lock_for_serving(dir: &Path, remedy: &str) -> Result<File> {
     fs::create_dir_all(dir).with_context(|| {
         format!(
             "cannot create the data directory {}; choose another with --data-dir",
@@ -110,8 +111,7 @@ pub fn lock_for_serving(dir: &Path) -> Result<File> {
                 format!(" (process {holder})")
             };
             bail!(
-                "another pipeproof server is using the data directory {}{by}; stop it, or \
-                 give this one another --data-dir",
+                "another pipeproof server is using the data directory {}{by}; {remedy}",
                 dir.display()
             );
         }
@@ -468,7 +468,10 @@ fn finish_rotation(dir: &Path, conn: &Connection) -> Result<()> {
 /// new one replaces `signing.key`; the old secret is gone. A crash at any point leaves one
 /// of the two keys in use, with the database agreeing ([`finish_rotation`]).
 pub fn rotate_key(dir: &Path) -> Result<KeyHandover> {
-    let _lock = lock_for_serving(dir)?;
+    let _lock = lock_for_serving(
+        dir,
+        "stop it first: it signs with the key it loaded, then start it again after the rotation",
+    )?;
     if !dir.join(DB_FILE).exists() {
         bail!(
             "{} holds no pipeproof store; pass the server's --data-dir",
