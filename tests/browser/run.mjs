@@ -264,6 +264,36 @@ async function main() {
     await page.getByRole('heading', { name: /^Run / }).waitFor();
   });
 
+  await step('narrow screens keep numbers whole', async () => {
+    // Long numbers and times in the statistics: a value broken over two lines reads as two.
+    const w = await (await api('POST', '/runs', JSON.stringify({ pipeline: 'wide-numbers' }))).json();
+    const wide = (k) => ['id,amount,big,at', ...[1, 2, 3].map((i) =>
+      `${i},${(1234567.891234 * i * k).toFixed(6)},${9007199254740000 + i * k},2026-11-2${i}T12:3${k}:00`)].join('\n') + '\n';
+    await api('POST', `/runs/${w.id}/steps?step=first&key=id`, wide(1), 'text/csv');
+    await api('POST', `/runs/${w.id}/steps?step=second&key=id`, wide(2), 'text/csv');
+    await page.setViewportSize({ width: 375, height: 800 });
+    for (const [index, name] of [[0, 'first'], [1, 'second']]) {
+      await page.goto(`${base}/#/runs/${w.id}/steps/${index}`);
+      await page.getByRole('heading', { name: `Step ${index} · ${name}` }).waitFor();
+      const broken = await page.evaluate(() => [...document.querySelectorAll('table.stats tbody td')].filter((td) => {
+        const r = document.createRange();
+        r.selectNodeContents(td);
+        return new Set([...r.getClientRects()].map((b) => Math.round(b.top))).size > 1;
+      }).map((td) => td.textContent));
+      check(broken.length === 0, `at 375 px wide no statistic of step ${index} is broken over lines (${broken.join(' | ')})`);
+      if (index === 1) {
+        await page.getByText('Rows 1–9 of 9').waitFor();
+        const cut = await page.evaluate(() => [...document.querySelectorAll('table.details td bdi')].filter((b) =>
+          new Set([...b.getClientRects()].map((r) => Math.round(r.top))).size > 1).map((b) => b.textContent));
+        check(cut.length === 0, `at 375 px wide no changed value of step 1 is broken over lines (${cut.join(' | ')})`);
+      }
+      await shot(`03d-wide-numbers-step-${index}-narrow`);
+    }
+    await page.setViewportSize({ width: 1366, height: 900 });
+    await page.goto(`${base}/#/runs/${run.id}`);
+    await page.getByRole('heading', { name: /^Run / }).waitFor();
+  });
+
   await step('step diff and details', async () => {
     await page.getByRole('link', { name: 'clean' }).click();
     await page.getByRole('heading', { name: 'Step 1 · clean' }).waitFor();

@@ -148,13 +148,27 @@ pub fn value(v: Option<&serde_json::Value>) -> Html {
     }
 }
 
-/// A text from the data (a value, a statistic's minimum), isolated like [`value`]'s.
+/// A text from the data (a value, a statistic's minimum), isolated like [`value`]'s. A number
+/// or a time is kept whole on one line (broken in two, it reads as two values); other text
+/// may wrap anywhere, so that a long one does not stretch its table.
 pub fn text(s: &str) -> Html {
     if s.is_empty() {
         html! { <span class="empty" title="an empty string">{"empty string"}</span> }
+    } else if number_or_time(s) {
+        html! { <bdi class="whole">{s.to_string()}</bdi> }
     } else {
         html! { <bdi>{s.to_string()}</bdi> }
     }
+}
+
+/// Whether a text reads as a number, a date or a time (`-1234.5`, `1e-9`,
+/// `2026-11-26T12:00:00Z`): a short run of digits and the signs numbers and times use.
+pub fn number_or_time(s: &str) -> bool {
+    s.len() <= 40
+        && s.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+' || c == '.')
+        && s.contains(|c: char| c.is_ascii_digit())
+        && s.chars()
+            .all(|c| c.is_ascii_digit() || "+-.,:eETZ ".contains(c))
 }
 
 #[cfg(test)]
@@ -174,6 +188,24 @@ mod tests {
         assert_eq!(counted(0, "run", "runs"), "0 runs");
         assert_eq!(counted(1, "run", "runs"), "1 run");
         assert_eq!(counted(1234, "record", "records"), "1,234 records");
+    }
+
+    #[test]
+    fn numbers_and_times_are_told_from_text() {
+        for whole in [
+            "0",
+            "-1234567.891234",
+            "9007199254740993",
+            "1e-9",
+            "2026-11-26",
+            "2026-11-26T12:00:00.123Z",
+            "2026-11-26 12:00:00+01:00",
+        ] {
+            assert!(number_or_time(whole), "{whole}");
+        }
+        for wraps in ["", "c9", "EU|4711", "-", "open", "a 1", &"1".repeat(41)] {
+            assert!(!number_or_time(wraps), "{wraps}");
+        }
     }
 
     #[test]
