@@ -21,7 +21,8 @@ pub struct ColumnStats {
     /// NaN cells (floats only).
     pub nans: u64,
     /// Estimated number of distinct non-null values (HyperLogLog with 4,096 registers:
-    /// about 1.6 % error, and linear counting keeps small counts near exact).
+    /// about 1.6 % error, and linear counting keeps small counts near exact), never more
+    /// than the non-null values.
     pub distinct: u64,
     /// The smallest non-null value, as text (numbers, strings, temporal values, booleans).
     pub min: Option<String>,
@@ -249,12 +250,14 @@ impl ColumnBuilder {
         }
     }
 
+    /// The statistics, with the distinct estimate bounded by the non-null values counted
+    /// (HyperLogLog may overshoot a small count by a few).
     fn finish(self, distinct: u64) -> ColumnStats {
         ColumnStats {
             count: self.count,
             nulls: self.nulls,
             nans: self.nans,
-            distinct,
+            distinct: distinct.min(self.count - self.nulls),
             min: self.min.map(|e| e.shown),
             max: self.max.map(|e| e.shown),
             mean: (self.summed > 0).then(|| self.sum / self.summed as f64),
@@ -419,6 +422,41 @@ mod tests {
         assert_eq!(hash64(b""), 0);
         assert_eq!(hash64(b"abc"), 0x5642_46c2_dc39_3777);
         assert_eq!(hash64(&[7u8; 13]), 0x04ff_fa15_06ab_3d4e);
+    }
+
+    /// The statistics of one nullable Int64 column.
+    fn stats_of(values: Vec<Option<i64>>) -> ColumnStats {
+        let a: ArrayRef = Arc::new(arrow_array::Int64Array::from(values));
+        let schema = Schema::new(vec![arrow_schema::Field::new("x", DataType::Int64, true)]);
+        let schema = Arc::new(schema);
+        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![a]).unwrap();
+        let mut b = StatsBuilder::new(&schema);
+        b.push(&batch).unwrap();
+        let mut f = crate::fingerprint::Fingerprinter::with_distinct(Arc::clone(&schema)).unwrap();
+        f.push(&batch).unwrap();
+        b.finish(f.distinct().unwrap()).remove(0)
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn distinct_never_exceeds_the_values() {
+        // The estimate may overshoot (304 for 300 values); the values bound it.
+        for n in (1..=1200).step_by(7) {
+            let mut values: Vec<Option<i64>> = (0..n).map(|i| Some(i * 7919)).collect();
+            values.push(None);
+            let s = stats_of(values);
+            assert!(
+                s.distinct <= n as u64,
+                "{} distinct of {n} values",
+                s.distinct
+            );
+            assert!(
+                s.distinct as f64 >= n as f64 * 0.95,
+                "{} of {n}",
+                s.distinct
+            );
+        }
+        assert_eq!(stats_of(vec![None, None]).distinct, 0);
     }
 
     #[cfg_attr(not(target_arch = "wasm32"), test)]
