@@ -193,6 +193,15 @@ pub(crate) fn verify_signed(
         })
 }
 
+/// Of several trusted keys (a server's current key first, then older ones), the one that
+/// signed a seal if it is among them, else the first (which then fails the signature
+/// check); None for no key.
+pub fn pick_key<'a>(keys: &'a [String], sealed_by: Option<&str>) -> Option<&'a String> {
+    sealed_by
+        .and_then(|signer| keys.iter().find(|k| k.trim().eq_ignore_ascii_case(signer)))
+        .or(keys.first())
+}
+
 /// The version string of key hand-overs.
 pub const HANDOVER_SPEC: &str = "pipeproof-key-handover-v1";
 
@@ -307,6 +316,16 @@ mod tests {
             created_at: "2026-01-01T00:00:00Z".into(),
             sealed_at: Some("2026-01-01T00:05:00Z".into()),
         }
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn the_key_that_sealed_is_picked_from_those_trusted() {
+        let keys = ["aa".to_string(), "BB".to_string()];
+        assert_eq!(pick_key(&keys, Some("bb")), Some(&keys[1]));
+        assert_eq!(pick_key(&keys, Some("cc")), Some(&keys[0]));
+        assert_eq!(pick_key(&keys, None), Some(&keys[0]));
+        assert_eq!(pick_key(&[], Some("aa")), None);
     }
 
     #[cfg_attr(not(target_arch = "wasm32"), test)]

@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use anyhow::{Context, Result, bail};
 use pipeproof_core::api::Keys;
 use pipeproof_core::bundle::{Check, DataClaim, Manifest, VerifyReport, verify_stream};
-use pipeproof_core::sign::parse_public_key;
+use pipeproof_core::sign::{parse_public_key, pick_key};
 
 use super::{FormatArg, Output, input};
 use crate::file_at::FileAt;
@@ -120,7 +120,10 @@ fn verify_and_report<R: Read + Seek + Clone>(bundle: R, args: &Args) -> Result<E
     // For what the report prints besides the checks; the checks read it again.
     let manifest = Manifest::read_from(bundle.clone()).ok();
     let trusted = args.pubkey.as_deref().map(trusted_key).transpose()?;
-    let trusted = trusted.map(|keys| pick_key(&keys, manifest.as_ref()));
+    let sealed_by = manifest.as_ref().and_then(|m| m.seal.as_ref());
+    let trusted = trusted
+        .as_deref()
+        .and_then(|keys| pick_key(keys, sealed_by.map(|s| s.public_key.as_str())).cloned());
     let data = match &args.data {
         Some(path) => Some(input(path, args.data_format)?),
         None => None,
@@ -198,21 +201,6 @@ pub(super) fn trusted_key(arg: &str) -> Result<Vec<String>> {
         parse_public_key(k).with_context(|| format!("in {}", path.display()))?;
     }
     Ok(keys.into_iter().map(|k| k.to_ascii_lowercase()).collect())
-}
-
-/// Of several trusted keys (a server's current and older keys), the one that signed the
-/// bundle if it is among them, else the current one (which then fails the signature check).
-fn pick_key(keys: &[String], manifest: Option<&Manifest>) -> String {
-    if keys.len() > 1
-        && let Some(m) = manifest
-        && let Some(seal) = &m.seal
-        && let Some(k) = keys
-            .iter()
-            .find(|k| k.eq_ignore_ascii_case(&seal.public_key))
-    {
-        return k.clone();
-    }
-    keys[0].clone()
 }
 
 fn print_table(

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use pipeproof_core::api::{LogInclusion, RunDetail, RunStatus};
 use pipeproof_core::bundle::RunInfo;
 use pipeproof_core::log::{self, TreeHead};
-use pipeproof_core::sign::{Seal, verify_seal};
+use pipeproof_core::sign::{KeyHandover, Seal, keys_from, pick_key, verify_seal};
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 use yew_router::prelude::*;
@@ -137,11 +137,20 @@ fn download(name: &str, bytes: &[u8]) -> Result<(), wasm_bindgen::JsValue> {
 }
 
 /// Whether a run's seal is in the server's log, proved here with core: the head is signed by
-/// the seal's key, and the seal's own leaf (computed here, not taken from the server) leads
-/// through the inclusion proof to the head's root.
-fn log_status(seal: &Seal, head: &TreeHead, found: &LogInclusion) -> Status {
+/// the seal's key (or a key it handed over to, in `handovers`), and the seal's own leaf
+/// (computed here, not taken from the server) leads through the inclusion proof to the
+/// head's root.
+fn log_status(
+    seal: &Seal,
+    head: &TreeHead,
+    found: &LogInclusion,
+    handovers: &[KeyHandover],
+) -> Status {
     let leaf = log::leaf_of(seal);
-    let checked = log::verify_tree_head(head, Some(&seal.public_key))
+    let reach = keys_from(std::slice::from_ref(&seal.public_key), handovers);
+    let signer = pick_key(&reach, Some(&head.public_key));
+    let handed_over = !head.public_key.eq_ignore_ascii_case(&seal.public_key);
+    let checked = log::verify_tree_head(head, signer.map(String::as_str))
         .and_then(|()| {
             if found.leaf == leaf {
                 Ok(())
@@ -158,10 +167,15 @@ fn log_status(seal: &Seal, head: &TreeHead, found: &LogInclusion) -> Status {
         detail: match checked {
             Ok(()) => format!(
                 "the seal is entry {} of the server's log of {}, proved in the browser against \
-                 the head signed {} by the seal's key",
+                 the head signed {} by {}",
                 found.proof.index,
                 counted(head.size, "seal", "seals"),
-                time(&head.timestamp)
+                time(&head.timestamp),
+                if handed_over {
+                    "the key the seal's key handed over to"
+                } else {
+                    "the seal's key"
+                }
             ),
             Err(e) => e
                 .to_string()
@@ -186,7 +200,8 @@ fn LogStatus(props: &LogProps) -> Html {
         async move {
             let head = client.log_head().await?;
             let found = client.log_inclusion(&seal.run_id, head.size).await?;
-            Ok((head, found))
+            let keys = client.keys().await?;
+            Ok((head, found, keys.handovers()))
         }
     });
     let s = match &*proof {
@@ -201,7 +216,7 @@ fn LogStatus(props: &LogProps) -> Html {
                 e.message
             ),
         },
-        FetchState::Ready(r) => log_status(&props.seal, &r.0, &r.1),
+        FetchState::Ready(r) => log_status(&props.seal, &r.0, &r.1, &r.2),
     };
     status_item(s)
 }
@@ -247,7 +262,9 @@ fn RunView(props: &RunProps) -> Html {
             offline.clone(),
             navigator.clone(),
         );
+        let sealed_by = d.seal.as_ref().map(|s| s.public_key.clone());
         Callback::from(move |_: MouseEvent| {
+            let sealed_by = sealed_by.clone();
             let (client, id, action, offline, navigator) = (
                 client.clone(),
                 id.clone(),
@@ -259,12 +276,12 @@ fn RunView(props: &RunProps) -> Html {
                 "Downloading the bundle and the server's key…".into()
             )));
             wasm_bindgen_futures::spawn_local(async move {
-                let key = client
-                    .keys()
-                    .await
-                    .ok()
-                    .and_then(|k| k.keys.into_iter().next())
-                    .map(|k| k.public_key);
+                // The listed key that sealed the run (an earlier one, if the server's key was
+                // rotated since), else the current one.
+                let key = client.keys().await.ok().and_then(|k| {
+                    let listed: Vec<String> = k.keys.into_iter().map(|k| k.public_key).collect();
+                    pick_key(&listed, sealed_by.as_deref()).cloned()
+                });
                 match client.bundle(&id).await {
                     Err(e) => action.set(Some(Err(format!("could not download the bundle: {e}")))),
                     Ok(bytes) => {
@@ -370,21 +387,43 @@ mod tests {
             leaf: leaves[1],
             proof: log::inclusion_proof(&leaves, 1),
         };
-        let s = log_status(&seals[1], &head, &found);
+        let s = log_status(&seals[1], &head, &found, &[]);
         assert!(
-            s.ok && s.detail.contains("entry 1 of the server's log of 3 seals"),
+            s.ok && s.detail.contains("entry 1 of the server's log of 3 seals")
+                && s.detail.ends_with("by the seal's key"),
             "{}",
             s.detail
         );
         // Another seal of the run than the one logged; a head signed by another key.
-        assert!(!log_status(&seals[2], &head, &found).ok);
-        let stranger =
-            KeyPair::from_bytes(&[8; 32]).sign_tree_head(&leaves, "2026-11-28T00:02:00Z");
-        let s = log_status(&seals[1], &stranger, &found);
+        assert!(!log_status(&seals[2], &head, &found, &[]).ok);
+        let other = KeyPair::from_bytes(&[8; 32]);
+        let stranger = other.sign_tree_head(&leaves, "2026-11-28T00:02:00Z");
+        let s = log_status(&seals[1], &stranger, &found, &[]);
         assert!(
             !s.ok && s.detail.contains("not by the trusted key"),
             "{}",
             s.detail
         );
+        // Signed by the key the seal's key handed over to (a rotation): proved. A hand-over
+        // the other way, or one not signed by both, proves nothing.
+        let handover = key.hand_over(&other, "2026-11-28T00:01:30Z");
+        let s = log_status(
+            &seals[1],
+            &stranger,
+            &found,
+            std::slice::from_ref(&handover),
+        );
+        assert!(
+            s.ok && s
+                .detail
+                .ends_with("by the key the seal's key handed over to"),
+            "{}",
+            s.detail
+        );
+        let backwards = other.hand_over(&key, "2026-11-28T00:01:30Z");
+        assert!(!log_status(&seals[1], &stranger, &found, &[backwards]).ok);
+        let mut forged = handover;
+        forged.at = "2026-11-28T00:01:31Z".into();
+        assert!(!log_status(&seals[1], &stranger, &found, &[forged]).ok);
     }
 }

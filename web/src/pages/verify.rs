@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use gloo::file::File;
 use pipeproof_core::bundle::Check;
+use pipeproof_core::sign::pick_key;
 use web_sys::{HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement};
 use yew::prelude::*;
 use yew_router::prelude::*;
@@ -150,19 +151,31 @@ pub fn VerifyPage() -> Html {
     };
     let on_server_key = {
         let (session, key_ref, busy) = (session.clone(), key_ref.clone(), busy.clone());
+        // With a bundle loaded, the server's key that sealed it (an earlier one, if the key
+        // was rotated since), else the current one.
+        let sealed_by = (*offline.0).as_ref().and_then(|l| {
+            let seal = l.bundle.as_ref()?.manifest.seal.as_ref()?;
+            Some(seal.public_key.clone())
+        });
         Callback::from(move |_: MouseEvent| {
-            let (key_ref, busy) = (key_ref.clone(), busy.clone());
+            let (key_ref, busy, sealed_by) = (key_ref.clone(), busy.clone(), sealed_by.clone());
             if let Some(client) = session.client() {
                 wasm_bindgen_futures::spawn_local(async move {
                     match client.keys().await {
-                        Ok(k) => match k.keys.first() {
-                            Some(k) => {
-                                if let Some(t) = key_ref.cast::<HtmlTextAreaElement>() {
-                                    t.set_value(&k.public_key);
+                        Ok(k) => {
+                            let listed: Vec<String> =
+                                k.keys.into_iter().map(|k| k.public_key).collect();
+                            match pick_key(&listed, sealed_by.as_deref()) {
+                                Some(k) => {
+                                    if let Some(t) = key_ref.cast::<HtmlTextAreaElement>() {
+                                        t.set_value(k);
+                                    }
+                                }
+                                None => {
+                                    busy.set(Busy::Failed("the server publishes no key".into()))
                                 }
                             }
-                            None => busy.set(Busy::Failed("the server publishes no key".into())),
-                        },
+                        }
                         Err(e) => busy.set(Busy::Failed(format!(
                             "could not fetch the server's key: {e}"
                         ))),
