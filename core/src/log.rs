@@ -11,7 +11,7 @@
 
 use crate::error::{Error, Result};
 use crate::hash::Hash;
-use crate::merkle;
+use crate::merkle::{self, Subtrees};
 use crate::record::{canonical_json, digest};
 use crate::sign::{KeyPair, Seal, verify_signed};
 
@@ -62,8 +62,11 @@ pub fn tree_head_message(spec: &str, size: u64, root: &Hash, timestamp: &str) ->
 impl KeyPair {
     /// Signs the head of a log of `leaves` at `timestamp`.
     pub fn sign_tree_head(&self, leaves: &[Hash], timestamp: &str) -> TreeHead {
-        let root = merkle::root(leaves);
-        let size = leaves.len() as u64;
+        self.sign_tree_head_of(leaves.len() as u64, merkle::root(leaves), timestamp)
+    }
+
+    /// Signs the head of a log of `size` entries whose tree hash is `root`, at `timestamp`.
+    pub fn sign_tree_head_of(&self, size: u64, root: Hash, timestamp: &str) -> TreeHead {
         TreeHead {
             spec: TREE_HEAD_SPEC.into(),
             size,
@@ -110,10 +113,20 @@ pub struct InclusionProof {
 
 /// The inclusion proof of entry `index` among `leaves`.
 pub fn inclusion_proof(leaves: &[Hash], index: usize) -> InclusionProof {
+    inclusion_proof_in(leaves, index, leaves.len())
+}
+
+/// The inclusion proof of entry `index` in the log of the first `size` leaves of `tree`
+/// (a [`merkle::Tree`] kept by a server gives it in O(log n)).
+pub fn inclusion_proof_in<T: Subtrees + ?Sized>(
+    tree: &T,
+    index: usize,
+    size: usize,
+) -> InclusionProof {
     InclusionProof {
         index: index as u64,
-        size: leaves.len() as u64,
-        path: merkle::audit_path(leaves, index),
+        size: size as u64,
+        path: merkle::audit_path_in(tree, index, size),
     }
 }
 
@@ -150,37 +163,54 @@ pub struct ConsistencyProof {
 
 /// The consistency proof from the first `from` of `leaves` to all of them.
 pub fn consistency_proof(leaves: &[Hash], from: usize) -> ConsistencyProof {
+    consistency_proof_in(leaves, from, leaves.len())
+}
+
+/// The consistency proof from the log of the first `from` leaves of `tree` to the log of its
+/// first `to` (a [`merkle::Tree`] kept by a server gives it in O(log² n) hashes at worst).
+pub fn consistency_proof_in<T: Subtrees + ?Sized>(
+    tree: &T,
+    from: usize,
+    to: usize,
+) -> ConsistencyProof {
     assert!(
-        from <= leaves.len(),
+        from <= to && to <= tree.leaf_count(),
         "consistency_proof: from beyond the log"
     );
     let mut path = Vec::new();
-    if from > 0 && from < leaves.len() {
-        subproof(from, leaves, true, &mut path);
+    if from > 0 && from < to {
+        subproof(tree, from, 0, to, true, &mut path);
     }
     ConsistencyProof {
         from: from as u64,
-        to: leaves.len() as u64,
+        to: to as u64,
         path,
     }
 }
 
-/// RFC 9162's SUBPROOF(m, D[n], b).
-fn subproof(m: usize, leaves: &[Hash], complete: bool, out: &mut Vec<Hash>) {
-    let n = leaves.len();
+/// RFC 9162's SUBPROOF(m, D[start:end], b).
+fn subproof<T: Subtrees + ?Sized>(
+    tree: &T,
+    m: usize,
+    start: usize,
+    end: usize,
+    complete: bool,
+    out: &mut Vec<Hash>,
+) {
+    let n = end - start;
     if m == n {
         if !complete {
-            out.push(merkle::root(leaves));
+            out.push(tree.subtree(start, end));
         }
         return;
     }
     let k = 1 << (usize::BITS - 1 - (n - 1).leading_zeros());
     if m <= k {
-        subproof(m, &leaves[..k], complete, out);
-        out.push(merkle::root(&leaves[k..]));
+        subproof(tree, m, start, start + k, complete, out);
+        out.push(tree.subtree(start + k, end));
     } else {
-        subproof(m - k, &leaves[k..], false, out);
-        out.push(merkle::root(&leaves[..k]));
+        subproof(tree, m - k, start + k, end, false, out);
+        out.push(tree.subtree(start, start + k));
     }
 }
 
@@ -277,6 +307,32 @@ mod tests {
 
     fn head(key: &KeyPair, leaves: &[Hash]) -> TreeHead {
         key.sign_tree_head(leaves, "2026-11-28T00:00:00Z")
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn a_kept_tree_proves_what_the_leaves_prove() {
+        let key = KeyPair::from_bytes(&[3; 32]);
+        let all = leaves(45);
+        let tree = merkle::Tree::of(&all);
+        for to in 0..=all.len() {
+            let signed = key.sign_tree_head_of(to as u64, tree.root(to), "2026-11-28T00:00:00Z");
+            assert_eq!(signed, head(&key, &all[..to]), "head of {to}");
+            for from in 0..=to {
+                assert_eq!(
+                    consistency_proof_in(&tree, from, to),
+                    consistency_proof(&all[..to], from),
+                    "{from} to {to}"
+                );
+            }
+            for i in 0..to {
+                assert_eq!(
+                    inclusion_proof_in(&tree, i, to),
+                    inclusion_proof(&all[..to], i),
+                    "entry {i} of {to}"
+                );
+            }
+        }
     }
 
     #[cfg_attr(not(target_arch = "wasm32"), test)]

@@ -102,25 +102,135 @@ fn split(n: usize) -> usize {
     1 << (usize::BITS - 1 - (n - 1).leading_zeros())
 }
 
+/// The tree hashes of ranges of leaves that proofs ask for: RFC 9162's `MTH(D[start:end])`.
+pub trait Subtrees {
+    /// The number of leaves.
+    fn leaf_count(&self) -> usize;
+    /// The tree hash of leaves `start..end`.
+    fn subtree(&self, start: usize, end: usize) -> Hash;
+}
+
+impl Subtrees for [Hash] {
+    fn leaf_count(&self) -> usize {
+        self.len()
+    }
+
+    fn subtree(&self, start: usize, end: usize) -> Hash {
+        root(&self[start..end])
+    }
+}
+
 /// The audit path of leaf `index`: the sibling hashes from the leaf up to the root.
 pub fn audit_path(leaves: &[Hash], index: usize) -> Vec<Hash> {
-    assert!(index < leaves.len(), "audit_path: index out of range");
+    audit_path_in(leaves, index, leaves.len())
+}
+
+/// The audit path of leaf `index` in the tree of the first `size` leaves of `tree`.
+pub fn audit_path_in<T: Subtrees + ?Sized>(tree: &T, index: usize, size: usize) -> Vec<Hash> {
+    assert!(
+        index < size && size <= tree.leaf_count(),
+        "audit_path: index out of range"
+    );
     let mut path = Vec::new();
-    let (mut lo, mut hi, mut m) = (0usize, leaves.len(), index);
+    let (mut lo, mut hi, mut m) = (0usize, size, index);
     // Walk down from the root, remembering siblings; reverse at the end.
     while hi - lo > 1 {
         let k = split(hi - lo);
         if m < k {
-            path.push(root(&leaves[lo + k..hi]));
+            path.push(tree.subtree(lo + k, hi));
             hi = lo + k;
         } else {
-            path.push(root(&leaves[lo..lo + k]));
+            path.push(tree.subtree(lo, lo + k));
             lo += k;
             m -= k;
         }
     }
     path.reverse();
     path
+}
+
+/// A growing tree kept whole: its leaves and the root of every complete subtree (of `2^h`
+/// leaves starting at a multiple of `2^h`), so that the root, an audit path or a
+/// consistency proof of any of its first sizes takes O(log n) hashes (O(log² n) at worst),
+/// not n. Appending a leaf hashes the subtrees it completes.
+#[derive(Debug, Clone, Default)]
+pub struct Tree {
+    /// `levels[h][i]`: the root of leaves `i * 2^h .. (i + 1) * 2^h`; `levels[0]` the leaves.
+    levels: Vec<Vec<Hash>>,
+}
+
+impl Tree {
+    /// A tree of these leaves.
+    pub fn of(leaves: &[Hash]) -> Tree {
+        let mut t = Tree::default();
+        for leaf in leaves {
+            t.push(*leaf);
+        }
+        t
+    }
+
+    /// Appends a leaf.
+    pub fn push(&mut self, leaf: Hash) {
+        let mut node = leaf;
+        for h in 0.. {
+            if self.levels.len() == h {
+                self.levels.push(Vec::new());
+            }
+            let level = &mut self.levels[h];
+            level.push(node);
+            if level.len() % 2 == 1 {
+                break;
+            }
+            node = node_hash(&level[level.len() - 2], &level[level.len() - 1]);
+        }
+    }
+
+    /// The number of leaves.
+    pub fn len(&self) -> usize {
+        self.leaves().len()
+    }
+
+    /// Whether it has no leaf.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The leaves, in order.
+    pub fn leaves(&self) -> &[Hash] {
+        self.levels.first().map_or(&[], Vec::as_slice)
+    }
+
+    /// The root of the tree of the first `size` leaves.
+    pub fn root(&self, size: usize) -> Hash {
+        assert!(
+            size <= self.leaf_count(),
+            "Tree::root: size beyond the tree"
+        );
+        self.subtree(0, size)
+    }
+}
+
+impl Subtrees for Tree {
+    fn leaf_count(&self) -> usize {
+        self.len()
+    }
+
+    fn subtree(&self, start: usize, end: usize) -> Hash {
+        let n = end - start;
+        match n {
+            0 => empty_root(),
+            _ if n.is_power_of_two() && start.is_multiple_of(n) => {
+                self.levels[n.trailing_zeros() as usize][start / n]
+            }
+            _ => {
+                let k = split(n);
+                node_hash(
+                    &self.subtree(start, start + k),
+                    &self.subtree(start + k, end),
+                )
+            }
+        }
+    }
 }
 
 /// Recomputes the root from a leaf hash, its index, the tree size and its audit path
@@ -201,6 +311,35 @@ mod tests {
                         "n = {n}, i = {i} accepted at index {wrong}"
                     );
                 }
+            }
+        }
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn a_kept_tree_gives_every_root_and_path_of_its_sizes() {
+        let all = items(70);
+        let mut tree = Tree::default();
+        assert_eq!(tree.root(0), empty_root());
+        for (n, leaf) in all.iter().enumerate() {
+            tree.push(*leaf);
+            let size = n + 1;
+            assert_eq!(tree.leaves(), &all[..size]);
+            for s in 0..=size {
+                assert_eq!(tree.root(s), recursive(&all[..s]), "size {s} of {size}");
+            }
+            for i in 0..size {
+                assert_eq!(
+                    audit_path_in(&tree, i, size),
+                    audit_path(&all[..size], i),
+                    "leaf {i} of {size}"
+                );
+            }
+        }
+        assert_eq!(Tree::of(&all).root(70), root(&all));
+        for start in 0..20 {
+            for end in start..20 {
+                assert_eq!(tree.subtree(start, end), recursive(&all[start..end]));
             }
         }
     }

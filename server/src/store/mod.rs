@@ -32,6 +32,7 @@ use anyhow::{Context, Result, bail};
 use rusqlite::Connection;
 
 use pipeproof_core::api::{PublicKey, Scope, Token};
+use pipeproof_core::merkle;
 use pipeproof_core::sign::{KeyHandover, KeyPair};
 
 use crate::error::ApiError;
@@ -58,6 +59,8 @@ pub struct Store {
     pub exports: exports::Exports,
     key: KeyPair,
     run_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// The log of seals' tree, kept between requests ([`Store::with_log`]).
+    log: Mutex<merkle::Tree>,
 }
 
 /// The current time, RFC 3339 UTC with milliseconds.
@@ -174,6 +177,7 @@ impl Store {
             reads: Mutex::new(Vec::new()),
             key,
             run_locks: Mutex::new(HashMap::new()),
+            log: Mutex::new(merkle::Tree::default()),
         };
         Ok(store)
     }
@@ -247,6 +251,19 @@ impl Store {
     ) -> Result<T, ApiError> {
         let mut conn = self.write.lock().unwrap_or_else(|p| p.into_inner());
         Ok(f(&mut conn)?)
+    }
+
+    /// Runs `f` on the tree of the log of seals, brought up to date with the database first:
+    /// the tree is kept between requests, and only the entries appended since are read, so
+    /// a head or a proof costs O(log n) hashes, not a read and a hash of the whole log. (The
+    /// log only grows; `pipeproof check` reads the database's own.)
+    pub fn with_log<T>(&self, f: impl FnOnce(&merkle::Tree) -> T) -> Result<T, ApiError> {
+        let mut tree = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let start = tree.len() as u64;
+        for leaf in self.read(|c| db::log_leaves_from(c, start))? {
+            tree.push(leaf);
+        }
+        Ok(f(&tree))
     }
 
     /// The lock that serialises the steps, seal and failure of one run.

@@ -430,16 +430,17 @@ pub fn trace(store: &Store, run_id: &str, value: &[String]) -> Result<Trace, Api
 
 /// The log of seals' head now, signed.
 pub fn log_head(store: &Store) -> Result<TreeHead, ApiError> {
-    let leaves = store.read(db::log_leaves)?;
-    Ok(store.key().sign_tree_head(&leaves, &super::now()))
+    let (size, root) = store.with_log(|t| (t.len(), t.root(t.len())))?;
+    Ok(store
+        .key()
+        .sign_tree_head_of(size as u64, root, &super::now()))
 }
 
 /// The log's size, or 422 naming `what` when `size` is not a size it has had.
-fn log_size(leaves: &[Hash], size: Option<u64>, what: &str) -> Result<usize, ApiError> {
-    let now = leaves.len() as u64;
+fn log_size(now: usize, size: Option<u64>, what: &str) -> Result<usize, ApiError> {
     match size {
-        None => Ok(leaves.len()),
-        Some(n) if n <= now => Ok(n as usize),
+        None => Ok(now),
+        Some(n) if n <= now as u64 => Ok(n as usize),
         Some(n) => Err(ApiError::unprocessable(
             "log-size",
             format!("{what} {n} is beyond the log, which has {now} entries"),
@@ -453,8 +454,7 @@ pub fn log_inclusion(
     run_id: &str,
     size: Option<u64>,
 ) -> Result<LogInclusion, ApiError> {
-    let (index, leaves) = store.read(|c| Ok((db::log_index(c, run_id)?, db::log_leaves(c)?)))?;
-    let Some(index) = index else {
+    let Some(index) = store.read(|c| db::log_index(c, run_id))? else {
         let run = store.read(|c| db::get_run(c, run_id))?;
         return Err(match run {
             None => ApiError::unknown_run(run_id),
@@ -468,22 +468,23 @@ pub fn log_inclusion(
             ),
         });
     };
-    let size = log_size(&leaves, size, "size")?;
-    if index as usize >= size {
-        return Err(ApiError::unprocessable(
-            "log-size",
-            format!(
-                "run `{run_id}` is entry {index} of the log, so it is in no log of {size} \
-                 entries; ask for a size above {index}"
-            ),
-        ));
-    }
-    let leaves = &leaves[..size];
-    Ok(LogInclusion {
-        run_id: run_id.to_string(),
-        leaf: leaves[index as usize],
-        proof: log::inclusion_proof(leaves, index as usize),
-    })
+    store.with_log(|tree| {
+        let size = log_size(tree.len(), size, "size")?;
+        if index as usize >= size {
+            return Err(ApiError::unprocessable(
+                "log-size",
+                format!(
+                    "run `{run_id}` is entry {index} of the log, so it is in no log of {size} \
+                     entries; ask for a size above {index}"
+                ),
+            ));
+        }
+        Ok(LogInclusion {
+            run_id: run_id.to_string(),
+            leaf: tree.leaves()[index as usize],
+            proof: log::inclusion_proof_in(tree, index as usize, size),
+        })
+    })?
 }
 
 /// The proof that the log of `from` entries is the start of the log of `to` (default: all).
@@ -492,10 +493,11 @@ pub fn log_consistency(
     from: u64,
     to: Option<u64>,
 ) -> Result<ConsistencyProof, ApiError> {
-    let leaves = store.read(db::log_leaves)?;
-    let to = log_size(&leaves, to, "to")?;
-    let from = log_size(&leaves[..to], Some(from), "from")?;
-    Ok(log::consistency_proof(&leaves[..to], from))
+    store.with_log(|tree| {
+        let to = log_size(tree.len(), to, "to")?;
+        let from = log_size(to, Some(from), "from")?;
+        Ok(log::consistency_proof_in(tree, from, to))
+    })?
 }
 
 /// The log's entries from `start`, at most `limit`.
