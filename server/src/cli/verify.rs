@@ -77,9 +77,16 @@ impl<R> Watched<R> {
         }
     }
 
+    /// Keeps a read's error if it is the device's. An offset the bundle gives that no file
+    /// has (past 2^63: EINVAL) is the bundle's fault, as are the errors of its contents:
+    /// those fail the checks, they do not make the bundle unreadable.
     fn note<T>(&self, r: std::io::Result<T>) -> std::io::Result<T> {
+        use std::io::ErrorKind::{Interrupted, InvalidData, InvalidInput, UnexpectedEof};
         if let Err(e) = &r
-            && e.kind() != std::io::ErrorKind::Interrupted
+            && !matches!(
+                e.kind(),
+                Interrupted | InvalidInput | InvalidData | UnexpectedEof
+            )
         {
             let _ = self.error.set(e.to_string());
         }
@@ -97,11 +104,7 @@ impl<R: Read> Read for Watched<R> {
 impl<R: Seek> Seek for Watched<R> {
     fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
         let r = self.inner.seek(to);
-        // Seeking before the start is the bundle's fault (a damaged offset), not the disk's.
-        match r {
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Err(e),
-            r => self.note(r),
-        }
+        self.note(r)
     }
 }
 
@@ -320,12 +323,13 @@ mod tests {
         bytes: Arc<Vec<u8>>,
         pos: u64,
         bad_from: u64,
+        errno: i32,
     }
 
     impl Read for FailingDisk {
         fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
             if self.pos + buf.len().min(1) as u64 > self.bad_from {
-                return Err(std::io::Error::from_raw_os_error(5));
+                return Err(std::io::Error::from_raw_os_error(self.errno));
             }
             let mut c = Cursor::new(&self.bytes[..]);
             c.set_position(self.pos);
@@ -367,6 +371,7 @@ mod tests {
             bytes: Arc::clone(&bytes),
             pos: 0,
             bad_from,
+            errno: 5,
         };
         let sound = verify_and_report(disk(u64::MAX), &args()).unwrap();
         assert_eq!(sound, ExitCode::SUCCESS);
@@ -382,5 +387,15 @@ mod tests {
                 "{e}"
             );
         }
+        // A read the bundle itself makes fail (an offset past 2^63: EINVAL) fails the
+        // checks: the bundle was read, and is not a valid one.
+        let crafted = FailingDisk {
+            errno: 22,
+            ..disk(len / 2)
+        };
+        assert_eq!(
+            verify_and_report(crafted, &args()).unwrap(),
+            ExitCode::from(1)
+        );
     }
 }
