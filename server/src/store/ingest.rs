@@ -129,39 +129,34 @@ pub fn replayed_step(
 fn same_data(step: &Step, key: &str, upload: &Upload) -> Result<(), ApiError> {
     let sent = pipeproof_core::fingerprint_only(&open_source(&upload.path, upload.format)?)?;
     let stored = &step.record;
-    let fields = |rows, schema, content, order| (rows, schema, content, order);
-    let same = fields(
-        sent.rows,
-        sent.schema_hash,
-        sent.content_root,
-        sent.order_root,
-    ) == fields(
-        stored.rows,
-        stored.schema_hash,
-        stored.content_root,
-        stored.order_root,
-    );
-    if same {
+    let rows = |n: u64| match n {
+        1 => "1 row".to_string(),
+        n => format!("{n} rows"),
+    };
+    let short = |h: &pipeproof_core::hash::Hash| h.to_hex()[..12].to_string();
+    // What differs, most telling first.
+    let differs = if sent.schema_hash != stored.schema_hash {
+        "other columns (names, types or their order)".to_string()
+    } else if sent.rows != stored.rows {
+        format!("{} where it stored {}", rows(sent.rows), rows(stored.rows))
+    } else if sent.content_root != stored.content_root {
+        format!(
+            "other rows (content root {}, stored {})",
+            short(&sent.content_root),
+            short(&stored.content_root)
+        )
+    } else if sent.order_root != stored.order_root {
+        "the same rows in another order".to_string()
+    } else {
         return Ok(());
-    }
-    let what = |rows: u64, content: &pipeproof_core::hash::Hash| {
-        let rows = match rows {
-            1 => "1 row".to_string(),
-            n => format!("{n} rows"),
-        };
-        format!("{rows}, content root {}", &content.to_hex()[..12])
     };
     Err(ApiError::new(
         actix_web::http::StatusCode::CONFLICT,
         "idempotency-key-reused",
         format!(
-            "the idempotency key `{key}` stored step {} `{}` of run `{}` with other data \
-             ({}); this body holds {}: send a new step with a new key",
-            stored.index,
-            stored.step,
-            stored.run_id,
-            what(stored.rows, &stored.content_root),
-            what(sent.rows, &sent.content_root),
+            "the idempotency key `{key}` stored step {} `{}` of run `{}` with other data: this \
+             body holds {differs}; send a new step with a new key",
+            stored.index, stored.step, stored.run_id,
         ),
     ))
 }
