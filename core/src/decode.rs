@@ -615,6 +615,9 @@ fn zero_padded_columns<R: Read>(inferred: &Schema, reader: R) -> Result<Vec<bool
                 .ok_or_else(|| format.error("a column read as text is not text"))?;
             padded[i] = values.iter().flatten().any(is_zero_padded);
         }
+        if numeric.iter().all(|&i| padded[i]) {
+            break; // every numeric column is text already: the rest changes nothing
+        }
     }
     Ok(padded)
 }
