@@ -271,9 +271,31 @@ pub fn verify_handover(h: &KeyHandover) -> Result<()> {
     verify_signed("hand-over", &h.to, &h.to_signature, &message, None)
 }
 
+/// The hand-overs that verify and are no fork: a key that hands over to two keys has been
+/// used by two holders (one of them a thief), so none of its hand-overs is followed.
+fn followable(handovers: &[KeyHandover]) -> Vec<(String, String, &KeyHandover)> {
+    let valid: Vec<(String, String, &KeyHandover)> = handovers
+        .iter()
+        .filter(|h| verify_handover(h).is_ok())
+        .map(|h| {
+            (
+                h.from.trim().to_ascii_lowercase(),
+                h.to.trim().to_ascii_lowercase(),
+                h,
+            )
+        })
+        .collect();
+    valid
+        .iter()
+        .filter(|(from, to, _)| !valid.iter().any(|(f, t, _)| f == from && t != to))
+        .cloned()
+        .collect()
+}
+
 /// The keys trusted from the `trusted` ones on: those, then every key that a hand-over that
 /// verifies hands over to from a key already trusted, however many hand-overs away (hex,
-/// lower case, in the order reached). Hand-overs that do not verify are passed over.
+/// lower case, in the order reached). Hand-overs that do not verify are passed over, and so
+/// are all those of a key that hands over to two keys (a fork: see [`followable`]).
 pub fn keys_from(trusted: &[String], handovers: &[KeyHandover]) -> Vec<String> {
     let mut keys: Vec<String> = Vec::new();
     for k in trusted {
@@ -282,22 +304,43 @@ pub fn keys_from(trusted: &[String], handovers: &[KeyHandover]) -> Vec<String> {
             keys.push(k);
         }
     }
-    let valid: Vec<&KeyHandover> = handovers
-        .iter()
-        .filter(|h| verify_handover(h).is_ok())
-        .collect();
+    let links = followable(handovers);
     let mut grew = true;
     while grew {
         grew = false;
-        for h in &valid {
-            let (from, to) = (h.from.to_ascii_lowercase(), h.to.to_ascii_lowercase());
-            if keys.contains(&from) && !keys.contains(&to) {
-                keys.push(to);
+        for (from, to, _) in &links {
+            if keys.contains(from) && !keys.contains(to) {
+                keys.push(to.clone());
                 grew = true;
             }
         }
     }
     keys
+}
+
+/// The keys the `trusted` ones took over from, however many hand-overs back, each with the
+/// time it handed over (`at`, RFC 3339): a trusted key's signature on a hand-over vouches for
+/// the key before it, for what that key signed until then. The same rules as [`keys_from`]:
+/// only hand-overs that verify, and no fork.
+pub fn keys_before(trusted: &[String], handovers: &[KeyHandover]) -> Vec<(String, String)> {
+    let links = followable(handovers);
+    let mut seen: Vec<String> = trusted
+        .iter()
+        .map(|k| k.trim().to_ascii_lowercase())
+        .collect();
+    let mut before = Vec::new();
+    let mut at = 0;
+    while at < seen.len() {
+        let key = seen[at].clone();
+        for (from, to, h) in &links {
+            if *to == key && !seen.contains(from) {
+                seen.push(from.clone());
+                before.push((from.clone(), h.at.clone()));
+            }
+        }
+        at += 1;
+    }
+    before
 }
 
 #[cfg(test)]
@@ -379,9 +422,24 @@ mod tests {
         let mut bad = bc.clone();
         bad.at = "2026-03-02T00:00:00Z".into();
         assert_eq!(
-            keys_from(std::slice::from_ref(&ka), &[ab, bad, forged]),
+            keys_from(std::slice::from_ref(&ka), &[ab.clone(), bad, forged]),
             [&*ka, &kb]
         );
+        // Backwards: each key a trusted one took over from, with when it handed over.
+        let back = |k: &str| keys_before(&[k.to_string()], &all);
+        assert_eq!(
+            back(&kc),
+            [(kb.clone(), bc.at.clone()), (ka.clone(), ab.at.clone())]
+        );
+        assert_eq!(back(&kb), [(ka.clone(), ab.at.clone())]);
+        assert!(back(&ka).is_empty());
+        // A key handing over to two keys (a thief's hand-over beside the holder's) is
+        // followed neither way.
+        let thief = a.hand_over(&d, "2026-02-02T00:00:00Z");
+        let forked = [ab.clone(), bc.clone(), thief];
+        assert_eq!(keys_from(std::slice::from_ref(&ka), &forked), [&*ka]);
+        assert!(keys_before(std::slice::from_ref(&kb), &forked).is_empty());
+        assert_eq!(keys_from(std::slice::from_ref(&kb), &forked), [&*kb, &kc]);
     }
 
     #[cfg_attr(not(target_arch = "wasm32"), test)]

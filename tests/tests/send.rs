@@ -767,7 +767,7 @@ fn a_rotated_key_hands_over_and_the_past_still_verifies() {
             "by key {}…, to which the kept head's key {}… handed over",
             short(&new_key),
             short(&old_key)
-        )) && text(&o).contains("or a key it handed over to"),
+        )) && text(&o).contains("or a key handed over to or from it"),
         "{}",
         text(&o)
     );
@@ -778,6 +778,22 @@ fn a_rotated_key_hands_over_and_the_past_still_verifies() {
         "{}",
         text(&o)
     );
+    // A monitor that starts after the rotation reads the entries sealed before it: the new
+    // key's signature on the hand-over vouches for the old key until then.
+    let o = cli(
+        &server,
+        Some(ADMIN),
+        &["log", "head", "-o", &path("h3.json")],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    sealed_run(&server, &file);
+    let o = cli(
+        &server,
+        Some(ADMIN),
+        &["log", "check", &path("h3.json"), "--entries"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("its 3 entries are seals"), "{}", text(&o));
     // Pinned to the old key alone, the same holds through the hand-over.
     let o = cli(
         &server,

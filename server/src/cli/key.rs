@@ -24,13 +24,37 @@ enum KeyCommand {
         /// The server's data directory. Default: `.data` in the current directory.
         #[arg(long, env = "PIPEPROOF_DATA_DIR", default_value = ".data")]
         data_dir: PathBuf,
+        /// The signing key's file is lost for good: make a new key without a hand-over
+        /// (no key is left to sign one) and retire the lost one. Verifiers must be told the
+        /// new key through a channel of their own; monitors refuse heads it signs until then.
+        #[arg(long)]
+        lost: bool,
     },
 }
 
 /// Runs `pipeproof key ...`.
 pub fn run(args: Args) -> Result<ExitCode> {
     match args.command {
-        KeyCommand::Rotate { data_dir } => {
+        KeyCommand::Rotate {
+            data_dir,
+            lost: true,
+        } => {
+            let (key, retired) = crate::store::replace_lost_key(&data_dir)?;
+            println!("signing key  {key}");
+            for k in retired {
+                println!("retired      {k} (lost: it signed no hand-over)");
+            }
+            println!(
+                "No hand-over vouches for the new key: give it to everyone who verifies this \
+                 server's bundles or monitors its log, through a channel of your own (they \
+                 will refuse what it signs until they trust it). Start the server again."
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        KeyCommand::Rotate {
+            data_dir,
+            lost: false,
+        } => {
             let h = crate::store::rotate_key(&data_dir)?;
             println!("signing key  {}", h.to);
             println!("retired      {} (at {})", h.from, h.at);

@@ -11,7 +11,7 @@ use pipeproof_core::api::{Keys, LogEntries, LogInclusion};
 use pipeproof_core::bundle::Manifest;
 use pipeproof_core::log::{self, ConsistencyProof, TreeHead};
 use pipeproof_core::merkle;
-use pipeproof_core::sign::{KeyHandover, keys_from, verify_seal};
+use pipeproof_core::sign::{KeyHandover, Seal, keys_before, keys_from, verify_seal};
 
 use super::Output;
 use super::verify::trusted_key;
@@ -256,6 +256,29 @@ impl Trust {
         found.or(base.first()).cloned()
     }
 
+    /// The key to check an entry's seal against: one relied on (a trusted key, else
+    /// `anchor`) or one of those handed over to ([`Trust::key_for`]); or a key that one of
+    /// those took over from, for a seal made before that key handed over (the taker's
+    /// signature on the hand-over vouches for it until then: a monitor that started after a
+    /// rotation reads the entries sealed before it).
+    fn seal_key(&self, anchor: &str, seal: &Seal) -> Option<String> {
+        let forward = self.key_for(Some(anchor), &seal.public_key);
+        if forward
+            .as_deref()
+            .is_some_and(|k| k.eq_ignore_ascii_case(&seal.public_key))
+        {
+            return forward;
+        }
+        let base = self.base(Some(anchor));
+        keys_before(&base, &self.handovers)
+            .into_iter()
+            .find(|(key, until)| {
+                key.eq_ignore_ascii_case(&seal.public_key) && not_after(&seal.sealed_at, until)
+            })
+            .map(|(key, _)| key)
+            .or(forward)
+    }
+
     /// Checks a head's signature: by a trusted key when --pubkey named some, else by
     /// `anchor` (a key already relied on, and whose it is: the kept head's, the bundle
     /// seal's) when there is one, else by the key written in the head; or by a key one of
@@ -297,6 +320,14 @@ impl Trust {
             }
         })
     }
+}
+
+/// Whether the RFC 3339 time `t` is not after `until` (false when either is no such time).
+fn not_after(t: &str, until: &str) -> bool {
+    let parse = |t: &str| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+    };
+    matches!((parse(t), parse(until)), (Some(t), Some(until)) if t <= until)
 }
 
 fn read_head(path: &Path) -> Result<TreeHead> {
@@ -390,7 +421,7 @@ fn check(old_path: &Path, entries: bool, common: &Common) -> Result<Outcome> {
                 if trust.handovers.is_empty() {
                     ""
                 } else {
-                    " or a key it handed over to"
+                    " or a key handed over to or from it"
                 }
             )),
             Err(problem) => return Ok(fail(problem)),
@@ -446,7 +477,7 @@ fn read_entries(
                     e.run_id, e.seal.run_id
                 )));
             }
-            let signer = trust.key_for(Some(key), &e.seal.public_key);
+            let signer = trust.seal_key(key, &e.seal);
             if let Err(problem) = verify_seal(&e.seal, signer.as_deref()) {
                 return Ok(Err(format!(
                     "entry {at} (run {}): {}",

@@ -211,7 +211,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         &s.data_dir,
         "stop it, or give this one another --data-dir",
     )?;
-    let mut store = Store::open(&s.data_dir)?;
+    let mut store = Store::open_serving(&s.data_dir, &_lock)?;
     store.exports.set_cache(s.export_cache);
     let store = Arc::new(store);
     store.recover()?;

@@ -550,8 +550,7 @@ pub fn insert_token(conn: &Connection, token: &Token, hash: &blake3::Hash) -> ru
 /// Every token with its hash, revoked ones included, in the order they were made.
 pub fn tokens(conn: &Connection) -> rusqlite::Result<Vec<(Token, blake3::Hash)>> {
     let mut stmt = conn.prepare(
-        "SELECT id, name, scopes, hash, created_at, revoked_at FROM tokens
-         ORDER BY created_at, rowid",
+        "SELECT id, name, scopes, hash, created_at, revoked_at FROM tokens ORDER BY rowid",
     )?;
     stmt.query_map([], |r| {
         let scopes: String = r.get(2)?;
@@ -616,17 +615,6 @@ pub fn key_created_at(conn: &Connection, public_key: &str) -> rusqlite::Result<O
         |r| r.get(0),
     )
     .optional()
-}
-
-/// When a key was rotated away (None while it is not, or is unknown).
-pub fn key_retired_at(conn: &Connection, public_key: &str) -> rusqlite::Result<Option<String>> {
-    conn.query_row(
-        "SELECT retired_at FROM keys WHERE public_key = ?1",
-        [public_key],
-        |r| r.get(0),
-    )
-    .optional()
-    .map(Option::flatten)
 }
 
 /// Marks a key rotated away at `at`.

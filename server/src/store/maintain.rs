@@ -14,7 +14,7 @@ use rusqlite::{Connection, OpenFlags};
 use pipeproof_core::bundle::verify_stream;
 
 use super::blobs::{Blobs, random_name, sync_dir};
-use super::{DB_FILE, KEY_FILE, Store, db};
+use super::{DB_FILE, KEY_FILE, NEXT_KEY_FILE, Store, db};
 
 /// What a backup holds.
 #[derive(Debug, serde::Serialize)]
@@ -61,6 +61,26 @@ impl CheckReport {
             detail: detail.into(),
         });
     }
+}
+
+/// The signing key a database copy names as the one in use, read from `signing.key` or
+/// `signing.key.next` (a rotation between the copy and now makes neither hold it: an error,
+/// the backup is taken again).
+fn snapshot_key(snapshot: &Connection, data_dir: &Path) -> Result<pipeproof_core::sign::KeyPair> {
+    let keys = db::keys(snapshot)?;
+    let current = keys.iter().find(|k| k.retired_at.is_none());
+    for name in [KEY_FILE, NEXT_KEY_FILE] {
+        let Ok(key) = super::read_key(&data_dir.join(name)) else {
+            continue;
+        };
+        if current.is_none_or(|k| k.public_key == key.public_hex()) {
+            return Ok(key);
+        }
+    }
+    bail!(
+        "the signing key of {} changed while it was backed up (a key rotation): back it up again",
+        data_dir.display()
+    )
 }
 
 fn require_store(dir: &Path) -> Result<()> {
@@ -194,8 +214,12 @@ pub fn backup(data_dir: &Path, out: &Path) -> Result<BackupReport> {
         report.bytes += copy_file(&source.path(&id), &target.path(&id), Some(&id), 0o644)?;
         report.blobs += 1;
     }
+    // The key the copied database signs with: `signing.key`, or the next key of a rotation
+    // being written (not yet renamed into place).
+    let key = snapshot_key(&snapshot, data_dir)?;
     drop(snapshot);
-    report.bytes += copy_file(&data_dir.join(KEY_FILE), &out.join(KEY_FILE), None, 0o600)?;
+    super::write_key(&out.join(KEY_FILE), &key)?;
+    report.bytes += 64;
     fs::rename(&partial, out.join(DB_FILE))?;
     sync_dir(out)?;
     Ok(report)
@@ -331,26 +355,16 @@ pub fn check(data_dir: &Path) -> Result<CheckReport> {
         }
     };
     // A run sealed before a key rotation is checked against the key it was sealed with, if
-    // it is one of the store's keys, whose hand-overs must hold.
-    let keys = match store.keys() {
+    // it is one of the store's keys, whose chain must hold.
+    let keys = match store.read(db::keys) {
         Ok(keys) => keys,
         Err(e) => {
             report.damaged("database", format!("keys cannot be read: {}", e.detail));
             return Ok(report);
         }
     };
-    for k in &keys {
-        if let Some(h) = &k.handover
-            && let Err(e) = pipeproof_core::sign::verify_handover(h)
-                .and_then(|()| same_key(&h.to, &k.public_key))
-        {
-            report.damaged(
-                format!("key {}", k.public_key),
-                format!("its hand-over: {e}"),
-            );
-        }
-    }
     let public_key = store.key().public_hex();
+    check_keys(&keys, &public_key, &mut report);
     let runs = match store.read(db::run_statuses) {
         Ok(r) => r,
         Err(e) => {
@@ -401,14 +415,49 @@ pub fn check(data_dir: &Path) -> Result<CheckReport> {
     Ok(report)
 }
 
-/// That a hand-over names the key it is stored with.
-fn same_key(named: &str, stored: &str) -> pipeproof_core::Result<()> {
-    if named.eq_ignore_ascii_case(stored) {
-        Ok(())
-    } else {
-        Err(pipeproof_core::Error::Verification(format!(
-            "it hands over to key {named}, not to this one"
-        )))
+/// The store's keys as a chain, in the order they were made (`keys` is newest first): each
+/// after the first handed over to by the one before it (or made without a hand-over when
+/// that one was lost, `key rotate --lost`), every one but the last retired, the last the key
+/// in use. A key listed out of that chain (added to the table, or handed over to from
+/// elsewhere) is damage: its seals would verify against the keys the server lists.
+fn check_keys(keys: &[pipeproof_core::api::PublicKey], in_use: &str, report: &mut CheckReport) {
+    let chain: Vec<_> = keys.iter().rev().collect();
+    for (i, k) in chain.iter().enumerate() {
+        let place = format!("key {}", k.public_key);
+        if let Some(h) = &k.handover {
+            let before = i.checked_sub(1).map(|b| chain[b].public_key.as_str());
+            let problem = match pipeproof_core::sign::verify_handover(h) {
+                Err(e) => Some(format!("its hand-over: {e}")),
+                Ok(()) if !h.to.eq_ignore_ascii_case(&k.public_key) => {
+                    Some(format!("its hand-over is to another key, {}", h.to))
+                }
+                Ok(()) if before.is_none_or(|b| !h.from.eq_ignore_ascii_case(b)) => Some(format!(
+                    "it is handed over to by key {}, not by the key made before it ({})",
+                    h.from,
+                    before.unwrap_or("none")
+                )),
+                Ok(()) => None,
+            };
+            if let Some(problem) = problem {
+                report.damaged(&place, problem);
+            }
+        }
+        let last = i + 1 == chain.len();
+        match (&k.retired_at, last) {
+            (None, false) => report.damaged(
+                &place,
+                "it is not retired, though a key was made after it: the store has two keys in use",
+            ),
+            (Some(at), true) => report.damaged(
+                &place,
+                format!("the newest key is marked retired (at {at})"),
+            ),
+            (None, true) if k.public_key != in_use => report.damaged(
+                &place,
+                format!("the newest key is not the one in signing.key ({in_use})"),
+            ),
+            _ => {}
+        }
     }
 }
 
@@ -445,5 +494,90 @@ fn check_log(store: &Store, report: &mut CheckReport) {
             format!("run {run_id}"),
             "it ended, but its seal is not in the log",
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pipeproof_core::api::PublicKey;
+    use pipeproof_core::sign::KeyPair;
+
+    fn key(k: &KeyPair, retired: Option<&str>, from: Option<&KeyPair>) -> PublicKey {
+        PublicKey {
+            algorithm: "ed25519".into(),
+            public_key: k.public_hex(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            retired_at: retired.map(String::from),
+            handover: from.map(|f| f.hand_over(k, "2026-02-01T00:00:00Z")),
+        }
+    }
+
+    /// The damage `check_keys` reports of keys listed oldest first.
+    fn damage(oldest_first: &[PublicKey], in_use: &KeyPair) -> Vec<String> {
+        let newest_first: Vec<PublicKey> = oldest_first.iter().rev().cloned().collect();
+        let mut report = CheckReport::default();
+        check_keys(&newest_first, &in_use.public_hex(), &mut report);
+        report.damage.into_iter().map(|d| d.detail).collect()
+    }
+
+    #[test]
+    fn a_backup_during_a_rotation_holds_the_key_its_database_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let store = Store::open(&data).unwrap();
+        // A rotation recorded, its key not yet renamed into place.
+        let next = KeyPair::from_bytes(&[6; 32]);
+        let handover = store.key().hand_over(&next, &super::super::now());
+        super::super::write_key(&data.join(NEXT_KEY_FILE), &next).unwrap();
+        store
+            .write(|c| {
+                db::retire_key(c, &handover.from, &handover.at)?;
+                db::insert_key(c, &handover.to, &handover.at, Some(&handover))
+            })
+            .unwrap();
+        drop(store);
+        backup(&data, &dir.path().join("bk")).unwrap();
+        let kept = super::super::read_key(&dir.path().join("bk").join(KEY_FILE)).unwrap();
+        assert_eq!(kept.public_hex(), next.public_hex());
+        let report = restore(&dir.path().join("bk"), &dir.path().join("restored")).unwrap();
+        assert!(report.damage.is_empty(), "{:?}", report.damage);
+        // Neither file holding the key the database names: taken again, not half.
+        std::fs::remove_file(data.join(NEXT_KEY_FILE)).unwrap();
+        let e = format!("{:#}", backup(&data, &dir.path().join("bk2")).unwrap_err());
+        assert!(e.contains("changed while it was backed up"), "{e}");
+    }
+
+    #[test]
+    fn the_keys_must_form_one_chain_ending_in_the_key_in_use() {
+        let [a, b, c, x] = [1u8, 2, 3, 9].map(|i| KeyPair::from_bytes(&[i; 32]));
+        let at = Some("2026-02-01T00:00:00Z");
+        let sound = [
+            key(&a, at, None),
+            key(&b, at, Some(&a)),
+            key(&c, None, Some(&b)),
+        ];
+        assert_eq!(damage(&sound, &c), Vec::<String>::new());
+        // A key lost and replaced without a hand-over is a link of the chain too.
+        let lost = [key(&a, at, None), key(&b, None, None)];
+        assert_eq!(damage(&lost, &b), Vec::<String>::new());
+        // A key slipped in beside the one in use; a hand-over from a stranger; a fork.
+        let added = [key(&a, None, None), key(&x, None, None)];
+        assert!(damage(&added, &x)[0].contains("two keys in use"));
+        let stranger = [key(&a, at, None), key(&b, None, Some(&x))];
+        assert!(damage(&stranger, &b)[0].contains("not by the key made before it"));
+        let fork = [
+            key(&a, at, None),
+            key(&b, at, Some(&a)),
+            key(&x, None, Some(&a)),
+        ];
+        assert!(damage(&fork, &x)[0].contains("not by the key made before it"));
+        // The newest key retired, or not the one in the key file.
+        assert!(damage(&sound[..2], &b)[0].contains("newest key is marked retired"));
+        assert!(damage(&sound, &x)[0].contains("not the one in signing.key"));
+        // A hand-over whose signature does not hold.
+        let mut broken = sound.clone();
+        broken[1].handover.as_mut().unwrap().at = "2026-03-01T00:00:00Z".into();
+        assert!(damage(&broken, &c)[0].contains("its hand-over"));
     }
 }

@@ -131,8 +131,20 @@ pub fn lock_for_serving(dir: &Path, remedy: &str) -> Result<File> {
 
 impl Store {
     /// Opens the store in `dir`, creating it (database, directories, signing key) on first
-    /// use and applying migrations. The server then calls [`Store::recover`].
+    /// use and applying migrations, beside a server that may be running (`check`, `token`):
+    /// an interrupted key rotation is left for the server to finish ([`Store::open_serving`]).
     pub fn open(dir: &Path) -> Result<Store> {
+        Store::open_with(dir, false)
+    }
+
+    /// Opens the store in `dir` as the one process holding it ([`lock_for_serving`]: the
+    /// server, a key rotation), which finishes or undoes an interrupted key rotation. The
+    /// server then calls [`Store::recover`].
+    pub fn open_serving(dir: &Path, _lock: &File) -> Result<Store> {
+        Store::open_with(dir, true)
+    }
+
+    fn open_with(dir: &Path, serving: bool) -> Result<Store> {
         for sub in ["", "blobs", "carry", "tmp"] {
             let d = dir.join(sub);
             fs::create_dir_all(&d).with_context(|| {
@@ -153,19 +165,7 @@ impl Store {
             )
         })?;
         db::migrate(&mut conn).with_context(|| format!("{}", db_path.display()))?;
-        finish_rotation(&dir, &conn)?;
-        let key = load_or_make_key(&dir.join(KEY_FILE))?;
-        let created = now();
-        db::insert_key(&conn, &key.public_hex(), &created, None)?;
-        if let Some(retired) = db::key_retired_at(&conn, &key.public_hex())? {
-            bail!(
-                "{} holds the key {}, rotated away at {retired}: a retired key signs nothing \
-                 again. Put back the signing key made by that rotation (from the backup that \
-                 holds it), or restore the backup this key file came from whole",
-                dir.join(KEY_FILE).display(),
-                key.public_hex()
-            );
-        }
+        let key = signing_key(&dir, &conn, serving)?;
         let exports = exports::Exports::new(dir.join("exports"), exports::DEFAULT_CACHE)
             .with_context(|| format!("cannot create {}", dir.join("exports").display()))?;
         let store = Store {
@@ -413,18 +413,74 @@ impl Store {
     }
 }
 
-fn load_or_make_key(path: &Path) -> Result<KeyPair> {
-    if path.exists() {
-        return read_key(path);
+/// The key the store signs with: `signing.key`, made on first use; or, while a rotation is
+/// being written (or was cut short), `signing.key.next` once the database holds it. Only a
+/// `serving` opener moves or drops `signing.key.next` (finishing or undoing the rotation):
+/// another command beside it only reads. A key the store's keys do not list, or lists as
+/// retired, is refused, as is a missing key file once the store has a key.
+fn signing_key(dir: &Path, conn: &Connection, serving: bool) -> Result<KeyPair> {
+    let (path, next_path) = (dir.join(KEY_FILE), dir.join(NEXT_KEY_FILE));
+    match read_key(&next_path) {
+        Ok(next) if db::key_created_at(conn, &next.public_hex())?.is_some() => {
+            if serving {
+                fs::rename(&next_path, &path)?;
+                sync_dir(dir)?;
+                tracing::info!(public_key = %next.public_hex(), "finished an interrupted key rotation");
+            }
+            return Ok(next);
+        }
+        Ok(_) if serving => {
+            fs::remove_file(&next_path)?;
+            sync_dir(dir)?;
+        }
+        // Not recorded (a rotation being written, or one that died before it committed), or
+        // gone (renamed by the rotation meanwhile): the key file is the key.
+        _ => {}
     }
-    let key = KeyPair::generate()?;
-    write_key(path, &key)?;
-    tracing::info!(path = %path.display(), public_key = %key.public_hex(), "made a signing key");
+    let known = db::keys(conn)?;
+    let current = known.iter().find(|k| k.retired_at.is_none());
+    if !path.exists() {
+        if let Some(k) = current {
+            bail!(
+                "the signing key {} is missing; this store signs with the key {}. Put its file \
+                 back from a backup of this store; if it is lost for good, `pipeproof key \
+                 rotate --lost` makes a new key, which no hand-over vouches for",
+                path.display(),
+                k.public_key
+            );
+        }
+        let key = KeyPair::generate()?;
+        write_key(&path, &key)?;
+        tracing::info!(path = %path.display(), public_key = %key.public_hex(), "made a signing key");
+        db::insert_key(conn, &key.public_hex(), &now(), None)?;
+        return Ok(key);
+    }
+    let key = read_key(&path)?;
+    let public = key.public_hex();
+    match known.iter().find(|k| k.public_key == public) {
+        Some(k) => {
+            if let Some(retired) = &k.retired_at {
+                bail!(
+                    "{} holds the key {public}, rotated away at {retired}: a retired key signs \
+                     nothing again. Put back the signing key made by that rotation (from a \
+                     backup that holds it), or restore the backup this key file came from whole",
+                    path.display()
+                );
+            }
+        }
+        None if known.is_empty() => db::insert_key(conn, &public, &now(), None)?,
+        None => bail!(
+            "{} holds the key {public}, which this store never signed with (it signs with {}): \
+             put back this store's own key file from a backup",
+            path.display(),
+            current.map_or("none", |k| k.public_key.as_str())
+        ),
+    }
     Ok(key)
 }
 
 /// Reads a signing key file (the secret, 64 hex digits).
-fn read_key(path: &Path) -> Result<KeyPair> {
+pub(super) fn read_key(path: &Path) -> Result<KeyPair> {
     use std::os::unix::fs::PermissionsExt;
     let text = fs::read_to_string(path)
         .with_context(|| format!("cannot read the signing key {}", path.display()))?;
@@ -443,7 +499,7 @@ fn read_key(path: &Path) -> Result<KeyPair> {
 }
 
 /// Writes a signing key file durably (mode 0600, synced, renamed into place).
-fn write_key(path: &Path, key: &KeyPair) -> Result<()> {
+pub(super) fn write_key(path: &Path, key: &KeyPair) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
     let mut f = fs::OpenOptions::new()
@@ -460,46 +516,22 @@ fn write_key(path: &Path, key: &KeyPair) -> Result<()> {
     Ok(())
 }
 
-/// Finishes or undoes a key rotation a crash interrupted: the next key, written before the
-/// database recorded the hand-over, replaces the signing key if the database holds it, and
-/// is dropped if it does not.
-fn finish_rotation(dir: &Path, conn: &Connection) -> Result<()> {
-    let next = dir.join(NEXT_KEY_FILE);
-    if !next.exists() {
-        return Ok(());
-    }
-    let key = read_key(&next)?;
-    if db::key_created_at(conn, &key.public_hex())?.is_some() {
-        fs::rename(&next, dir.join(KEY_FILE))?;
-        tracing::info!(public_key = %key.public_hex(), "finished an interrupted key rotation");
-    } else {
-        fs::remove_file(&next)?;
-    }
-    sync_dir(dir)?;
-    Ok(())
-}
-
 /// Rotates the signing key of the store in `dir`, whose server must be stopped (it signs
 /// with the key it loaded): a new key is made, the old one hands over to it (a
 /// [`KeyHandover`] signed by both, published with the keys) and is marked retired, and the
 /// new one replaces `signing.key`; the old secret is gone. A crash at any point leaves one
-/// of the two keys in use, with the database agreeing ([`finish_rotation`]).
+/// of the two keys in use, with the database agreeing: the new key is written to
+/// `signing.key.next`, the database records the hand-over, then `signing.key.next` replaces
+/// `signing.key` (an opener holding the lock finishes or undoes a rotation cut short, and
+/// other commands read the key the database names meanwhile: [`signing_key`]).
 pub fn rotate_key(dir: &Path) -> Result<KeyHandover> {
-    let _lock = lock_for_serving(
-        dir,
-        "stop it first: it signs with the key it loaded, then start it again after the rotation",
-    )?;
-    if !dir.join(DB_FILE).exists() {
-        bail!(
-            "{} holds no pipeproof store; pass the server's --data-dir",
-            dir.display()
-        );
-    }
-    let store = Store::open(dir)?;
+    let lock = lock_for_rotation(dir)?;
+    let store = Store::open_serving(dir, &lock)?;
     let next = KeyPair::generate()?;
     let at = now();
     let handover = store.key.hand_over(&next, &at);
-    write_key(&store.dir.join(NEXT_KEY_FILE), &next)?;
+    let (key_path, next_path) = (store.dir.join(KEY_FILE), store.dir.join(NEXT_KEY_FILE));
+    write_key(&next_path, &next)?;
     store
         .write(|c| {
             let tx = c.transaction()?;
@@ -508,11 +540,65 @@ pub fn rotate_key(dir: &Path) -> Result<KeyHandover> {
             tx.commit()
         })
         .map_err(|e| anyhow::anyhow!("cannot record the new key: {}", e.detail))?;
-    finish_rotation(
-        &store.dir,
-        &store.write.lock().unwrap_or_else(|p| p.into_inner()),
-    )?;
+    fs::rename(&next_path, &key_path).with_context(|| {
+        format!(
+            "the new key is recorded but {} could not replace {}: start the server, which \
+             finishes the rotation",
+            next_path.display(),
+            key_path.display()
+        )
+    })?;
+    sync_dir(&store.dir)?;
     Ok(handover)
+}
+
+/// Replaces a signing key that is lost for good (its file gone): a new key is made and the
+/// store's keys are all marked retired, without a hand-over, since no key is left to sign
+/// one. Verifiers must be told the new key through a channel of their own: monitors that
+/// follow hand-overs refuse heads it signs. Returns the new key and those retired.
+pub fn replace_lost_key(dir: &Path) -> Result<(String, Vec<String>)> {
+    let _lock = lock_for_rotation(dir)?;
+    let (key_path, next_path) = (dir.join(KEY_FILE), dir.join(NEXT_KEY_FILE));
+    if key_path.exists() || next_path.exists() {
+        bail!(
+            "{} exists: the key is not lost. Rotate it with `pipeproof key rotate` (its file \
+             must be the store's own key; if it is not, move it away first)",
+            key_path.display()
+        );
+    }
+    let mut conn = db::open(&dir.join(DB_FILE))?;
+    db::migrate(&mut conn)?;
+    let next = KeyPair::generate()?;
+    let at = now();
+    let tx = conn.transaction()?;
+    let retired: Vec<String> = db::keys(&tx)?
+        .into_iter()
+        .filter(|k| k.retired_at.is_none())
+        .map(|k| k.public_key)
+        .collect();
+    for k in &retired {
+        db::retire_key(&tx, k, &at)?;
+    }
+    db::insert_key(&tx, &next.public_hex(), &at, None)?;
+    // Written before the commit: a crash in between leaves the old keys current and no key
+    // file (the command is run again); after it, the new key is there.
+    write_key(&key_path, &next)?;
+    tx.commit()?;
+    Ok((next.public_hex(), retired))
+}
+
+/// `serve.lock`, taken for a key rotation, in a data directory that holds a store.
+fn lock_for_rotation(dir: &Path) -> Result<File> {
+    if !dir.join(DB_FILE).exists() {
+        bail!(
+            "{} holds no pipeproof store; pass the server's --data-dir",
+            dir.display()
+        );
+    }
+    lock_for_serving(
+        dir,
+        "stop it first: it signs with the key it loaded, then start it again after the rotation",
+    )
 }
 
 #[cfg(test)]
@@ -546,22 +632,27 @@ mod tests {
     }
 
     #[test]
-    fn a_rotation_cut_short_is_finished_or_undone() {
+    fn a_rotation_cut_short_is_finished_or_undone_by_the_lock_holder_alone() {
         let dir = tempfile::tempdir().unwrap();
+        let next_path = dir.path().join(NEXT_KEY_FILE);
+        let serving = |dir: &Path| {
+            let lock = lock_for_serving(dir, "").unwrap();
+            Store::open_serving(dir, &lock).unwrap()
+        };
         let first = Store::open(dir.path()).unwrap().key().public_hex();
-        // Killed after writing the next key, before the database recorded it: undone.
-        write_key(
-            &dir.path().join(NEXT_KEY_FILE),
-            &KeyPair::from_bytes(&[5; 32]),
-        )
-        .unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        // Killed after writing the next key, before the database recorded it: a command
+        // beside the server leaves it (a rotation may be writing it); the server drops it.
+        write_key(&next_path, &KeyPair::from_bytes(&[5; 32])).unwrap();
+        assert_eq!(Store::open(dir.path()).unwrap().key().public_hex(), first);
+        assert!(next_path.exists());
+        let store = serving(dir.path());
         assert_eq!(store.key().public_hex(), first);
-        assert!(!dir.path().join(NEXT_KEY_FILE).exists());
-        // Killed after the database recorded it, before it replaced the key: finished.
+        assert!(!next_path.exists());
+        // Killed after the database recorded it, before it replaced the key: read by a
+        // command beside the server without moving it; finished by the server.
         let next = KeyPair::from_bytes(&[6; 32]);
         let handover = store.key().hand_over(&next, &now());
-        write_key(&dir.path().join(NEXT_KEY_FILE), &next).unwrap();
+        write_key(&next_path, &next).unwrap();
         store
             .write(|c| {
                 db::retire_key(c, &first, &handover.at)?;
@@ -569,9 +660,14 @@ mod tests {
             })
             .unwrap();
         drop(store);
-        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            Store::open(dir.path()).unwrap().key().public_hex(),
+            next.public_hex()
+        );
+        assert!(next_path.exists());
+        let store = serving(dir.path());
         assert_eq!(store.key().public_hex(), next.public_hex());
-        assert!(!dir.path().join(NEXT_KEY_FILE).exists());
+        assert!(!next_path.exists());
         let keys = store.keys().unwrap();
         assert_eq!(keys.len(), 2);
         assert_eq!(keys[0].public_key, next.public_hex());
@@ -590,6 +686,45 @@ mod tests {
             .map(|k| k.public_key)
             .collect();
         assert_eq!(keys, [third.to.clone(), next.public_hex(), first]);
+    }
+
+    #[test]
+    fn a_key_file_the_store_does_not_know_or_lost_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let key_path = dir.path().join(KEY_FILE);
+        let own = Store::open(dir.path()).unwrap().key().public_hex();
+        let kept = fs::read(&key_path).unwrap();
+        // Another key put in its place is not adopted.
+        let stranger = KeyPair::from_bytes(&[4; 32]);
+        write_key(&key_path, &stranger).unwrap();
+        let e = format!("{:#}", Store::open(dir.path()).err().unwrap());
+        assert!(
+            e.contains("which this store never signed with (it signs with"),
+            "{e}"
+        );
+        assert!(e.contains(&own), "{e}");
+        // A missing key file is not replaced by a new key behind the verifiers' backs.
+        fs::remove_file(&key_path).unwrap();
+        let e = format!("{:#}", Store::open(dir.path()).err().unwrap());
+        assert!(
+            e.contains("is missing") && e.contains("key rotate --lost"),
+            "{e}"
+        );
+        // Lost for good: a new key, the old one retired, no hand-over.
+        let (new, retired) = replace_lost_key(dir.path()).unwrap();
+        assert_eq!(retired, std::slice::from_ref(&own));
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.key().public_hex(), new);
+        let keys = store.keys().unwrap();
+        assert!(keys[0].handover.is_none() && keys[1].retired_at.is_some());
+        drop(store);
+        // Not while a key file is there.
+        let e = format!("{:#}", replace_lost_key(dir.path()).err().unwrap());
+        assert!(e.contains("the key is not lost"), "{e}");
+        // The old key file put back is a retired key: refused.
+        fs::write(&key_path, kept).unwrap();
+        let e = format!("{:#}", Store::open(dir.path()).err().unwrap());
+        assert!(e.contains("rotated away at"), "{e}");
     }
 
     #[test]
