@@ -43,6 +43,7 @@ export async function firefoxChecks({ root, base, token, runId, good, bad, serve
       await page.waitForSelector('.verdict');
       const verdict = await text('.verdict');
       check(/All \d+ checks passed/.test(verdict), `firefox: the good bundle passes: ${verdict.trim()}`);
+      check(await page.$eval('#verify-facts', (e) => e.dataset.ran) === 'worker', 'firefox: the bundle was verified in a worker');
       await page.screenshot({ path: join(shots, '11-firefox-verify.png'), fullPage: true });
       await page.goto(`${base}/#/runs`);
       await page.goto(`${base}/#/verify`);

@@ -418,6 +418,9 @@ async function main() {
     const text = await verdict.innerText();
     check(/All \d+ checks passed/.test(text), `the good bundle passes: ${text}`);
     console.log(`     ${await page.locator('#verify-facts').innerText()}`);
+    check(await page.locator('#verify-facts').getAttribute('data-ran') === 'worker'
+      && /in a background thread/.test(await page.locator('#verify-facts').innerText()),
+      'the bundle was verified in a worker, and the page says so');
     const described = await page.locator('section:has(#run-h) dl.facts').innerText();
     check(described.includes('env=test') && described.includes('v1.2.3'),
       "the bundle's run is described as the seal signs it (labels, code version)");
@@ -425,6 +428,7 @@ async function main() {
     await page.locator('#data-result').waitFor();
     const data = await page.locator('#data-result').innerText();
     check(/exactly the output of step 1 `clean`/.test(data), `a data file is recognised as step 1: ${data}`);
+    check(await page.locator('#data-result').getAttribute('data-ran') === 'worker', 'the data file was checked in a worker');
     await shot('07-verify-good');
     await page.locator('#data-file').setInputFiles(otherFile);
     await page.waitForFunction(() => document.querySelector('#data-result')?.textContent.includes('other.csv'));
@@ -454,6 +458,82 @@ async function main() {
     check(fails.length > 0, `the tampered bundle fails: ${fails.map((f) => f.replace(/\s+/g, ' ')).join(' | ')}`);
     check(fails.some((f) => f.includes('1 clean')), 'the failing check names step 1');
     await shot('09-verify-tampered');
+  });
+
+  await step("the run page verifies the run's bundle in the browser", async () => {
+    await page.goto(`${base}/#/runs/${run.id}`);
+    await page.getByRole('button', { name: "Verify this run's bundle in the browser" }).click();
+    await page.getByRole('heading', { name: 'Verify a bundle' }).waitFor();
+    await page.waitForFunction(() => /checks passed|checks failed/.test(document.querySelector('.verdict')?.textContent ?? ''));
+    const verdict = await page.locator('.verdict').innerText();
+    check(/All \d+ checks passed/.test(verdict) && await page.locator('#verify-facts').getAttribute('data-ran') === 'worker'
+      && (await page.locator('#verify-facts').innerText()).startsWith(`${run.id}.bundle.zip`),
+      `the run's bundle, downloaded and verified in a worker, passes: ${verdict}`);
+  });
+
+  await step('a sizeable bundle verifies in a worker while the page stays responsive', async () => {
+    // Two steps of 500,000 keyed rows: a 64 MB bundle, about half a second to verify in
+    // Chromium, long enough for a page that froze to be seen frozen.
+    const rows = ['id,v'];
+    for (let id = 1; id <= 500000; id++) rows.push(`${id},${id % 97}`);
+    const body = rows.join('\n') + '\n';
+    const big = await (await api('POST', '/runs', JSON.stringify({ pipeline: 'big' }))).json();
+    for (const name of ['first', 'again']) await api('POST', `/runs/${big.id}/steps?step=${name}&key=id`, body, 'text/csv');
+    await api('POST', `/runs/${big.id}/seal`);
+    const bigFile = join(tmp, `${big.id}.bundle.zip`);
+    writeFileSync(bigFile, Buffer.from(await (await api('GET', `/runs/${big.id}/bundle`)).arrayBuffer()));
+    // Verifies the file on a page of its own while counting the frames painted: the longest
+    // time between two frames, and how many were painted with the busy notice on screen.
+    const verifyWatched = async (blockWorker) => {
+      const p = await context.newPage();
+      currentPage = p;
+      p.setDefaultTimeout(60000);
+      if (blockWorker) await p.route('**/verify-worker.js', (r) => r.abort());
+      await p.goto(`${base}/#/verify`);
+      await p.getByLabel(/Public key to trust/).fill(serverKey);
+      await p.evaluate(() => {
+        window.frames_ = { last: 0, longest: 0, busy: 0, done: false };
+        // The clock, not the frame's own time: a frame begun before the page froze can be
+        // run after it, with the earlier time.
+        const tick = () => {
+          const t = performance.now();
+          const f = window.frames_;
+          if (f.done) return;
+          if (f.last) f.longest = Math.max(f.longest, t - f.last);
+          f.last = t;
+          if (document.querySelector('.loading-now')) f.busy += 1;
+          if (document.querySelector('.verdict')) f.done = true;
+          requestAnimationFrame(tick);
+        };
+        requestAnimationFrame(tick);
+      });
+      await p.locator('#bundle-file').setInputFiles(bigFile);
+      await p.waitForFunction(() => window.frames_.done);
+      const frames = await p.evaluate(() => window.frames_);
+      const facts = p.locator('#verify-facts');
+      const result = {
+        verdict: await p.locator('.verdict').innerText(),
+        checks: await p.locator('table.checks').innerText(),
+        ran: await facts.getAttribute('data-ran'),
+        millis: Number(/verified in (\d+) ms/.exec(await facts.innerText())[1]),
+        ...frames,
+      };
+      await p.screenshot({ path: join(shots, `09c-verify-large${blockWorker ? '-on-page' : ''}.png`), fullPage: true });
+      await p.close();
+      currentPage = page;
+      return result;
+    };
+    const w = await verifyWatched(false);
+    console.log(`     in the worker: verified in ${w.millis} ms; longest time between frames ${w.longest.toFixed(0)} ms, ${w.busy} frames painted with the busy notice`);
+    check(/All \d+ checks passed/.test(w.verdict) && w.ran === 'worker', `the sizeable bundle passes, verified in a worker: ${w.verdict}`);
+    check(w.longest < Math.max(250, w.millis / 2) && w.busy >= 5,
+      `the page kept painting while the worker verified for ${w.millis} ms (longest gap ${w.longest.toFixed(0)} ms, ${w.busy} frames with the busy notice)`);
+    // Without a worker (its script refused), the page verifies by itself: the same checks,
+    // and the frame counter sees the page freeze for as long, which shows it would catch one.
+    const o = await verifyWatched(true);
+    console.log(`     on the page: verified in ${o.millis} ms; longest time between frames ${o.longest.toFixed(0)} ms`);
+    check(o.ran === 'page' && o.checks === w.checks, 'with no worker, the page verifies by itself, with the same checks');
+    check(o.longest >= 0.9 * o.millis, `verifying on the page freezes it, as the counter sees (${o.longest.toFixed(0)} ms without a frame)`);
   });
 
   check(pageErrors.length === 0, `no uncaught errors in the page ${pageErrors.join('; ')}`);
@@ -501,6 +581,7 @@ async function main() {
     await off.locator('#bundle-file').setInputFiles(good);
     const verdict = await off.locator('.verdict').innerText({ timeout: 60000 });
     check(/All \d+ checks passed/.test(verdict), `offline, the good bundle passes: ${verdict}`);
+    check(await off.locator('#verify-facts').getAttribute('data-ran') === 'worker', 'offline, the static host serves the worker too');
     await off.screenshot({ path: join(shots, '10-offline-verify.png'), fullPage: true });
   });
 

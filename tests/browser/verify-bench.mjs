@@ -42,13 +42,14 @@ try {
   const verdict = await page.locator('.verdict').innerText();
   const facts = await page.locator('#verify-facts').innerText();
   const inPage = Number(/verified in ([\d,]+) ms/.exec(facts)[1].replace(/,/g, '')) / 1000;
+  const ran = await page.locator('#verify-facts').getAttribute('data-ran');
   await browser.close();
   const c0 = Date.now();
   const cli = spawnSync(bin, ['verify', bundle, ...(pubkey ? ['--pubkey', pubkey] : [])], { encoding: 'utf8' });
   const native = (Date.now() - c0) / 1000;
   const mb = (statSync(bundle).size / 1048576).toFixed(1);
   console.log(`bundle ${bundle} (${mb} MiB)`);
-  console.log(`browser: ${verdict.trim()}  verify ${inPage.toFixed(2)} s in page, ${wall.toFixed(2)} s from picking the file to the verdict`);
+  console.log(`browser: ${verdict.trim()}  verify ${inPage.toFixed(2)} s (in the ${ran}), ${wall.toFixed(2)} s from picking the file to the verdict`);
   console.log(`native:  exit ${cli.status}, ${native.toFixed(2)} s (${cli.stdout.trim().split('\n').pop()})`);
   console.log(`ratio browser/native: ${(inPage / native).toFixed(1)}x (verify), ${(wall / native).toFixed(1)}x (wall)`);
 } finally {

@@ -3,8 +3,9 @@
 
 use pipeproof_core::DiffSummary;
 use pipeproof_core::api::{Column, Step};
-use pipeproof_core::bundle::Bundle;
+use pipeproof_core::bundle::Manifest;
 use pipeproof_core::stats::ColumnStats;
+use pipeproof_web::job::ShownStep;
 use yew::prelude::*;
 
 /// One step as the timeline and the step page show it.
@@ -47,11 +48,11 @@ impl StepView {
     }
 
     /// Every step of a bundle.
-    pub fn from_bundle(b: &Bundle) -> Vec<StepView> {
-        b.manifest
+    pub fn from_bundle(manifest: &Manifest, steps: &[ShownStep]) -> Vec<StepView> {
+        manifest
             .records
             .iter()
-            .zip(&b.steps)
+            .zip(steps)
             .map(|(r, s)| StepView {
                 index: r.index,
                 name: r.step.clone(),

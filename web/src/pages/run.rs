@@ -121,11 +121,7 @@ fn chain_status(d: &RunDetail) -> Vec<Status> {
 }
 
 fn download(name: &str, bytes: &[u8]) -> Result<(), wasm_bindgen::JsValue> {
-    let array = js_sys::Uint8Array::from(bytes);
-    let parts = js_sys::Array::of1(&array);
-    let opts = web_sys::BlobPropertyBag::new();
-    opts.set_type("application/zip");
-    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &opts)?;
+    let blob = zip_blob(bytes)?;
     let url = web_sys::Url::create_object_url_with_blob(&blob)?;
     let doc = gloo::utils::document();
     let a: web_sys::HtmlAnchorElement = doc.create_element("a")?.dyn_into()?;
@@ -134,6 +130,15 @@ fn download(name: &str, bytes: &[u8]) -> Result<(), wasm_bindgen::JsValue> {
     a.click();
     web_sys::Url::revoke_object_url(&url)?;
     Ok(())
+}
+
+/// A bundle's bytes as a file the browser holds (what a download saves, or a worker reads).
+fn zip_blob(bytes: &[u8]) -> Result<web_sys::Blob, wasm_bindgen::JsValue> {
+    let array = js_sys::Uint8Array::from(bytes);
+    let parts = js_sys::Array::of1(&array);
+    let opts = web_sys::BlobPropertyBag::new();
+    opts.set_type("application/zip");
+    web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &opts)
 }
 
 /// Whether a run's seal is in the server's log, proved here with core: the head is signed by
@@ -289,12 +294,24 @@ fn RunView(props: &RunProps) -> Html {
                             "Verifying {} bytes in the browser…",
                             bytes.len()
                         ))));
-                        gloo::timers::future::TimeoutFuture::new(30).await;
-                        let loaded = check_bundle(format!("{id}.bundle.zip"), &bytes, key);
-                        offline.0.set(Some(Rc::new(loaded)));
-                        action.set(None);
-                        if let Some(n) = navigator {
-                            n.push(&Route::Verify);
+                        let checked = match zip_blob(&bytes) {
+                            Ok(file) => {
+                                drop(bytes);
+                                check_bundle(format!("{id}.bundle.zip"), file, key).await
+                            }
+                            Err(_) => Err("the browser refused to hold the bundle".into()),
+                        };
+                        match checked {
+                            Ok(loaded) => {
+                                offline.0.set(Some(Rc::new(loaded)));
+                                action.set(None);
+                                if let Some(n) = navigator {
+                                    n.push(&Route::Verify);
+                                }
+                            }
+                            Err(e) => {
+                                action.set(Some(Err(format!("could not verify the bundle: {e}"))))
+                            }
                         }
                     }
                 }

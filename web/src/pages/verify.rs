@@ -3,6 +3,7 @@
 //! run and its diffs are shown from the bundle alone. A data file dropped next to it is
 //! checked against the steps. Needs no server: a static host serving `dist/` is enough.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use gloo::file::File;
@@ -17,7 +18,7 @@ use crate::components::checks::Checks;
 use crate::components::details::DetailSource;
 use crate::components::run_facts::RunFacts;
 use crate::components::timeline::Timeline;
-use crate::offline::{check_bundle, check_data, now, read_file, use_offline};
+use crate::offline::{Ran, check_bundle, check_data, use_offline};
 use crate::pages::step::StepBody;
 use crate::session::use_session;
 use crate::view::count;
@@ -34,9 +35,11 @@ fn first_file(list: Option<web_sys::FileList>) -> Option<File> {
     list.and_then(|l| l.get(0)).map(File::from)
 }
 
-/// Gives the browser time to paint the busy notice before heavy work blocks the thread.
-async fn let_paint() {
-    gloo::timers::future::TimeoutFuture::new(40).await;
+/// Starts a new job of a kind: its number, which a later one changes.
+fn next_job(counter: &RefCell<u64>) -> u64 {
+    let mut n = counter.borrow_mut();
+    *n += 1;
+    *n
 }
 
 /// The verify page.
@@ -46,11 +49,16 @@ pub fn VerifyPage() -> Html {
     let session = use_session();
     let busy = use_state(|| Busy::Idle);
     let data_busy = use_state(|| Busy::Idle);
-    let data_check = use_state(|| None::<(String, Check, f64)>);
+    let data_check = use_state(|| None::<(String, Check, f64, Ran)>);
     let key_ref = use_node_ref();
     let step_ref = use_node_ref();
     let dragging = use_state(|| false);
-    let last_bundle = use_mut_ref(|| None::<(String, Rc<Vec<u8>>)>);
+    let last_bundle = use_mut_ref(|| None::<(String, web_sys::Blob)>);
+    // The page stays live while a worker checks a file, so another file can be picked
+    // meanwhile: only the latest job's result is shown (a new bundle also ends the data
+    // check of the one before).
+    let bundle_job = use_mut_ref(|| 0u64);
+    let data_job = use_mut_ref(|| 0u64);
 
     let trusted_key = move |r: &NodeRef| {
         r.cast::<HtmlTextAreaElement>()
@@ -58,53 +66,57 @@ pub fn VerifyPage() -> Html {
             .filter(|v| !v.is_empty())
     };
 
-    // Verifies bytes already read, with the key in the text area.
+    // Verifies a bundle file, with the key in the text area.
     let run_check = {
-        let (offline, busy, key_ref, data_check) = (
+        let (offline, busy, key_ref, data_check, bundle_job, data_job) = (
             offline.clone(),
             busy.clone(),
             key_ref.clone(),
             data_check.clone(),
+            bundle_job.clone(),
+            data_job.clone(),
         );
-        Rc::new(move |name: String, bytes: Rc<Vec<u8>>| {
-            let (offline, busy, data_check) = (offline.clone(), busy.clone(), data_check.clone());
+        Rc::new(move |name: String, file: web_sys::Blob| {
+            let (offline, busy, data_check, bundle_job, data_job) = (
+                offline.clone(),
+                busy.clone(),
+                data_check.clone(),
+                bundle_job.clone(),
+                data_job.clone(),
+            );
             let key = trusted_key(&key_ref);
+            let job = next_job(&bundle_job);
             busy.set(Busy::Working(format!(
                 "Verifying {name} ({} bytes) in the browser…",
-                count(bytes.len() as u64)
+                count(file.size() as u64)
             )));
             wasm_bindgen_futures::spawn_local(async move {
-                let_paint().await;
-                let loaded = check_bundle(name, &bytes, key);
-                data_check.set(None);
-                offline.0.set(Some(Rc::new(loaded)));
-                busy.set(Busy::Idle);
-            });
-        })
-    };
-
-    let take_bundle = {
-        let (busy, run_check, last_bundle) = (busy.clone(), run_check.clone(), last_bundle.clone());
-        Rc::new(move |file: File| {
-            let (busy, run_check, last_bundle) =
-                (busy.clone(), run_check.clone(), last_bundle.clone());
-            let name = file.name();
-            busy.set(Busy::Working(format!(
-                "Reading {name} ({} bytes)…",
-                count(file.size())
-            )));
-            wasm_bindgen_futures::spawn_local(async move {
-                match read_file(&file).await {
-                    Ok(bytes) => {
-                        let bytes = Rc::new(bytes);
-                        *last_bundle.borrow_mut() = Some((name.clone(), bytes.clone()));
-                        run_check(name, bytes);
+                let checked = check_bundle(name.clone(), file, key).await;
+                if *bundle_job.borrow() != job {
+                    return;
+                }
+                match checked {
+                    Ok(loaded) => {
+                        next_job(&data_job);
+                        data_check.set(None);
+                        offline.0.set(Some(Rc::new(loaded)));
+                        busy.set(Busy::Idle);
                     }
                     Err(e) => busy.set(Busy::Failed(format!(
                         "the browser could not read {name}: {e}"
                     ))),
                 }
             });
+        })
+    };
+
+    let take_bundle = {
+        let (run_check, last_bundle) = (run_check.clone(), last_bundle.clone());
+        Rc::new(move |file: File| {
+            let name = file.name();
+            let blob = AsRef::<web_sys::Blob>::as_ref(&file).clone();
+            *last_bundle.borrow_mut() = Some((name.clone(), blob.clone()));
+            run_check(name, blob);
         })
     };
 
@@ -143,7 +155,7 @@ pub fn VerifyPage() -> Html {
     let on_reverify = {
         let (run_check, last_bundle, busy) = (run_check.clone(), last_bundle.clone(), busy.clone());
         Callback::from(move |_: MouseEvent| match last_bundle.borrow().clone() {
-            Some((name, bytes)) => run_check(name, bytes),
+            Some((name, file)) => run_check(name, file),
             None => busy.set(Busy::Failed(
                 "pick the bundle file again to verify it with this key".into(),
             )),
@@ -154,7 +166,7 @@ pub fn VerifyPage() -> Html {
         // With a bundle loaded, the server's key that sealed it (an earlier one, if the key
         // was rotated since), else the current one.
         let sealed_by = (*offline.0).as_ref().and_then(|l| {
-            let seal = l.bundle.as_ref()?.manifest.seal.as_ref()?;
+            let seal = l.manifest.as_ref()?.seal.as_ref()?;
             Some(seal.public_key.clone())
         });
         Callback::from(move |_: MouseEvent| {
@@ -186,18 +198,19 @@ pub fn VerifyPage() -> Html {
     };
 
     let take_data = {
-        let (offline, data_busy, data_check, step_ref) = (
+        let (offline, data_busy, data_check, step_ref, data_job) = (
             offline.clone(),
             data_busy.clone(),
             data_check.clone(),
             step_ref.clone(),
+            data_job.clone(),
         );
         Rc::new(move |file: File| {
             let Some(loaded) = (*offline.0).clone() else {
                 data_busy.set(Busy::Failed("load a bundle first".into()));
                 return;
             };
-            let Some(bundle) = loaded.bundle.as_ref().map(|_| loaded.clone()) else {
+            let Some(manifest) = loaded.manifest.clone() else {
                 data_busy.set(Busy::Failed(
                     "the bundle could not be read, so there is nothing to compare with".into(),
                 ));
@@ -207,20 +220,23 @@ pub fn VerifyPage() -> Html {
                 .cast::<HtmlSelectElement>()
                 .map(|s| s.value())
                 .filter(|v| !v.is_empty() && v != "*");
-            let (data_busy, data_check) = (data_busy.clone(), data_check.clone());
+            let (data_busy, data_check, data_job) =
+                (data_busy.clone(), data_check.clone(), data_job.clone());
+            let job = next_job(&data_job);
             let name = file.name();
             data_busy.set(Busy::Working(format!(
                 "Reading and fingerprinting {name} ({} bytes)…",
                 count(file.size())
             )));
+            let blob = AsRef::<web_sys::Blob>::as_ref(&file).clone();
             wasm_bindgen_futures::spawn_local(async move {
-                match read_file(&file).await {
-                    Ok(bytes) => {
-                        let_paint().await;
-                        let start = now();
-                        let b = bundle.bundle.as_ref().expect("checked above");
-                        let check = check_data(b, bytes, step.as_deref());
-                        data_check.set(Some((name, check, now() - start)));
+                let checked = check_data(&manifest, blob, step).await;
+                if *data_job.borrow() != job {
+                    return;
+                }
+                match checked {
+                    Ok((check, millis, ran)) => {
+                        data_check.set(Some((name, check, millis, ran)));
                         data_busy.set(Busy::Idle);
                     }
                     Err(e) => data_busy.set(Busy::Failed(format!(
@@ -293,13 +309,14 @@ pub fn VerifyPage() -> Html {
             </div>
             { notice(&busy) }
             if let Some(l) = &loaded {
-                <p class="muted" id="verify-facts">{format!("{}: {} bytes, verified in {:.0} ms{}", l.file_name, count(l.size as u64), l.millis,
+                <p class="muted" id="verify-facts" data-ran={l.ran.as_str()}>{format!("{}: {} bytes, verified in {:.0} ms {}{}", l.file_name, count(l.size as u64), l.millis,
+                    ran_words(l.ran),
                     match &l.trusted_key { Some(k) => format!(", trusting key {}…", &k[..16.min(k.len())]), None => ", no trusted key given".into() })}</p>
                 <Checks report={l.report.clone()} />
-                if let Some(b) = &l.bundle {
+                if let Some(m) = &l.manifest {
                     <section aria-labelledby="run-h">
-                        <h2 id="run-h">{format!("Run {} · {}", b.manifest.run.id, b.manifest.run.pipeline)}</h2>
-                        <RunFacts run={b.manifest.run.clone()} />
+                        <h2 id="run-h">{format!("Run {} · {}", m.run.id, m.run.pipeline)}</h2>
+                        <RunFacts run={m.run.clone()} />
                         <Timeline steps={l.steps.clone()} run={None::<AttrValue>} />
                     </section>
                     <section aria-labelledby="data-h" class="drop" ondrop={on_drop_data} ondragover={Callback::from(|e: DragEvent| e.prevent_default())}>
@@ -307,13 +324,13 @@ pub fn VerifyPage() -> Html {
                         <label for="data-step">{"Compare with "}</label>
                         <select id="data-step" ref={step_ref}>
                             <option value="*" selected=true>{"any step"}</option>
-                            { for b.manifest.records.iter().map(|r| html!{ <option value={r.step.clone()}>{format!("{} {}", r.index, r.step)}</option> }) }
+                            { for m.records.iter().map(|r| html!{ <option value={r.step.clone()}>{format!("{} {}", r.index, r.step)}</option> }) }
                         </select>
                         <label for="data-file">{" Data file (Parquet, CSV or Arrow; drop it here or choose it) "}</label>
                         <input id="data-file" type="file" accept=".parquet,.csv,.arrow,.arrows,.ipc,.feather" onchange={on_pick_data} />
                         { notice(&data_busy) }
-                        if let Some((name, c, ms)) = &*data_check {
-                            <p id="data-result" class={if c.passed { "verdict ok" } else { "verdict bad" }} role="status">
+                        if let Some((name, c, ms, ran)) = &*data_check {
+                            <p id="data-result" class={if c.passed { "verdict ok" } else { "verdict bad" }} role="status" data-ran={ran.as_str()}>
                                 { if c.passed { "✔ " } else { "✘ " } }{format!("{name}: {} ({ms:.0} ms)", c.detail)}
                             </p>
                         }
@@ -321,6 +338,14 @@ pub fn VerifyPage() -> Html {
                 }
             }
         </main>
+    }
+}
+
+/// Where a bundle was verified, in the page's words.
+fn ran_words(ran: Ran) -> &'static str {
+    match ran {
+        Ran::InWorker => "in a background thread",
+        Ran::OnPage => "on the page's thread",
     }
 }
 
@@ -344,10 +369,10 @@ pub fn BundleStepPage(props: &BundleStepProps) -> Html {
         };
     };
     let i = props.index as usize;
-    let (Some(b), Some(s)) = (l.bundle.as_ref(), l.steps.get(i)) else {
+    let (Some(m), Some(s)) = (l.manifest.as_ref(), l.steps.get(i)) else {
         return html! { <main id="main"><div class="error" role="alert">{format!("The bundle has no step {i}.")}</div></main> };
     };
-    let n = b.manifest.records.len();
+    let n = m.records.len();
     html! {
         <main id="main">
             <p class="crumbs"><Link<Route> to={Route::Verify}>{format!("Bundle {}", l.file_name)}</Link<Route>>

@@ -1,0 +1,258 @@
+//! The two checks the verify page makes, run alike in its worker and, when no worker can be
+//! started, on the page itself: a bundle file through core's `verify_read`, and a data file
+//! against a bundle's records through core's `verify`. Their results cross from the worker to
+//! the page as JSON plus the Arrow IPC files of the detail tables, which this module writes and
+//! reads. Verifying is core's alone: nothing here decides whether a check passes.
+
+use arrow_array::RecordBatch;
+use pipeproof_core::DiffSummary;
+use pipeproof_core::bundle::{
+    Bundle, Check, DataClaim, Details, Manifest, VerifyReport, batch_from_ipc, batch_to_ipc,
+    verify, verify_read,
+};
+use pipeproof_core::stats::ColumnStats;
+use serde::{Deserialize, Serialize};
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen::JsCast;
+
+/// Milliseconds since the page (or the worker) started.
+#[cfg(target_arch = "wasm32")]
+pub fn now() -> f64 {
+    js_sys::Reflect::get(&js_sys::global(), &"performance".into())
+        .ok()
+        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
+        .map_or(0.0, |p| p.now())
+}
+
+/// No clock outside the browser (the native unit tests).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn now() -> f64 {
+    0.0
+}
+
+/// A verified bundle: the report, and what the pages show of the bundle when it could be read.
+#[derive(Debug)]
+pub struct Verified {
+    /// Every check core made.
+    pub report: VerifyReport,
+    /// The bundle, for display, when it could be read.
+    pub shown: Option<Shown>,
+    /// How long core's verification took, in milliseconds (reading the file excluded).
+    pub millis: f64,
+}
+
+/// What the pages show of a bundle: its manifest and each step's statistics, diff summary and
+/// details; not the row tables, which only verification needs (they are most of the file).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Shown {
+    /// The manifest: run, records, seal.
+    pub manifest: Manifest,
+    /// Each step, in record order.
+    pub steps: Vec<ShownStep>,
+}
+
+/// One step of [`Shown`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShownStep {
+    /// Column statistics.
+    pub stats: Vec<ColumnStats>,
+    /// The diff summary against the previous step.
+    pub diff: Option<DiffSummary>,
+    /// The diff details (sent beside the JSON, as Arrow IPC).
+    #[serde(skip)]
+    pub details: Option<Details>,
+}
+
+impl Shown {
+    fn of(bundle: Bundle) -> Shown {
+        Shown {
+            manifest: bundle.manifest,
+            steps: bundle
+                .steps
+                .into_iter()
+                .map(|s| ShownStep {
+                    stats: s.stats,
+                    diff: s.diff,
+                    details: s.details,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Verifies a bundle file with core: every check of `verify_bytes`, and the bundle it read.
+pub fn verify_bundle(bytes: &[u8], trusted_key: Option<&str>) -> Verified {
+    let start = now();
+    let (report, bundle) = verify_read(bytes, trusted_key, None);
+    let millis = now() - start;
+    Verified {
+        report,
+        shown: bundle.map(Shown::of),
+        millis,
+    }
+}
+
+/// Whether a data file (Parquet, CSV or Arrow, sniffed) is exactly the output of a step of
+/// the bundle whose manifest this is (`step`: a named one, or any). Core's `verify` makes the
+/// check; it is given the manifest alone, since the data check needs only the records, and its
+/// own result is the `data` check.
+pub fn check_data(manifest: &Manifest, bytes: Vec<u8>, step: Option<&str>) -> Check {
+    let table = match pipeproof_core::decode::decode_sniffed(bytes::Bytes::from(bytes)) {
+        Ok((_, t)) => t,
+        Err(e) => {
+            return Check {
+                name: "data".into(),
+                step: None,
+                passed: false,
+                detail: format!("the file cannot be read as Parquet, CSV or Arrow IPC: {e}"),
+            };
+        }
+    };
+    let records_only = Bundle {
+        manifest: manifest.clone(),
+        steps: Vec::new(),
+    };
+    let report = verify(&records_only, None, Some(DataClaim { step, data: &table }));
+    report
+        .checks
+        .into_iter()
+        .rfind(|c| c.name == "data")
+        .unwrap_or(Check {
+            name: "data".into(),
+            step: None,
+            passed: false,
+            detail: "the data was not checked".into(),
+        })
+}
+
+/// A [`Verified`] as it crosses between threads: JSON, and the Arrow IPC files of the detail
+/// tables (added, removed, changed) of each step that has details, in step order.
+#[derive(Debug)]
+pub struct Wire {
+    /// The report, the manifest and the steps' statistics and diff summaries.
+    pub head: String,
+    /// The detail tables.
+    pub tables: Vec<Vec<u8>>,
+}
+
+#[derive(Serialize)]
+struct HeadOut<'a> {
+    report: &'a VerifyReport,
+    shown: Option<&'a Shown>,
+    millis: f64,
+    details: Vec<bool>,
+}
+
+#[derive(Deserialize)]
+struct HeadIn {
+    report: VerifyReport,
+    shown: Option<Shown>,
+    millis: f64,
+    details: Vec<bool>,
+}
+
+impl Verified {
+    /// Written for the page.
+    pub fn to_wire(&self) -> Result<Wire, String> {
+        let steps = self.shown.as_ref().map_or(&[][..], |s| &s.steps[..]);
+        let mut tables = Vec::new();
+        for d in steps.iter().filter_map(|s| s.details.as_ref()) {
+            for batch in [&d.added, &d.removed, &d.changed] {
+                tables.push(batch_to_ipc(batch).map_err(|e| e.to_string())?);
+            }
+        }
+        let head = serde_json::to_string(&HeadOut {
+            report: &self.report,
+            shown: self.shown.as_ref(),
+            millis: self.millis,
+            details: steps.iter().map(|s| s.details.is_some()).collect(),
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(Wire { head, tables })
+    }
+
+    /// Read back on the page.
+    pub fn from_wire(wire: Wire) -> Result<Verified, String> {
+        let head: HeadIn = serde_json::from_str(&wire.head).map_err(|e| e.to_string())?;
+        let mut shown = head.shown;
+        let steps = shown.as_mut().map_or(&mut [][..], |s| &mut s.steps[..]);
+        if steps.len() != head.details.len()
+            || wire.tables.len() != 3 * head.details.iter().filter(|d| **d).count()
+        {
+            return Err("the detail tables do not match the steps".into());
+        }
+        let mut tables = wire.tables.into_iter().map(batch_from_ipc);
+        let mut next = || -> Result<RecordBatch, String> {
+            tables
+                .next()
+                .ok_or("a detail table is missing")?
+                .map_err(|e| e.to_string())
+        };
+        for (step, has) in steps.iter_mut().zip(head.details) {
+            if has {
+                step.details = Some(Details {
+                    added: next()?,
+                    removed: next()?,
+                    changed: next()?,
+                });
+            }
+        }
+        Ok(Verified {
+            report: head.report,
+            shown,
+            millis: head.millis,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The golden bundle of the spec, verified, then written and read back as it crosses from
+    /// the worker to the page: the same report, manifest, steps and detail tables.
+    #[test]
+    fn a_verified_bundle_crosses_to_the_page_unchanged() {
+        let bytes = include_bytes!("../../docs/spec/vectors/bundle-v1/bundle.zip");
+        let (report, bundle) = verify_read(bytes, None, None);
+        let bundle = bundle.expect("the golden bundle reads");
+        assert!(report.passed(), "{report:?}");
+        let verified = verify_bundle(bytes, None);
+        let back = Verified::from_wire(verified.to_wire().unwrap()).unwrap();
+        assert_eq!(back.report, report);
+        let shown = back.shown.expect("the bundle is shown");
+        assert_eq!(shown.manifest, bundle.manifest);
+        assert_eq!(shown.steps.len(), bundle.steps.len());
+        assert!(bundle.steps.iter().any(|s| s.details.is_some()));
+        for (got, want) in shown.steps.iter().zip(&bundle.steps) {
+            assert_eq!(got.stats, want.stats);
+            assert_eq!(got.diff, want.diff);
+            match (&got.details, &want.details) {
+                (Some(g), Some(w)) => {
+                    assert_eq!(g.added, w.added);
+                    assert_eq!(g.removed, w.removed);
+                    assert_eq!(g.changed, w.changed);
+                }
+                (None, None) => {}
+                _ => panic!("details lost or made up"),
+            }
+        }
+    }
+
+    #[test]
+    fn an_unreadable_bundle_crosses_with_its_report_alone() {
+        let verified = verify_bundle(b"not a zip", None);
+        assert!(!verified.report.passed());
+        let back = Verified::from_wire(verified.to_wire().unwrap()).unwrap();
+        assert_eq!(back.report, verified.report);
+        assert!(back.shown.is_none());
+    }
+
+    #[test]
+    fn tables_that_do_not_match_the_steps_are_refused() {
+        let bytes = include_bytes!("../../docs/spec/vectors/bundle-v1/bundle.zip");
+        let mut wire = verify_bundle(bytes, None).to_wire().unwrap();
+        wire.tables.pop();
+        assert!(Verified::from_wire(wire).is_err());
+    }
+}
