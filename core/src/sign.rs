@@ -320,8 +320,13 @@ pub fn keys_from(trusted: &[String], handovers: &[KeyHandover]) -> Vec<String> {
 
 /// The keys the `trusted` ones took over from, however many hand-overs back, each with the
 /// time it handed over (`at`, RFC 3339): a trusted key's signature on a hand-over vouches for
-/// the key before it, for what that key signed until then. The same rules as [`keys_from`]:
-/// only hand-overs that verify, and no fork.
+/// the key before it, for what that key signed until then. The same rules as [`keys_from`]
+/// (only hand-overs that verify, no fork), and no merge: a key handed over to by two keys
+/// vouches for neither.
+///
+/// Meant for a log's entries, each under a tree head signed by a key trusted forward: a
+/// seal's time is its signer's own claim, so the bound says nothing of a seal outside such a
+/// log (a thief of the old key can date a seal as they like). See docs/spec/keys-v1.md §2.
 pub fn keys_before(trusted: &[String], handovers: &[KeyHandover]) -> Vec<(String, String)> {
     let links = followable(handovers);
     let mut seen: Vec<String> = trusted
@@ -332,11 +337,13 @@ pub fn keys_before(trusted: &[String], handovers: &[KeyHandover]) -> Vec<(String
     let mut at = 0;
     while at < seen.len() {
         let key = seen[at].clone();
-        for (from, to, h) in &links {
-            if *to == key && !seen.contains(from) {
-                seen.push(from.clone());
-                before.push((from.clone(), h.at.clone()));
-            }
+        let givers: Vec<&(String, String, &KeyHandover)> =
+            links.iter().filter(|(_, to, _)| *to == key).collect();
+        if let [(from, _, h)] = givers[..]
+            && !seen.contains(from)
+        {
+            seen.push(from.clone());
+            before.push((from.clone(), h.at.clone()));
         }
         at += 1;
     }
@@ -440,6 +447,9 @@ mod tests {
         assert_eq!(keys_from(std::slice::from_ref(&ka), &forked), [&*ka]);
         assert!(keys_before(std::slice::from_ref(&kb), &forked).is_empty());
         assert_eq!(keys_from(std::slice::from_ref(&kb), &forked), [&*kb, &kc]);
+        // Nor a key handed over to by two keys, backwards.
+        let merge = [ab.clone(), d.hand_over(&b, "2026-02-03T00:00:00Z")];
+        assert!(keys_before(std::slice::from_ref(&kb), &merge).is_empty());
     }
 
     #[cfg_attr(not(target_arch = "wasm32"), test)]

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
+use crate::outln;
+
 /// Manage the server's signing key.
 #[derive(clap::Args)]
 pub struct Args {
@@ -40,15 +42,21 @@ pub fn run(args: Args) -> Result<ExitCode> {
             lost: true,
         } => {
             let (key, retired) = crate::store::replace_lost_key(&data_dir)?;
-            println!("signing key  {key}");
+            let mut out = String::new();
+            outln!(out, "signing key  {key}");
             for k in retired {
-                println!("retired      {k} (lost: it signed no hand-over)");
+                outln!(out, "retired      {k} (lost: it signed no hand-over)");
             }
-            println!(
+            outln!(
+                out,
                 "No hand-over vouches for the new key: give it to everyone who verifies this \
                  server's bundles or monitors its log, through a channel of your own (they \
-                 will refuse what it signs until they trust it). Start the server again."
+                 will refuse what it signs until they trust it). If the lost key may have \
+                 been stolen, tell them too: bundles it seals still verify against the keys \
+                 the server lists, and only the log tells them from the server's. Start the \
+                 server again."
             );
+            crate::style::emit(&out)?;
             Ok(ExitCode::SUCCESS)
         }
         KeyCommand::Rotate {
@@ -56,13 +64,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
             lost: false,
         } => {
             let h = crate::store::rotate_key(&data_dir)?;
-            println!("signing key  {}", h.to);
-            println!("retired      {} (at {})", h.from, h.at);
-            println!(
+            let mut out = String::new();
+            outln!(out, "signing key  {}", h.to);
+            outln!(out, "retired      {} (at {})", h.from, h.at);
+            outln!(
+                out,
                 "The retired key signed the hand-over to the new one, which signed it too \
                  (GET /api/v1/keys lists both). Start the server again to sign with the new \
                  key; anyone who pinned the old public key should fetch the keys again."
             );
+            crate::style::emit(&out)?;
             Ok(ExitCode::SUCCESS)
         }
     }

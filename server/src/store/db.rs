@@ -607,16 +607,6 @@ pub fn insert_key(
     Ok(())
 }
 
-/// When a key was first recorded.
-pub fn key_created_at(conn: &Connection, public_key: &str) -> rusqlite::Result<Option<String>> {
-    conn.query_row(
-        "SELECT created_at FROM keys WHERE public_key = ?1",
-        [public_key],
-        |r| r.get(0),
-    )
-    .optional()
-}
-
 /// Marks a key rotated away at `at`.
 pub fn retire_key(conn: &Connection, public_key: &str, at: &str) -> rusqlite::Result<()> {
     conn.execute(

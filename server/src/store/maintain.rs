@@ -68,12 +68,11 @@ impl CheckReport {
 /// the backup is taken again).
 fn snapshot_key(snapshot: &Connection, data_dir: &Path) -> Result<pipeproof_core::sign::KeyPair> {
     let keys = db::keys(snapshot)?;
-    let current = keys.iter().find(|k| k.retired_at.is_none());
     for name in [KEY_FILE, NEXT_KEY_FILE] {
         let Ok(key) = super::read_key(&data_dir.join(name)) else {
             continue;
         };
-        if current.is_none_or(|k| k.public_key == key.public_hex()) {
+        if keys.is_empty() || super::usable(&keys, &key.public_hex()) {
             return Ok(key);
         }
     }
@@ -417,11 +416,25 @@ pub fn check(data_dir: &Path) -> Result<CheckReport> {
 
 /// The store's keys as a chain, in the order they were made (`keys` is newest first): each
 /// after the first handed over to by the one before it (or made without a hand-over when
-/// that one was lost, `key rotate --lost`), every one but the last retired, the last the key
-/// in use. A key listed out of that chain (added to the table, or handed over to from
+/// that one was lost, `key rotate --lost`), and one key in use, the one in `signing.key`. A key listed out of that chain (added to the table, or handed over to from
 /// elsewhere) is damage: its seals would verify against the keys the server lists.
 fn check_keys(keys: &[pipeproof_core::api::PublicKey], in_use: &str, report: &mut CheckReport) {
     let chain: Vec<_> = keys.iter().rev().collect();
+    let unretired: Vec<&str> = (keys.iter())
+        .filter(|k| k.retired_at.is_none())
+        .map(|k| k.public_key.as_str())
+        .collect();
+    if unretired != [in_use] {
+        report.damaged(
+            "keys",
+            format!(
+                "the keys in use are [{}], where signing.key holds {in_use}: one key signs at a \
+                 time (a store of an earlier build may list keys made anew beside a lost key \
+                 file; starting the server retires them)",
+                unretired.join(", ")
+            ),
+        );
+    }
     for (i, k) in chain.iter().enumerate() {
         let place = format!("key {}", k.public_key);
         if let Some(h) = &k.handover {
@@ -441,22 +454,6 @@ fn check_keys(keys: &[pipeproof_core::api::PublicKey], in_use: &str, report: &mu
             if let Some(problem) = problem {
                 report.damaged(&place, problem);
             }
-        }
-        let last = i + 1 == chain.len();
-        match (&k.retired_at, last) {
-            (None, false) => report.damaged(
-                &place,
-                "it is not retired, though a key was made after it: the store has two keys in use",
-            ),
-            (Some(at), true) => report.damaged(
-                &place,
-                format!("the newest key is marked retired (at {at})"),
-            ),
-            (None, true) if k.public_key != in_use => report.damaged(
-                &place,
-                format!("the newest key is not the one in signing.key ({in_use})"),
-            ),
-            _ => {}
         }
     }
 }
@@ -563,7 +560,15 @@ mod tests {
         assert_eq!(damage(&lost, &b), Vec::<String>::new());
         // A key slipped in beside the one in use; a hand-over from a stranger; a fork.
         let added = [key(&a, None, None), key(&x, None, None)];
-        assert!(damage(&added, &x)[0].contains("two keys in use"));
+        let d = damage(&added, &x);
+        assert!(
+            d[0].contains(&format!(
+                "keys in use are [{}, {}]",
+                x.public_hex(),
+                a.public_hex()
+            )),
+            "{d:?}"
+        );
         let stranger = [key(&a, at, None), key(&b, None, Some(&x))];
         assert!(damage(&stranger, &b)[0].contains("not by the key made before it"));
         let fork = [
@@ -572,9 +577,21 @@ mod tests {
             key(&x, None, Some(&a)),
         ];
         assert!(damage(&fork, &x)[0].contains("not by the key made before it"));
-        // The newest key retired, or not the one in the key file.
-        assert!(damage(&sound[..2], &b)[0].contains("newest key is marked retired"));
-        assert!(damage(&sound, &x)[0].contains("not the one in signing.key"));
+        // No key in use, or another than the key file's.
+        assert!(damage(&sound[..2], &b)[0].contains("keys in use are []"));
+        let d = damage(&sound, &x);
+        assert!(
+            d[0].contains(&format!(
+                "[{}], where signing.key holds {}",
+                c.public_hex(),
+                x.public_hex()
+            )),
+            "{d:?}"
+        );
+        // An older key back in use, the newer one retired (an earlier build's key file made
+        // anew, then the old file put back): one key in use, sound.
+        let back = [key(&a, None, None), key(&b, at, None)];
+        assert_eq!(damage(&back, &a), Vec::<String>::new());
         // A hand-over whose signature does not hold.
         let mut broken = sound.clone();
         broken[1].handover.as_mut().unwrap().at = "2026-03-01T00:00:00Z".into();

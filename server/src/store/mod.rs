@@ -413,15 +413,41 @@ impl Store {
     }
 }
 
+/// Whether `public` is one of the store's keys and not retired: a key the store may sign
+/// with (stores written before key rotation may list several, from a key file made anew;
+/// the server retires all but the one it uses as it opens).
+pub(super) fn usable(keys: &[PublicKey], public: &str) -> bool {
+    keys.iter()
+        .any(|k| k.public_key == public && k.retired_at.is_none())
+}
+
 /// The key the store signs with: `signing.key`, made on first use; or, while a rotation is
-/// being written (or was cut short), `signing.key.next` once the database holds it. Only a
-/// `serving` opener moves or drops `signing.key.next` (finishing or undoing the rotation):
-/// another command beside it only reads. A key the store's keys do not list, or lists as
-/// retired, is refused, as is a missing key file once the store has a key.
+/// being written (or was cut short), `signing.key.next` once the database holds it as a key
+/// in use. Only a `serving` opener moves or drops `signing.key.next` (finishing or undoing
+/// the rotation) and retires keys left in use beside its own: another command beside it
+/// only reads, and reads again once if what it finds disagrees (a rotation committing
+/// meanwhile). A key the store's keys do not list, or list as retired, is refused, as is a
+/// missing key file once the store has a key.
 fn signing_key(dir: &Path, conn: &Connection, serving: bool) -> Result<KeyPair> {
+    match signing_key_once(dir, conn, serving) {
+        Err(_) if !serving => {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            signing_key_once(dir, conn, serving).map_err(|e| {
+                e.context(
+                    "if a key rotation (`pipeproof key rotate`) is running on this directory, \
+                     try again once it is done",
+                )
+            })
+        }
+        r => r,
+    }
+}
+
+fn signing_key_once(dir: &Path, conn: &Connection, serving: bool) -> Result<KeyPair> {
     let (path, next_path) = (dir.join(KEY_FILE), dir.join(NEXT_KEY_FILE));
+    let known = db::keys(conn)?;
     match read_key(&next_path) {
-        Ok(next) if db::key_created_at(conn, &next.public_hex())?.is_some() => {
+        Ok(next) if usable(&known, &next.public_hex()) => {
             if serving {
                 fs::rename(&next_path, &path)?;
                 sync_dir(dir)?;
@@ -430,23 +456,32 @@ fn signing_key(dir: &Path, conn: &Connection, serving: bool) -> Result<KeyPair> 
             return Ok(next);
         }
         Ok(_) if serving => {
+            // Not recorded (a rotation that died before it committed), or a key retired
+            // since: never one to sign with.
             fs::remove_file(&next_path)?;
             sync_dir(dir)?;
         }
-        // Not recorded (a rotation being written, or one that died before it committed), or
-        // gone (renamed by the rotation meanwhile): the key file is the key.
+        // Not recorded yet (a rotation being written), or gone (renamed by the rotation
+        // meanwhile): the key file is the key.
         _ => {}
     }
-    let known = db::keys(conn)?;
-    let current = known.iter().find(|k| k.retired_at.is_none());
+    let current: Vec<&PublicKey> = known.iter().filter(|k| k.retired_at.is_none()).collect();
     if !path.exists() {
-        if let Some(k) = current {
+        if let Some(k) = current.first() {
             bail!(
                 "the signing key {} is missing; this store signs with the key {}. Put its file \
                  back from a backup of this store; if it is lost for good, `pipeproof key \
                  rotate --lost` makes a new key, which no hand-over vouches for",
                 path.display(),
                 k.public_key
+            );
+        }
+        if !known.is_empty() {
+            bail!(
+                "the signing key {} is missing and every key of this store is retired: put \
+                 back the key file of its last key from a backup, or make a new key with \
+                 `pipeproof key rotate --lost`",
+                path.display()
             );
         }
         let key = KeyPair::generate()?;
@@ -473,8 +508,17 @@ fn signing_key(dir: &Path, conn: &Connection, serving: bool) -> Result<KeyPair> 
             "{} holds the key {public}, which this store never signed with (it signs with {}): \
              put back this store's own key file from a backup",
             path.display(),
-            current.map_or("none", |k| k.public_key.as_str())
+            current.first().map_or("none", |k| k.public_key.as_str())
         ),
+    }
+    if serving && current.len() > 1 {
+        // Made anew beside the key file of an earlier build (a key file lost, a container
+        // without it on its volume): those keys signed what they signed, and sign no more.
+        let at = now();
+        for k in current.iter().filter(|k| k.public_key != public) {
+            db::retire_key(conn, &k.public_key, &at)?;
+            tracing::warn!(public_key = %k.public_key, "retired a key left in use beside the signing key");
+        }
     }
     Ok(key)
 }
@@ -501,7 +545,7 @@ pub(super) fn read_key(path: &Path) -> Result<KeyPair> {
 /// Writes a signing key file durably (mode 0600, synced, renamed into place).
 pub(super) fn write_key(path: &Path, key: &KeyPair) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
+    let tmp = path.with_extension(format!("tmp-{}", random_name()));
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -559,11 +603,11 @@ pub fn rotate_key(dir: &Path) -> Result<KeyHandover> {
 pub fn replace_lost_key(dir: &Path) -> Result<(String, Vec<String>)> {
     let _lock = lock_for_rotation(dir)?;
     let (key_path, next_path) = (dir.join(KEY_FILE), dir.join(NEXT_KEY_FILE));
-    if key_path.exists() || next_path.exists() {
+    if let Some(there) = [&key_path, &next_path].into_iter().find(|p| p.exists()) {
         bail!(
-            "{} exists: the key is not lost. Rotate it with `pipeproof key rotate` (its file \
-             must be the store's own key; if it is not, move it away first)",
-            key_path.display()
+            "{} exists: the key is not lost. Rotate it with `pipeproof key rotate` (the file \
+             must hold the store's own key; if it does not, move it away first)",
+            there.display()
         );
     }
     let mut conn = db::open(&dir.join(DB_FILE))?;
@@ -580,10 +624,12 @@ pub fn replace_lost_key(dir: &Path) -> Result<(String, Vec<String>)> {
         db::retire_key(&tx, k, &at)?;
     }
     db::insert_key(&tx, &next.public_hex(), &at, None)?;
-    // Written before the commit: a crash in between leaves the old keys current and no key
-    // file (the command is run again); after it, the new key is there.
-    write_key(&key_path, &next)?;
+    // As a rotation: the next key, then the commit, then the rename; a crash between them is
+    // finished or undone by the next server to open the store.
+    write_key(&next_path, &next)?;
     tx.commit()?;
+    fs::rename(&next_path, &key_path)?;
+    sync_dir(dir)?;
     Ok((next.public_hex(), retired))
 }
 
@@ -725,6 +771,37 @@ mod tests {
         fs::write(&key_path, kept).unwrap();
         let e = format!("{:#}", Store::open(dir.path()).err().unwrap());
         assert!(e.contains("rotated away at"), "{e}");
+    }
+
+    #[test]
+    fn keys_left_in_use_by_an_earlier_build_are_retired_by_the_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Store::open(dir.path()).unwrap();
+        // An earlier build made a new key when the key file went missing, and left the
+        // first one in use.
+        let made_anew = KeyPair::from_bytes(&[7; 32]);
+        first
+            .write(|c| db::insert_key(c, &made_anew.public_hex(), &now(), None))
+            .unwrap();
+        let own = first.key().public_hex();
+        drop(first);
+        // Beside a server, the store opens with its key file's key; the server retires the
+        // other.
+        assert_eq!(Store::open(dir.path()).unwrap().key().public_hex(), own);
+        let lock = lock_for_serving(dir.path(), "").unwrap();
+        let store = Store::open_serving(dir.path(), &lock).unwrap();
+        let keys = store.keys().unwrap();
+        let in_use: Vec<&str> = (keys.iter())
+            .filter(|k| k.retired_at.is_none())
+            .map(|k| k.public_key.as_str())
+            .collect();
+        assert_eq!(in_use, [own.as_str()]);
+        // A next key file holding a retired key is never taken up.
+        drop(store);
+        write_key(&dir.path().join(NEXT_KEY_FILE), &made_anew).unwrap();
+        let store = Store::open_serving(dir.path(), &lock).unwrap();
+        assert_eq!(store.key().public_hex(), own);
+        assert!(!dir.path().join(NEXT_KEY_FILE).exists());
     }
 
     #[test]
