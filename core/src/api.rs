@@ -193,6 +193,21 @@ pub struct Column {
     pub nullable: bool,
 }
 
+impl Column {
+    /// The schema a step's record holds: each column's name, type and nullability.
+    pub fn of_record(record: &crate::record::StepRecord) -> Vec<Column> {
+        record
+            .columns
+            .iter()
+            .map(|c| Column {
+                name: c.name.clone(),
+                data_type: c.data_type.clone(),
+                nullable: c.nullable,
+            })
+            .collect()
+    }
+}
+
 /// One step as stored: `GET /runs/{id}/steps/{index}` and the reply to a step post.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {

@@ -378,16 +378,7 @@ fn steps() -> (Step, Step) {
     .unwrap();
     let step = |built: pipeproof_core::bundle::BuiltStep| Step {
         hash: built.record.hash(),
-        schema: built
-            .record
-            .columns
-            .iter()
-            .map(|c| Column {
-                name: c.name.clone(),
-                data_type: c.data_type.clone(),
-                nullable: c.nullable,
-            })
-            .collect(),
+        schema: Column::of_record(&built.record),
         stats: built.stored.stats.clone(),
         diff: built.stored.diff.clone(),
         artifact: false,

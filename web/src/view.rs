@@ -60,15 +60,7 @@ impl StepView {
                 created_at: r.created_at.clone(),
                 key: r.key.clone(),
                 // The server's schema is the record's columns; a bundle has the same.
-                schema: r
-                    .columns
-                    .iter()
-                    .map(|c| Column {
-                        name: c.name.clone(),
-                        data_type: c.data_type.clone(),
-                        nullable: c.nullable,
-                    })
-                    .collect(),
+                schema: Column::of_record(r),
                 stats: s.stats.clone(),
                 diff: s.diff.clone(),
                 hash: r.hash().to_hex(),

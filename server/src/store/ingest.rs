@@ -372,15 +372,7 @@ pub fn ingest_step(
     let record = built.record;
     let step = Step {
         hash: record.hash(),
-        schema: record
-            .columns
-            .iter()
-            .map(|c| Column {
-                name: c.name.clone(),
-                data_type: c.data_type.clone(),
-                nullable: c.nullable,
-            })
-            .collect(),
+        schema: Column::of_record(&record),
         stats: built.stored.stats,
         diff: built.stored.diff,
         artifact,
