@@ -50,6 +50,11 @@ pub fn error(s: &str) -> String {
     paint("1;31", s, enabled(std::io::stderr().is_terminal()))
 }
 
+/// A count and its noun: "1 step", "1,234 steps".
+pub fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", count(n), if n == 1 { one } else { many })
+}
+
 /// 1234567 as "1,234,567".
 pub fn count(n: u64) -> String {
     let s = n.to_string();

@@ -32,11 +32,11 @@ pub struct RestoreArgs {
 pub fn backup(args: BackupArgs) -> Result<ExitCode> {
     let r = maintain::backup(&args.data_dir, &args.out)?;
     println!(
-        "backed up {} runs, {} steps, {} blobs ({} bytes) from {} to {}",
-        r.runs,
-        r.steps,
-        r.blobs,
-        r.bytes,
+        "backed up {}, {}, {} ({}) from {} to {}",
+        crate::style::counted(r.runs, "run", "runs"),
+        crate::style::counted(r.steps, "step", "steps"),
+        crate::style::counted(r.blobs, "blob", "blobs"),
+        crate::style::counted(r.bytes, "byte", "bytes"),
         args.data_dir.display(),
         args.out.display()
     );

@@ -28,11 +28,11 @@ pub fn print(report: &CheckReport) {
     }
     if report.damage.is_empty() {
         println!(
-            "{}: {} runs ({} steps) re-verified, {} blobs re-hashed, database sound",
+            "{}: {} ({}) re-verified, {} re-hashed, database sound",
             style::added("ok"),
-            report.runs,
-            report.steps,
-            report.blobs
+            style::counted(report.runs, "run", "runs"),
+            style::counted(report.steps, "step", "steps"),
+            style::counted(report.blobs, "blob", "blobs")
         );
     } else {
         println!(

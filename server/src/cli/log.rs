@@ -87,7 +87,7 @@ struct Common {
 
 /// "1 seal", "2 seals".
 fn seals(n: u64) -> String {
-    format!("{} seal{}", count(n), if n == 1 { "" } else { "s" })
+    crate::style::counted(n, "seal", "seals")
 }
 
 /// A proof's outcome: what was proved, or why not.

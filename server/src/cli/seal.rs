@@ -50,11 +50,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Output::Table => {
             outln!(
                 out,
-                "{} {} is {} with {} steps",
+                "{} {} is {} with {}",
                 bold("run"),
                 run.id,
                 run.status.as_str(),
-                run.steps
+                crate::style::counted(run.steps, "step", "steps")
             );
             if let Some(h) = &run.head {
                 outln!(out, "  {:<10}{}", "head", h.to_hex());

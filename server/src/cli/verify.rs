@@ -225,10 +225,10 @@ fn print_table(
             out,
             "{}",
             dim(&format!(
-                "run {} · pipeline {} · {} steps · {}",
+                "run {} · pipeline {} · {} · {}",
                 run.id,
                 run.pipeline,
-                m.records.len(),
+                crate::style::counted(m.records.len() as u64, "step", "steps"),
                 run.status
             ))
         );
