@@ -273,7 +273,8 @@ impl Trust {
         keys_before(&base, &self.handovers)
             .into_iter()
             .find(|(key, until)| {
-                key.eq_ignore_ascii_case(&seal.public_key) && not_after(&seal.sealed_at, until)
+                key.eq_ignore_ascii_case(&seal.public_key)
+                    && crate::store::not_after(&seal.sealed_at, until)
             })
             .map(|(key, _)| key)
             .or(forward)
@@ -320,14 +321,6 @@ impl Trust {
             }
         })
     }
-}
-
-/// Whether the RFC 3339 time `t` is not after `until` (false when either is no such time).
-fn not_after(t: &str, until: &str) -> bool {
-    let parse = |t: &str| {
-        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
-    };
-    matches!((parse(t), parse(until)), (Some(t), Some(until)) if t <= until)
 }
 
 fn read_head(path: &Path) -> Result<TreeHead> {

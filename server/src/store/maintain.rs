@@ -381,11 +381,15 @@ pub fn check(data_dir: &Path) -> Result<CheckReport> {
                 continue;
             }
         };
-        let sealed_by = store
+        let seal = store
             .read(|c| db::get_run(c, &run_id))
             .ok()
             .flatten()
-            .and_then(|r| r.seal)
+            .and_then(|r| r.seal);
+        if let Some(seal) = &seal {
+            check_seal_time(&run_id, seal, &keys, &mut report);
+        }
+        let sealed_by = seal
             .map(|s| s.public_key)
             .filter(|k| keys.iter().any(|known| known.public_key == *k));
         let verdict = verify_stream(
@@ -455,6 +459,52 @@ fn check_keys(keys: &[pipeproof_core::api::PublicKey], in_use: &str, report: &mu
                 report.damaged(&place, problem);
             }
         }
+    }
+}
+
+/// A seal dated outside its key's lifetime: before the store recorded the key, or after the
+/// key was rotated away. The server signs with one key at a time, so such a seal was made
+/// with a copy of the key (stolen, or a restored key file), the database was changed, or the
+/// clock went back.
+fn check_seal_time(
+    run_id: &str,
+    seal: &pipeproof_core::sign::Seal,
+    keys: &[pipeproof_core::api::PublicKey],
+    report: &mut CheckReport,
+) {
+    let Some(key) = keys.iter().find(|k| k.public_key == seal.public_key) else {
+        return; // Not one of the store's keys: the seal check reports it.
+    };
+    let place = format!("run {run_id}");
+    let Some(sealed) = super::instant(&seal.sealed_at) else {
+        report.damaged(
+            place,
+            format!("seal: its time {:?} is no RFC 3339 time", seal.sealed_at),
+        );
+        return;
+    };
+    let short = &key.public_key[..16.min(key.public_key.len())];
+    if super::instant(&key.created_at).is_some_and(|made| sealed < made) {
+        report.damaged(
+            place,
+            format!(
+                "seal: dated {}, before its key {short}… was made ({}): the seal or the keys \
+                 were changed, or the machine's clock went back",
+                seal.sealed_at, key.created_at
+            ),
+        );
+    } else if let Some(retired) = &key.retired_at
+        && super::instant(retired).is_some_and(|retired| sealed > retired)
+    {
+        report.damaged(
+            place,
+            format!(
+                "seal: dated {}, after its key {short}… was rotated away ({retired}), which \
+                 signs nothing since: the seal was made with a copy of the key, or the seal or \
+                 the keys were changed, or the machine's clock went back",
+                seal.sealed_at
+            ),
+        );
     }
 }
 
@@ -543,6 +593,97 @@ mod tests {
         std::fs::remove_file(data.join(NEXT_KEY_FILE)).unwrap();
         let e = format!("{:#}", backup(&data, &dir.path().join("bk2")).unwrap_err());
         assert!(e.contains("changed while it was backed up"), "{e}");
+    }
+
+    #[test]
+    fn a_seal_dated_outside_its_keys_lifetime_is_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let store = Store::open(&data).unwrap();
+        let run = super::super::ingest::create_run(
+            &store,
+            pipeproof_core::api::CreateRun {
+                pipeline: "p".into(),
+                labels: Default::default(),
+                code_version: None,
+                params: serde_json::Value::Null,
+            },
+        )
+        .unwrap();
+        let sealed = super::super::ingest::finish_run(
+            &store,
+            &run.id,
+            pipeproof_core::api::RunStatus::Sealed,
+            None,
+        )
+        .unwrap();
+        let public = store.key().public_hex();
+        drop(store);
+        let damage = |data: &Path| {
+            let report = check(data).unwrap();
+            (report.damage.into_iter())
+                .map(|d| format!("{}: {}", d.place, d.detail))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(damage(&data), Vec::<String>::new());
+        // The key's record moved past the seal.
+        let conn = rusqlite::Connection::open(data.join(DB_FILE)).unwrap();
+        conn.execute(
+            "UPDATE keys SET created_at = '2999-01-01T00:00:00.000Z' WHERE public_key = ?1",
+            [&public],
+        )
+        .unwrap();
+        let d = damage(&data);
+        let sealed_at = sealed.sealed_at.clone().unwrap();
+        assert_eq!(
+            d,
+            [format!(
+                "run {}: seal: dated {sealed_at}, before its key {}… was made \
+                 (2999-01-01T00:00:00.000Z): the seal or the keys were changed, or the \
+                 machine's clock went back",
+                run.id,
+                &public[..16]
+            )]
+        );
+
+        // Against the key's retirement, to the millisecond, and a time that is none.
+        let seal = pipeproof_core::sign::Seal {
+            sealed_at: "2026-02-01T00:00:00.001Z".into(),
+            ..db::get_run(&conn, &run.id).unwrap().unwrap().seal.unwrap()
+        };
+        let mut keys = db::keys(&conn).unwrap();
+        keys[0].created_at = "2026-01-01T00:00:00Z".into();
+        let found = |seal: &pipeproof_core::sign::Seal, keys: &[PublicKey]| {
+            let mut report = CheckReport::default();
+            check_seal_time("r", seal, keys, &mut report);
+            report
+                .damage
+                .into_iter()
+                .map(|d| d.detail)
+                .collect::<Vec<_>>()
+        };
+        keys[0].retired_at = Some("2026-02-01T01:00:00.001+01:00".into());
+        assert_eq!(
+            found(&seal, &keys),
+            Vec::<String>::new(),
+            "the same instant"
+        );
+        keys[0].retired_at = Some("2026-02-01T00:00:00Z".into());
+        let d = found(&seal, &keys);
+        assert!(d.len() == 1 && d[0].contains("after its key"), "{d:?}");
+        let mut other = seal.clone();
+        other.public_key = KeyPair::from_bytes(&[9; 32]).public_hex();
+        assert_eq!(
+            found(&other, &keys),
+            Vec::<String>::new(),
+            "not this store's key"
+        );
+        other = seal.clone();
+        other.sealed_at = "yesterday".into();
+        assert_eq!(
+            found(&other, &keys),
+            ["seal: its time \"yesterday\" is no RFC 3339 time"]
+        );
     }
 
     #[test]

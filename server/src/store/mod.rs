@@ -63,6 +63,17 @@ pub struct Store {
     log: Mutex<merkle::Tree>,
 }
 
+/// Whether the RFC 3339 time `t` is not after `until`, compared as instants (false when
+/// either is no such time).
+pub fn not_after(t: &str, until: &str) -> bool {
+    matches!((instant(t), instant(until)), (Some(t), Some(until)) if t <= until)
+}
+
+/// An RFC 3339 time as an instant, `None` when it is no such time.
+pub fn instant(t: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+}
+
 /// The current time, RFC 3339 UTC with milliseconds.
 pub fn now() -> String {
     let t = time::OffsetDateTime::now_utc();
