@@ -221,8 +221,24 @@ pub struct Step {
     pub stats: Vec<ColumnStats>,
     /// The diff against the previous step (none for the first step).
     pub diff: Option<DiffSummary>,
-    /// Whether the full snapshot was kept as an artifact.
+    /// Whether the full snapshot was kept as an artifact (and is still kept: a redaction
+    /// removes it).
     pub artifact: bool,
+    /// When and why the step's diff details and kept data were removed from the store
+    /// (`POST /runs/{id}/redact`); absent for a step never redacted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redacted: Option<Redaction>,
+}
+
+/// A step's redaction: its diff details (the added, removed and changed rows, which hold
+/// data values) and its kept data removed from the store, its record, row hashes,
+/// statistics and diff counts kept. The record still binds the details' hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redaction {
+    /// When (RFC 3339 UTC).
+    pub at: String,
+    /// Why, as the one who redacted it said.
+    pub reason: String,
 }
 
 /// `GET /runs/{id}`: a run with its steps and seal.
@@ -369,6 +385,10 @@ pub struct TraceStep {
     pub values: Option<serde_json::Map<String, Value>>,
     /// The cells that changed at this step: column, old, new.
     pub changes: Vec<CellChange>,
+    /// Whether the step's details were redacted: its values and changes are not known
+    /// any more, only its state.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redacted: bool,
 }
 
 /// A changed cell.
@@ -400,6 +420,37 @@ pub struct Trace {
 pub struct FailRun {
     /// What went wrong, as the pipeline saw it.
     pub error: String,
+}
+
+/// `POST /runs/{id}/redact`: remove an ended run's diff details and kept data from the
+/// store (for data that must not be kept: personal data under an erasure request, a
+/// retention period), keeping its records, row hashes, statistics, seal and log entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RedactRun {
+    /// Why; kept with each step and shown in its bundle.
+    pub reason: String,
+    /// The steps (indices); all of them when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<u64>>,
+}
+
+/// The reply to `POST /runs/{id}/redact`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Redacted {
+    /// The run.
+    pub run_id: String,
+    /// When.
+    pub at: String,
+    /// The steps redacted now.
+    pub steps: Vec<u64>,
+    /// Steps asked for that were redacted before (they keep their first redaction).
+    pub already: Vec<u64>,
+    /// Steps asked for that held nothing to remove (a first step stored without its data).
+    pub nothing: Vec<u64>,
+    /// Blob files removed (a blob another step still names is kept).
+    pub blobs_removed: u64,
+    /// Their bytes.
+    pub bytes_freed: u64,
 }
 
 /// A public key the server signs with: `GET /keys`.

@@ -220,6 +220,22 @@ pub struct Manifest {
     pub records: Vec<StepRecord>,
     /// The seal, when the run is sealed.
     pub seal: Option<Seal>,
+    /// The steps whose diff details were redacted from the store, in step order: the
+    /// bundle holds no detail members for them. Absent when there are none (and from
+    /// bundles of earlier builds).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redacted: Vec<RedactedStep>,
+}
+
+/// A step of [`Manifest::redacted`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RedactedStep {
+    /// The step's index.
+    pub step: u64,
+    /// When its details were redacted.
+    pub at: String,
+    /// Why.
+    pub reason: String,
 }
 
 /// One step's data in a bundle.
@@ -864,6 +880,42 @@ pub fn verify(
     v.finish(trusted_key, data)
 }
 
+/// Whether the manifest's redactions name steps with details, once each, in step order;
+/// what they say.
+fn redactions(manifest: &Manifest) -> (bool, String) {
+    let steps: Vec<u64> = manifest.redacted.iter().map(|r| r.step).collect();
+    if !steps.is_sorted_by(|a, b| a < b) {
+        return (
+            false,
+            format!("steps {steps:?} are not listed once each, in step order"),
+        );
+    }
+    let records = &manifest.records;
+    if let Some(&bad) = steps
+        .iter()
+        .find(|&&i| (records.get(i as usize)).is_none_or(|r| r.details_hash.is_none()))
+    {
+        return (
+            false,
+            format!(
+                "step {bad} is listed, but the run has no step {bad} with diff details \
+                 ({} steps; the first has none)",
+                records.len()
+            ),
+        );
+    }
+    let list = steps.iter().map(u64::to_string).collect::<Vec<_>>();
+    (
+        true,
+        format!(
+            "the diff details of step{} {} were removed from the store after they were \
+             recorded",
+            if steps.len() == 1 { "" } else { "s" },
+            list.join(", ")
+        ),
+    )
+}
+
 /// [`verify`]'s checks, made as the steps come, so that a bundle read from a file need
 /// not be held whole: only the previous step's row hashes are kept, for the diff counts.
 struct Verifier<'a> {
@@ -888,6 +940,10 @@ impl<'a> Verifier<'a> {
             records == tables,
             format!("{records} records, {tables} step tables"),
         );
+        if !manifest.redacted.is_empty() {
+            let (passed, detail) = redactions(manifest);
+            report.check("redactions", None, passed, detail);
+        }
         Verifier {
             manifest,
             report,
@@ -1042,9 +1098,10 @@ impl<'a> Verifier<'a> {
                 "the record and the bundle disagree on whether there is a diff".into(),
             ),
         }
-        match (&step.details, rec.details_hash) {
-            (None, None) => {}
-            (Some(d), Some(h)) => {
+        let redacted = self.manifest.redacted.iter().find(|r| r.step == i as u64);
+        match (&step.details, rec.details_hash, redacted) {
+            (None, None, _) => {}
+            (Some(d), Some(h), None) => {
                 let (passed, detail) = match d.hash() {
                     Ok(got) if got == h => (true, "details match the record".to_string()),
                     Ok(got) => (
@@ -1055,6 +1112,25 @@ impl<'a> Verifier<'a> {
                 };
                 self.report.check("diff details", rec_ref, passed, detail);
             }
+            (None, Some(_), Some(r)) => self.report.check(
+                "diff details",
+                rec_ref,
+                true,
+                format!(
+                    "redacted at {} ({}): the rows are not in the bundle, the record keeps \
+                     their hash",
+                    r.at, r.reason
+                ),
+            ),
+            (Some(_), _, Some(r)) => self.report.check(
+                "diff details",
+                rec_ref,
+                false,
+                format!(
+                    "the manifest says they were redacted at {}, yet the bundle holds them",
+                    r.at
+                ),
+            ),
             _ => self.report.check(
                 "diff details",
                 rec_ref,

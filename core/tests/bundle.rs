@@ -8,7 +8,8 @@ use std::sync::Arc;
 use arrow_array::*;
 use common::table;
 use pipeproof_core::bundle::{
-    Bundle, BundleStep, DataClaim, RunInfo, StepContext, build_step, verify, verify_bytes,
+    Bundle, BundleStep, DataClaim, RedactedStep, RunInfo, StepContext, build_step, verify,
+    verify_bytes,
 };
 use pipeproof_core::diff::DiffConfig;
 use pipeproof_core::sign::KeyPair;
@@ -131,9 +132,26 @@ fn bundle_of(data: Vec<(&str, Table)>, config: impl Fn(usize) -> DiffConfig) -> 
             run,
             records,
             seal: Some(seal),
+            redacted: Vec::new(),
         },
         steps: stored,
     }
+}
+
+/// A bundle whose step 1's details were redacted.
+fn redacted_bundle() -> Bundle {
+    let mut b = make_bundle();
+    b.steps[1].details = None;
+    b.manifest.redacted = vec![RedactedStep {
+        step: 1,
+        at: "2026-11-25T09:00:00.000Z".into(),
+        reason: "erasure request 42".into(),
+    }];
+    b
+}
+
+fn verified(b: &Bundle) -> pipeproof_core::bundle::VerifyReport {
+    verify_bytes(&b.write().unwrap(), Some(&key().public_hex()), None)
 }
 
 fn failed(r: &pipeproof_core::bundle::VerifyReport) -> Vec<String> {
@@ -152,6 +170,83 @@ fn failed(r: &pipeproof_core::bundle::VerifyReport) -> Vec<String> {
 }
 
 both! {
+    fn a_bundle_whose_details_were_redacted_verifies_and_says_so() {
+        let b = redacted_bundle();
+        assert!(b.steps.len() >= 3);
+        let bytes = b.write().unwrap();
+        let r = verified(&b);
+        assert_eq!(failed(&r), Vec::<String>::new());
+        let details = |r: &pipeproof_core::bundle::VerifyReport, step: &str| {
+            r.checks
+                .iter()
+                .find(|c| c.name == "diff details" && c.step.as_deref() == Some(step))
+                .unwrap()
+                .detail
+                .clone()
+        };
+        let step1 = format!("1 {}", b.manifest.records[1].step);
+        assert_eq!(
+            details(&r, &step1),
+            "redacted at 2026-11-25T09:00:00.000Z (erasure request 42): the rows are not in \
+             the bundle, the record keeps their hash"
+        );
+        let step2 = format!("2 {}", b.manifest.records[2].step);
+        assert_eq!(details(&r, &step2), "details match the record");
+        let listed = r.checks.iter().find(|c| c.name == "redactions").unwrap();
+        assert!(listed.passed);
+        assert!(listed.detail.starts_with("the diff details of step 1 were removed"));
+        // The list is read back, and the diff counts are still checked from the row tables.
+        assert_eq!(Bundle::read(&bytes).unwrap().manifest.redacted, b.manifest.redacted);
+        assert!(r.checks.iter().any(|c| c.name == "diff counts"
+            && c.step.as_deref() == Some(step1.as_str())
+            && c.passed));
+        // A bundle with no redaction has no such check, and its manifest no such member.
+        let plain = make_bundle();
+        assert!(!verified(&plain).checks.iter().any(|c| c.name == "redactions"));
+        let manifest = String::from_utf8(plain.write().unwrap()[..400].to_vec()).unwrap_or_default();
+        assert!(!manifest.contains("redacted"));
+    }
+
+    fn details_missing_or_kept_against_the_manifest_fail() {
+        // Removed without the manifest saying so.
+        let mut stripped = redacted_bundle();
+        stripped.manifest.redacted.clear();
+        let f = failed(&verified(&stripped));
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].contains("disagree on whether there are details"), "{f:?}");
+        // Listed as redacted, yet there.
+        let mut kept = make_bundle();
+        kept.manifest.redacted = redacted_bundle().manifest.redacted;
+        let f = failed(&verified(&kept));
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].contains("yet the bundle holds them"), "{f:?}");
+        // A step without details (the first), one past the last, twice, out of order.
+        let entry = |step: u64| RedactedStep {
+            step,
+            at: "2026-11-25T09:00:00.000Z".into(),
+            reason: "r".into(),
+        };
+        let n = make_bundle().steps.len() as u64;
+        for (list, says) in [
+            (vec![0], "step 0 is listed, but the run has no step 0 with diff details"),
+            (vec![1, n], "is listed, but the run has no step"),
+            (vec![1, 1], "not listed once each, in step order"),
+            (vec![2, 1], "not listed once each, in step order"),
+        ] {
+            let mut b = make_bundle();
+            let last = b.steps.len() - 1;
+            for &i in &list {
+                b.steps[(i as usize).min(last)].details = None;
+            }
+            b.manifest.redacted = list.iter().map(|&i| entry(i)).collect();
+            let f = failed(&verified(&b));
+            assert!(
+                f.iter().any(|f| f.starts_with("redactions [") && f.contains(says)),
+                "{list:?}: {f:?}"
+            );
+        }
+    }
+
     fn keyed_step_after_an_unkeyed_one_verifies_and_its_counts_are_checked() {
         let unkeyed_first = |i: usize| {
             if i == 0 { DiffConfig::default() } else { DiffConfig::keyed(["id"]) }

@@ -383,6 +383,7 @@ fn steps() -> (Step, Step) {
         diff: built.stored.diff.clone(),
         artifact: false,
         record: built.record,
+        redacted: None,
     };
     (step(first), step(second))
 }
@@ -411,6 +412,48 @@ fn core_api_values_match_the_documented_schemas() {
     assert!(second.diff.is_some() && first.diff.is_none());
     conforms(&d, "Step", &first);
     conforms(&d, "Step", &second);
+    let redaction = Redaction {
+        at: "2026-11-25T09:00:00.000Z".into(),
+        reason: "erasure request 42".into(),
+    };
+    conforms(
+        &d,
+        "Step",
+        &Step {
+            redacted: Some(redaction.clone()),
+            ..second.clone()
+        },
+    );
+    conforms(&d, "Redaction", &redaction);
+    conforms(
+        &d,
+        "RedactRun",
+        &RedactRun {
+            reason: "retention: 90 days".into(),
+            steps: Some(vec![1, 2]),
+        },
+    );
+    conforms(
+        &d,
+        "RedactRun",
+        &RedactRun {
+            reason: "erasure request 42".into(),
+            steps: None,
+        },
+    );
+    conforms(
+        &d,
+        "Redacted",
+        &Redacted {
+            run_id: "r1".into(),
+            at: "2026-11-25T09:00:00.000Z".into(),
+            steps: vec![1, 2],
+            already: vec![3],
+            nothing: vec![0],
+            blobs_removed: 5,
+            bytes_freed: 123_456,
+        },
+    );
     conforms(&d, "DiffSummary", second.diff.as_ref().unwrap());
     conforms(&d, "StepRecord", &second.record);
 
@@ -536,6 +579,7 @@ fn core_api_values_match_the_documented_schemas() {
                     row_hash: Some(second.hash),
                     values: Some(row),
                     changes: vec![],
+                    redacted: false,
                 },
                 TraceStep {
                     index: 1,
@@ -548,6 +592,16 @@ fn core_api_values_match_the_documented_schemas() {
                         old: json!(3.0),
                         new: json!(3.5),
                     }],
+                    redacted: false,
+                },
+                TraceStep {
+                    index: 2,
+                    step: "enrich".into(),
+                    state: TraceState::Changed,
+                    row_hash: None,
+                    values: None,
+                    changes: vec![],
+                    redacted: true,
                 },
             ],
         },

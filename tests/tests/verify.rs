@@ -122,6 +122,7 @@ fn make_bundle(key: &KeyPair) -> Bundle {
             run,
             records,
             seal: Some(seal),
+            redacted: Vec::new(),
         },
         steps: stored,
     }

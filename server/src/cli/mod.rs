@@ -9,6 +9,7 @@ mod fingerprint;
 mod healthcheck;
 mod key;
 mod log;
+mod redact;
 mod seal;
 mod send;
 mod serve;
@@ -48,6 +49,9 @@ enum Command {
     Export(export::Args),
     /// Seal a run on a server (the server signs its chain head), or end it as failed.
     Seal(seal::Args),
+    /// Remove ended runs' diff details and kept data from a server (an erasure request, a
+    /// retention period); their records, hashes, seals and bundles' proofs stay.
+    Redact(redact::Args),
     /// Serve the HTTP API and the web app (SQLite store in --data-dir).
     Serve(serve::Args),
     /// Manage API tokens in a server's store.
@@ -120,6 +124,7 @@ pub fn run() -> Result<ExitCode> {
         Command::Send(args) => send::run(*args),
         Command::Export(args) => export::run(args),
         Command::Seal(args) => seal::run(args),
+        Command::Redact(args) => redact::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Token(args) => token::run(args),
         Command::Key(args) => key::run(args),

@@ -8,8 +8,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use pipeproof_core::Format;
 use pipeproof_core::api::{
-    self, CreateRun, CreateToken, DetailQuery, FailRun, Health, Keys, RunQuery, RunStatus,
-    StepQuery, WhoAmI,
+    self, CreateRun, CreateToken, DetailQuery, FailRun, Health, Keys, RedactRun, RunQuery,
+    RunStatus, StepQuery, WhoAmI,
 };
 use serde::Deserialize;
 
@@ -17,7 +17,7 @@ use super::AppState;
 use super::auth::{Admin, Any, Auth, Ingest, Read};
 use crate::error::ApiError;
 use crate::store::ingest::{self, Upload};
-use crate::store::{db, query};
+use crate::store::{db, query, redact};
 
 type State = web::Data<AppState>;
 
@@ -61,6 +61,7 @@ pub fn api() -> actix_web::Scope {
         .route("/runs/{id}/trace", web::get().to(get_trace))
         .route("/runs/{id}/seal", web::post().to(seal_run))
         .route("/runs/{id}/fail", web::post().to(fail_run))
+        .route("/runs/{id}/redact", web::post().to(redact_run))
         .route("/runs/{id}/bundle", web::get().to(get_bundle))
         .route("/pipelines", web::get().to(list_pipelines))
         .route("/keys", web::get().to(keys))
@@ -471,6 +472,17 @@ async fn fail_run(
         blocking(move || ingest::finish_run(&store, &id, RunStatus::Failed, Some(&body.error)))
             .await?;
     Ok(json(StatusCode::OK, &run))
+}
+
+async fn redact_run(
+    _: Auth<Admin>,
+    state: State,
+    id: web::Path<String>,
+    body: web::Json<RedactRun>,
+) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let done = blocking(move || redact::redact_run(&store, &id, &body)).await?;
+    Ok(json(StatusCode::OK, &done))
 }
 
 /// A run's bundle, streamed from its file (range requests work): an ended run's kept

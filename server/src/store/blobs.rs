@@ -125,6 +125,20 @@ impl Blobs {
         Ok(())
     }
 
+    /// Removes a blob's file (durably); returns its size, 0 when it was not there. The
+    /// caller makes sure that no step names it and that none is being stored that could.
+    pub fn remove(&self, id: &str) -> Result<u64> {
+        let path = self.path(id);
+        let size = match fs::metadata(&path) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        sync_dir(path.parent().expect("blob paths have a parent"))?;
+        Ok(size)
+    }
+
     /// Reads a blob.
     pub fn get(&self, id: &str) -> Result<Vec<u8>> {
         let path = self.path(id);

@@ -3,7 +3,9 @@
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use pipeproof_core::api::{Pipeline, PublicKey, Run, RunQuery, RunStatus, Scope, Step, Token};
+use pipeproof_core::api::{
+    Pipeline, PublicKey, Redaction, Run, RunQuery, RunStatus, Scope, Step, Token,
+};
 use pipeproof_core::hash::Hash;
 use pipeproof_core::log;
 use pipeproof_core::sign::{KeyHandover, Seal};
@@ -69,6 +71,9 @@ const MIGRATIONS: &[&str] = &[
     // 4: key rotation: when a key was rotated away, and the hand-over that made one current.
     "ALTER TABLE keys ADD COLUMN retired_at TEXT;
     ALTER TABLE keys ADD COLUMN handover TEXT;",
+    // 5: redaction: when and why a step's details and kept data were removed.
+    "ALTER TABLE steps ADD COLUMN redacted_at TEXT;
+    ALTER TABLE steps ADD COLUMN redaction_reason TEXT;",
 ];
 
 /// Opens a connection with the store's settings: WAL, synchronous=FULL, foreign keys, and
@@ -372,7 +377,8 @@ pub struct StepRow {
     pub details: Option<[String; 3]>,
 }
 
-const STEP_COLUMNS: &str = "step, arrow_schema, rows_blob, added_blob, removed_blob, changed_blob";
+const STEP_COLUMNS: &str = "step, arrow_schema, rows_blob, added_blob, removed_blob, changed_blob, \
+     artifact_blob IS NOT NULL, redacted_at, redaction_reason";
 
 fn step_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StepRow> {
     let details = match (
@@ -383,12 +389,67 @@ fn step_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StepRow> {
         (Some(a), Some(b), Some(c)) => Some([a, b, c]),
         _ => None,
     };
+    let mut step: Step = json(r.get(0)?)?;
+    step.artifact = r.get(6)?;
+    step.redacted = match (r.get(7)?, r.get::<_, Option<String>>(8)?) {
+        (Some(at), reason) => Some(Redaction {
+            at,
+            reason: reason.unwrap_or_default(),
+        }),
+        (None, _) => None,
+    };
     Ok(StepRow {
-        step: json(r.get(0)?)?,
+        step,
         arrow_schema: r.get(1)?,
         rows_blob: r.get(2)?,
         details,
     })
+}
+
+/// Marks steps of an ended run redacted (those not yet), dropping their detail and artifact
+/// blobs from the row; returns the indices marked and the blob ids they named. The blob
+/// files stay until no step names them ([`blob_in_use`]).
+pub fn redact_steps(
+    tx: &Transaction<'_>,
+    run_id: &str,
+    steps: &[u64],
+    at: &str,
+    reason: &str,
+) -> rusqlite::Result<(Vec<u64>, Vec<String>)> {
+    let mut marked = Vec::new();
+    let mut blobs = Vec::new();
+    for &index in steps {
+        let named: Option<[Option<String>; 4]> = tx
+            .query_row(
+                "SELECT added_blob, removed_blob, changed_blob, artifact_blob FROM steps
+                 WHERE run_id = ?1 AND idx = ?2 AND redacted_at IS NULL",
+                params![run_id, index as i64],
+                |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?]),
+            )
+            .optional()?;
+        let Some(named) = named else { continue };
+        tx.execute(
+            "UPDATE steps SET added_blob = NULL, removed_blob = NULL, changed_blob = NULL,
+                artifact_blob = NULL, redacted_at = ?3, redaction_reason = ?4
+             WHERE run_id = ?1 AND idx = ?2",
+            params![run_id, index as i64, at, reason],
+        )?;
+        marked.push(index);
+        blobs.extend(named.into_iter().flatten());
+    }
+    blobs.sort();
+    blobs.dedup();
+    Ok((marked, blobs))
+}
+
+/// Whether any step names the blob (its row table, details or kept data).
+pub fn blob_in_use(conn: &Connection, id: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM steps WHERE rows_blob = ?1 OR added_blob = ?1
+            OR removed_blob = ?1 OR changed_blob = ?1 OR artifact_blob = ?1)",
+        [id],
+        |r| r.get(0),
+    )
 }
 
 /// The steps of a run, in order.

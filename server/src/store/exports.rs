@@ -112,6 +112,19 @@ impl Exports {
             .collect()
     }
 
+    /// Removes every kept bundle of a run (its content changed: a redaction). Takes
+    /// [`Exports::run_lock`]'s lock from the caller, so that no export keeps one meanwhile.
+    pub fn drop_kept(&self, run_id: &str) -> std::io::Result<()> {
+        for path in self.files_of(run_id) {
+            self.forget(&path);
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// The kept bundle of an ended run, opened at its start, when one of this format
     /// matches its name (others are dropped).
     pub fn kept(&self, run_id: &str) -> Option<(File, PathBuf)> {

@@ -362,6 +362,8 @@ pub fn ingest_step(
     drop(data);
     let build_ms = t_build.elapsed().as_millis() as u64;
     let t_store = std::time::Instant::now();
+    // Until the step is committed, no blob it names may be removed.
+    let blobs_in_use = store.blob_use.read().unwrap_or_else(|p| p.into_inner());
     let (rows_blob, details) = put_blobs(store, &built.stored)?;
     let artifact = q.artifact == Some(true);
     let artifact_blob = if artifact {
@@ -377,6 +379,7 @@ pub fn ingest_step(
         diff: built.stored.diff,
         artifact,
         record,
+        redacted: None,
     };
     let arrow_schema = serde_json::to_string(schema.as_ref())
         .map_err(|e| ApiError::internal(format!("schema: {e}")))?;
@@ -399,6 +402,7 @@ pub fn ingest_step(
         )?;
         tx.commit()
     });
+    drop(blobs_in_use);
     if let Err(e) = committed {
         let _ = std::fs::remove_file(store.carry_path(&carry_name));
         return Err(e);
@@ -528,6 +532,7 @@ pub fn export_bundle(store: &Store, run_id: &str, keep: bool) -> Result<Export, 
         run: RunInfo::of(&row.run),
         records: steps.iter().map(|s| s.step.record.clone()).collect(),
         seal: row.seal,
+        redacted: super::redact::in_bundle(&steps),
     };
     let path = store.tmp_path("bundle");
     let file = File::options()

@@ -21,6 +21,7 @@ pub mod exports;
 pub mod ingest;
 pub mod maintain;
 pub mod query;
+pub mod redact;
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -61,6 +62,10 @@ pub struct Store {
     run_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// The log of seals' tree, kept between requests ([`Store::with_log`]).
     log: Mutex<merkle::Tree>,
+    /// Held shared from storing a step's blobs to committing the step, and exclusively to
+    /// remove blobs no step names ([`redact`]): a blob being stored (or found stored, as equal
+    /// blobs are shared) is never removed before the step that names it is committed.
+    pub(crate) blob_use: std::sync::RwLock<()>,
 }
 
 /// Whether the RFC 3339 time `t` is not after `until`, compared as instants (false when
@@ -189,6 +194,7 @@ impl Store {
             key,
             run_locks: Mutex::new(HashMap::new()),
             log: Mutex::new(merkle::Tree::default()),
+            blob_use: std::sync::RwLock::new(()),
         };
         Ok(store)
     }

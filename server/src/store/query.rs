@@ -8,8 +8,8 @@ use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, UInt32Array};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::{Field, Schema};
 use pipeproof_core::api::{
-    CellChange, DetailKind, DetailPage, DetailQuery, LogEntries, LogEntry, LogInclusion, Page, Run,
-    RunDetail, RunQuery, Step, Trace, TraceState, TraceStep,
+    CellChange, DetailKind, DetailPage, DetailQuery, LogEntries, LogEntry, LogInclusion, Page,
+    Redaction, Run, RunDetail, RunQuery, Step, Trace, TraceState, TraceStep,
 };
 use pipeproof_core::bundle::{RowTable, batch_from_ipc};
 use pipeproof_core::fingerprint::RowHasher;
@@ -87,6 +87,9 @@ pub fn artifact(
         .read(|c| db::artifact_blob(c, run_id, index))?
         .flatten();
     let Some(blob) = blob else {
+        if let Some(r) = step_row(store, run_id, index)?.step.redacted {
+            return Err(redacted(run_id, index, &r, "kept data"));
+        }
         return Err(ApiError::not_found(
             "no-artifact",
             format!(
@@ -164,8 +167,29 @@ fn json_rows(batch: &RecordBatch) -> Result<Vec<Map<String, Value>>, ApiError> {
     serde_json::from_slice(&out).map_err(|e| ApiError::internal(format!("json: {e}")))
 }
 
+/// 410 for what a redaction removed of a step.
+fn redacted(run_id: &str, index: u64, r: &Redaction, what: &str) -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::GONE,
+        "redacted",
+        format!(
+            "the {what} of step {index} of run `{run_id}` were removed at {} ({}); its record, \
+             row hashes, statistics and diff counts remain",
+            r.at, r.reason
+        ),
+    )
+}
+
 fn detail_batch(store: &Store, s: &StepRow, kind: DetailKind) -> Result<RecordBatch, ApiError> {
     let Some(blobs) = &s.details else {
+        if let Some(r) = &s.step.redacted {
+            return Err(redacted(
+                &s.step.record.run_id,
+                s.step.record.index,
+                r,
+                "diff details",
+            ));
+        }
         return Err(ApiError::not_found(
             "no-diff",
             format!(
@@ -329,6 +353,7 @@ pub fn trace(store: &Store, run_id: &str, value: &[String]) -> Result<Trace, Api
             row_hash: None,
             values: None,
             changes: Vec::new(),
+            redacted: s.step.redacted.is_some() && s.details.is_none(),
         };
         let kh = if rec.key == key {
             key_hash(&arrow_schema(&s.arrow_schema)?, &key, &parts)

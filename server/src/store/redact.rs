@@ -1,0 +1,152 @@
+//! Redaction: an ended run's diff details (the added, removed and changed rows, which hold
+//! data values) and kept data removed from the store, for data that must not be kept (an
+//! erasure request, a retention period). What proves the run stays: its records (which
+//! still bind the details' hash), row hashes, statistics, diff counts, seal and log entry.
+//! Its bundles then hold no detail members for the steps redacted, and say so
+//! (`bundle-v1.md` §5).
+
+use pipeproof_core::api::{RedactRun, Redacted, RunStatus};
+use pipeproof_core::bundle::RedactedStep;
+
+use super::{Store, db, now};
+use crate::error::ApiError;
+
+/// The longest reason taken, in bytes.
+pub const MAX_REASON: usize = 1000;
+
+/// Redacts the steps asked for (all by default) of an ended run. Steps redacted before keep
+/// their first redaction; a step that holds nothing to remove (a first step stored without
+/// its data) is left as it is. Kept bundles of the run are dropped first, and blob files no
+/// step names any more are removed once the redaction is committed.
+pub fn redact_run(store: &Store, run_id: &str, req: &RedactRun) -> Result<Redacted, ApiError> {
+    let reason = req.reason.trim();
+    if reason.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid-redaction",
+            "a redaction needs a reason (`reason`): it is kept with each step and shown in \
+             the run's bundles",
+        ));
+    }
+    if reason.len() > MAX_REASON {
+        return Err(ApiError::bad_request(
+            "invalid-redaction",
+            format!(
+                "the reason is {} bytes long; at most {MAX_REASON} are kept",
+                reason.len()
+            ),
+        ));
+    }
+    let row = store
+        .read(|c| db::get_run(c, run_id))?
+        .ok_or_else(|| ApiError::unknown_run(run_id))?;
+    if row.run.status == RunStatus::Open {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::CONFLICT,
+            "run-open",
+            format!(
+                "run `{run_id}` is open: its last step's data is kept to diff the next step \
+                 against until the run ends; seal or fail it, then redact it"
+            ),
+        ));
+    }
+    let steps = store.read(|c| db::list_steps(c, run_id))?;
+    let asked: Vec<u64> = match &req.steps {
+        Some(list) => {
+            if let Some(bad) = list.iter().find(|&&i| i >= steps.len() as u64) {
+                return Err(ApiError::not_found(
+                    "unknown-step",
+                    format!(
+                        "run `{run_id}` has {} step(s), numbered from 0; there is no step {bad}",
+                        steps.len()
+                    ),
+                ));
+            }
+            let mut list = list.clone();
+            list.sort_unstable();
+            list.dedup();
+            list
+        }
+        None => (0..steps.len() as u64).collect(),
+    };
+    let (mut already, mut nothing, mut chosen) = (Vec::new(), Vec::new(), Vec::new());
+    for i in asked {
+        let s = &steps[i as usize];
+        if s.step.redacted.is_some() {
+            already.push(i);
+        } else if s.details.is_none() && !s.step.artifact {
+            nothing.push(i);
+        } else {
+            chosen.push(i);
+        }
+    }
+    let at = now();
+    let mut done = Redacted {
+        run_id: run_id.to_string(),
+        at: at.clone(),
+        steps: Vec::new(),
+        already,
+        nothing,
+        blobs_removed: 0,
+        bytes_freed: 0,
+    };
+    if chosen.is_empty() {
+        return Ok(done);
+    }
+    // No export of this run keeps a bundle meanwhile, and no step is between storing its
+    // blobs and committing itself.
+    let exports = store.exports.run_lock(run_id);
+    let _exports = exports.lock().unwrap_or_else(|p| p.into_inner());
+    let _blobs = store.blob_use.write().unwrap_or_else(|p| p.into_inner());
+    store.exports.drop_kept(run_id).map_err(|e| {
+        ApiError::internal(format!(
+            "cannot remove a kept bundle of run `{run_id}` (nothing was redacted): {e}"
+        ))
+    })?;
+    let (marked, blobs) = store.write(|c| {
+        let tx = c.transaction()?;
+        let r = db::redact_steps(&tx, run_id, &chosen, &at, reason)?;
+        tx.commit()?;
+        Ok(r)
+    })?;
+    done.steps = marked;
+    for id in blobs {
+        if store.read(|c| db::blob_in_use(c, &id))? {
+            continue;
+        }
+        // Committed already: a file that cannot be removed is left behind, named by no
+        // step, and the redaction stands.
+        match store.blobs.remove(&id) {
+            Ok(bytes) => {
+                done.blobs_removed += 1;
+                done.bytes_freed += bytes;
+            }
+            Err(e) => {
+                tracing::warn!(blob = %id, error = %format!("{e:#}"), "a redacted blob file stays")
+            }
+        }
+    }
+    tracing::info!(
+        run = run_id,
+        steps = ?done.steps,
+        blobs = done.blobs_removed,
+        bytes = done.bytes_freed,
+        "redacted"
+    );
+    Ok(done)
+}
+
+/// What a bundle says of its steps' redactions: the steps whose details it does not hold.
+pub fn in_bundle(steps: &[db::StepRow]) -> Vec<RedactedStep> {
+    steps
+        .iter()
+        .filter(|s| s.details.is_none() && s.step.record.details_hash.is_some())
+        .filter_map(|s| {
+            let r = s.step.redacted.as_ref()?;
+            Some(RedactedStep {
+                step: s.step.record.index,
+                at: r.at.clone(),
+                reason: r.reason.clone(),
+            })
+        })
+        .collect()
+}
