@@ -1,4 +1,6 @@
 //! Row trace: one key through every step of a run, with its state, values and changed cells.
+//! A run with no keyed step has no rows to follow: its trace page says why, as the run page
+//! does, and offers no form.
 
 use std::collections::BTreeSet;
 
@@ -13,7 +15,7 @@ use crate::components::signin::RequireSession;
 use crate::components::status::{ErrorBox, Loading};
 use crate::fetch::{FetchState, use_fetch};
 use crate::session::use_session;
-use crate::view::{short, value};
+use crate::view::{NO_TRACE, short, trace_key, value};
 
 /// Props of [`TracePage`].
 #[derive(Properties, PartialEq)]
@@ -47,8 +49,42 @@ struct TraceQuery {
     key: Option<String>,
 }
 
+/// The run's steps first: the form only for a run whose rows have a key to be traced by.
 #[component]
 fn TraceView(props: &TraceProps) -> Html {
+    let client = use_session().client().expect("signed in");
+    let detail = use_fetch(props.id.clone(), move |id: AttrValue| {
+        let client = client.clone();
+        async move { client.run(&id).await }
+    });
+    let body = match &*detail {
+        FetchState::Loading => html! { <Loading what="Loading the run…" /> },
+        FetchState::Failed(e) => {
+            html! { <ErrorBox error={e.clone()} doing="Could not load the run" /> }
+        }
+        FetchState::Ready(d) => {
+            if trace_key(&d.steps).is_some() {
+                html! { <TraceForm id={props.id.clone()} /> }
+            } else {
+                html! { <p class="muted" id="no-trace">{NO_TRACE}</p> }
+            }
+        }
+    };
+    html! {
+        <main id="main">
+            <p class="crumbs">
+                <Link<Route> to={Route::Runs}>{"Runs"}</Link<Route>>{" / "}
+                <Link<Route> to={Route::Run { id: props.id.to_string() }}>{props.id.clone()}</Link<Route>>
+            </p>
+            <h1>{"Trace a row"}</h1>
+            { body }
+        </main>
+    }
+}
+
+/// The form, and the trace of the key in the address.
+#[component]
+fn TraceForm(props: &TraceProps) -> Html {
     let client = use_session().client().expect("signed in");
     let navigator = use_navigator();
     let key = use_location()
@@ -158,20 +194,13 @@ fn TraceView(props: &TraceProps) -> Html {
             }
         },
     };
-    html! {
-        <main id="main">
-            <p class="crumbs">
-                <Link<Route> to={Route::Runs}>{"Runs"}</Link<Route>>{" / "}
-                <Link<Route> to={Route::Run { id: props.id.to_string() }}>{props.id.clone()}</Link<Route>>
-            </p>
-            <h1>{"Trace a row"}</h1>
-            <form class="inline" {onsubmit}>
-                <label for="trace-key">{"Key value "}</label>
-                <input id="trace-key" type="search" ref={input} placeholder="4711" />
-                <button type="submit">{"Trace"}</button>
-            </form>
-            <p class="muted">{"For a key of several columns, give the values in the key's order joined with |, for example EU|4711."}</p>
-            { result }
-        </main>
-    }
+    html! { <>
+        <form class="inline" {onsubmit}>
+            <label for="trace-key">{"Key value "}</label>
+            <input id="trace-key" type="search" ref={input} placeholder="4711" />
+            <button type="submit">{"Trace"}</button>
+        </form>
+        <p class="muted">{"For a key of several columns, give the values in the key's order joined with |, for example EU|4711."}</p>
+        { result }
+    </> }
 }
