@@ -2,7 +2,9 @@
 //! started, on the page itself: a bundle file through core's `verify_read`, and a data file
 //! against a bundle's records through core's `verify`. Their results cross from the worker to
 //! the page as JSON plus the Arrow IPC files of the detail tables, which this module writes and
-//! reads. Verifying is core's alone: nothing here decides whether a check passes.
+//! reads. Verifying is core's alone: nothing here decides whether a check passes, except that
+//! a file which stopped the worker (a decoder panicked on it, see [`Stopped`]) fails as an
+//! unreadable one.
 
 use arrow_array::RecordBatch;
 use pipeproof_core::DiffSummary;
@@ -99,14 +101,7 @@ pub fn verify_bundle(bytes: &[u8], trusted_key: Option<&str>) -> Verified {
 pub fn check_data(manifest: &Manifest, bytes: Vec<u8>, step: Option<&str>) -> Check {
     let table = match pipeproof_core::decode::decode_sniffed(bytes::Bytes::from(bytes)) {
         Ok((_, t)) => t,
-        Err(e) => {
-            return Check {
-                name: "data".into(),
-                step: None,
-                passed: false,
-                detail: format!("the file cannot be read as Parquet, CSV or Arrow IPC: {e}"),
-            };
-        }
+        Err(e) => return unreadable_data(&e),
     };
     let records_only = Bundle {
         manifest: manifest.clone(),
@@ -123,6 +118,60 @@ pub fn check_data(manifest: &Manifest, bytes: Vec<u8>, step: Option<&str>) -> Ch
             passed: false,
             detail: "the data was not checked".into(),
         })
+}
+
+/// Why a worker stopped on a file before it could answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stopped {
+    /// A decoder panicked on the file (natively, core turns such a panic into a decode error;
+    /// in the browser, panics abort): what it tripped on.
+    Panicked(String),
+    /// The worker died without a word (it ran out of memory, say): the browser's error.
+    Died(String),
+}
+
+impl Stopped {
+    fn why(&self) -> String {
+        match self {
+            Stopped::Panicked(what) => format!("the input is malformed: {what}"),
+            Stopped::Died(error) => format!(
+                "reading it stopped the verifier with no message ({error}): the file may be \
+                 damaged, or too large for this tab's memory"
+            ),
+        }
+    }
+}
+
+/// The report on a bundle file that stopped its worker: the `bundle` check fails, as it does
+/// for any bundle that cannot be read (and natively for this one), saying why.
+pub fn stopped_on_bundle(stopped: &Stopped, millis: f64) -> Verified {
+    Verified {
+        report: VerifyReport {
+            checks: vec![Check {
+                name: "bundle".into(),
+                step: None,
+                passed: false,
+                detail: format!("cannot read the bundle: {}", stopped.why()),
+            }],
+        },
+        shown: None,
+        millis,
+    }
+}
+
+/// The `data` check of a data file that stopped its worker, failed as for any file that
+/// cannot be read.
+pub fn stopped_on_data(stopped: &Stopped) -> Check {
+    unreadable_data(&stopped.why())
+}
+
+fn unreadable_data(why: &dyn std::fmt::Display) -> Check {
+    Check {
+        name: "data".into(),
+        step: None,
+        passed: false,
+        detail: format!("the file cannot be read as Parquet, CSV or Arrow IPC: {why}"),
+    }
 }
 
 /// A [`Verified`] as it crosses between threads: JSON, and the Arrow IPC files of the detail
@@ -246,6 +295,29 @@ mod tests {
         let back = Verified::from_wire(verified.to_wire().unwrap()).unwrap();
         assert_eq!(back.report, verified.report);
         assert!(back.shown.is_none());
+    }
+
+    /// A bundle that stopped the worker reads as natively, where the decoder's panic is
+    /// caught: the bundle check fails, naming what the decoder tripped on.
+    #[test]
+    fn a_bundle_that_stopped_the_worker_fails_its_bundle_check() {
+        let what = "slice offset=9 length=8 selflen=4";
+        let v = stopped_on_bundle(&Stopped::Panicked(what.into()), 3.0);
+        assert!(!v.report.passed());
+        assert!(v.shown.is_none());
+        let [check] = &v.report.checks[..] else {
+            panic!("one check: {:?}", v.report)
+        };
+        assert_eq!((check.name.as_str(), check.passed), ("bundle", false));
+        assert_eq!(
+            check.detail,
+            format!("cannot read the bundle: the input is malformed: {what}")
+        );
+        let back = Verified::from_wire(v.to_wire().unwrap()).unwrap();
+        assert_eq!(back.report, v.report);
+        let data = stopped_on_data(&Stopped::Died("RuntimeError: unreachable".into()));
+        assert_eq!((data.name.as_str(), data.passed), ("data", false));
+        assert!(data.detail.contains("(RuntimeError: unreachable)"));
     }
 
     #[test]

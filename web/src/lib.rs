@@ -3,4 +3,5 @@
 //! them to the worker and their results back. The pages, and everything drawn, stay in the app.
 
 pub mod job;
+pub mod panicked;
 pub mod worker;

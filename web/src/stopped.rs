@@ -1,9 +1,13 @@
 //! What the page shows when the app stops. Built for the browser, a panic cannot be caught:
 //! the WebAssembly module traps and the app is gone, with the page as it was (a bundle whose
-//! tables make the Arrow decoder panic would leave "Verifying…" on screen for ever). The panic
-//! hook, which runs before the trap, says so on the page and in the console.
+//! tables make the Arrow decoder panic, verified on the page because no worker could be
+//! started, would leave "Verifying…" on screen for ever; in a worker, only the worker stops,
+//! see `offline.rs`). The panic hook, which runs before the trap, says so on the page and in
+//! the console.
 
 use std::panic::PanicHookInfo;
+
+use pipeproof_web::panicked;
 
 /// Installs the hook; called once, before the app starts (through yew, which would
 /// otherwise install its own, which only logs to the console).
@@ -12,11 +16,7 @@ pub fn install() {
 }
 
 fn show(info: &PanicHookInfo<'_>) {
-    let what = pipeproof_core::error::panic_message(info.payload());
-    let place = info
-        .location()
-        .map(|l| format!(" ({}:{})", crate_path(l.file()), l.line()))
-        .unwrap_or_default();
+    let (what, place) = (panicked::message(info), panicked::place(info));
     gloo::console::error!(format!("pipeproof stopped: {what}{place}"));
     let Some(document) = web_sys::window().and_then(|w| w.document()) else {
         return;
@@ -34,15 +34,6 @@ fn show(info: &PanicHookInfo<'_>) {
     let _ = body.prepend_with_node_1(&banner);
 }
 
-/// A source path from a dependency without the build machine's registry directory:
-/// `arrow-buffer-60.1.0/src/buffer/immutable.rs`.
-fn crate_path(file: &str) -> &str {
-    match file.split_once("/registry/src/") {
-        Some((_, rest)) => rest.split_once('/').map_or(rest, |(_, path)| path),
-        None => file,
-    }
-}
-
 /// The banner's text.
 fn message(what: &str, place: &str) -> String {
     format!(
@@ -56,17 +47,6 @@ fn message(what: &str, place: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_dependency_path_loses_the_registry_directory() {
-        let file = "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/\
-                    arrow-buffer-60.1.0/src/buffer/immutable.rs";
-        assert_eq!(
-            crate_path(file),
-            "arrow-buffer-60.1.0/src/buffer/immutable.rs"
-        );
-        assert_eq!(crate_path("core/src/decode.rs"), "core/src/decode.rs");
-    }
 
     #[test]
     fn the_banner_names_what_stopped_it_and_what_to_do() {

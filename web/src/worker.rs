@@ -10,8 +10,9 @@
 //! - worker to page: `{kind: "ready"}`; `{kind: "done", head, tables}` (a bundle, see
 //!   [`crate::job::Wire`]; the tables' buffers are transferred, not copied) or
 //!   `{kind: "done", head}` (a data check: `{check, millis}` as JSON); `{kind: "refused", error}`
-//!   when the job could not be run; `{kind: "panicked", message}` just before the worker traps;
-//!   `{kind: "failed", error}` from the loader when the module could not be started.
+//!   when the job could not be run; `{kind: "panicked", message, place}` just before the worker
+//!   traps (what the panic said, and where: ` (file:line)`); `{kind: "failed", error}` from the
+//!   loader when the module could not be started.
 
 use js_sys::{Array, ArrayBuffer, Object, Reflect, Uint8Array};
 use pipeproof_core::bundle::{Check, Manifest};
@@ -20,6 +21,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::{Blob, DedicatedWorkerGlobalScope, FileReaderSync, MessageEvent};
 
 use crate::job::{Verified, Wire, check_data, now, verify_bundle};
+use crate::panicked;
 
 /// The worker's script, beside `index.html`.
 pub const SCRIPT: &str = "verify-worker.js";
@@ -111,20 +113,16 @@ pub fn js_text(e: &JsValue) -> String {
 /// The worker's side: answers jobs until the page ends it. Called once by the worker module.
 pub fn serve() {
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
-    // A panic cannot be caught here either: the module traps and the page is told by an
-    // error event; this says on what first.
+    // A panic cannot be caught here either: the module traps and the page gets an error
+    // event. This says first on what (a decoder tripping on a malformed file, most often), so
+    // that the page can report the file.
     std::panic::set_hook(Box::new({
         let scope = scope.clone();
         move |info| {
-            let what = pipeproof_core::error::panic_message(info.payload());
-            let place = info
-                .location()
-                .map(|l| format!(" ({}:{})", l.file(), l.line()))
-                .unwrap_or_default();
-            let message = format!("{what}{place}");
             let _ = scope.post_message(&object(&[
                 ("kind", &"panicked".into()),
-                ("message", &message.into()),
+                ("message", &panicked::message(info).into()),
+                ("place", &panicked::place(info).into()),
             ]));
         }
     }));
