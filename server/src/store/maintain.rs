@@ -153,9 +153,42 @@ fn copy_file(from: &Path, to: &Path, expect: Option<&str>, mode: u32) -> Result<
 /// there), then the signing key. The database file is renamed into place last, so a backup cut
 /// short is never mistaken for a whole one.
 pub fn backup(data_dir: &Path, out: &Path) -> Result<BackupReport> {
+    backup_with(data_dir, out, || {})
+}
+
+/// [`backup`], calling `copied` after each copy of the database (a test changes the store
+/// there, as a request could).
+fn backup_with(data_dir: &Path, out: &Path, mut copied: impl FnMut()) -> Result<BackupReport> {
     require_store(data_dir)?;
     require_empty(out, "back up")?;
     fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    // A redaction may remove a blob that the copy of the database names: the database is
+    // then copied again (the blobs copied already are kept).
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let gone = match backup_once(data_dir, out, &mut copied)? {
+            Ok(report) => return Ok(report),
+            Err(gone) => gone,
+        };
+        let live = db::open(&data_dir.join(DB_FILE))?;
+        if tries == 5 || db::blob_in_use(&live, &gone)? {
+            bail!(
+                "blob {gone}, which the store names, is missing from {}: the store is damaged; \
+                 run `pipeproof check`",
+                data_dir.join("blobs").display()
+            );
+        }
+    }
+}
+
+/// One attempt of [`backup`]: its report, or the id of a blob that the copy of the database
+/// names and the store does not hold.
+fn backup_once(
+    data_dir: &Path,
+    out: &Path,
+    copied: &mut impl FnMut(),
+) -> Result<std::result::Result<BackupReport, String>> {
     let partial = out.join(format!("{DB_FILE}.partial"));
     // An open run's head data (its carry file) is replaced when its next step commits. So
     // the carry files are taken (hard links: instant) before the database is copied, and
@@ -182,6 +215,7 @@ pub fn backup(data_dir: &Path, out: &Path) -> Result<BackupReport> {
             .with_context(|| format!("cannot open the database in {}", data_dir.display()))?;
         db::backup_into(&live, &partial).context("cannot copy the database")?;
         drop(live);
+        copied();
         let snapshot = Connection::open_with_flags(&partial, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let names = db::carry_files(&snapshot)?;
         let missing: Vec<String> = names
@@ -210,8 +244,17 @@ pub fn backup(data_dir: &Path, out: &Path) -> Result<BackupReport> {
     let source = Blobs::new(data_dir.join("blobs"), data_dir.join("tmp"));
     let target = Blobs::new(out.join("blobs"), out.join("tmp"));
     for id in db::blob_refs(&snapshot)? {
-        report.bytes += copy_file(&source.path(&id), &target.path(&id), Some(&id), 0o644)?;
+        let (from, to) = (source.path(&id), target.path(&id));
         report.blobs += 1;
+        if let Ok(m) = fs::metadata(&to) {
+            report.bytes += m.len(); // Copied by an earlier attempt.
+            continue;
+        }
+        match copy_file(&from, &to, Some(&id), 0o644) {
+            Ok(n) => report.bytes += n,
+            Err(_) if !from.exists() => return Ok(Err(id)),
+            Err(e) => return Err(e),
+        }
     }
     // The key the copied database signs with: `signing.key`, or the next key of a rotation
     // being written (not yet renamed into place).
@@ -221,7 +264,7 @@ pub fn backup(data_dir: &Path, out: &Path) -> Result<BackupReport> {
     report.bytes += 64;
     fs::rename(&partial, out.join(DB_FILE))?;
     sync_dir(out)?;
-    Ok(report)
+    Ok(Ok(report))
 }
 
 /// Restores a backup made by [`backup`] into the new or empty directory `data_dir`, then
@@ -593,6 +636,48 @@ mod tests {
         std::fs::remove_file(data.join(NEXT_KEY_FILE)).unwrap();
         let e = format!("{:#}", backup(&data, &dir.path().join("bk2")).unwrap_err());
         assert!(e.contains("changed while it was backed up"), "{e}");
+    }
+
+    #[test]
+    fn a_backup_copies_the_database_again_when_a_redaction_removes_a_blob_it_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let store = Store::open(&data).unwrap();
+        let run = crate::demo::load_if_empty(&store).unwrap().unwrap();
+        let redact = pipeproof_core::api::RedactRun {
+            reason: "erasure request 7".into(),
+            steps: None,
+        };
+        let mut copies = 0;
+        let report = backup_with(&data, &dir.path().join("bk"), || {
+            copies += 1;
+            if copies == 1 {
+                let done = super::super::redact::redact_run(&store, &run, &redact).unwrap();
+                assert!(done.blobs_removed > 0);
+            }
+        })
+        .unwrap();
+        assert_eq!(copies, 2, "the database is copied again");
+        assert_eq!(report.runs, 1);
+        let restored = dir.path().join("restored");
+        let check = restore(&dir.path().join("bk"), &restored).unwrap();
+        assert!(check.damage.is_empty(), "{:?}", check.damage);
+        let steps = Store::open(&restored)
+            .unwrap()
+            .read(|c| db::list_steps(c, &run))
+            .unwrap();
+        assert!(steps[1..].iter().all(|s| s.step.redacted.is_some()));
+
+        // A blob missing with no redaction to explain it: the store is damaged.
+        let id = store.read(|c| db::list_steps(c, &run)).unwrap()[2]
+            .rows_blob
+            .clone();
+        std::fs::remove_file(store.blobs.path(&id)).unwrap();
+        let e = backup(&data, &dir.path().join("bk2")).unwrap_err();
+        assert!(
+            format!("{e:#}").contains(&format!("blob {id}, which the store names, is missing")),
+            "{e:#}"
+        );
     }
 
     #[test]
