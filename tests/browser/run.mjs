@@ -7,7 +7,7 @@
 // Needs: `cargo build -p pipeproof-server` and `cd web && trunk build --release --offline --locked`.
 // Usage: node tests/browser/run.mjs
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -496,7 +496,7 @@ async function main() {
       const p = await context.newPage();
       currentPage = p;
       p.setDefaultTimeout(60000);
-      if (blockWorker) await p.route('**/verify-worker.js', (r) => r.abort());
+      if (blockWorker) await p.route('**/verify-worker.js*', (r) => r.abort());
       await p.goto(`${base}/#/verify`);
       await p.getByLabel(/Public key to trust/).fill(serverKey);
       await p.evaluate(() => {
@@ -545,6 +545,65 @@ async function main() {
   });
 
   check(pageErrors.length === 0, `no uncaught errors in the page ${pageErrors.join('; ')}`);
+
+  await step("the worker is loaded by URLs of this build, and refuses a page of another", async () => {
+    const p = await context.newPage();
+    currentPage = p;
+    p.setDefaultTimeout(20000);
+    const requests = [];
+    const seen = (r) => { if (/verify-worker\.js|pipeproof-verify/.test(r.url())) requests.push(r); };
+    context.on('request', seen);
+    await p.goto(`${base}/#/verify`);
+    await p.getByLabel(/Public key to trust/).fill(serverKey);
+    await p.locator('#bundle-file').setInputFiles(good);
+    await p.waitForFunction(() => /checks passed/.test(document.querySelector('.verdict')?.textContent ?? ''));
+    context.off('request', seen);
+    check(await p.locator('#verify-facts').getAttribute('data-ran') === 'worker', 'the bundle was verified in a worker');
+    // The script and the module's two files, each by a URL with the build's id, served as built.
+    const files = ['verify-worker.js', 'pipeproof-verify.js', 'pipeproof-verify_bg.wasm'];
+    const byName = new Map(requests.map((r) => [new URL(r.url()).pathname.slice(1), r]));
+    const ids = new Set(requests.map((r) => new URL(r.url()).searchParams.get('build')));
+    const [id] = ids;
+    check(files.every((f) => byName.has(f)) && requests.length === files.length && ids.size === 1 && /^[0-9a-f]{16}$/.test(id ?? ''),
+      `the worker's files are loaded with the build's id: ${requests.map((r) => r.url().replace(base, '')).join(', ')}`);
+    const served = await Promise.all(files.map(async (f) => {
+      const r = byName.has(f) ? await fetch(byName.get(f).url()) : undefined;
+      return r?.ok === true && Buffer.from(await r.arrayBuffer()).equals(readFileSync(join(dist, f)));
+    }));
+    check(served.every(Boolean), `the files served at those URLs are those of web/dist (${files.map((f, i) => `${f}: ${served[i]}`).join(', ')})`);
+    // The id is the one compiled into the page's module and the worker's.
+    const mainWasm = readdirSync(dist).find((f) => /^pipeproof-web-[0-9a-f]+_bg\.wasm$/.test(f));
+    check(id !== undefined && [mainWasm, 'pipeproof-verify_bg.wasm'].every((f) => readFileSync(join(dist, f)).includes(id)),
+      `the build's id ${id} is compiled into the page (${mainWasm}) and into the worker`);
+    // The worker refuses a job from a page of another build, saying so.
+    const [ready, answer] = await p.evaluate(async (id) => {
+      const w = new Worker(`verify-worker.js?build=${id}`);
+      const messages = [];
+      await new Promise((resolve) => {
+        w.onmessage = (e) => {
+          messages.push(e.data);
+          if (e.data.kind === 'ready') w.postMessage({ kind: 'bundle', build: '0123456789abcdef', file: new Blob(['x']) });
+          else resolve();
+        };
+        w.onerror = () => resolve();
+      });
+      w.terminate();
+      return messages;
+    }, id);
+    check(ready?.kind === 'ready' && ready.build === id && answer?.kind === 'refused' && answer.build === id
+      && answer.error === `this worker is of build ${id} and the page of build 0123456789abcdef: reload the page`,
+      `a job from a page of another build is refused: ${JSON.stringify(answer)}`);
+    // A worker of another build (as a browser could have cached) is not given the job: the
+    // page verifies by itself.
+    await p.route('**/verify-worker.js*', (r) => r.fulfill({ contentType: 'text/javascript',
+      body: "postMessage({ kind: 'ready', build: '0123456789abcdef' }); onmessage = () => postMessage({ kind: 'done', head: '{}', tables: [] });" }));
+    await p.locator('#bundle-file').setInputFiles(bad);
+    await p.waitForFunction(() => /checks failed/.test(document.querySelector('.verdict')?.textContent ?? ''));
+    check(await p.locator('#verify-facts').getAttribute('data-ran') === 'page',
+      'a worker of another build is not given the job, and the page verifies the bundle itself');
+    await p.close();
+    currentPage = page;
+  });
 
   // A bundle that makes the Arrow decoder panic in the browser, and the damaged member alone
   // as a data file (tests/browser/fixtures/README.md says how they were made). Natively the

@@ -86,7 +86,7 @@ enum NoAnswer {
 /// what verifying it needs) goes with the worker, and so does a worker that a file stopped.
 /// The answer is the worker's `done` message.
 async fn in_worker(request: JsValue) -> Result<JsValue, NoAnswer> {
-    let w = Worker::new(worker::SCRIPT).map_err(|e| NoAnswer::NotStarted(js_text(&e)))?;
+    let w = Worker::new(&worker::script_url()).map_err(|e| NoAnswer::NotStarted(js_text(&e)))?;
     let settle: Rc<RefCell<Option<Function>>> = Rc::default();
     let outcome: Rc<RefCell<Option<Result<JsValue, NoAnswer>>>> = Rc::default();
     // When the job was given to the worker: what happens to the worker after that happens
@@ -115,7 +115,15 @@ async fn in_worker(request: JsValue) -> Result<JsValue, NoAnswer> {
         let (w, finish, stopped, posted) = (w.clone(), finish.clone(), stopped.clone(), posted);
         move |e: MessageEvent| {
             let data = e.data();
+            // A worker of another build (one the browser cached, say) is not given the job,
+            // and refuses it if it was: as good as none.
+            let build = text(&data, "build");
             match text(&data, "kind").as_deref() {
+                Some("ready" | "refused") if build.as_deref() != Some(worker::BUILD) => {
+                    let theirs = build.unwrap_or_else(|| "unknown".into());
+                    let why = format!("the worker is of another build ({theirs})");
+                    finish(Err(NoAnswer::NotStarted(why)));
+                }
                 Some("ready") => match w.post_message(&request) {
                     Ok(()) => posted.set(Some(now())),
                     Err(e) => finish(Err(NoAnswer::NotStarted(js_text(&e)))),

@@ -4,15 +4,23 @@
 //! and gets back `done` with the result, or learns that the worker failed. The worker reads the
 //! file itself and runs [`crate::job`] on it, off the page's thread.
 //!
+//! trunk names the worker's files without a content hash (it leaves workers' names fixed, to
+//! be known at runtime), so a browser could run a worker it cached from another build under
+//! a new page. The page and the worker are compiled with the same [`BUILD`] id: the page loads
+//! the worker by URLs carrying it ([`script_url`]; the loader adds it to the module's files),
+//! which a browser has cached only from this build, and the worker refuses a job from a page
+//! of another build, saying so.
+//!
 //! Messages are plain objects with a `kind`:
-//! - page to worker: `{kind: "bundle", file, key?}` or `{kind: "data", file, manifest, step?}`
-//!   (`manifest` as JSON);
-//! - worker to page: `{kind: "ready"}`; `{kind: "done", head, tables}` (a bundle, see
+//! - page to worker: `{kind: "bundle", build, file, key?}` or `{kind: "data", build, file,
+//!   manifest, step?}` (`manifest` as JSON);
+//! - worker to page: `{kind: "ready", build}`; `{kind: "done", head, tables}` (a bundle, see
 //!   [`crate::job::Wire`]; the tables' buffers are transferred, not copied) or
-//!   `{kind: "done", head}` (a data check: `{check, millis}` as JSON); `{kind: "refused", error}`
-//!   when the job could not be run; `{kind: "panicked", message, place}` just before the worker
-//!   traps (what the panic said, and where: ` (file:line)`); `{kind: "failed", error}` from the
-//!   loader when the module could not be started.
+//!   `{kind: "done", head}` (a data check: `{check, millis}` as JSON); `{kind: "refused", error,
+//!   build}` when the job could not be run (a job from a page of another build is refused);
+//!   `{kind: "panicked", message, place}` just before the worker traps (what the panic said,
+//!   and where: ` (file:line)`); `{kind: "failed", error}` from the loader when the module
+//!   could not be started.
 
 use js_sys::{Array, ArrayBuffer, Object, Reflect, Uint8Array};
 use pipeproof_core::bundle::{Check, Manifest};
@@ -25,6 +33,15 @@ use crate::panicked;
 
 /// The worker's script, beside `index.html`.
 pub const SCRIPT: &str = "verify-worker.js";
+
+/// This build of the app and its worker: a hash of what they are built from (see `build.rs`).
+pub const BUILD: &str = env!("PIPEPROOF_BUILD");
+
+/// The URL the page loads the worker by: its script, with this build's id, which the loader
+/// passes on to the module's files.
+pub fn script_url() -> String {
+    format!("{SCRIPT}?build={BUILD}")
+}
 
 /// How much of a file is read at a time into the module's memory: the file is never held
 /// twice whole.
@@ -54,6 +71,7 @@ fn optional(s: Option<&str>) -> JsValue {
 pub fn bundle_request(file: &Blob, trusted_key: Option<&str>) -> JsValue {
     object(&[
         ("kind", &"bundle".into()),
+        ("build", &BUILD.into()),
         ("file", file),
         ("key", &optional(trusted_key)),
     ])
@@ -68,6 +86,7 @@ pub fn data_request(
     let manifest = serde_json::to_string(manifest).map_err(|e| e.to_string())?;
     Ok(object(&[
         ("kind", &"data".into()),
+        ("build", &BUILD.into()),
         ("file", file),
         ("manifest", &manifest.into()),
         ("step", &optional(step)),
@@ -129,27 +148,46 @@ pub fn serve() {
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new({
         let scope = scope.clone();
         move |e: MessageEvent| {
-            let (reply, transfer) = answer(&e.data()).unwrap_or_else(|error| {
-                let reply = object(&[("kind", &"refused".into()), ("error", &error.into())]);
-                (reply, Array::new())
-            });
+            let (reply, transfer) =
+                answer(&e.data()).unwrap_or_else(|error| (refused(&error), Array::new()));
             if let Err(e) = scope.post_message_with_transfer(&reply, &transfer) {
                 let error = format!("the answer could not be sent: {}", js_text(&e));
-                let _ = scope.post_message(&object(&[
-                    ("kind", &"refused".into()),
-                    ("error", &error.into()),
-                ]));
+                let _ = scope.post_message(&refused(&error));
             }
         }
     });
     scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     // The worker lives as long as its scope, which keeps the handler.
     on_message.forget();
-    let _ = scope.post_message(&object(&[("kind", &"ready".into())]));
+    let _ = scope.post_message(&object(&[
+        ("kind", &"ready".into()),
+        ("build", &BUILD.into()),
+    ]));
+}
+
+/// A refusal, with this worker's build.
+fn refused(error: &str) -> JsValue {
+    object(&[
+        ("kind", &"refused".into()),
+        ("error", &error.into()),
+        ("build", &BUILD.into()),
+    ])
+}
+
+/// Whether a job comes from a page of this build: the worker's code is that page's only then.
+fn of_this_build(request: &JsValue) -> Result<(), String> {
+    match text(request, "build") {
+        Some(b) if b == BUILD => Ok(()),
+        page => Err(format!(
+            "this worker is of build {BUILD} and the page of {}: reload the page",
+            page.map_or("an unknown build".into(), |b| format!("build {b}"))
+        )),
+    }
 }
 
 /// Runs one job: the reply, and the buffers it transfers.
 fn answer(request: &JsValue) -> Result<(JsValue, Array), String> {
+    of_this_build(request)?;
     let file: Blob = Reflect::get(request, &"file".into())
         .ok()
         .and_then(|f| f.dyn_into().ok())
