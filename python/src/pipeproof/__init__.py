@@ -18,7 +18,7 @@ from .errors import (
     ValidationError,
 )
 from .frames import to_arrow
-from .results import Check, StepResult, VerifyResult
+from .results import Check, Redacted, Redaction, StepResult, VerifyResult
 
 __version__ = "0.1.0"
 
@@ -26,6 +26,8 @@ __all__ = [
     "Client",
     "Run",
     "StepResult",
+    "Redacted",
+    "Redaction",
     "VerifyResult",
     "Check",
     "PipeproofError",

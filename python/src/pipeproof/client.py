@@ -5,7 +5,8 @@ a context manager, the run is sealed when the block ends normally and marked fai
 the error recorded, when it raises. Each ``run.snapshot(frame, step=...)`` posts the frame
 as an Arrow IPC stream and returns the stored step as a :class:`StepResult`.
 ``client.runs(...)`` lists the runs already on the server and ``client.load_run(id)`` gets
-one, as :class:`Run` objects to diff, trace, export and verify.
+one, as :class:`Run` objects to diff, trace, export and verify. ``run.redact(reason)``
+removes an ended run's diff details and kept data from the server, keeping its proofs.
 
 With ``on_error="warn"`` a pipeline never fails because of pipeproof: every client error
 becomes a :class:`PipeproofWarning` and the call returns ``None``. A run whose step could
@@ -47,7 +48,7 @@ from urllib.parse import quote
 from .errors import ConnectionError, PipeproofError, ValidationError
 from .frames import ARROW_STREAM_MEDIA_TYPE, batch_rows_for, convert, ipc_stream
 from .http import RETRY_ALWAYS, RETRY_CONNECT, RETRY_NEVER, Timeout, Transport, url_problem
-from .results import StepResult, VerifyResult
+from .results import Redacted, StepResult, VerifyResult
 
 __all__ = ["Client", "Run", "PipeproofWarning", "verify_bundle", "DEFAULT_URL"]
 
@@ -308,6 +309,61 @@ class Client:
             if not items or offset >= int(page["total"]):
                 break
         return found
+
+    def redact(
+        self, run_id: str, reason: str, *, steps: Optional[Iterable[int]] = None
+    ) -> Redacted:
+        """Removes an ended run's diff details and kept data from the server: for data that
+        must not be kept any longer (personal data under an erasure request, a retention
+        period). Needs a token with the ``admin`` scope.
+
+        What proves the run stays: its records, row hashes, statistics, diff counts and
+        seal, so :meth:`Run.verify` still passes, its checks saying which steps were
+        redacted, when and why. Afterwards each step redacted shows the redaction in
+        :attr:`StepResult.redacted`, and reading its details (:meth:`Run.diff`) or its kept
+        data (:meth:`Run.artifact`) raises a :class:`ValidationError` with status 410.
+        A step redacted before keeps its first redaction (``already`` in the result).
+
+        The call is retried as reads are: a retry whose first attempt got through finds
+        the steps redacted, and reports them in ``already``.
+
+        Args:
+            run_id: The run's id.
+            reason: Why (1 to 1000 bytes); kept with each step and shown in the run's
+                bundles.
+            steps: The steps' 0-based indexes; every step of the run when ``None``.
+                :meth:`Run.redact` takes step names too.
+
+        Returns:
+            The steps redacted now, those redacted before, those with nothing to remove,
+            and the files and bytes removed from the store.
+
+        Raises:
+            ValidationError: the run is open (409: seal or fail it first), the reason is
+                empty or too long (400), or there is no such run or step (404).
+            AuthError: the token lacks the ``admin`` scope (403).
+        """
+        if not isinstance(run_id, str) or not run_id:
+            raise ValueError(f"run_id must be a non-empty string, not {run_id!r}")
+        if not isinstance(reason, str):
+            raise ValueError(f"reason must be a string, not {reason!r}")
+        body: Dict[str, Any] = {"reason": reason}
+        if steps is not None:
+            if isinstance(steps, (str, bytes)) or not isinstance(steps, Iterable):
+                raise ValueError(
+                    f"steps must be a list of step indexes or None, not {steps!r}"
+                )
+            indexes = list(steps)
+            for index in indexes:
+                if not _whole(index):
+                    raise ValueError(
+                        f"steps must be 0-based step indexes (0 or more), not {index!r}"
+                    )
+            body["steps"] = [int(i) for i in indexes]
+        reply = self._http.request(
+            "POST", f"{_run_route(run_id)}/redact", retry=RETRY_ALWAYS, json_body=body
+        )
+        return Redacted.from_dict(reply.json())
 
     def whoami(self) -> Dict[str, Any]:
         """The token's name and scopes."""
@@ -685,6 +741,11 @@ class Run:
             kind: Only ``added``, ``removed`` or ``changed`` rows.
             column: Only changed cells of this column.
             key: Only rows whose (first) key column, as text, equals this.
+
+        Raises:
+            ValidationError: the step is the run's first, which has no diff (404), or its
+                details were removed by a redaction (410; the message says when and why,
+                and :attr:`StepResult.redacted` holds both).
         """
         import pandas as pd
 
@@ -721,7 +782,9 @@ class Run:
         """Follows the row with this key through every step of the run (the server's
         ``Trace``): for each step its ``state`` (``added``, ``unchanged``, ``changed``,
         ``removed``, ``absent``, or ``unknown`` where details were not kept), ``row_hash``,
-        ``values`` where known and the ``changes`` (``column``, ``old``, ``new``).
+        ``values`` where known, the ``changes`` (``column``, ``old``, ``new``) and
+        ``redacted``: true for a step redacted (:attr:`StepResult.redacted`), whose values
+        and changes are not known any more, only its state.
 
         Give one value per key column, in the key's order: ``run.trace(4711)``,
         ``run.trace("EU", "A|7")``. Values are sent as text and read as their columns'
@@ -734,9 +797,13 @@ class Run:
         if not key:
             raise ValidationError("trace() needs the key's value: one per key column")
         texts = [_key_text(v) for v in key]
-        return self._client._http.request(
+        trace = self._client._http.request(
             "GET", f"/runs/{self.id}/trace", retry=RETRY_ALWAYS, params={"key": texts}
         ).json()
+        # The server writes ``redacted`` only when true.
+        for found in trace.get("steps") or []:
+            found.setdefault("redacted", False)
+        return trace
 
     def _details(
         self,
@@ -847,7 +914,8 @@ class Run:
         it), written atomically. Returns the path.
 
         Raises:
-            ValidationError: the step was stored without its data (404).
+            ValidationError: the step was stored without its data (404), or its data was
+                removed by a redaction (410; the message says when and why).
         """
         self._require()
         index = self._step_index(step)
@@ -884,6 +952,53 @@ class Run:
             keys = Path(tmp) / "keys.json"
             keys.write_text(json.dumps(self._client.keys()))
             return verify_bundle(bundle, str(keys), bin=bin)
+
+    # Redacting.
+    def redact(
+        self, reason: str, *, steps: Optional[Iterable[Union[str, int]]] = None
+    ) -> Redacted:
+        """Removes the run's diff details and kept data from the server, keeping what
+        proves it (records, row hashes, statistics, diff counts, seal); see
+        :meth:`Client.redact`. The run must have ended, and the token needs the ``admin``
+        scope. Raises even when the client was made with ``on_error="warn"``.
+
+        The run's :attr:`steps` are then read again from the server, so each step
+        redacted shows when and why in :attr:`StepResult.redacted` (step objects held from
+        before are left as they were).
+
+        Args:
+            reason: Why (an erasure request, a retention period); kept with each step and
+                shown in the run's bundles.
+            steps: Step names or 0-based indexes (a negative index counts from the last
+                step); every step when ``None``.
+        """
+        self._require()
+        indexes: Optional[List[int]] = None
+        if steps is not None:
+            if isinstance(steps, (str, bytes, int)) or not isinstance(steps, Iterable):
+                raise ValueError(
+                    f"steps must be a list of step names or indexes, such as [{steps!r}], "
+                    f"or None, not {steps!r}"
+                )
+            indexes = [self._step_index(s) for s in steps]
+        done = self._client.redact(self.id, reason, steps=indexes)  # type: ignore[arg-type]
+        try:
+            detail = self.detail()
+        except PipeproofError as err:
+            _warn(
+                f"pipeproof: run {self.id} was redacted, but its steps could not be read "
+                f"again ({err}); run.detail() reads them"
+            )
+            return done
+        if self._started and self._steps is not None:
+            # A run this object started keeps its own step objects (and whether each was
+            # replayed); they are replaced with the server's, which show the redaction.
+            fresh = {int(s["record"]["index"]): s for s in detail["steps"]}
+            self._steps = [
+                StepResult(fresh[s.index], replayed=s.replayed) if s.index in fresh else s
+                for s in self._steps
+            ]
+        return done
 
     def _fail_detached(self, err: PipeproofError, reason: str) -> str:
         """Ends a run just detached as failed with ``reason``, in one request, unless the
@@ -1071,6 +1186,17 @@ def _warn(message: str) -> None:
         frame = frame.f_back
         level += 1
     warnings.warn(message, PipeproofWarning, stacklevel=level)
+
+
+def _whole(value: Any) -> bool:
+    """Whether ``value`` is a whole number, 0 or more (a Python or numpy integer, not a
+    bool)."""
+    numpy = sys.modules.get("numpy")
+    if isinstance(value, bool) or (numpy is not None and isinstance(value, numpy.bool_)):
+        return False
+    if isinstance(value, int) or (numpy is not None and isinstance(value, numpy.integer)):
+        return int(value) >= 0
+    return False
 
 
 def _key_text(value: Any) -> str:

@@ -1,8 +1,9 @@
 """HTTP transport: one request with retries, backoff, timeouts and error mapping.
 
 Which calls may be retried is the caller's decision (``retry=``): reads, step posts (they
-carry an ``Idempotency-Key``) and seals are safe to repeat; creating a run is retried only
-when the connection could not be made at all, so the server never saw the first attempt.
+carry an ``Idempotency-Key``), seals and redactions are safe to repeat; creating a run is
+retried only when the connection could not be made at all, so the server never saw the first
+attempt.
 """
 
 from __future__ import annotations

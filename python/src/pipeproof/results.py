@@ -1,7 +1,8 @@
-"""Small result objects: what a snapshot stored, and what verifying a bundle found.
+"""Small result objects: what a snapshot stored, what a redaction removed, and what
+verifying a bundle found.
 
-They wrap the server's JSON (the ``Step`` type of the HTTP API and the report of
-``pipeproof verify --format json``) with attribute access and a readable ``repr``;
+They wrap the server's JSON (the ``Step`` and ``Redacted`` types of the HTTP API and the
+report of ``pipeproof verify --format json``) with attribute access and a readable ``repr``;
 ``to_dict()`` gives the JSON back unchanged.
 """
 
@@ -9,9 +10,9 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
-__all__ = ["StepResult", "Check", "VerifyResult"]
+__all__ = ["StepResult", "Redaction", "Redacted", "Check", "VerifyResult"]
 
 
 def _short(value: Optional[str], n: int = 12) -> str:
@@ -24,7 +25,8 @@ class StepResult:
 
     Attributes mirror the record (``index``, ``step``, ``rows``, ``content_root``, ...)
     and the diff summary counts (``added``, ``removed``, ``changed``, ``unchanged``; all
-    ``None`` for a run's first step, which has nothing to compare against).
+    ``None`` for a run's first step, which has nothing to compare against). A step whose
+    details and kept data were removed by a redaction says when and why in ``redacted``.
     """
 
     def __init__(self, data: Dict[str, Any], *, replayed: bool = False) -> None:
@@ -111,8 +113,22 @@ class StepResult:
 
     @property
     def artifact(self) -> bool:
-        """Whether the server kept the full snapshot."""
+        """Whether the server keeps the full snapshot (a redaction removes it)."""
         return bool(self._data.get("artifact"))
+
+    @property
+    def redacted(self) -> Optional["Redaction"]:
+        """When and why the step's diff details and kept data were removed from the server
+        (:meth:`Run.redact <pipeproof.Run.redact>`); ``None`` for a step never redacted.
+
+        Its record, row hashes, statistics and diff counts remain, so the run still
+        verifies; reading its details (``run.diff``) or its data (``run.artifact``) raises
+        a :class:`~pipeproof.ValidationError` with status 410.
+        """
+        found = self._data.get("redacted")
+        if not isinstance(found, dict):
+            return None
+        return Redaction(at=str(found["at"]), reason=str(found["reason"]))
 
     # The diff.
     @property
@@ -184,7 +200,7 @@ class StepResult:
 
     def to_dict(self) -> Dict[str, Any]:
         """The server's JSON for the step (``record``, ``hash``, ``schema``, ``stats``,
-        ``diff``, ``artifact``), as a deep copy."""
+        ``diff``, ``artifact`` and, for a redacted step, ``redacted``), as a deep copy."""
         return copy.deepcopy(self._data)
 
     def __eq__(self, other: object) -> bool:
@@ -220,9 +236,72 @@ class StepResult:
                 parts.append("summary only")
             elif self.diff.get("details_truncated"):
                 parts.append("details truncated")
+        if self.redacted is not None:
+            parts.append(f"redacted {self.redacted.at}")
         if self.replayed:
             parts.append("replayed")
         return f"StepResult({' '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """When and why a step's diff details and kept data were removed from the server."""
+
+    #: When (RFC 3339, UTC).
+    at: str
+    #: Why, as the one who redacted it said.
+    reason: str
+
+
+@dataclass(frozen=True)
+class Redacted:
+    """What :meth:`Client.redact <pipeproof.Client.redact>` removed from a run.
+
+    Step lists hold 0-based step indexes, in order.
+    """
+
+    #: The run's id.
+    run_id: str
+    #: When the redaction was made (RFC 3339, UTC).
+    at: str
+    #: The steps redacted now.
+    steps: Tuple[int, ...]
+    #: Steps asked for that had been redacted before: they keep their first redaction's
+    #: time and reason.
+    already: Tuple[int, ...]
+    #: Steps asked for that held nothing to remove: a first step stored without its data
+    #: (a first step has no diff details). They are not marked redacted.
+    nothing: Tuple[int, ...]
+    #: Files removed from the server's store (details or data that another step shares
+    #: stay until no step names them).
+    blobs_removed: int
+    #: Their bytes.
+    bytes_freed: int
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "Redacted":
+        """Reads the server's reply (the API's ``Redacted``)."""
+        return cls(
+            run_id=str(data["run_id"]),
+            at=str(data["at"]),
+            steps=tuple(int(i) for i in data["steps"]),
+            already=tuple(int(i) for i in data["already"]),
+            nothing=tuple(int(i) for i in data["nothing"]),
+            blobs_removed=int(data["blobs_removed"]),
+            bytes_freed=int(data["bytes_freed"]),
+        )
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The server's JSON for the reply."""
+        return {
+            "run_id": self.run_id,
+            "at": self.at,
+            "steps": list(self.steps),
+            "already": list(self.already),
+            "nothing": list(self.nothing),
+            "blobs_removed": self.blobs_removed,
+            "bytes_freed": self.bytes_freed,
+        }
 
 
 @dataclass(frozen=True)
