@@ -1186,6 +1186,7 @@ fn spa_is_served_with_fallback_and_api_paths_stay_api() {
     std::fs::create_dir_all(&web).unwrap();
     std::fs::write(web.join("index.html"), "<html>pipeproof app</html>").unwrap();
     std::fs::write(web.join("app.js"), "console.log(1)").unwrap();
+    std::fs::write(web.join("app-17a50fca03cebfb_bg.wasm"), "wasm").unwrap();
     let s = Server::start(
         &dir.path().join("data"),
         &["--static-dir", web.to_str().unwrap()],
@@ -1196,6 +1197,22 @@ fn spa_is_served_with_fallback_and_api_paths_stay_api() {
     let r = get(a, "/runs/abc/steps/2", None);
     assert_eq!(r.status, 200);
     assert!(r.text().contains("pipeproof app"));
+    // Files named by their content are kept; the rest are checked again at every load, so
+    // an upgrade is seen at once. The API says nothing of caching.
+    let cache = |path: &str| {
+        let r = get(a, path, Some(ADMIN));
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        r.header("cache-control").map(String::from)
+    };
+    for path in ["/", "/index.html", "/app.js", "/runs/abc/steps/2"] {
+        assert_eq!(cache(path).as_deref(), Some("no-cache"), "{path}");
+    }
+    assert_eq!(
+        cache("/app-17a50fca03cebfb_bg.wasm").as_deref(),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert_eq!(cache("/api/v1/runs"), None);
+    assert_eq!(cache("/healthz"), None);
     get(a, "/api/v1/nothing-here", Some(ADMIN)).problem(404);
     get(a, "/api/v2/runs", Some(ADMIN)).problem(404);
     let spec = get(a, "/api/v1/openapi.json", Some(ADMIN));

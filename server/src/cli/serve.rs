@@ -232,6 +232,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     });
     let mut server = HttpServer::new(move || {
         App::new()
+            .wrap(middleware::from_fn(crate::http::cache_policy))
             .wrap(middleware::Logger::new("%r %s %b %Dms"))
             .configure(configure(state.clone()))
     })

@@ -93,6 +93,42 @@ fn json_error(e: actix_web::error::JsonPayloadError) -> ApiError {
     }
 }
 
+/// How long browsers keep the web app's files: those whose names carry a content hash
+/// (trunk's `app-0123456789abcdef.js`) never change, and are kept a year; the others
+/// (`index.html`, which names the hashed files, and the worker's files, loaded with the
+/// build's id in their query) are checked again at every load, so that an upgraded server is
+/// seen at once. The API and the health and metrics routes are left as they answer.
+pub async fn cache_policy(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> actix_web::Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>> {
+    use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
+    let path = req.path().to_owned();
+    let mut res = next.call(req).await?;
+    let app_file = !(path.starts_with("/api/") || path == "/healthz" || path == "/metrics");
+    if app_file && !res.headers().contains_key(CACHE_CONTROL) {
+        let policy = if content_hashed(&path) {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        };
+        res.headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static(policy));
+    }
+    Ok(res)
+}
+
+/// Whether a file name carries trunk's content hash: hex digits after its last `-`, up to
+/// the first `_` or `.` (`pipeproof-web-17a50fca03cebfb_bg.wasm`).
+fn content_hashed(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or("");
+    let Some((_, tail)) = name.rsplit_once('-') else {
+        return false;
+    };
+    let hash = tail.split(['_', '.']).next().unwrap_or("");
+    (12..=16).contains(&hash.len()) && hash.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// Unknown paths: API paths get a problem document, others the SPA's index.html so that
 /// client-side routes work on reload.
 async fn spa_fallback(req: HttpRequest, index: PathBuf) -> actix_web::Result<HttpResponse> {
