@@ -155,7 +155,9 @@ fn an_ended_runs_details_are_redacted_and_its_proofs_stay() {
         )
         .problem(410);
         assert!(
-            d.contains("diff details of step 1") && d.contains("erasure request 42"),
+            d.contains("step 1 of run")
+                && d.contains("its diff details were removed")
+                && d.contains("erasure request 42"),
             "{d}"
         );
     }
@@ -165,7 +167,18 @@ fn an_ended_runs_details_are_redacted_and_its_proofs_stay() {
         Some(ADMIN),
     )
     .problem(410);
-    assert!(d.contains("kept data of step 0"), "{d}");
+    assert!(
+        d.contains("step 0 of run") && d.contains("its kept data was removed"),
+        "{d}"
+    );
+    // A first step has no diff, redacted or not.
+    let d = get(
+        &a,
+        &format!("/api/v1/runs/{id}/steps/0/details?kind=added"),
+        Some(ADMIN),
+    )
+    .problem(404);
+    assert!(d.contains("first of its run"), "{d}");
     // The twin's details, sharing blobs, are all there.
     for kind in ["added", "removed", "changed"] {
         let r = get(
@@ -182,6 +195,11 @@ fn an_ended_runs_details_are_redacted_and_its_proofs_stay() {
         .collect();
     assert_eq!(states, ["added", "changed", "unchanged"], "{t}");
     assert_eq!(t["steps"][1]["redacted"], true);
+    assert_eq!(
+        t["steps"][0].get("redacted"),
+        None,
+        "step 0's kept data is not what a trace reads"
+    );
     assert_eq!(t["steps"][1]["changes"], json!([]));
     assert_eq!(t["steps"][2]["values"], Value::Null);
 

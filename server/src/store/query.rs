@@ -88,7 +88,7 @@ pub fn artifact(
         .flatten();
     let Some(blob) = blob else {
         if let Some(r) = step_row(store, run_id, index)?.step.redacted {
-            return Err(redacted(run_id, index, &r, "kept data"));
+            return Err(redacted(run_id, index, &r, "its kept data was"));
         }
         return Err(ApiError::not_found(
             "no-artifact",
@@ -167,14 +167,14 @@ fn json_rows(batch: &RecordBatch) -> Result<Vec<Map<String, Value>>, ApiError> {
     serde_json::from_slice(&out).map_err(|e| ApiError::internal(format!("json: {e}")))
 }
 
-/// 410 for what a redaction removed of a step.
-fn redacted(run_id: &str, index: u64, r: &Redaction, what: &str) -> ApiError {
+/// 410 for what a redaction removed of a step (`removed`: "its diff details were").
+fn redacted(run_id: &str, index: u64, r: &Redaction, removed: &str) -> ApiError {
     ApiError::new(
         actix_web::http::StatusCode::GONE,
         "redacted",
         format!(
-            "the {what} of step {index} of run `{run_id}` were removed at {} ({}); its record, \
-             row hashes, statistics and diff counts remain",
+            "step {index} of run `{run_id}` was redacted at {} ({}): {removed} removed; its \
+             record, row hashes, statistics and diff counts remain",
             r.at, r.reason
         ),
     )
@@ -182,12 +182,12 @@ fn redacted(run_id: &str, index: u64, r: &Redaction, what: &str) -> ApiError {
 
 fn detail_batch(store: &Store, s: &StepRow, kind: DetailKind) -> Result<RecordBatch, ApiError> {
     let Some(blobs) = &s.details else {
-        if let Some(r) = &s.step.redacted {
+        if let Some(r) = s.step.redacted.as_ref().filter(|_| s.step.diff.is_some()) {
             return Err(redacted(
                 &s.step.record.run_id,
                 s.step.record.index,
                 r,
-                "diff details",
+                "its diff details were",
             ));
         }
         return Err(ApiError::not_found(
@@ -353,7 +353,9 @@ pub fn trace(store: &Store, run_id: &str, value: &[String]) -> Result<Trace, Api
             row_hash: None,
             values: None,
             changes: Vec::new(),
-            redacted: s.step.redacted.is_some() && s.details.is_none(),
+            // Only a step with a diff has details a trace reads (a first step's kept
+            // data is not one of them).
+            redacted: s.step.redacted.is_some() && s.details.is_none() && s.step.diff.is_some(),
         };
         let kh = if rec.key == key {
             key_hash(&arrow_schema(&s.arrow_schema)?, &key, &parts)
