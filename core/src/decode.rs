@@ -450,8 +450,9 @@ pub fn arrow_file_rows<R: Read + Seek>(mut reader: R) -> Option<u64> {
 /// column whose values all parse as integers is Int64, as numbers Float64, as ISO dates
 /// Date32, as ISO timestamps Timestamp (an offset is converted to UTC), `true`/`false`
 /// Boolean, else Utf8. A numeric column holding a zero-padded value (`007`, `-0012.5`) is
-/// Utf8: its text is an identifier's, and as a number `007` would be `7`. Empty fields are
-/// null.
+/// Utf8: its text is an identifier's, and as a number `007` would be `7`. So is a column
+/// holding a value its type cannot read (`2024-02-30` among dates). Empty fields are null.
+/// The rules in full are section 13 of the fingerprint v1 spec.
 pub fn read_batches<R: Read + Seek + Send + 'static>(
     mut reader: R,
     format: Format,
@@ -565,13 +566,13 @@ fn infer_csv_schema<R: Read + Seek>(reader: &mut R) -> Result<SchemaRef> {
             .map_err(|e| format.error(e))
     };
     rewind(reader)?;
-    let padded = zero_padded_columns(&schema, &mut *reader)?;
+    let text = text_columns(&schema, &mut *reader)?;
     rewind(reader)?;
     let fields: Vec<arrow_schema::Field> = schema
         .fields()
         .iter()
-        .zip(padded)
-        .map(|(field, padded)| match padded {
+        .zip(text)
+        .map(|(field, text)| match text {
             true => field.as_ref().clone().with_data_type(DataType::Utf8),
             false => field.as_ref().clone(),
         })
@@ -579,47 +580,107 @@ fn infer_csv_schema<R: Read + Seek>(reader: &mut R) -> Result<SchemaRef> {
     Ok(Arc::new(Schema::new(fields)))
 }
 
-/// Which of the columns inferred as numbers hold a zero-padded value, read as text the way
-/// the CSV reader will read the numbers (quotes, escapes and all). No pass is made when no
-/// column is numeric.
-fn zero_padded_columns<R: Read>(inferred: &Schema, reader: R) -> Result<Vec<bool>> {
+/// Which of the columns inferred as booleans, numbers, dates or timestamps are read as text
+/// instead, their values read as text the way the CSV reader will read them (quotes, escapes
+/// and all): a numeric column holding a zero-padded value, and any column holding a value
+/// that its inferred type cannot read (`2024-02-30` among dates, a timestamp with a zone's
+/// name or out of the range of nanoseconds, digits of other scripts), which would otherwise
+/// fail the whole file. No pass is made when no column is of these types.
+fn text_columns<R: Read>(inferred: &Schema, reader: R) -> Result<Vec<bool>> {
     let format = Format::Csv;
-    let numeric: Vec<usize> = (inferred.fields().iter().enumerate())
-        .filter(|(_, f)| matches!(f.data_type(), DataType::Int64 | DataType::Float64))
+    let checked: Vec<usize> = (inferred.fields().iter().enumerate())
+        .filter(|(_, f)| {
+            matches!(
+                f.data_type(),
+                DataType::Boolean
+                    | DataType::Int64
+                    | DataType::Float64
+                    | DataType::Date32
+                    | DataType::Timestamp(..)
+            )
+        })
         .map(|(i, _)| i)
         .collect();
-    let mut padded = vec![false; inferred.fields().len()];
-    if numeric.is_empty() {
-        return Ok(padded);
+    let mut text = vec![false; inferred.fields().len()];
+    if checked.is_empty() {
+        return Ok(text);
     }
-    let text = Schema::new(
+    let as_text = Schema::new(
         (inferred.fields().iter())
             .map(|f| arrow_schema::Field::new(f.name(), DataType::Utf8, true))
             .collect::<Vec<_>>(),
     );
-    let batches = arrow_csv::ReaderBuilder::new(Arc::new(text))
+    let batches = arrow_csv::ReaderBuilder::new(Arc::new(as_text))
         .with_header(true)
         .with_batch_size(DEFAULT_BATCH_ROWS)
-        .with_projection(numeric.clone())
+        .with_projection(checked.clone())
         .build(std::io::BufReader::new(reader))
         .map_err(|e| format.error(e))?;
     for batch in batches {
         let batch = batch.map_err(|e| format.error(e))?;
-        for (column, &i) in batch.columns().iter().zip(&numeric) {
-            if padded[i] {
+        for (column, &i) in batch.columns().iter().zip(&checked) {
+            if text[i] {
                 continue;
             }
             let values = column
                 .as_any()
                 .downcast_ref::<arrow_array::StringArray>()
                 .ok_or_else(|| format.error("a column read as text is not text"))?;
-            padded[i] = values.iter().flatten().any(is_zero_padded);
+            let data_type = inferred.field(i).data_type();
+            text[i] = values.iter().flatten().any(|v| !reads_as(data_type, v));
         }
-        if numeric.iter().all(|&i| padded[i]) {
-            break; // every numeric column is text already: the rest changes nothing
+        if checked.iter().all(|&i| text[i]) {
+            break; // every checked column is text already: the rest changes nothing
         }
     }
-    Ok(padded)
+    Ok(text)
+}
+
+/// Whether the CSV reader reads `value` as `data_type`, an inferred type, with the parsers
+/// it uses itself; a number's text must not be zero-padded besides.
+fn reads_as(data_type: &DataType, value: &str) -> bool {
+    use arrow_array::types::{Date32Type, Float64Type, Int64Type};
+    use arrow_cast::parse::Parser;
+    match data_type {
+        // arrow infers `true` and `false` ignoring case as Unicode does (`falſe` with a long
+        // s), and reads them ignoring ASCII case only.
+        DataType::Boolean => {
+            value.eq_ignore_ascii_case("true") || value.eq_ignore_ascii_case("false")
+        }
+        DataType::Int64 => !is_zero_padded(value) && Int64Type::parse(value).is_some(),
+        DataType::Float64 => !is_zero_padded(value) && Float64Type::parse(value).is_some(),
+        DataType::Date32 => Date32Type::parse(value).is_some(),
+        DataType::Timestamp(unit, None) => {
+            // The reader reads a timestamp with no zone as UTC, a fixed offset of zero.
+            let utc: arrow_array::timezone::Tz = "+00:00".parse().expect("a fixed offset");
+            match arrow_cast::parse::string_to_datetime(&utc, value) {
+                Ok(t) => {
+                    has_fixed_offset(value)
+                        && (*unit != arrow_schema::TimeUnit::Nanosecond
+                            || t.timestamp_nanos_opt().is_some())
+                }
+                Err(_) => false,
+            }
+        }
+        _ => true,
+    }
+}
+
+/// Whether a timestamp that arrow reads has no zone, `Z`, or a fixed offset (`+02:00`),
+/// rather than a zone's name (`Europe/Paris`, `UTC`). arrow reads names only when its
+/// `chrono-tz` feature is on, which another crate of a build may turn on: a name would
+/// then read as a timestamp in one build and not in another (the browser's), and an
+/// instant would depend on the version of the zone database. A name makes the column text
+/// in every build.
+fn has_fixed_offset(value: &str) -> bool {
+    let Some(rest) = value.get(19..) else {
+        return true; // a date alone
+    };
+    let zone = match rest.strip_prefix('.') {
+        Some(fraction) => fraction.trim_start_matches(|c: char| c.is_ascii_digit()),
+        None => rest,
+    };
+    zone.is_empty() || zone == "Z" || zone == "z" || zone.trim_start().starts_with(['+', '-'])
 }
 
 /// Whether a number's text has a zero before its first significant digit (`007`, `-00.5`,
@@ -694,6 +755,39 @@ mod tests {
         let numbers = [("a", Float64), ("b", Int64), ("c", Float64)];
         let numbers: Vec<(String, DataType)> = numbers.map(|(n, t)| (n.to_owned(), t)).to_vec();
         assert_eq!(types(&t), numbers);
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn csv_reads_a_column_its_type_cannot_read_as_text() {
+        // Each value looks like its column's type but is none: the column is text, and the
+        // file reads (it used to fail whole).
+        let t = csv("day,zone,far,past,digit,real,offset,ok,flag\n\
+                     2024-02-30,2024-01-01T10:00:00 UTC,2300-01-01T00:00:00.000000001,\
+                     2024-01-01T24:00:00,\u{663},\u{663}.5,2024-01-01T10:00:00+24:00,\
+                     2024-02-29T10:00:00.5+01:00,fal\u{17f}e\n\
+                     2024-02-29,2024-01-01T10:00:00Z,2024-01-01T00:00:00.000000001,\
+                     2024-01-01T23:00:00,1,1.5,2024-01-01T10:00:00+23:59,\
+                     2024-02-29 10:00:00.25,true\n");
+        let mut want: Vec<(String, DataType)> =
+            ["day", "zone", "far", "past", "digit", "real", "offset"]
+                .map(|n| (n.to_owned(), DataType::Utf8))
+                .to_vec();
+        let ms = DataType::Timestamp(arrow_schema::TimeUnit::Millisecond, None);
+        want.push(("ok".to_owned(), ms));
+        want.push(("flag".to_owned(), DataType::Utf8));
+        assert_eq!(types(&t), want);
+        let batch = arrow_select::concat::concat_batches(t.schema(), t.batches()).unwrap();
+        let day = batch.column(0).as_any();
+        let day = day.downcast_ref::<arrow_array::StringArray>().unwrap();
+        assert_eq!(day.value(0), "2024-02-30");
+        let ok = batch.column(7).as_any();
+        let ok = ok
+            .downcast_ref::<arrow_array::TimestampMillisecondArray>()
+            .unwrap();
+        // 09:00:00.5 and 10:00:00.25 UTC on 2024-02-29 (day 19782).
+        let day_ms = 19_782 * 86_400_000;
+        assert_eq!(ok.values(), &[day_ms + 32_400_500, day_ms + 36_000_250]);
     }
 
     #[cfg_attr(not(target_arch = "wasm32"), test)]
