@@ -34,6 +34,9 @@ static FILES: &[(&str, &[u8])] = files![
     "composite_key.arrow",
     "composite_key.json",
     "contexts.json",
+    "csv_rules.arrow",
+    "csv_rules.csv",
+    "csv_rules.json",
     "decimals.arrow",
     "decimals.json",
     "dictionary.arrow",
@@ -308,11 +311,12 @@ both! {
     fn vector_composite_key() { check("composite_key") }
     fn vector_people_in_three_formats() { check("people") }
     fn vector_large() { check("large") }
+    fn vector_csv_rules() { check("csv_rules") }
 
     fn every_case_has_a_test() {
         let tested = [
             "contexts", "ints", "floats", "strings", "dictionary", "temporal", "decimals", "misc",
-            "empty", "composite_key", "people", "large",
+            "empty", "composite_key", "people", "large", "csv_rules",
         ];
         let cases: Vec<&str> = FILES
             .iter()

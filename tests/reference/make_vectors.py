@@ -256,6 +256,72 @@ def case_people():
             "schema hash, row hashes and roots", t, ["id"], {"people.csv": csv.encode()})
 
 
+def case_csv_rules():
+    # One column per rule of the spec's section 13; CRLF line ends, and a blank line, which
+    # is skipped.
+    rows = [
+        "id,spaced,plus,floats,mixed,not_floats,flags,bool_and_int,quoted,nothing,code,big,"
+        "ts_offsets,ts_fraction,dates,bad_date,bad_zone,ns_range,minutes,digits",
+        '1, 42,+1,NaN,1,Inf,True,true,"",,007,9223372036854775808,'
+        "2024-03-31T01:30:00+02:00,2024-03-31T01:30:00.5,2024-02-29,2024-02-30,"
+        "2024-03-31T01:30:00 Europe/Paris,2262-04-11T23:47:16.854775808,2024-03-31T01:30,"
+        "\u0663",
+        '2,42 ,"42",nan,2.5,+inf,FALSE,1,"a,b","",12,1,'
+        "2024-03-31 01:30:00Z,2024-03-31T01:30:00.123456789-05:30,0000-01-01,2024-02-29,"
+        "2024-03-31T01:30:00Z,2262-04-11T23:47:16.854775807,2024-03-31T01:30:00,3",
+        '3," 7 ",-9223372036854775808,inf,.5,Infinity,tRuE,0,"say ""hi""",,,,'
+        "2024-03-31T01:30:00,2024-03-31 01:30:00.25z,1969-12-31,,,,10:30:00,",
+        "",
+        '4, ,9223372036854775807,-inf,1.,NA,,false,"two\nlines",,-0,-9223372036854775809,'
+        "2024-03-31T03:30:00 +04,1969-12-31T23:59:59.999+0000,9999-12-31,,,,,",
+        "5,,,1e3,1E-2,null,false,,null,,0,,2024-03-31,,,,,,,",
+        "6,1,+0,-0.0,,1,TRUE,,NULL,,1,,,,,,,,,",
+    ]
+    csv = "\r\n".join(rows) + "\r\n"
+    day = 19813 * 86400  # 2024-03-31T00:00:00Z in seconds
+    ns = 10**9
+    t = pa.table({
+        "id": pa.array(range(1, 7), pa.int64()),
+        "spaced": pa.array([" 42", "42 ", " 7 ", " ", None, "1"], pa.string()),
+        "plus": pa.array([1, 42, -(2**63), 2**63 - 1, None, 0], pa.int64()),
+        "floats": pa.array([float("nan"), float("nan"), float("inf"), float("-inf"), 1000.0,
+                            -0.0], pa.float64()),
+        "mixed": pa.array([1.0, 2.5, 0.5, 1.0, 0.01, None], pa.float64()),
+        "not_floats": pa.array(["Inf", "+inf", "Infinity", "NA", "null", "1"], pa.string()),
+        "flags": pa.array([True, False, True, None, False, True], pa.bool_()),
+        "bool_and_int": pa.array(["true", "1", "0", "false", None, None], pa.string()),
+        "quoted": pa.array([None, "a,b", 'say "hi"', "two\nlines", "null", "NULL"], pa.string()),
+        "nothing": pa.nulls(6, pa.null()),
+        "code": pa.array(["007", "12", None, "-0", "0", "1"], pa.string()),
+        "big": pa.array(["9223372036854775808", "1", None, "-9223372036854775809", None, None],
+                        pa.string()),
+        "ts_offsets": ints_view([day - 1800, day + 5400, day + 5400, day - 1800, day, None],
+                                pa.int64(), pa.timestamp("s")),
+        "ts_fraction": ints_view([(day + 5400) * ns + 5 * 10**8,
+                                  (day + 7 * 3600) * ns + 123456789,
+                                  (day + 5400) * ns + 25 * 10**7, -(10**6), None, None],
+                                 pa.int64(), pa.timestamp("ns")),
+        "dates": ints_view([19782, -719528, -1, 2932896, None, None], pa.int32(), pa.date32()),
+        "bad_date": pa.array(["2024-02-30", "2024-02-29", None, None, None, None], pa.string()),
+        "bad_zone": pa.array(["2024-03-31T01:30:00 Europe/Paris", "2024-03-31T01:30:00Z", None,
+                              None, None, None], pa.string()),
+        "ns_range": pa.array(["2262-04-11T23:47:16.854775808", "2262-04-11T23:47:16.854775807",
+                              None, None, None, None], pa.string()),
+        "minutes": pa.array(["2024-03-31T01:30", "2024-03-31T01:30:00", "10:30:00", None, None,
+                             None], pa.string()),
+        "digits": pa.array(["\u0663", "3", None, None, None, None], pa.string()),
+    })
+    return ("csv_rules", "a CSV file read by the rules of the spec's section 13, and the table "
+            "it reads as (Arrow IPC): no spaces trimmed, + signs and quoted numbers, NaN/nan/"
+            "inf/-inf but not Inf or Infinity, booleans in any case but not 1/0, NA and null as "
+            "text, empty fields (quoted or not) null, a column of nulls, zero padding, integers "
+            "beyond int64 as text, timestamps with offsets (converted to UTC, no zone), no zone "
+            "or a date alone, units from the longest fraction, and columns that are text because "
+            "one value is no valid date or timestamp (a day that does not exist, a zone's name, "
+            "beyond the nanosecond range, no seconds) or has digits of another script", t,
+            ["id"], {"csv_rules.csv": csv.encode()})
+
+
 def case_large():
     n = 20_000
     t = pa.table({
@@ -268,7 +334,8 @@ def case_large():
 
 
 CASES = [case_ints, case_floats, case_strings, case_dictionary, case_temporal, case_decimals,
-         case_misc, case_empty, case_composite, case_people, case_large]
+         case_misc, case_empty, case_composite, case_people, case_large,
+         case_csv_rules]
 
 
 def proof_rows(fp: ref.Fingerprint) -> list[int]:
@@ -351,8 +418,8 @@ def build() -> dict[str, bytes]:
             files[fname] = data
             if name == "people":
                 files["people.parquet"] = parquet_file(table)
-                inputs += [{"file": "people.parquet", "format": "parquet"},
-                           {"file": "people.csv", "format": "csv"}]
+                inputs.append({"file": "people.parquet", "format": "parquet"})
+            inputs.append({"file": fname, "format": "csv"})
         exp = expected(name, description, table, key, inputs)
         files[f"{name}.json"] = (json.dumps(exp, indent=1, ensure_ascii=False) + "\n").encode()
     return files

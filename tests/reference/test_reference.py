@@ -19,7 +19,7 @@ VECTORS = sorted(ref.VECTORS.glob("*.json"))
 def test_vectors_exist():
     names = {p.stem for p in VECTORS}
     assert {"contexts", "ints", "floats", "strings", "dictionary", "temporal", "decimals",
-            "misc", "empty", "composite_key", "people", "large"} <= names
+            "misc", "empty", "composite_key", "people", "large", "csv_rules"} <= names
 
 
 @pytest.mark.parametrize("path", VECTORS, ids=[p.stem for p in VECTORS])
