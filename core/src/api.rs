@@ -451,6 +451,10 @@ pub struct Redacted {
     pub blobs_removed: u64,
     /// Their bytes.
     pub bytes_freed: u64,
+    /// Blob files freed that are not removed yet, because a backup or check was reading
+    /// the store's blobs (or a removal failed): removed at the next redaction or the next
+    /// start of the server.
+    pub blobs_pending: u64,
 }
 
 /// A public key the server signs with: `GET /keys`.

@@ -23,6 +23,11 @@ use crate::table::BatchSource;
 
 /// The version string of bundles.
 pub const BUNDLE_SPEC: &str = "pipeproof-bundle-v1";
+/// The version of a bundle whose manifest lists redacted steps ([`Manifest::redacted`]):
+/// v1 and that list. A bundle without one is written v1, so its bytes are those earlier
+/// builds wrote, and a build that reads only v1 says it does not know the version rather
+/// than taking the missing details for tampering.
+pub const BUNDLE_SPEC_V2: &str = "pipeproof-bundle-v2";
 
 /// The largest bundle member read (guards against zip bombs).
 const MAX_MEMBER_BYTES: u64 = 16 << 30;
@@ -225,6 +230,17 @@ pub struct Manifest {
     /// bundles of earlier builds).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redacted: Vec<RedactedStep>,
+}
+
+impl Manifest {
+    /// The bundle version for a manifest with these redactions.
+    pub fn spec_for(redacted: &[RedactedStep]) -> &'static str {
+        if redacted.is_empty() {
+            BUNDLE_SPEC
+        } else {
+            BUNDLE_SPEC_V2
+        }
+    }
 }
 
 /// A step of [`Manifest::redacted`].
@@ -798,9 +814,9 @@ fn read_manifest<R: Read + Seek>(zip: &mut Zip<R>) -> Result<Manifest> {
             .ok_or_else(|| Error::Verification("not a bundle: no manifest.json".into()))?,
     )
     .map_err(|e| Error::Verification(format!("manifest.json is malformed: {e}")))?;
-    if manifest.spec != BUNDLE_SPEC {
+    if manifest.spec != BUNDLE_SPEC && manifest.spec != BUNDLE_SPEC_V2 {
         return Err(Error::Verification(format!(
-            "unknown bundle version `{}` (this build reads {BUNDLE_SPEC})",
+            "unknown bundle version `{}` (this build reads {BUNDLE_SPEC} and {BUNDLE_SPEC_V2})",
             manifest.spec
         )));
     }
@@ -883,6 +899,20 @@ pub fn verify(
 /// Whether the manifest's redactions name steps with details, once each, in step order;
 /// what they say.
 fn redactions(manifest: &Manifest) -> (bool, String) {
+    let want = Manifest::spec_for(&manifest.redacted);
+    if manifest.spec != want {
+        return (
+            false,
+            format!(
+                "the bundle is {} but lists {} redacted steps: a bundle with redactions is {}, \
+                 one without is {}",
+                manifest.spec,
+                manifest.redacted.len(),
+                BUNDLE_SPEC_V2,
+                BUNDLE_SPEC
+            ),
+        );
+    }
     let steps: Vec<u64> = manifest.redacted.iter().map(|r| r.step).collect();
     if !steps.is_sorted_by(|a, b| a < b) {
         return (
@@ -891,10 +921,12 @@ fn redactions(manifest: &Manifest) -> (bool, String) {
         );
     }
     let records = &manifest.records;
-    if let Some(&bad) = steps
-        .iter()
-        .find(|&&i| (records.get(i as usize)).is_none_or(|r| r.details_hash.is_none()))
-    {
+    if let Some(&bad) = steps.iter().find(|&&i| {
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| records.get(i))
+            .is_none_or(|r| r.details_hash.is_none())
+    }) {
         return (
             false,
             format!(
@@ -904,12 +936,23 @@ fn redactions(manifest: &Manifest) -> (bool, String) {
             ),
         );
     }
+    if let Some(r) = (manifest.redacted.iter())
+        .find(|r| r.at.chars().chain(r.reason.chars()).any(char::is_control))
+    {
+        return (
+            false,
+            format!(
+                "the redaction of step {} holds control characters in its time or reason",
+                r.step
+            ),
+        );
+    }
     let list = steps.iter().map(u64::to_string).collect::<Vec<_>>();
     (
         true,
         format!(
-            "the diff details of step{} {} were removed from the store after they were \
-             recorded",
+            "the manifest says (it is not signed) that the diff details of step{} {} were \
+             removed from the store after they were recorded",
             if steps.len() == 1 { "" } else { "s" },
             list.join(", ")
         ),
@@ -940,7 +983,7 @@ impl<'a> Verifier<'a> {
             records == tables,
             format!("{records} records, {tables} step tables"),
         );
-        if !manifest.redacted.is_empty() {
+        if !manifest.redacted.is_empty() || manifest.spec != BUNDLE_SPEC {
             let (passed, detail) = redactions(manifest);
             report.check("redactions", None, passed, detail);
         }
@@ -1117,8 +1160,8 @@ impl<'a> Verifier<'a> {
                 rec_ref,
                 true,
                 format!(
-                    "redacted at {} ({}): the rows are not in the bundle, the record keeps \
-                     their hash",
+                    "not in the bundle: redacted at {} ({}), the manifest says; the record \
+                     keeps their hash",
                     r.at, r.reason
                 ),
             ),

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use arrow_array::*;
 use common::table;
 use pipeproof_core::bundle::{
-    Bundle, BundleStep, DataClaim, RedactedStep, RunInfo, StepContext, build_step, verify,
-    verify_bytes,
+    BUNDLE_SPEC_V2, Bundle, BundleStep, DataClaim, RedactedStep, RunInfo, StepContext, build_step,
+    verify, verify_bytes,
 };
 use pipeproof_core::diff::DiffConfig;
 use pipeproof_core::sign::KeyPair;
@@ -147,6 +147,7 @@ fn redacted_bundle() -> Bundle {
         at: "2026-11-25T09:00:00.000Z".into(),
         reason: "erasure request 42".into(),
     }];
+    b.manifest.spec = BUNDLE_SPEC_V2.into();
     b
 }
 
@@ -187,14 +188,14 @@ both! {
         let step1 = format!("1 {}", b.manifest.records[1].step);
         assert_eq!(
             details(&r, &step1),
-            "redacted at 2026-11-25T09:00:00.000Z (erasure request 42): the rows are not in \
-             the bundle, the record keeps their hash"
+            "not in the bundle: redacted at 2026-11-25T09:00:00.000Z (erasure request 42), the \
+             manifest says; the record keeps their hash"
         );
         let step2 = format!("2 {}", b.manifest.records[2].step);
         assert_eq!(details(&r, &step2), "details match the record");
         let listed = r.checks.iter().find(|c| c.name == "redactions").unwrap();
         assert!(listed.passed);
-        assert!(listed.detail.starts_with("the diff details of step 1 were removed"));
+        assert!(listed.detail.contains("(it is not signed) that the diff details of step 1 were removed"));
         // The list is read back, and the diff counts are still checked from the row tables.
         assert_eq!(Bundle::read(&bytes).unwrap().manifest.redacted, b.manifest.redacted);
         assert!(r.checks.iter().any(|c| c.name == "diff counts"
@@ -203,20 +204,32 @@ both! {
         // A bundle with no redaction has no such check, and its manifest no such member.
         let plain = make_bundle();
         assert!(!verified(&plain).checks.iter().any(|c| c.name == "redactions"));
-        let manifest = String::from_utf8(plain.write().unwrap()[..400].to_vec()).unwrap_or_default();
-        assert!(!manifest.contains("redacted"));
+        let manifest = |bytes: &[u8]| {
+            let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut zip.by_name("manifest.json").unwrap(), &mut text)
+                .unwrap();
+            serde_json::from_str::<serde_json::Value>(&text).unwrap()
+        };
+        let plain = manifest(&plain.write().unwrap());
+        assert_eq!((plain.get("redacted"), &plain["spec"]), (None, &serde_json::json!("pipeproof-bundle-v1")));
+        let listed = manifest(&bytes);
+        assert_eq!(listed["spec"], "pipeproof-bundle-v2");
+        assert_eq!(listed["redacted"][0]["reason"], "erasure request 42");
     }
 
     fn details_missing_or_kept_against_the_manifest_fail() {
         // Removed without the manifest saying so.
         let mut stripped = redacted_bundle();
         stripped.manifest.redacted.clear();
+        stripped.manifest.spec = pipeproof_core::bundle::BUNDLE_SPEC.into();
         let f = failed(&verified(&stripped));
         assert_eq!(f.len(), 1, "{f:?}");
         assert!(f[0].contains("disagree on whether there are details"), "{f:?}");
         // Listed as redacted, yet there.
         let mut kept = make_bundle();
         kept.manifest.redacted = redacted_bundle().manifest.redacted;
+        kept.manifest.spec = BUNDLE_SPEC_V2.into();
         let f = failed(&verified(&kept));
         assert_eq!(f.len(), 1, "{f:?}");
         assert!(f[0].contains("yet the bundle holds them"), "{f:?}");
@@ -227,6 +240,19 @@ both! {
             reason: "r".into(),
         };
         let n = make_bundle().steps.len() as u64;
+        // Redactions listed under v1, none under v2; a reason that would steer a terminal.
+        let mut v1 = redacted_bundle();
+        v1.manifest.spec = pipeproof_core::bundle::BUNDLE_SPEC.into();
+        let f = failed(&verified(&v1));
+        assert!(f.iter().any(|f| f.starts_with("redactions [") && f.contains("is pipeproof-bundle-v1 but lists 1")), "{f:?}");
+        let mut v2 = make_bundle();
+        v2.manifest.spec = BUNDLE_SPEC_V2.into();
+        let f = failed(&verified(&v2));
+        assert!(f.iter().any(|f| f.contains("is pipeproof-bundle-v2 but lists 0")), "{f:?}");
+        let mut steering = redacted_bundle();
+        steering.manifest.redacted[0].reason = "ok\u{1b}[2A\u{1b}[J  pass  all".into();
+        let f = failed(&verified(&steering));
+        assert!(f.iter().any(|f| f.contains("control characters")), "{f:?}");
         for (list, says) in [
             (vec![0], "step 0 is listed, but the run has no step 0 with diff details"),
             (vec![1, n], "is listed, but the run has no step"),
@@ -239,6 +265,7 @@ both! {
                 b.steps[(i as usize).min(last)].details = None;
             }
             b.manifest.redacted = list.iter().map(|&i| entry(i)).collect();
+            b.manifest.spec = BUNDLE_SPEC_V2.into();
             let f = failed(&verified(&b));
             assert!(
                 f.iter().any(|f| f.starts_with("redactions [") && f.contains(says)),
@@ -555,9 +582,12 @@ const GOLDEN: &[u8] = include_bytes!("../../docs/spec/vectors/bundle-v1/bundle.z
 /// build writes it: it must verify and be written again byte for byte by later builds.
 const GOLDEN_SEAL_V2: &[u8] = include_bytes!("../../docs/spec/vectors/bundle-v1/seal-v2.zip");
 
+/// The same run, its step 1's details redacted (`pipeproof-bundle-v2`).
+const GOLDEN_REDACTED: &[u8] = include_bytes!("../../docs/spec/vectors/bundle-v2/redacted.zip");
+
 both! {
     fn a_bundle_written_by_an_earlier_build_still_verifies() {
-        for golden in [GOLDEN, GOLDEN_SEAL_V2] {
+        for golden in [GOLDEN, GOLDEN_SEAL_V2, GOLDEN_REDACTED] {
             let r = verify_bytes(golden, Some(&key().public_hex()), None);
             assert!(r.passed(), "{:#?}", failed(&r));
             assert!(r.checks.iter().any(|c| c.name == "canonical form" && c.passed));
@@ -566,6 +596,7 @@ both! {
         let v1 = Bundle::read(GOLDEN).unwrap();
         assert_eq!(v1.manifest.seal.as_ref().unwrap().spec, pipeproof_core::sign::SEAL_SPEC_V1);
         assert_eq!(Bundle::read(GOLDEN_SEAL_V2).unwrap().write().unwrap(), make_bundle().write().unwrap());
+        assert_eq!(Bundle::read(GOLDEN_REDACTED).unwrap().write().unwrap(), redacted_bundle().write().unwrap());
     }
 
     fn a_v2_seal_without_its_run_hash_fails_the_run_check_too() {
@@ -600,6 +631,12 @@ fn write_the_golden_bundle() {
     );
     std::fs::create_dir_all(std::path::Path::new(path).parent().unwrap()).unwrap();
     std::fs::write(path, make_bundle().write().unwrap()).unwrap();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/spec/vectors/bundle-v2/redacted.zip"
+    );
+    std::fs::create_dir_all(std::path::Path::new(path).parent().unwrap()).unwrap();
+    std::fs::write(path, redacted_bundle().write().unwrap()).unwrap();
 }
 
 /// A writer that takes `room` bytes, then fails as a full disk does.

@@ -452,6 +452,7 @@ fn core_api_values_match_the_documented_schemas() {
             nothing: vec![0],
             blobs_removed: 5,
             bytes_freed: 123_456,
+            blobs_pending: 1,
         },
     );
     conforms(&d, "DiffSummary", second.diff.as_ref().unwrap());

@@ -122,6 +122,40 @@ fn an_ended_runs_details_are_redacted_and_its_proofs_stay() {
         "{d}"
     );
     redact(&a, "nope", ADMIN, json!({"reason": "erasure"})).problem(404);
+    let d = redact(&a, &id, ADMIN, json!({"reason": "r", "steps": []})).problem(400);
+    assert!(d.contains("`steps` is empty"), "{d}");
+    let d = redact(&a, &id, ADMIN, json!({"reason": "ok\u{1b}[2A"})).problem(400);
+    assert!(d.contains("control character"), "{d}");
+
+    // What a retention job would redact: the ended runs, not the open one (said apart).
+    let url = format!("http://{a}");
+    let cli = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--server", &url, "--token", ADMIN]);
+        run(&all)
+    };
+    let dry = |cli: &dyn Fn(&[&str]) -> std::process::Output| {
+        let o = cli(&[
+            "redact",
+            "--ended-before",
+            "2999-01-01",
+            "--reason",
+            "retention",
+            "--dry-run",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        text(&o)
+    };
+    let out = dry(&cli);
+    assert!(
+        out.contains(&id) && out.contains(&twin) && !out.contains(&format!("{open}\n")),
+        "{out}"
+    );
+    assert!(out.contains("2 runs would be redacted"), "{out}");
+    assert!(
+        out.contains("1 open run created before 2999-01-01 is skipped"),
+        "{out}"
+    );
     let files = blob_files(&data);
     assert_eq!(
         get(&a, &format!("/api/v1/runs/{id}"), Some(ADMIN)).json()["steps"][1]["redacted"],
@@ -171,6 +205,14 @@ fn an_ended_runs_details_are_redacted_and_its_proofs_stay() {
         d.contains("step 0 of run") && d.contains("its kept data was removed"),
         "{d}"
     );
+    // A step stored without its data never had any, redacted or not.
+    let d = get(
+        &a,
+        &format!("/api/v1/runs/{id}/steps/1/artifact"),
+        Some(ADMIN),
+    )
+    .problem(404);
+    assert!(d.contains("artifact=true"), "{d}");
     // A first step has no diff, redacted or not.
     let d = get(
         &a,
@@ -235,13 +277,7 @@ fn an_ended_runs_details_are_redacted_and_its_proofs_stay() {
     let steps = get(&a, &format!("/api/v1/runs/{id}"), Some(ADMIN)).json()["steps"].clone();
     assert_eq!(steps[1]["redacted"]["reason"], "erasure request 42");
 
-    // The CLI: one step of the twin, then every run ended before a time (a dry run first).
-    let url = format!("http://{a}");
-    let cli = |args: &[&str]| {
-        let mut all = args.to_vec();
-        all.extend(["--server", &url, "--token", ADMIN]);
-        run(&all)
-    };
+    // The CLI: one step of the twin; then nothing is left to redact.
     let o = cli(&["redact", &twin, "--step", "1", "--reason", "retention"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(
@@ -249,26 +285,22 @@ fn an_ended_runs_details_are_redacted_and_its_proofs_stay() {
         "{}",
         text(&o)
     );
-    let o = cli(&[
-        "redact",
-        "--ended-before",
-        "2999-01-01",
-        "--reason",
-        "retention",
-        "--dry-run",
-    ]);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}");
-    assert!(
-        out.contains(&id) && out.contains(&twin) && !out.contains(&open),
-        "{out}"
-    );
-    assert!(out.contains("2 runs would be redacted"), "{out}");
+    assert!(dry(&cli).contains("0 runs would be redacted"));
     let o = cli(&["redact", "--ended-before", "2000-01-01", "--reason", "r"]);
     assert!(text(&o).contains("no run to redact"), "{}", text(&o));
-    let o = cli(&["redact", &open, "--reason", "r"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("is open"), "{}", text(&o));
+    // A run that cannot be redacted does not stop the others; the failure is said at the end.
+    let o = cli(&["redact", &open, &twin, "--reason", "r"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains(&format!("run {twin}: nothing to redact")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("run {open} was not redacted")) && out.contains("is open"),
+        "{out}"
+    );
+    assert!(out.contains("1 run of 2 not redacted"), "{out}");
 
     // A redacted store checks clean.
     assert!(s.terminate());

@@ -277,6 +277,9 @@ class Redacted:
     blobs_removed: int
     #: Their bytes.
     bytes_freed: int
+    #: Files freed that the server could not remove yet (a backup or check of its store was
+    #: reading): removed at its next redaction or start.
+    blobs_pending: int = 0
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "Redacted":
@@ -289,6 +292,7 @@ class Redacted:
             nothing=tuple(int(i) for i in data["nothing"]),
             blobs_removed=int(data["blobs_removed"]),
             bytes_freed=int(data["bytes_freed"]),
+            blobs_pending=int(data.get("blobs_pending", 0)),
         )
 
     def to_dict(self) -> Dict[str, Any]:
@@ -301,6 +305,7 @@ class Redacted:
             "nothing": list(self.nothing),
             "blobs_removed": self.blobs_removed,
             "bytes_freed": self.bytes_freed,
+            "blobs_pending": self.blobs_pending,
         }
 
 

@@ -26,6 +26,21 @@ pub fn print(report: &CheckReport) {
     for d in &report.damage {
         println!("{} {}: {}", style::removed("DAMAGED"), d.place, d.detail);
     }
+    if report.unnamed_blobs > 0 {
+        println!(
+            "{} {} ({} bytes) {} named by no step: freed by a redaction and not removed yet \
+             (the server removes them at its next redaction or start), or written by a step \
+             that failed before its commit",
+            style::dim("note:"),
+            style::counted(report.unnamed_blobs, "blob file", "blob files"),
+            style::count(report.unnamed_bytes),
+            if report.unnamed_blobs == 1 {
+                "is"
+            } else {
+                "are"
+            }
+        );
+    }
     if report.damage.is_empty() {
         println!(
             "{}: {} ({}) re-verified, {} re-hashed, database sound",

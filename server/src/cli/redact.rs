@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use pipeproof_core::api::{Page, RedactRun, Redacted, Run, RunStatus};
+use pipeproof_core::api::{Page, RedactRun, Redacted, Run, RunDetail, RunStatus};
 
 use super::Output;
 use crate::client::{Client, ServerArgs, segment};
@@ -56,9 +56,16 @@ fn parse_time(t: &str) -> Result<String> {
     )
 }
 
-/// The ended runs (of `pipeline`) sealed before `before`, oldest first.
-fn ended_before(client: &Client, before: &str, pipeline: Option<&str>) -> Result<Vec<Run>> {
+/// Whether `t` is before `before` (both RFC 3339).
+fn is_before(t: &str, before: &str) -> bool {
+    crate::store::not_after(t, before) && !crate::store::not_after(before, t)
+}
+
+/// The runs (of `pipeline`) that ended before `before`, oldest first; and how many open
+/// runs were created before it (a retention job cannot redact them until they end).
+fn ended_before(client: &Client, before: &str, pipeline: Option<&str>) -> Result<(Vec<Run>, u64)> {
     let mut found = Vec::new();
+    let mut open = 0;
     let mut offset = 0;
     loop {
         let mut path = format!("/runs?limit=500&offset={offset}");
@@ -67,19 +74,32 @@ fn ended_before(client: &Client, before: &str, pipeline: Option<&str>) -> Result
         }
         let page: Page<Run> = client.get(&path)?.json("GET /runs")?;
         let n = page.items.len() as u64;
-        found.extend(page.items.into_iter().filter(|r| {
-            r.status != RunStatus::Open
-                && r.sealed_at.as_deref().is_some_and(|t| {
-                    crate::store::not_after(t, before) && !crate::store::not_after(before, t)
-                })
-        }));
+        for r in page.items {
+            if r.status == RunStatus::Open {
+                open += u64::from(is_before(&r.created_at, before));
+            } else if r.sealed_at.as_deref().is_some_and(|t| is_before(t, before)) {
+                found.push(r);
+            }
+        }
         offset += n;
         if n == 0 || offset >= page.total {
             break;
         }
     }
     found.reverse();
-    Ok(found)
+    Ok((found, open))
+}
+
+/// Whether a run holds something a redaction of `steps` (all when empty) would remove.
+fn has_data(client: &Client, id: &str, steps: &[u64]) -> Result<bool> {
+    let run: RunDetail = client
+        .get(&format!("/runs/{}", segment(id)))?
+        .json("GET /runs/{id}")?;
+    Ok(run.steps.iter().any(|s| {
+        (steps.is_empty() || steps.contains(&s.record.index))
+            && s.redacted.is_none()
+            && (s.diff.is_some() || s.artifact)
+    }))
 }
 
 /// Runs `pipeproof redact`.
@@ -88,19 +108,37 @@ pub fn run(args: Args) -> Result<ExitCode> {
         bail!("--reason is empty: say why the data is removed (it is kept with each step)");
     }
     let client = Client::new(&args.server)?;
-    let runs: Vec<String> = match &args.ended_before {
-        Some(t) => ended_before(&client, &parse_time(t)?, args.pipeline.as_deref())?
-            .into_iter()
-            .map(|r| r.id)
-            .collect(),
-        None => args.runs.clone(),
+    let (runs, open) = match &args.ended_before {
+        Some(t) => {
+            let (runs, open) = ended_before(&client, &parse_time(t)?, args.pipeline.as_deref())?;
+            (runs.into_iter().map(|r| r.id).collect(), open)
+        }
+        None => (args.runs.clone(), 0),
     };
     let mut out = String::new();
+    if open > 0 && args.format == Output::Table {
+        eprintln!(
+            "{} {} created before {} {} skipped: an open run keeps its last step's data until \
+             it ends; seal or fail {} to redact {}",
+            dim("note:"),
+            counted(open, "open run", "open runs"),
+            args.ended_before.as_deref().unwrap_or(""),
+            if open == 1 { "is" } else { "are" },
+            if open == 1 { "it" } else { "them" },
+            if open == 1 { "it" } else { "them" },
+        );
+    }
     if args.dry_run {
+        let mut would = Vec::new();
+        for id in &runs {
+            if has_data(&client, id, &args.steps)? {
+                would.push(id.clone());
+            }
+        }
         match args.format {
-            Output::Json => outln!(out, "{}", serde_json::to_string_pretty(&runs)?),
+            Output::Json => outln!(out, "{}", serde_json::to_string_pretty(&would)?),
             Output::Table => {
-                for id in &runs {
+                for id in &would {
                     outln!(out, "{id}");
                 }
                 outln!(
@@ -108,7 +146,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     "{}",
                     dim(&format!(
                         "{} would be redacted (--dry-run: nothing changed)",
-                        counted(runs.len() as u64, "run", "runs")
+                        counted(would.len() as u64, "run", "runs")
                     ))
                 );
             }
@@ -120,26 +158,32 @@ pub fn run(args: Args) -> Result<ExitCode> {
         reason: args.reason.clone(),
         steps: (!args.steps.is_empty()).then(|| args.steps.clone()),
     };
+    // Every run is tried; the ones that failed are said at the end.
     let mut done: Vec<Redacted> = Vec::new();
+    let mut failed = Vec::new();
     for id in &runs {
         let path = format!("/runs/{}/redact", segment(id));
-        match client.post_json(&path, &request) {
-            Ok(reply) => done.push(reply.json("POST /runs/{id}/redact")?),
-            Err(e) => {
-                // What was redacted before the failure is said, then the failure.
-                print(&mut out, args.format, &done)?;
-                crate::style::emit(&out)?;
-                return Err(e.context(format!(
-                    "run {id} was not redacted ({} of {} done)",
-                    done.len(),
-                    runs.len()
-                )));
-            }
+        match client
+            .post_json(&path, &request)
+            .and_then(|r| r.json::<Redacted>("POST /runs/{id}/redact"))
+        {
+            Ok(r) => done.push(r),
+            Err(e) => failed.push((id.clone(), format!("{e:#}"))),
         }
     }
     print(&mut out, args.format, &done)?;
     crate::style::emit(&out)?;
-    Ok(ExitCode::SUCCESS)
+    if failed.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (id, e) in &failed {
+        eprintln!("error: run {id} was not redacted: {e}");
+    }
+    bail!(
+        "{} of {} not redacted",
+        counted(failed.len() as u64, "run", "runs"),
+        runs.len()
+    )
 }
 
 fn print(out: &mut String, format: Output, done: &[Redacted]) -> Result<()> {
@@ -163,6 +207,13 @@ fn print(out: &mut String, format: Output, done: &[Redacted]) -> Result<()> {
         }
         if !r.already.is_empty() {
             line.push_str(&format!("; redacted before: {}", list(&r.already)));
+        }
+        if r.blobs_pending > 0 {
+            line.push_str(&format!(
+                "; {} left to remove at the server's next redaction or start (a backup or \
+                 check was reading)",
+                counted(r.blobs_pending, "file", "files")
+            ));
         }
         outln!(out, "{line}");
     }

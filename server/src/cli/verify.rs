@@ -303,11 +303,18 @@ fn check_line(c: &Check, name_w: usize, step_w: usize) -> String {
         removed("FAIL")
     };
     let step = c.step.as_deref().unwrap_or("");
-    let detail = if c.passed {
-        dim(&c.detail)
-    } else {
-        c.detail.clone()
-    };
+    // A bundle's own text (a step's name, a redaction's reason) is shown, never obeyed by
+    // the terminal.
+    let detail: String = (c.detail.chars())
+        .flat_map(|ch| {
+            let escaped = ch.is_control().then(|| ch.escape_default().to_string());
+            escaped
+                .unwrap_or_else(|| ch.to_string())
+                .chars()
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let detail = if c.passed { dim(&detail) } else { detail };
     format!("  {mark}  {:name_w$}  {step:step_w$}  {detail}", c.name)
         .trim_end()
         .to_string()
@@ -358,6 +365,22 @@ mod tests {
             data_format: None,
             format: Output::Json,
         }
+    }
+
+    #[test]
+    fn a_bundles_text_cannot_steer_the_terminal() {
+        let c = Check {
+            name: "diff details".into(),
+            step: Some("1 clean".into()),
+            passed: false,
+            detail: "ok\u{1b}[2A\u{1b}[J  pass  everything\nfine".into(),
+        };
+        let line = check_line(&c, 12, 8);
+        assert!(!line.chars().any(|ch| ch.is_control()), "{line:?}");
+        assert!(
+            line.ends_with("ok\\u{1b}[2A\\u{1b}[J  pass  everything\\nfine"),
+            "{line:?}"
+        );
     }
 
     #[test]

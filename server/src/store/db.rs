@@ -74,6 +74,15 @@ const MIGRATIONS: &[&str] = &[
     // 5: redaction: when and why a step's details and kept data were removed.
     "ALTER TABLE steps ADD COLUMN redacted_at TEXT;
     ALTER TABLE steps ADD COLUMN redaction_reason TEXT;",
+    // 6: blob files a redaction freed, until they are removed (recorded in the redaction's
+    // transaction, so that none stays behind unnoticed); and which steps name a blob,
+    // asked once per freed blob.
+    "CREATE TABLE pending_removals (blob TEXT PRIMARY KEY);
+    CREATE INDEX steps_rows_blob ON steps (rows_blob);
+    CREATE INDEX steps_added_blob ON steps (added_blob) WHERE added_blob IS NOT NULL;
+    CREATE INDEX steps_removed_blob ON steps (removed_blob) WHERE removed_blob IS NOT NULL;
+    CREATE INDEX steps_changed_blob ON steps (changed_blob) WHERE changed_blob IS NOT NULL;
+    CREATE INDEX steps_artifact_blob ON steps (artifact_blob) WHERE artifact_blob IS NOT NULL;",
 ];
 
 /// Opens a connection with the store's settings: WAL, synchronous=FULL, foreign keys, and
@@ -375,6 +384,8 @@ pub struct StepRow {
     pub rows_blob: String,
     /// The detail blobs (added, removed, changed), when the step has details.
     pub details: Option<[String; 3]>,
+    /// Whether the step was stored with its data (`artifact=true`), kept or since redacted.
+    pub had_artifact: bool,
 }
 
 const STEP_COLUMNS: &str = "step, arrow_schema, rows_blob, added_blob, removed_blob, changed_blob, \
@@ -390,6 +401,7 @@ fn step_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StepRow> {
         _ => None,
     };
     let mut step: Step = json(r.get(0)?)?;
+    let had_artifact = step.artifact;
     step.artifact = r.get(6)?;
     step.redacted = match (r.get(7)?, r.get::<_, Option<String>>(8)?) {
         (Some(at), reason) => Some(Redaction {
@@ -403,21 +415,21 @@ fn step_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StepRow> {
         arrow_schema: r.get(1)?,
         rows_blob: r.get(2)?,
         details,
+        had_artifact,
     })
 }
 
 /// Marks steps of an ended run redacted (those not yet), dropping their detail and artifact
-/// blobs from the row; returns the indices marked and the blob ids they named. The blob
-/// files stay until no step names them ([`blob_in_use`]).
+/// blobs from the row and listing them as [`pending_removals`]; returns the indices marked.
+/// The blob files stay until no step names them ([`blob_in_use`]).
 pub fn redact_steps(
     tx: &Transaction<'_>,
     run_id: &str,
     steps: &[u64],
     at: &str,
     reason: &str,
-) -> rusqlite::Result<(Vec<u64>, Vec<String>)> {
+) -> rusqlite::Result<Vec<u64>> {
     let mut marked = Vec::new();
-    let mut blobs = Vec::new();
     for &index in steps {
         let named: Option<[Option<String>; 4]> = tx
             .query_row(
@@ -435,18 +447,36 @@ pub fn redact_steps(
             params![run_id, index as i64, at, reason],
         )?;
         marked.push(index);
-        blobs.extend(named.into_iter().flatten());
+        for blob in named.into_iter().flatten() {
+            tx.execute(
+                "INSERT OR IGNORE INTO pending_removals (blob) VALUES (?1)",
+                [blob],
+            )?;
+        }
     }
-    blobs.sort();
-    blobs.dedup();
-    Ok((marked, blobs))
+    Ok(marked)
+}
+
+/// Blob files a redaction freed that are not removed yet.
+pub fn pending_removals(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT blob FROM pending_removals ORDER BY blob")?;
+    stmt.query_map([], |r| r.get(0))?.collect()
+}
+
+/// A freed blob dealt with: removed, or named by a step again.
+pub fn removal_done(conn: &Connection, blob: &str) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM pending_removals WHERE blob = ?1", [blob])?;
+    Ok(())
 }
 
 /// Whether any step names the blob (its row table, details or kept data).
 pub fn blob_in_use(conn: &Connection, id: &str) -> rusqlite::Result<bool> {
     conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM steps WHERE rows_blob = ?1 OR added_blob = ?1
-            OR removed_blob = ?1 OR changed_blob = ?1 OR artifact_blob = ?1)",
+        "SELECT EXISTS (SELECT 1 FROM steps WHERE rows_blob = ?1)
+            OR EXISTS (SELECT 1 FROM steps WHERE added_blob = ?1)
+            OR EXISTS (SELECT 1 FROM steps WHERE removed_blob = ?1)
+            OR EXISTS (SELECT 1 FROM steps WHERE changed_blob = ?1)
+            OR EXISTS (SELECT 1 FROM steps WHERE artifact_blob = ?1)",
         [id],
         |r| r.get(0),
     )

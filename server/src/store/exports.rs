@@ -115,12 +115,18 @@ impl Exports {
     /// Removes every kept bundle of a run (its content changed: a redaction). Takes
     /// [`Exports::run_lock`]'s lock from the caller, so that no export keeps one meanwhile.
     pub fn drop_kept(&self, run_id: &str) -> std::io::Result<()> {
-        for path in self.files_of(run_id) {
-            self.forget(&path);
-            match fs::remove_file(&path) {
+        let files = self.files_of(run_id);
+        for path in &files {
+            self.forget(path);
+            match fs::remove_file(path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
                 _ => {}
             }
+        }
+        // Durably gone before the redaction commits: a kept bundle coming back after a
+        // power loss would serve what was redacted.
+        if !files.is_empty() {
+            File::open(&self.dir)?.sync_all()?;
         }
         Ok(())
     }

@@ -10,8 +10,8 @@ use anyhow::Context;
 use arrow_schema::Schema;
 use pipeproof_core::api::{Column, CreateRun, Run, RunStatus, Step, StepQuery};
 use pipeproof_core::bundle::{
-    BUNDLE_SPEC, BuiltStep, BundleStep, BundleWriter, Details, Manifest, RowTable, RowsMember,
-    RunInfo, StepContext, batch_from_ipc, build_step, write_batch_ipc,
+    BuiltStep, BundleStep, BundleWriter, Details, Manifest, RowTable, RowsMember, RunInfo,
+    StepContext, batch_from_ipc, build_step, write_batch_ipc,
 };
 use pipeproof_core::table::CachedSource;
 use pipeproof_core::{BatchSource, DiffConfig, Format};
@@ -527,12 +527,13 @@ pub fn export_bundle(store: &Store, run_id: &str, keep: bool) -> Result<Export, 
     }
     let _writing = store.exports.writing()?;
     let steps = store.read(|c| db::list_steps(c, run_id))?;
+    let redacted = super::redact::in_bundle(&steps);
     let manifest = Manifest {
-        spec: BUNDLE_SPEC.into(),
+        spec: Manifest::spec_for(&redacted).into(),
         run: RunInfo::of(&row.run),
         records: steps.iter().map(|s| s.step.record.clone()).collect(),
         seal: row.seal,
-        redacted: super::redact::in_bundle(&steps),
+        redacted,
     };
     let path = store.tmp_path("bundle");
     let file = File::options()

@@ -50,6 +50,12 @@ pub struct CheckReport {
     pub steps: u64,
     /// Blob files re-hashed.
     pub blobs: u64,
+    /// Blob files that no step names: freed by a redaction and not removed yet (the server
+    /// removes them at the next redaction or start), or written by a step that failed before
+    /// its commit. Not damage, but they may hold data.
+    pub unnamed_blobs: u64,
+    /// Their bytes.
+    pub unnamed_bytes: u64,
     /// Everything found wrong; empty when the store is sound.
     pub damage: Vec<Damage>,
 }
@@ -162,8 +168,10 @@ fn backup_with(data_dir: &Path, out: &Path, mut copied: impl FnMut()) -> Result<
     require_store(data_dir)?;
     require_empty(out, "back up")?;
     fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    // A redaction may remove a blob that the copy of the database names: the database is
-    // then copied again (the blobs copied already are kept).
+    // No blob a redaction freed is removed while the backup reads them; a server of an
+    // earlier build, which takes no such lock, may still remove a blob that the copy of the
+    // database names: the database is then copied again.
+    let _reading = super::lock_blob_readers(data_dir)?;
     let mut tries = 0;
     loop {
         tries += 1;
@@ -243,17 +251,28 @@ fn backup_once(
     };
     let source = Blobs::new(data_dir.join("blobs"), data_dir.join("tmp"));
     let target = Blobs::new(out.join("blobs"), out.join("tmp"));
-    for id in db::blob_refs(&snapshot)? {
-        let (from, to) = (source.path(&id), target.path(&id));
+    let named = db::blob_refs(&snapshot)?;
+    for id in &named {
+        let (from, to) = (source.path(id), target.path(id));
         report.blobs += 1;
         if let Ok(m) = fs::metadata(&to) {
             report.bytes += m.len(); // Copied by an earlier attempt.
             continue;
         }
-        match copy_file(&from, &to, Some(&id), 0o644) {
+        match copy_file(&from, &to, Some(id), 0o644) {
             Ok(n) => report.bytes += n,
-            Err(_) if !from.exists() => return Ok(Err(id)),
+            Err(_) if !from.exists() => return Ok(Err(id.clone())),
             Err(e) => return Err(e),
+        }
+    }
+    // Blobs an earlier attempt copied that this copy of the database no longer names (a
+    // redaction freed them) are not part of the backup: they may hold what was redacted.
+    let named: std::collections::HashSet<&String> = named.iter().collect();
+    let mut copied = Vec::new();
+    blob_files(&out.join("blobs"), &mut copied)?;
+    for (id, path) in copied {
+        if !named.contains(&id) {
+            fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
         }
     }
     // The key the copied database signs with: `signing.key`, or the next key of a rotation
@@ -353,6 +372,8 @@ fn hash_file(path: &Path) -> Result<String> {
 /// sealed; that alone is not damage.
 pub fn check(data_dir: &Path) -> Result<CheckReport> {
     require_store(data_dir)?;
+    // No blob a redaction freed is removed while they are read.
+    let _reading = super::lock_blob_readers(data_dir)?;
     let mut report = CheckReport::default();
     {
         let conn =
@@ -374,6 +395,16 @@ pub fn check(data_dir: &Path) -> Result<CheckReport> {
                 format!("its bytes hash to {h}: the file was changed on disk"),
             ),
             Err(e) => report.damaged(format!("blob {id}"), format!("cannot be read: {e}")),
+        }
+    }
+    if let Ok(conn) =
+        Connection::open_with_flags(data_dir.join(DB_FILE), OpenFlags::SQLITE_OPEN_READ_ONLY)
+        && let Ok(named) = db::blob_refs(&conn)
+    {
+        let named: std::collections::HashSet<String> = named.into_iter().collect();
+        for (_, path) in files.iter().filter(|(id, _)| !named.contains(id)) {
+            report.unnamed_blobs += 1;
+            report.unnamed_bytes += fs::metadata(path).map_or(0, |m| m.len());
         }
     }
     if let Ok(conn) =
@@ -638,8 +669,19 @@ mod tests {
         assert!(e.contains("changed while it was backed up"), "{e}");
     }
 
+    /// Blob files in a data directory that its database does not name.
+    fn unnamed_blobs(dir: &Path) -> Vec<String> {
+        let named = db::blob_refs(&db::open(&dir.join(DB_FILE)).unwrap()).unwrap();
+        let mut files = Vec::new();
+        blob_files(&dir.join("blobs"), &mut files).unwrap();
+        (files.into_iter())
+            .map(|(id, _)| id)
+            .filter(|id| !named.contains(id))
+            .collect()
+    }
+
     #[test]
-    fn a_backup_copies_the_database_again_when_a_redaction_removes_a_blob_it_named() {
+    fn a_redaction_during_a_backup_removes_nothing_the_backup_reads() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let store = Store::open(&data).unwrap();
@@ -649,18 +691,65 @@ mod tests {
             steps: None,
         };
         let mut copies = 0;
+        backup_with(&data, &dir.path().join("bk"), || {
+            copies += 1;
+            let done = super::super::redact::redact_run(&store, &run, &redact).unwrap();
+            assert_eq!((done.blobs_removed, done.blobs_pending > 0), (0, true));
+        })
+        .unwrap();
+        assert_eq!(copies, 1);
+        // The backup is of the store before the redaction, whole.
+        let restored = restore(&dir.path().join("bk"), &dir.path().join("restored")).unwrap();
+        assert!(restored.damage.is_empty(), "{:?}", restored.damage);
+        // The live store removes the freed files at the next redaction (or start).
+        let pending = store.read(db::pending_removals).unwrap();
+        assert!(!pending.is_empty());
+        assert!(pending.iter().all(|id| store.blobs.path(id).exists()));
+        assert_eq!(check(&data).unwrap().unnamed_blobs, pending.len() as u64);
+        let again = super::super::redact::redact_run(&store, &run, &redact).unwrap();
+        assert_eq!(again.blobs_removed, pending.len() as u64);
+        assert_eq!(again.blobs_pending, 0);
+        assert!(pending.iter().all(|id| !store.blobs.path(id).exists()));
+        assert!(unnamed_blobs(&data).is_empty());
+        let report = check(&data).unwrap();
+        assert_eq!((report.unnamed_blobs, report.damage.len()), (0, 0));
+    }
+
+    #[test]
+    fn a_backup_copies_the_database_again_when_a_blob_it_named_was_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let store = Store::open(&data).unwrap();
+        let run = crate::demo::load_if_empty(&store).unwrap().unwrap();
+        let redact = pipeproof_core::api::RedactRun {
+            reason: "erasure request 7".into(),
+            steps: None,
+        };
+        // A server of an earlier build removes freed blobs without waiting for readers: here
+        // the last one in the order blobs are copied, so that the others are copied first.
+        let mut copies = 0;
         let report = backup_with(&data, &dir.path().join("bk"), || {
             copies += 1;
             if copies == 1 {
-                let done = super::super::redact::redact_run(&store, &run, &redact).unwrap();
-                assert!(done.blobs_removed > 0);
+                super::super::redact::redact_run(&store, &run, &redact).unwrap();
+                let named = db::blob_refs(&db::open(&data.join(DB_FILE)).unwrap()).unwrap();
+                let pending = store.read(db::pending_removals).unwrap();
+                let last = pending.iter().max().unwrap();
+                assert!(pending.len() > 1 && !named.contains(last));
+                store.blobs.remove(last).unwrap();
             }
         })
         .unwrap();
         assert_eq!(copies, 2, "the database is copied again");
         assert_eq!(report.runs, 1);
+        let bk = dir.path().join("bk");
+        assert_eq!(
+            unnamed_blobs(&bk),
+            Vec::<String>::new(),
+            "no blob the copy does not name"
+        );
         let restored = dir.path().join("restored");
-        let check = restore(&dir.path().join("bk"), &restored).unwrap();
+        let check = restore(&bk, &restored).unwrap();
         assert!(check.damage.is_empty(), "{:?}", check.damage);
         let steps = Store::open(&restored)
             .unwrap()

@@ -13,6 +13,8 @@
 //! tmp/               request bodies and blobs being written; emptied at start
 //! exports/RUN.HASH.zip  bundles of ended runs as exported, kept up to a size (a cache)
 //! serve.lock         locked by the one server using the directory; its process id
+//! blobs.lock         shared by `backup` and `check` as they read blobs, exclusive while
+//!                    blobs a redaction freed are removed
 //! ```
 
 pub mod blobs;
@@ -45,6 +47,8 @@ pub const DB_FILE: &str = "pipeproof.sqlite";
 pub const KEY_FILE: &str = "signing.key";
 /// The file a server locks in its data directory.
 pub const SERVE_LOCK: &str = "serve.lock";
+/// The file that readers of blobs beside a server lock shared ([`lock_blob_readers`]).
+pub const BLOB_LOCK: &str = "blobs.lock";
 /// The next signing key while a rotation is written ([`rotate_key`]).
 pub const NEXT_KEY_FILE: &str = "signing.key.next";
 
@@ -94,6 +98,62 @@ pub fn new_id() -> String {
     let mut b = [0u8; 8];
     getrandom::fill(&mut b).expect("the OS has a random source");
     hex::encode(b)
+}
+
+/// Locks [`BLOB_LOCK`] shared, for a process that reads the blobs a copy of the database
+/// names (`backup`, `check`) beside a server: no blob a redaction freed is removed until
+/// the file is closed (the removals wait for the next redaction or the next start).
+pub fn lock_blob_readers(dir: &Path) -> Result<File> {
+    let file = blob_lock_file(dir)?;
+    file.lock_shared()
+        .with_context(|| format!("cannot lock {}", dir.join(BLOB_LOCK).display()))?;
+    Ok(file)
+}
+
+fn blob_lock_file(dir: &Path) -> Result<File> {
+    let path = dir.join(BLOB_LOCK);
+    File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))
+}
+
+impl Store {
+    /// Removes the blob files redactions freed that no step names, unless a reader holds
+    /// [`BLOB_LOCK`] (then they wait). Returns how many were removed, their bytes, and how
+    /// many are left. Under `blob_use`: no step is between storing its blobs and committing.
+    pub fn remove_freed_blobs(&self) -> Result<(u64, u64, u64), ApiError> {
+        let _no_step_storing = self.blob_use.write().unwrap_or_else(|p| p.into_inner());
+        let pending = self.read(db::pending_removals)?;
+        if pending.is_empty() {
+            return Ok((0, 0, 0));
+        }
+        let lock = blob_lock_file(&self.dir).map_err(ApiError::internal)?;
+        if lock.try_lock().is_err() {
+            return Ok((0, 0, pending.len() as u64));
+        }
+        let (mut removed, mut bytes, mut left) = (0, 0, 0);
+        for id in pending {
+            if !self.read(|c| db::blob_in_use(c, &id))? {
+                match self.blobs.remove(&id) {
+                    Ok(n) => {
+                        removed += 1;
+                        bytes += n;
+                    }
+                    Err(e) => {
+                        tracing::warn!(blob = %id, error = %format!("{e:#}"), "a freed blob file cannot be removed yet");
+                        left += 1;
+                        continue;
+                    }
+                }
+            }
+            self.write(|c| db::removal_done(c, &id))?;
+        }
+        Ok((removed, bytes, left))
+    }
 }
 
 /// Takes the data directory for this process's server alone, for as long as the returned
@@ -205,6 +265,13 @@ impl Store {
     pub fn recover(&self) -> Result<()> {
         for entry in fs::read_dir(self.dir.join("tmp"))? {
             let _ = fs::remove_file(entry?.path());
+        }
+        // Blob files a redaction freed and did not remove (a crash, a backup reading).
+        let (removed, _, left) = self
+            .remove_freed_blobs()
+            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+        if removed + left > 0 {
+            tracing::info!(removed, left, "removed blob files that redactions freed");
         }
         let keep: std::collections::HashSet<String> =
             db::carry_files(&self.write.lock().expect("db lock"))?

@@ -82,13 +82,13 @@ pub fn artifact(
 ) -> Result<(std::path::PathBuf, pipeproof_core::Format), ApiError> {
     // An unknown run or step: the same problem as every step route. (Steps are never
     // removed, so the step is still there for the next query.)
-    step_row(store, run_id, index)?;
+    let row = step_row(store, run_id, index)?;
     let blob = store
         .read(|c| db::artifact_blob(c, run_id, index))?
         .flatten();
     let Some(blob) = blob else {
-        if let Some(r) = step_row(store, run_id, index)?.step.redacted {
-            return Err(redacted(run_id, index, &r, "its kept data was"));
+        if let Some(r) = row.step.redacted.as_ref().filter(|_| row.had_artifact) {
+            return Err(redacted(run_id, index, r, "its kept data was"));
         }
         return Err(ApiError::not_found(
             "no-artifact",

@@ -16,8 +16,9 @@ pub const MAX_REASON: usize = 1000;
 
 /// Redacts the steps asked for (all by default) of an ended run. Steps redacted before keep
 /// their first redaction; a step that holds nothing to remove (a first step stored without
-/// its data) is left as it is. Kept bundles of the run are dropped first, and blob files no
-/// step names any more are removed once the redaction is committed.
+/// its data) is left as it is. Kept bundles of the run are dropped first; the blob files
+/// freed are listed in the redaction's transaction and removed after it, when no step
+/// names them ([`Store::remove_freed_blobs`]).
 pub fn redact_run(store: &Store, run_id: &str, req: &RedactRun) -> Result<Redacted, ApiError> {
     let reason = req.reason.trim();
     if reason.is_empty() {
@@ -25,6 +26,16 @@ pub fn redact_run(store: &Store, run_id: &str, req: &RedactRun) -> Result<Redact
             "invalid-redaction",
             "a redaction needs a reason (`reason`): it is kept with each step and shown in \
              the run's bundles",
+        ));
+    }
+    if let Some(c) = reason.chars().find(|c| c.is_control()) {
+        return Err(ApiError::bad_request(
+            "invalid-redaction",
+            format!(
+                "the reason holds a control character ({:?}): write it on one line, as plain \
+                 text",
+                c
+            ),
         ));
     }
     if reason.len() > MAX_REASON {
@@ -51,6 +62,12 @@ pub fn redact_run(store: &Store, run_id: &str, req: &RedactRun) -> Result<Redact
     }
     let steps = store.read(|c| db::list_steps(c, run_id))?;
     let asked: Vec<u64> = match &req.steps {
+        Some(list) if list.is_empty() => {
+            return Err(ApiError::bad_request(
+                "invalid-redaction",
+                "`steps` is empty: name the steps to redact, or leave `steps` out for all",
+            ));
+        }
         Some(list) => {
             if let Some(bad) = list.iter().find(|&&i| i >= steps.len() as u64) {
                 return Err(ApiError::not_found(
@@ -88,47 +105,47 @@ pub fn redact_run(store: &Store, run_id: &str, req: &RedactRun) -> Result<Redact
         nothing,
         blobs_removed: 0,
         bytes_freed: 0,
+        blobs_pending: 0,
     };
-    if chosen.is_empty() {
-        return Ok(done);
+    if !chosen.is_empty() {
+        // No export of this run keeps a bundle meanwhile.
+        let exports = store.exports.run_lock(run_id);
+        let _exports = exports.lock().unwrap_or_else(|p| p.into_inner());
+        store.exports.drop_kept(run_id).map_err(|e| {
+            ApiError::internal(format!(
+                "cannot remove a kept bundle of run `{run_id}` (nothing was redacted): {e}"
+            ))
+        })?;
+        done.steps = store.write(|c| {
+            let tx = c.transaction()?;
+            let marked = db::redact_steps(&tx, run_id, &chosen, &at, reason)?;
+            tx.commit()?;
+            Ok(marked)
+        })?;
+        // Marked meanwhile by another redaction of the run.
+        done.already
+            .extend(chosen.iter().filter(|i| !done.steps.contains(i)));
+        done.already.sort_unstable();
     }
-    // No export of this run keeps a bundle meanwhile, and no step is between storing its
-    // blobs and committing itself.
-    let exports = store.exports.run_lock(run_id);
-    let _exports = exports.lock().unwrap_or_else(|p| p.into_inner());
-    let _blobs = store.blob_use.write().unwrap_or_else(|p| p.into_inner());
-    store.exports.drop_kept(run_id).map_err(|e| {
-        ApiError::internal(format!(
-            "cannot remove a kept bundle of run `{run_id}` (nothing was redacted): {e}"
-        ))
-    })?;
-    let (marked, blobs) = store.write(|c| {
-        let tx = c.transaction()?;
-        let r = db::redact_steps(&tx, run_id, &chosen, &at, reason)?;
-        tx.commit()?;
-        Ok(r)
-    })?;
-    done.steps = marked;
-    for id in blobs {
-        if store.read(|c| db::blob_in_use(c, &id))? {
-            continue;
+    // The files freed, by this redaction or by one that could not remove them: committed
+    // already, so a failure here leaves them listed for the next redaction or start, and
+    // the reply says how many are left.
+    match store.remove_freed_blobs() {
+        Ok((removed, bytes, left)) => {
+            done.blobs_removed = removed;
+            done.bytes_freed = bytes;
+            done.blobs_pending = left;
         }
-        // Committed already: a file that cannot be removed is left behind, named by no
-        // step, and the redaction stands.
-        match store.blobs.remove(&id) {
-            Ok(bytes) => {
-                done.blobs_removed += 1;
-                done.bytes_freed += bytes;
-            }
-            Err(e) => {
-                tracing::warn!(blob = %id, error = %format!("{e:#}"), "a redacted blob file stays")
-            }
+        Err(e) => {
+            tracing::warn!(error = %e.detail, "freed blob files are left for later");
+            done.blobs_pending = store.read(db::pending_removals)?.len() as u64;
         }
     }
     tracing::info!(
         run = run_id,
         steps = ?done.steps,
         blobs = done.blobs_removed,
+        left = done.blobs_pending,
         bytes = done.bytes_freed,
         "redacted"
     );
