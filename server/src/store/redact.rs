@@ -167,3 +167,65 @@ pub fn in_bundle(steps: &[db::StepRow]) -> Vec<RedactedStep> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pipeproof_core::api::RunStatus;
+
+    /// A blob a redaction freed, which a step being stored names again (equal blobs are
+    /// shared), is not removed: the removal waits for the step's commit, then finds it named.
+    #[test]
+    fn a_freed_blob_that_a_step_being_stored_shares_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("data")).unwrap();
+        let run = crate::demo::load_if_empty(&store).unwrap().unwrap();
+        // A reader holds blobs.lock: the redaction leaves what it freed listed.
+        let reader = super::super::lock_blob_readers(store.dir()).unwrap();
+        let req = RedactRun {
+            reason: "erasure".into(),
+            steps: Some(vec![1, 2]),
+        };
+        let done = redact_run(&store, &run, &req).unwrap();
+        assert_eq!(done.blobs_removed, 0);
+        drop(reader);
+        // The freed blobs no other step names (empty detail tables are shared by others).
+        let freed: Vec<String> = (store.read(db::pending_removals).unwrap().into_iter())
+            .filter(|id| !store.read(|c| db::blob_in_use(c, id)).unwrap())
+            .collect();
+        assert!(freed.len() >= 2, "{freed:?}");
+        let shared = freed[0].clone();
+        // A step of another run is being stored and names that blob.
+        let other = crate::store::ingest::create_run(
+            &store,
+            pipeproof_core::api::CreateRun {
+                pipeline: "p".into(),
+                labels: Default::default(),
+                code_version: None,
+                params: serde_json::Value::Null,
+            },
+        )
+        .unwrap();
+        assert_eq!(other.status, RunStatus::Open);
+        let storing = store.blob_use.read().unwrap();
+        std::thread::scope(|s| {
+            let removal = s.spawn(|| store.remove_freed_blobs().unwrap());
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            assert!(!removal.is_finished(), "the removal waits for the step");
+            store
+                .write(|c| {
+                    c.execute(
+                        "UPDATE steps SET added_blob = ?1 WHERE run_id = ?2 AND idx = 2",
+                        [&shared, &run],
+                    )
+                })
+                .unwrap();
+            drop(storing);
+            let (removed, _, left) = removal.join().unwrap();
+            assert_eq!((removed, left), (freed.len() as u64 - 1, 0));
+        });
+        assert!(store.blobs.path(&shared).exists(), "named again: kept");
+        assert!(freed[1..].iter().all(|id| !store.blobs.path(id).exists()));
+        assert!(store.read(db::pending_removals).unwrap().is_empty());
+    }
+}
