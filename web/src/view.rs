@@ -2,7 +2,7 @@
 //! bundle's records (offline), so both use the same components; and small text helpers.
 
 use pipeproof_core::DiffSummary;
-use pipeproof_core::api::{Column, Step};
+use pipeproof_core::api::{Column, Redaction, Step};
 use pipeproof_core::bundle::Manifest;
 use pipeproof_core::stats::ColumnStats;
 use pipeproof_web::job::ShownStep;
@@ -29,6 +29,9 @@ pub struct StepView {
     pub diff: Option<DiffSummary>,
     /// The record's hash, hex.
     pub hash: String,
+    /// When and why its diff details (and kept data) were removed, if they were: from the
+    /// server's step, or from a bundle manifest's `redacted`.
+    pub redacted: Option<Redaction>,
 }
 
 impl StepView {
@@ -44,6 +47,7 @@ impl StepView {
             stats: s.stats.clone(),
             diff: s.diff.clone(),
             hash: s.hash.to_hex(),
+            redacted: s.redacted.clone(),
         }
     }
 
@@ -64,6 +68,7 @@ impl StepView {
                 stats: s.stats.clone(),
                 diff: s.diff.clone(),
                 hash: r.hash().to_hex(),
+                redacted: redaction_in(manifest, r.index),
             })
             .collect()
     }
@@ -72,6 +77,18 @@ impl StepView {
     pub fn schema_changed(&self) -> bool {
         self.diff.as_ref().is_some_and(|d| !d.schema.is_empty())
     }
+}
+
+/// A step's redaction as a bundle's manifest lists it.
+pub fn redaction_in(manifest: &Manifest, index: u64) -> Option<Redaction> {
+    manifest
+        .redacted
+        .iter()
+        .find(|r| r.step == index)
+        .map(|r| Redaction {
+            at: r.at.clone(),
+            reason: r.reason.clone(),
+        })
 }
 
 /// The key a run's rows are traced by, as the server's trace takes it: that of the last

@@ -1,8 +1,10 @@
 //! A run's steps as a timeline: a small SVG chart of rows added, removed and changed per step,
-//! and a table with row counts, schema changes and links to each step's diff.
+//! and a table with row counts, schema changes and links to each step's diff; steps whose
+//! details were redacted are marked, and said when and why.
 
 use std::rc::Rc;
 
+use pipeproof_core::api::Redaction;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
@@ -63,7 +65,7 @@ fn chart(steps: &[StepView]) -> Html {
                 <title>{ match &s.diff {
                     Some(d) => format!("{label}: +{} added, -{} removed, ~{} changed, {} rows", count(d.added), count(d.removed), count(d.changed), count(s.rows)),
                     None => format!("{label}: first step, {} rows", count(s.rows)),
-                } }</title>
+                } }{ if s.redacted.is_some() { "; details redacted" } else { "" } }</title>
                 { for parts.into_iter().enumerate().map(|(j, (kind, n))| {
                     let h = if first { base - 8.0 } else { scale(n) };
                     let class = if first { "bar first".to_string() } else { format!("bar {kind}") };
@@ -94,6 +96,36 @@ fn chart(steps: &[StepView]) -> Html {
     }
 }
 
+/// The redactions of a run's steps, one line for each (when, why) with the steps it removed.
+fn redactions(steps: &[StepView]) -> Html {
+    let mut groups: Vec<(&Redaction, Vec<&StepView>)> = Vec::new();
+    for s in steps {
+        let Some(r) = &s.redacted else { continue };
+        match groups.iter_mut().find(|(g, _)| *g == r) {
+            Some((_, list)) => list.push(s),
+            None => groups.push((r, vec![s])),
+        }
+    }
+    if groups.is_empty() {
+        return html! {};
+    }
+    html! {
+        <div class="redactions" id="redactions" role="note">
+            { for groups.into_iter().map(|(r, list)| {
+                let names = list.iter().map(|s| format!("{} {}", s.index, s.name)).collect::<Vec<_>>().join(", ");
+                html! {
+                    <p>
+                        <strong>{"Details redacted"}</strong>
+                        {format!(" on {} from {} {}: their detail rows and kept data were removed; records, row hashes, counts, statistics and seal remain. Reason: ",
+                            time(&r.at), if list.len() == 1 { "step" } else { "steps" }, names)}
+                        <bdi class="reason">{r.reason.clone()}</bdi>
+                    </p>
+                }
+            }) }
+        </div>
+    }
+}
+
 /// The timeline.
 #[component]
 pub fn Timeline(props: &TimelineProps) -> Html {
@@ -104,6 +136,7 @@ pub fn Timeline(props: &TimelineProps) -> Html {
     html! {
         <section aria-labelledby="timeline-h">
             <h2 id="timeline-h">{"Steps"}</h2>
+            { redactions(steps) }
             { chart(steps) }
             <div class="scroll">
             <table class="steps">
@@ -119,7 +152,11 @@ pub fn Timeline(props: &TimelineProps) -> Html {
                     html! {
                         <tr>
                             <td>{s.index}</td>
-                            <td><Link<Route> to={step_route(props.run.as_ref(), s.index)}>{s.name.clone()}</Link<Route>></td>
+                            <td><Link<Route> to={step_route(props.run.as_ref(), s.index)}>{s.name.clone()}</Link<Route>>
+                                if let Some(r) = &s.redacted {
+                                    {" "}<span class="badge redacted" title={format!("redacted on {}: {}", time(&r.at), r.reason)}>{"details redacted"}</span>
+                                }
+                            </td>
                             <td class="num">{count(s.rows)}</td>
                             <td class="num added">{n(|d| d.added)}</td>
                             <td class="num removed">{n(|d| d.removed)}</td>

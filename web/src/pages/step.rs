@@ -1,8 +1,9 @@
 //! A step's diff from the server: the summary, the schema, the statistics side by side and
 //! the paged detail rows; for a run's first step, which has no diff, its schema and
-//! statistics.
+//! statistics. A step whose details were redacted says so, when and why, where its detail
+//! rows would be, and asks the server for none of them.
 
-use pipeproof_core::api::{Column, Step};
+use pipeproof_core::api::{Column, Redaction, Step};
 use pipeproof_core::stats::ColumnStats;
 use yew::prelude::*;
 use yew_router::prelude::*;
@@ -54,6 +55,36 @@ pub struct StepBodyProps {
     pub diff: Option<pipeproof_core::DiffSummary>,
     /// Where the detail rows come from, when they were kept.
     pub details: Option<DetailSource>,
+    /// When and why the step's details and kept data were removed, if they were.
+    #[prop_or_default]
+    pub redacted: Option<Redaction>,
+    /// Whether the step is shown from a bundle (which was written without the redacted rows)
+    /// rather than from the server.
+    #[prop_or_default]
+    pub from_bundle: bool,
+}
+
+/// Where a redacted step's detail rows would be: that they were removed, when and why, and
+/// what remains to prove the step.
+fn redaction_notice(r: &Redaction, from_bundle: bool, first: bool) -> Html {
+    let what = if first {
+        "Any copy of this step's data the server kept"
+    } else {
+        "The added, removed and changed rows of this step, and any copy of its data the server kept,"
+    };
+    let stays = if first {
+        "Its record, row hashes, schema and statistics, and the run's seal, remain."
+    } else {
+        "Its record (which still binds the rows' hash), row hashes, the counts above, its schema \
+         and statistics, and the run's seal, remain."
+    };
+    html! {
+        <section aria-labelledby="redacted-h" class="redacted-box" id="redacted">
+            <h2 id="redacted-h">{ if first { "Kept data" } else { "Detail rows" } }</h2>
+            <p><strong>{"Removed by a redaction"}</strong>{format!(" on {}. Reason: ", time(&r.at))}<bdi class="reason">{r.reason.clone()}</bdi></p>
+            <p>{what}{" were removed from the server"}{ if from_bundle { ", before this bundle was written: the bundle does not hold them. " } else { ". " } }{stays}</p>
+        </section>
+    }
 }
 
 /// A step on its own (a run's first step, which has no diff): its columns with their types,
@@ -109,15 +140,17 @@ pub fn StepBody(props: &StepBodyProps) -> Html {
             None => html! { <>
                 <p>{"This is the run's first step: there is nothing before it to diff against. These are its columns and statistics as recorded."}</p>
                 { own_schema_and_stats(&props.schema, &props.stats) }
+                { for props.redacted.as_ref().map(|r| redaction_notice(r, props.from_bundle, true)) }
             </> },
             Some(d) => html! { <>
                 <DiffSummaryView summary={d.clone()} />
-                { match &props.details {
+                { match (&props.details, &props.redacted) {
+                    (_, Some(r)) => redaction_notice(r, props.from_bundle, false),
                     // Keyed by the step, so that moving to another step starts its details
                     // afresh rather than on the page, column and search left on this one.
-                    Some(source) => html! { <DetailsTable key={props.hash.to_string()} source={source.clone()} key_columns={props.key_columns.clone()} columns={d.compared_columns.clone()}
+                    (Some(source), None) => html! { <DetailsTable key={props.hash.to_string()} source={source.clone()} key_columns={props.key_columns.clone()} columns={d.compared_columns.clone()}
                         retyped={d.schema.retyped.iter().filter(|r| r.family_changed).map(|r| (r.name.clone(), format!("{} → {}", r.before, r.after))).collect::<Vec<_>>()} /> },
-                    None => html! { <p class="muted">{"No detail rows were kept for this step."}</p> },
+                    (None, None) => html! { <p class="muted">{"No detail rows were kept for this step."}</p> },
                 } }
             </> },
         } }
@@ -156,8 +189,15 @@ fn StepView(props: &StepProps) -> Html {
                     diff,
                     schema,
                     stats,
+                    redacted,
                     ..
                 } = s;
+                // A redacted step's details answer 410: none are asked for.
+                let details = (diff.is_some() && redacted.is_none()).then(|| DetailSource::Api {
+                    client: client.clone(),
+                    run: props.id.to_string(),
+                    index: props.index,
+                });
                 let nav = |i: u64, label: &str| html! { <Link<Route> to={Route::Step { id: props.id.to_string(), index: i }}>{label.to_string()}</Link<Route>> };
                 html! { <>
                     <p class="stepnav">
@@ -171,7 +211,7 @@ fn StepView(props: &StepProps) -> Html {
                     </p>
                     <StepBody index={props.index} name={record.step.clone()} rows={record.rows} created_at={record.created_at.clone()}
                         hash={hash.to_hex()} key_columns={record.key.clone()} schema={schema.clone()} stats={stats.clone()} diff={diff.clone()}
-                        details={diff.as_ref().map(|_| DetailSource::Api { client: client.clone(), run: props.id.to_string(), index: props.index })} />
+                        {details} redacted={redacted.clone()} />
                 </> }
             }
         },

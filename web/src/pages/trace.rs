@@ -1,10 +1,12 @@
 //! Row trace: one key through every step of a run, with its state, values and changed cells.
 //! A run with no keyed step has no rows to follow: its trace page says why, as the run page
-//! does, and offers no form.
+//! does, and offers no form. Steps whose details were redacted are marked: the row's state
+//! there is known from its hashes, its values and changes are not any more.
 
 use std::collections::BTreeSet;
+use std::rc::Rc;
 
-use pipeproof_core::api::TraceState;
+use pipeproof_core::api::{Redaction, TraceState};
 use serde::{Deserialize, Serialize};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
@@ -15,7 +17,7 @@ use crate::components::signin::RequireSession;
 use crate::components::status::{ErrorBox, Loading};
 use crate::fetch::{FetchState, use_fetch};
 use crate::session::use_session;
-use crate::view::{NO_TRACE, short, trace_key, value};
+use crate::view::{NO_TRACE, short, time, trace_key, value};
 
 /// Props of [`TracePage`].
 #[derive(Properties, PartialEq)]
@@ -64,7 +66,13 @@ fn TraceView(props: &TraceProps) -> Html {
         }
         FetchState::Ready(d) => {
             if trace_key(&d.steps).is_some() {
-                html! { <TraceForm id={props.id.clone()} /> }
+                let redacted = Rc::new(
+                    d.steps
+                        .iter()
+                        .map(|s| s.redacted.clone())
+                        .collect::<Vec<_>>(),
+                );
+                html! { <TraceForm id={props.id.clone()} {redacted} /> }
             } else {
                 html! { <p class="muted" id="no-trace">{NO_TRACE}</p> }
             }
@@ -82,9 +90,18 @@ fn TraceView(props: &TraceProps) -> Html {
     }
 }
 
+/// Props of [`TraceForm`].
+#[derive(Properties, PartialEq)]
+struct TraceFormProps {
+    /// The run.
+    id: AttrValue,
+    /// Each step's redaction, by index, if it was redacted.
+    redacted: Rc<Vec<Option<Redaction>>>,
+}
+
 /// The form, and the trace of the key in the address.
 #[component]
-fn TraceForm(props: &TraceProps) -> Html {
+fn TraceForm(props: &TraceFormProps) -> Html {
     let client = use_session().client().expect("signed in");
     let navigator = use_navigator();
     let key = use_location()
@@ -155,6 +172,13 @@ fn TraceForm(props: &TraceProps) -> Html {
                     }
                 }
                 let nowhere = t.steps.iter().all(|s| s.state == TraceState::Absent);
+                let redaction = |i: u64| props.redacted.get(i as usize).cloned().flatten();
+                let unknown: Vec<String> = t
+                    .steps
+                    .iter()
+                    .filter(|s| s.redacted)
+                    .map(|s| format!("{} {}", s.index, s.step))
+                    .collect();
                 html! { <>
                     <p>{format!("Key {} = {}", t.key.join(", "), t.value)}</p>
                     if nowhere {
@@ -168,19 +192,32 @@ fn TraceForm(props: &TraceProps) -> Html {
                         </tr></thead>
                         <tbody>
                         { for t.steps.iter().map(|s| {
-                            let (word, class) = state_word(s.state);
+                            let (word, class) = match (s.state, s.redacted) {
+                                (TraceState::Unknown, true) => ("unknown", "muted"),
+                                (state, _) => state_word(state),
+                            };
+                            let why = redaction(s.index).map_or_else(
+                                || "the step's details were redacted".to_string(),
+                                |r| format!("redacted on {}: {}", time(&r.at), r.reason),
+                            );
                             let changed: BTreeSet<&str> = s.changes.iter().map(|c| c.column.as_str()).collect();
                             html! {
-                                <tr class={class}>
+                                <tr class={classes!(class, s.redacted.then_some("redacted"))}>
                                     <td>{s.index}</td>
                                     <td><Link<Route> to={Route::Step { id: props.id.to_string(), index: s.index }}>{s.step.clone()}</Link<Route>></td>
-                                    <td>{word}</td>
+                                    <td>{word}
+                                        if s.redacted { {" "}<span class="badge redacted" title={why.clone()}>{"values redacted"}</span> }
+                                    </td>
                                     <td><code>{s.row_hash.map(|h| short(&h.to_hex())).unwrap_or_default()}</code></td>
                                     { for columns.iter().map(|c| {
                                         if let Some(ch) = s.changes.iter().find(|ch| &ch.column == c) {
                                             html!{ <td class="change"><del>{value(Some(&ch.old))}</del>{" → "}<ins>{value(Some(&ch.new))}</ins></td> }
                                         } else {
-                                            let v = s.values.as_ref().map(|v| value(v.get(c))).unwrap_or_default();
+                                            let v = match &s.values {
+                                                Some(v) => value(v.get(c)),
+                                                None if s.redacted => html! { <span class="muted" title={why.clone()}>{"redacted"}</span> },
+                                                None => html! {},
+                                            };
                                             html!{ <td class={classes!(changed.contains(c.as_str()).then_some("cellchanged"))}>{v}</td> }
                                         }
                                     }) }
@@ -190,6 +227,11 @@ fn TraceForm(props: &TraceProps) -> Html {
                         </tbody>
                     </table>
                     </div>
+                    if !unknown.is_empty() {
+                        <p class="muted" id="trace-redacted">{format!(
+                            "The row's values and changes at {} {} are not known any more: the details were redacted (the state comes from the row hashes, which remain).",
+                            if unknown.len() == 1 { "step" } else { "steps" }, unknown.join(", "))}</p>
+                    }
                 </> }
             }
         },
