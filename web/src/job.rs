@@ -288,6 +288,49 @@ mod tests {
         }
     }
 
+    /// A bundle whose details of a step were redacted crosses with no tables for that step,
+    /// the others' tables in place, and the manifest's redactions; it passes, with its
+    /// `redactions` check.
+    #[test]
+    fn a_redacted_bundle_crosses_without_the_redacted_details() {
+        let golden = include_bytes!("../../docs/spec/vectors/bundle-v1/bundle.zip");
+        let mut bundle = Bundle::read(golden).expect("the golden bundle reads");
+        let with: Vec<usize> = (0..bundle.steps.len())
+            .filter(|&i| bundle.steps[i].details.is_some())
+            .collect();
+        let [redacted, ..] = with[..] else {
+            panic!("the golden bundle has details")
+        };
+        bundle.steps[redacted].details = None;
+        bundle.manifest.redacted = vec![pipeproof_core::bundle::RedactedStep {
+            step: redacted as u64,
+            at: "2026-11-28T08:00:00.000Z".into(),
+            reason: "erasure request 7".into(),
+        }];
+        let verified = verify_bundle(&bundle.write().unwrap(), None);
+        assert!(verified.report.passed(), "{:?}", verified.report);
+        assert!(
+            verified
+                .report
+                .checks
+                .iter()
+                .any(|c| c.name == "redactions" && c.passed),
+            "{:?}",
+            verified.report
+        );
+        let wire = verified.to_wire().unwrap();
+        assert_eq!(wire.tables.len(), 3 * (with.len() - 1));
+        let back = Verified::from_wire(wire).unwrap();
+        assert_eq!(back.report, verified.report);
+        let shown = back.shown.expect("the bundle is shown");
+        assert_eq!(shown.manifest.redacted, bundle.manifest.redacted);
+        for (i, step) in shown.steps.iter().enumerate() {
+            let kept = with.contains(&i) && i != redacted;
+            assert_eq!(step.details.is_some(), kept, "step {i}");
+        }
+        assert!(shown.steps[redacted].diff.is_some(), "the counts stay");
+    }
+
     #[test]
     fn an_unreadable_bundle_crosses_with_its_report_alone() {
         let verified = verify_bundle(b"not a zip", None);

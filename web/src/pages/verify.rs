@@ -382,7 +382,8 @@ pub fn BundleStepPage(props: &BundleStepProps) -> Html {
                 if i + 1 < n { <Link<Route> to={Route::VerifyStep { index: props.index + 1 }}>{"Next step →"}</Link<Route>> }
             </p>
             <StepBody index={s.index} name={s.name.clone()} rows={s.rows} created_at={s.created_at.clone()} hash={s.hash.clone()}
-                key_columns={s.key.clone()} schema={s.schema.clone()} stats={s.stats.clone()} diff={s.diff.clone()} details={l.details.get(i).cloned().flatten().map(DetailSource::Bundle)} />
+                key_columns={s.key.clone()} schema={s.schema.clone()} stats={s.stats.clone()} diff={s.diff.clone()} details={l.details.get(i).cloned().flatten().map(DetailSource::Bundle)}
+                redacted={s.redacted.clone()} from_bundle=true />
         </main>
     }
 }
