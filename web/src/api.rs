@@ -4,8 +4,8 @@
 
 use gloo::net::http::{Request, RequestBuilder, Response};
 use pipeproof_core::api::{
-    DetailPage, DetailQuery, Keys, PREFIX, Page, Pipeline, Problem, Run, RunDetail, RunQuery,
-    Trace, WhoAmI,
+    DetailPage, DetailQuery, Keys, PREFIX, Page, Pipeline, Problem, RedactRun, Redacted, Run,
+    RunDetail, RunQuery, Trace, WhoAmI,
 };
 use serde::de::DeserializeOwned;
 
@@ -80,6 +80,19 @@ pub fn web_words(code: &str) -> Option<&'static str> {
             "this token may not do this: it lacks the scope needed (reading runs needs the \
              read scope). Sign in with a token that has it, or ask an admin for one."
         }
+        "redacted" => {
+            "this step's detail rows and kept data were removed from the server by a \
+             redaction (the server's answer below says when and why). Its counts, schema and \
+             statistics remain."
+        }
+        "run-open" => {
+            "this run is still open: its last step's data is kept to diff the next step \
+             against. Once the run is sealed or failed it can be redacted."
+        }
+        "invalid-redaction" => {
+            "a redaction needs a reason of at most 1,000 bytes (about as many letters): it is \
+             kept with each step and shown in the run's bundles."
+        }
         "exports-busy" => "the server is busy writing other bundles. Try again in a few seconds.",
         "not-logged" => "the server's log of seals has no entry for this run's seal.",
         "log-size" => "the server's log of seals changed while this page read it. Reload the page.",
@@ -146,7 +159,12 @@ impl Client {
     }
 
     async fn send(&self, req: RequestBuilder) -> ApiResult<Response> {
-        let resp = req.send().await.map_err(|e| {
+        self.answer(req.send().await).await
+    }
+
+    /// A reply, or the error of a failed one (no reply at all, or one that is not OK).
+    async fn answer(&self, resp: Result<Response, gloo::net::Error>) -> ApiResult<Response> {
+        let resp = resp.map_err(|e| {
             ApiError::new(
                 0,
                 format!("the server did not answer ({e}); check that it is running and reachable"),
@@ -249,6 +267,36 @@ impl Client {
             .await
     }
 
+    /// `POST /runs/{id}/redact` (admin): removes the run's diff details and kept data.
+    pub async fn redact(&self, id: &str, body: &RedactRun) -> ApiResult<Redacted> {
+        let path = format!("/runs/{}/redact", encode(id));
+        let req = Request::post(&url(&path))
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .json(body)
+            .map_err(|e| ApiError::new(0, format!("the request could not be written: {e}")))?;
+        let resp = match self.answer(req.send().await).await {
+            // The general words speak of the read scope; redacting needs more.
+            Err(e) if e.code() == Some("forbidden") => {
+                return Err(ApiError {
+                    message: "this token may not redact runs: that needs the admin scope. Sign \
+                              in with an admin token, or ask an admin to redact the run."
+                        .into(),
+                    ..e
+                });
+            }
+            r => r?,
+        };
+        resp.json::<Redacted>().await.map_err(|e| {
+            ApiError::new(
+                resp.status(),
+                format!(
+                    "the run was redacted, but the server's reply is not what this app expects \
+                     ({e}); reload the page to see the run"
+                ),
+            )
+        })
+    }
+
     /// `GET /keys`.
     pub async fn keys(&self) -> ApiResult<Keys> {
         self.json("/keys").await
@@ -338,6 +386,18 @@ mod tests {
                 "token `t` has scope(s) [ingest]; this route needs `read`: use a token with \
                  that scope (`pipeproof token create --scope read`)",
                 "read scope",
+            ),
+            (
+                "redacted",
+                "the diff details of step 1 of run `x` were removed at 2026-11-28T08:00:00Z \
+                 (erasure request 7); its record, row hashes, statistics and diff counts remain",
+                "removed from the server by a redaction",
+            ),
+            (
+                "run-open",
+                "run `x` is open: its last step's data is kept to diff the next step against \
+                 until the run ends; seal or fail it, then redact it",
+                "this run is still open",
             ),
         ] {
             let e = problem_error(404, problem(kind, detail));

@@ -1,16 +1,19 @@
 //! A run: its labels and status, the chain and seal checked in the browser with core, the
-//! steps timeline, and ways to trace a row or verify the run's bundle.
+//! steps timeline, and ways to trace a row or verify the run's bundle; for an admin token and
+//! an ended run, a way to redact the run's details.
 
 use std::rc::Rc;
 
-use pipeproof_core::api::{LogInclusion, RunDetail, RunStatus};
+use pipeproof_core::api::{LogInclusion, RedactRun, Redacted, RunDetail, RunStatus, Scope};
 use pipeproof_core::bundle::RunInfo;
 use pipeproof_core::log::{self, TreeHead};
 use pipeproof_core::sign::{KeyHandover, Seal, keys_from, pick_key, verify_seal};
 use wasm_bindgen::JsCast;
+use web_sys::HtmlTextAreaElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
+use crate::api::ApiError;
 use crate::app::Route;
 use crate::components::run_facts::RunFacts;
 use crate::components::signin::RequireSession;
@@ -19,7 +22,7 @@ use crate::components::timeline::Timeline;
 use crate::fetch::{FetchState, use_fetch};
 use crate::offline::{check_bundle, use_offline};
 use crate::session::use_session;
-use crate::view::{NO_TRACE, StepView, counted, short, time, trace_key};
+use crate::view::{NO_TRACE, StepView, count, counted, short, time, trace_key};
 
 /// Props of [`RunPage`].
 #[derive(Properties, PartialEq)]
@@ -234,18 +237,205 @@ fn status_item(s: Status) -> Html {
     }
 }
 
+/// A list of step numbers in words: `step 1`, `steps 0, 1 and 2`.
+fn steps_words(steps: &[u64]) -> String {
+    let n: Vec<String> = steps.iter().map(u64::to_string).collect();
+    match n.as_slice() {
+        [] => "no step".into(),
+        [one] => format!("step {one}"),
+        [rest @ .., last] => format!("steps {} and {last}", rest.join(", ")),
+    }
+}
+
+/// What a redaction did, in words.
+fn redacted_words(r: &Redacted) -> String {
+    let mut out = if r.steps.is_empty() {
+        format!("Nothing was removed on {}", time(&r.at))
+    } else {
+        format!(
+            "Redacted {} on {}: their detail rows and kept data were removed from the server \
+             ({}, {} bytes freed)",
+            steps_words(&r.steps),
+            time(&r.at),
+            counted(r.blobs_removed, "file", "files"),
+            count(r.bytes_freed)
+        )
+    };
+    out.push('.');
+    if !r.already.is_empty() {
+        out.push_str(&format!(
+            " {} had been redacted before, and {} its first redaction.",
+            capitalised(&steps_words(&r.already)),
+            if r.already.len() == 1 {
+                "keeps"
+            } else {
+                "keep"
+            }
+        ));
+    }
+    if !r.nothing.is_empty() {
+        out.push_str(&format!(
+            " {} held nothing to remove (a first step stored without its data).",
+            capitalised(&steps_words(&r.nothing))
+        ));
+    }
+    out
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// Props of [`RedactControl`].
+#[derive(Properties, PartialEq)]
+struct RedactProps {
+    /// The run.
+    id: AttrValue,
+    /// How many steps it has.
+    steps: usize,
+    /// Called with the server's reply once the run is redacted.
+    on_done: Callback<Redacted>,
+}
+
+/// "Redact…": asks for a reason, says what will be removed and what stays, and redacts every
+/// step of the run once confirmed.
+#[component]
+fn RedactControl(props: &RedactProps) -> Html {
+    let client = use_session().client().expect("signed in");
+    let open = use_state(|| false);
+    let busy = use_state(|| false);
+    let error = use_state(|| None::<ApiError>);
+    // The reason as typed, kept here so that no render of the form loses it.
+    let reason = use_state(String::new);
+    let reason_ref = use_node_ref();
+    {
+        let reason_ref = reason_ref.clone();
+        use_effect_with(*open, move |open| {
+            if *open && let Some(t) = reason_ref.cast::<HtmlTextAreaElement>() {
+                let _ = t.focus();
+            }
+        });
+    }
+    let on_open = {
+        let (open, error) = (open.clone(), error.clone());
+        Callback::from(move |_: MouseEvent| {
+            error.set(None);
+            open.set(true);
+        })
+    };
+    let on_cancel = {
+        let (open, error) = (open.clone(), error.clone());
+        Callback::from(move |_: MouseEvent| {
+            error.set(None);
+            open.set(false);
+        })
+    };
+    let on_input = {
+        let reason = reason.clone();
+        Callback::from(move |e: InputEvent| {
+            reason.set(e.target_unchecked_into::<HtmlTextAreaElement>().value());
+        })
+    };
+    let on_submit = {
+        let (open, busy, error, reason, reason_ref, id, on_done) = (
+            open.clone(),
+            busy.clone(),
+            error.clone(),
+            reason.clone(),
+            reason_ref.clone(),
+            props.id.to_string(),
+            props.on_done.clone(),
+        );
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let reason = reason.trim().to_string();
+            if reason.is_empty() {
+                error.set(Some(ApiError::new(
+                    0,
+                    "give a reason: it is kept with each step and shown in the run's bundles",
+                )));
+                if let Some(t) = reason_ref.cast::<HtmlTextAreaElement>() {
+                    let _ = t.focus();
+                }
+                return;
+            }
+            let (client, open, busy, error, id, on_done) = (
+                client.clone(),
+                open.clone(),
+                busy.clone(),
+                error.clone(),
+                id.clone(),
+                on_done.clone(),
+            );
+            busy.set(true);
+            error.set(None);
+            wasm_bindgen_futures::spawn_local(async move {
+                let body = RedactRun {
+                    reason,
+                    steps: None,
+                };
+                match client.redact(&id, &body).await {
+                    Ok(done) => {
+                        open.set(false);
+                        on_done.emit(done);
+                    }
+                    Err(e) => error.set(Some(e)),
+                }
+                busy.set(false);
+            });
+        })
+    };
+    let error_box = (*error)
+        .clone()
+        .map(|e| html! { <ErrorBox error={e} doing="Could not redact the run" /> });
+    if !*open {
+        return html! { <>
+            <button type="button" class="danger" id="redact-open" onclick={on_open}>{"Redact…"}</button>
+            { for error_box }
+        </> };
+    }
+    html! {
+        <form class="redact" id="redact" aria-labelledby="redact-h" onsubmit={on_submit}>
+            <h3 id="redact-h">{"Redact this run"}</h3>
+            <p>{format!("Removes from the server, for all {}:", counted(props.steps as u64, "step", "steps"))}</p>
+            <ul>
+                <li><strong>{"removed:"}</strong>{" the detail rows (added, removed and changed rows) and any kept copy of the step's data. This cannot be undone."}</li>
+                <li><strong>{"kept:"}</strong>{" the records and their hashes, row hashes, counts, schema and statistics, the seal and its log entry. The run still verifies, and its bundle lists the redacted steps."}</li>
+            </ul>
+            <p class="muted">{"Steps redacted before keep their first redaction. Bundles exported before keep their details."}</p>
+            <label for="redact-reason">{"Reason (required: kept with each step and shown in the run's bundles)"}</label>
+            <textarea id="redact-reason" rows="2" maxlength="1000" required=true ref={reason_ref} value={(*reason).clone()} oninput={on_input} placeholder="erasure request 2026-118" />
+            <p class="actions">
+                <button type="submit" class="danger" disabled={*busy}>{ if *busy { "Redacting…" } else { "Remove the details and kept data" } }</button>
+                <button type="button" class="secondary" onclick={on_cancel} disabled={*busy}>{"Cancel"}</button>
+            </p>
+            { for error_box }
+        </form>
+    }
+}
+
 #[component]
 fn RunView(props: &RunProps) -> Html {
-    let client = use_session().client().expect("signed in");
+    let session = use_session();
+    let client = session.client().expect("signed in");
     let offline = use_offline();
     let navigator = use_navigator();
     let action = use_state(|| None::<Result<String, String>>);
+    // Bumped to load the run again (after a redaction).
+    let generation = use_state(|| 0u64);
+    let redacted = use_state(|| None::<Redacted>);
     let detail = {
         let client = client.clone();
-        use_fetch(props.id.clone(), move |id: AttrValue| {
-            let client = client.clone();
-            async move { client.run(&id).await }
-        })
+        use_fetch(
+            (props.id.clone(), *generation),
+            move |(id, _): (AttrValue, u64)| {
+                let client = client.clone();
+                async move { client.run(&id).await }
+            },
+        )
     };
     let d = match &*detail {
         FetchState::Loading => {
@@ -257,6 +447,16 @@ fn RunView(props: &RunProps) -> Html {
         FetchState::Ready(d) => Rc::clone(d),
     };
     let run = &d.run;
+    let admin = session
+        .who()
+        .is_some_and(|w| w.scopes.contains(&Scope::Admin));
+    let on_redacted = {
+        let (generation, redacted) = (generation.clone(), redacted.clone());
+        Callback::from(move |done: Redacted| {
+            redacted.set(Some(done));
+            generation.set(*generation + 1);
+        })
+    };
     let steps = Rc::new(d.steps.iter().map(StepView::from_api).collect::<Vec<_>>());
 
     let on_verify = {
@@ -358,6 +558,16 @@ fn RunView(props: &RunProps) -> Html {
                         <Link<Route> classes="button" to={Route::Trace { id: run.id.clone() }}>{"Trace a row"}</Link<Route>>
                     }
                 </p>
+                // Only an ended run can be redacted: an open one keeps its last step's data to
+                // diff the next step against.
+                if admin && run.status != RunStatus::Open {
+                    <div class="redact-area">
+                        <RedactControl id={props.id.clone()} steps={d.steps.len()} on_done={on_redacted} />
+                    </div>
+                }
+                if let Some(r) = &*redacted {
+                    <p role="status" class="done" id="redact-result">{redacted_words(r)}</p>
+                }
                 if trace_key(&d.steps).is_none() {
                     <p class="muted" id="no-trace">{NO_TRACE}</p>
                 }
