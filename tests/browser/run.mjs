@@ -22,7 +22,8 @@ const require = createRequire(join(root, 'package.json'));
 const { chromium } = require('playwright-core');
 
 const bin = process.env.PIPEPROOF_BIN ?? join(root, 'target', 'debug', 'pipeproof');
-const dist = join(root, 'web', 'dist');
+// PIPEPROOF_DIST: another build of the app (an earlier one, to see a new check fail).
+const dist = process.env.PIPEPROOF_DIST ?? join(root, 'web', 'dist');
 const shots = join(root, 'tests', 'artifacts', 'screenshots');
 const fixtures = join(root, 'tests', 'browser', 'fixtures');
 for (const [what, path, fix] of [
@@ -477,6 +478,161 @@ async function main() {
     check(/All \d+ checks passed/.test(verdict) && await page.locator('#verify-facts').getAttribute('data-ran') === 'worker'
       && (await page.locator('#verify-facts').innerText()).startsWith(`${run.id}.bundle.zip`),
       `the run's bundle, downloaded and verified in a worker, passes: ${verdict}`);
+  });
+
+  // Redaction: a sealed run's details removed by an admin in the app, then its pages, its
+  // trace and its bundle verified offline.
+  const redactReason = 'erasure request 2026-118';
+  const er = await (await api('POST', '/runs', JSON.stringify({ pipeline: 'erasure' }))).json();
+  await api('POST', `/runs/${er.id}/steps?step=load&key=id`, csv(s0, cols), 'text/csv');
+  await api('POST', `/runs/${er.id}/steps?step=clean&key=id`, csv(s1, cols), 'text/csv');
+  await api('POST', `/runs/${er.id}/steps?step=enrich&key=id&artifact=true`, csv(s2, [...cols, 'region']), 'text/csv');
+  const apiCalls = [];
+  page.on('request', (r) => { if (r.url().includes('/api/v1/')) apiCalls.push(`${r.method()} ${new URL(r.url()).pathname}`); });
+
+  await step('redact: an admin redacts an ended run from its page', async () => {
+    await page.goto(`${base}/#/runs/${er.id}`);
+    await page.getByRole('heading', { name: /^Run / }).waitFor();
+    await page.locator('table.steps').waitFor();
+    check(await page.getByRole('button', { name: 'Redact…' }).count() === 0, 'an open run offers no redaction, even to an admin');
+    await api('POST', `/runs/${er.id}/seal`);
+    await page.reload();
+    await page.getByRole('button', { name: 'Redact…' }).click();
+    const form = page.locator('form#redact');
+    await form.waitFor();
+    const words = await form.innerText();
+    check(/all 3 steps/.test(words) && /detail rows \(added, removed and changed rows\) and any kept copy/.test(words)
+      && /records and their hashes, row hashes, counts, schema and statistics, the seal/.test(words),
+      'the redact control says what will be removed (details and kept data of all steps) and what stays');
+    check(await page.evaluate(() => document.activeElement?.id === 'redact-reason'), 'the reason field has the focus');
+    const before = apiCalls.filter((c) => c.endsWith('/redact')).length;
+    await form.getByRole('button', { name: 'Remove the details and kept data' }).click();
+    check(await form.isVisible() && apiCalls.filter((c) => c.endsWith('/redact')).length === before
+      && await page.locator('#redact-reason').evaluate((t) => !t.validity.valid),
+      'without a reason nothing is sent: the reason is required');
+    await page.locator('#redact-reason').fill(redactReason);
+    await shot('11-redact-control');
+    await page.setViewportSize({ width: 375, height: 800 });
+    const narrow = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(narrow <= 375, `at 375 px wide the redact control fits the screen (${narrow} px)`);
+    await shot('11b-redact-control-narrow');
+    await page.setViewportSize({ width: 1366, height: 900 });
+    // A refusal, worded like the app's other errors (the server's answer folded beneath).
+    await page.route('**/redact', (r) => r.fulfill({ status: 409, contentType: 'application/problem+json',
+      body: JSON.stringify({ type: 'https://pipeproof.dev/problems/run-open', title: 'Conflict', status: 409,
+        detail: `run \`${er.id}\` is open: its last step's data is kept to diff the next step against until the run ends; seal or fail it, then redact it` }) }));
+    await form.getByRole('button', { name: 'Remove the details and kept data' }).click();
+    const alert = form.getByRole('alert');
+    await alert.waitFor();
+    const refused = await alert.innerText();
+    check(/^Could not redact the run: this run is still open/.test(refused.trim()) && !refused.includes('`'),
+      `a refused redaction is told in the app's words: "${refused.split('\n')[0]}"`);
+    await page.unroute('**/redact');
+    await form.getByRole('button', { name: 'Remove the details and kept data' }).click();
+    const result = page.locator('#redact-result');
+    await result.waitFor();
+    const done = await result.innerText();
+    check(/^Redacted steps 1 and 2 on \d{4}-\d\d-\d\d .*: their detail rows and kept data were removed from the server \(\d+ files?, [\d,]+ bytes freed\)\. Step 0 held nothing to remove/.test(done),
+      `the redaction's result is shown: ${done}`);
+    await page.locator('table.steps .badge.redacted').first().waitFor();
+    const marked = await page.locator('table.steps tbody tr').evaluateAll((rows) => rows.map((r) => !!r.querySelector('.badge.redacted')));
+    check(JSON.stringify(marked) === '[false,true,true]', `the refreshed run marks steps 1 and 2 redacted in its steps (${marked})`);
+    const note = await page.locator('#redactions').innerText();
+    check(note.includes('steps 1 clean, 2 enrich') && note.includes(redactReason), `the run page says when and why: ${note}`);
+    check(/✔ Chain: 3 records/.test(await page.locator('ul.status').innerText()) && /✔ Seal: signed/.test(await page.locator('ul.status').innerText()),
+      'the chain and seal still check after the redaction');
+    await shot('11c-run-redacted');
+  });
+
+  await step('redact: not offered to a token without the admin scope', async () => {
+    const reader = await (await api('POST', '/tokens', JSON.stringify({ name: 'reviewer', scopes: ['read'] }))).json();
+    const ctx = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+    const p = await ctx.newPage();
+    currentPage = p;
+    p.setDefaultTimeout(20000);
+    await p.goto(`${base}/`);
+    await p.getByLabel('Access token').fill(reader.token);
+    await p.getByRole('button', { name: 'Sign in' }).click();
+    await p.getByRole('heading', { name: 'Runs' }).waitFor();
+    await p.goto(`${base}/#/runs/${er.id}`);
+    await p.locator('table.steps .badge.redacted').first().waitFor();
+    check(await p.getByRole('button', { name: 'Redact…' }).count() === 0, 'a read token is not offered the redaction');
+    await ctx.close();
+    currentPage = page;
+  });
+
+  await step('redact: the step page of a redacted step', async () => {
+    const asked = apiCalls.length;
+    await page.goto(`${base}/#/runs/${er.id}/steps/1`);
+    await page.getByRole('heading', { name: 'Step 1 · clean' }).waitFor();
+    const notice = page.locator('#redacted');
+    await notice.waitFor();
+    const text = await notice.innerText();
+    check(/Removed by a redaction on \d{4}-\d\d-\d\d .*Reason: erasure request 2026-118/s.test(text)
+      && /added, removed and changed rows of this step, and any copy of its data the server kept, were removed/.test(text),
+      `the redacted step says where its details would be that they were removed, when and why: ${text.replace(/\s+/g, ' ')}`);
+    const counts = await page.locator('dl.counts').innerText();
+    check(counts.includes(`Changed\n${changedRows}`) && counts.includes('Added\n20') && await page.locator('table.stats tbody tr').count() > 0
+      && await page.locator('#schema-h').isVisible(), 'its counts, schema and statistics stay shown');
+    await page.waitForTimeout(300);
+    const details = apiCalls.slice(asked).filter((c) => /\/(details|artifact)$/.test(c));
+    check(await page.locator('table.details').count() === 0 && await page.getByRole('alert').count() === 0 && details.length === 0,
+      `no detail table and no request for the redacted details (${details.join(', ') || 'none'})`);
+    await shot('12-step-redacted');
+    await page.setViewportSize({ width: 375, height: 800 });
+    const narrow = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(narrow <= 375, `at 375 px wide the redacted step's page fits the screen (${narrow} px)`);
+    await shot('12b-step-redacted-narrow');
+    await page.setViewportSize({ width: 1366, height: 900 });
+    await page.getByRole('link', { name: '← Previous step' }).click();
+    await page.getByRole('heading', { name: 'Step 0 · load' }).waitFor();
+    check(await page.locator('#redacted').count() === 0 && await page.locator('table.columns').isVisible(),
+      'the first step, which held nothing to remove, is shown as before');
+  });
+
+  await step('redact: the trace marks the steps whose values a redaction removed', async () => {
+    await page.goto(`${base}/#/runs/${er.id}/trace?key=15`);
+    await page.locator('table.trace').waitFor();
+    const marked = await page.locator('table.trace tbody tr').evaluateAll((rows) =>
+      rows.map((r) => !!r.querySelector('.badge.redacted') && r.classList.contains('redacted')));
+    check(JSON.stringify(marked) === '[false,true,true]', `the trace marks steps 1 and 2 as redacted (${marked})`);
+    const why = await page.locator('table.trace tbody tr').nth(1).locator('.badge.redacted').getAttribute('title');
+    check(why?.includes(redactReason), `the mark says when and why: ${why}`);
+    check(/steps 1 clean, 2 enrich are not known any more: the details were redacted/.test(await page.locator('#trace-redacted').innerText()),
+      'the trace says which steps\' values are unknown because of the redaction');
+    await shot('13-trace-redacted');
+  });
+
+  await step('redact: the redacted bundle verified offline', async () => {
+    const file = join(tmp, `${er.id}.bundle.zip`);
+    writeFileSync(file, Buffer.from(await (await api('GET', `/runs/${er.id}/bundle`)).arrayBuffer()));
+    await page.goto(`${base}/#/verify`);
+    await page.getByLabel(/Public key to trust/).fill(serverKey);
+    await page.locator('#bundle-file').setInputFiles(file);
+    await page.waitForFunction(() => /checks passed|checks failed/.test(document.querySelector('.verdict')?.textContent ?? ''));
+    const verdict = await page.locator('.verdict').innerText();
+    check(/All \d+ checks passed/.test(verdict) && await page.locator('#verify-facts').getAttribute('data-ran') === 'worker',
+      `the redacted bundle passes, verified in a worker: ${verdict}`);
+    const checks = await page.locator('table.checks tbody tr').allInnerTexts();
+    check(checks.some((c) => /^✔ passed\tredactions\t/.test(c)) && checks.filter((c) => /diff details.*redacted at .*erasure request 2026-118/.test(c)).length === 2,
+      `the checks list shows the redactions check and the redacted details (${checks.filter((c) => /redact/.test(c)).length} rows)`);
+    const note = await page.locator('#redactions').innerText();
+    check(note.includes('steps 1 clean, 2 enrich') && note.includes(redactReason), `the bundle says which steps' details were redacted: ${note}`);
+    check(await page.locator('table.steps .badge.redacted').count() === 2, 'the bundle\'s steps mark the redacted ones');
+    await shot('14-verify-redacted');
+    await page.locator('table.steps').getByRole('link', { name: 'clean' }).click();
+    await page.getByRole('heading', { name: 'Step 1 · clean' }).waitFor();
+    const text = await page.locator('#redacted').innerText();
+    check(/before this bundle was written: the bundle does not hold them/.test(text) && text.includes(redactReason)
+      && await page.locator('table.details').count() === 0 && await page.getByText('No detail rows were kept').count() === 0
+      && (await page.locator('dl.counts').innerText()).includes(`Changed\n${changedRows}`),
+      `the bundle's redacted step says so, with no empty detail table: ${text.replace(/\s+/g, ' ')}`);
+    await shot('14b-bundle-step-redacted');
+    await page.getByRole('link', { name: 'Verify a bundle' }).click();
+    await page.locator('#data-file').setInputFiles(dataFile);
+    await page.waitForFunction(() => document.querySelector('#data-result')?.textContent.includes('clean.csv'));
+    check(/✔.*exactly the output of step 1/.test(await page.locator('#data-result').innerText()),
+      "a redacted step's output is still recognised by its fingerprint");
   });
 
   await step('a sizeable bundle verifies in a worker while the page stays responsive', async () => {
