@@ -28,9 +28,9 @@ pub fn print(report: &CheckReport) {
     }
     if report.unnamed_blobs > 0 {
         println!(
-            "{} {} ({} bytes) {} named by no step: freed by a redaction and not removed yet \
-             (the server removes them at its next redaction or start), or written by a step \
-             that failed before its commit",
+            "{} {} ({} bytes) {} named by no step: freed by a redaction and not removed yet, \
+             or written by a step that failed before its commit; the server removes them as \
+             it starts",
             style::dim("note:"),
             style::counted(report.unnamed_blobs, "blob file", "blob files"),
             style::count(report.unnamed_bytes),

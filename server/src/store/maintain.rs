@@ -50,9 +50,9 @@ pub struct CheckReport {
     pub steps: u64,
     /// Blob files re-hashed.
     pub blobs: u64,
-    /// Blob files that no step names: freed by a redaction and not removed yet (the server
-    /// removes them at the next redaction or start), or written by a step that failed before
-    /// its commit. Not damage, but they may hold data.
+    /// Blob files that no step names: freed by a redaction and not removed yet, or written
+    /// by a step that failed before its commit (the server removes both as it starts). Not
+    /// damage, but they may hold data.
     pub unnamed_blobs: u64,
     /// Their bytes.
     pub unnamed_bytes: u64,
@@ -333,7 +333,7 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-fn blob_files(dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<()> {
+pub(super) fn blob_files(dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<()> {
     if !dir.is_dir() {
         return Ok(());
     }

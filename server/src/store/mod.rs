@@ -273,6 +273,14 @@ impl Store {
         if removed + left > 0 {
             tracing::info!(removed, left, "removed blob files that redactions freed");
         }
+        let (unnamed, bytes) = self.remove_unnamed_blobs()?;
+        if unnamed > 0 {
+            tracing::info!(
+                files = unnamed,
+                bytes,
+                "removed blob files that no step names (steps that failed before their commit)"
+            );
+        }
         let keep: std::collections::HashSet<String> =
             db::carry_files(&self.write.lock().expect("db lock"))?
                 .into_iter()
@@ -284,6 +292,44 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Removes the blob files that no step names, as the server starts (no step is being
+    /// stored): a step that failed before its commit (a full disk, a crash) leaves the blobs
+    /// it wrote, which may hold data. Files not named as blobs are left alone, and so is
+    /// everything while a reader (`backup`, `check`) holds [`BLOB_LOCK`]. Returns how many
+    /// files were removed and their bytes.
+    fn remove_unnamed_blobs(&self) -> Result<(u64, u64)> {
+        let lock = blob_lock_file(&self.dir)?;
+        if lock.try_lock().is_err() {
+            return Ok((0, 0));
+        }
+        let named: std::collections::HashSet<String> = self
+            .read(db::blob_refs)
+            .map_err(|e| anyhow::anyhow!("{}", e.detail))?
+            .into_iter()
+            .collect();
+        let mut files = Vec::new();
+        maintain::blob_files(&self.dir.join("blobs"), &mut files)?;
+        let (mut removed, mut bytes) = (0, 0);
+        for (id, path) in files {
+            let is_blob =
+                id.len() == 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+            if !is_blob || named.contains(&id) {
+                continue;
+            }
+            let size = fs::metadata(&path).map_or(0, |m| m.len());
+            match fs::remove_file(&path) {
+                Ok(()) => {
+                    removed += 1;
+                    bytes += size;
+                }
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "cannot remove a blob file no step names")
+                }
+            }
+        }
+        Ok((removed, bytes))
     }
 
     /// The data directory.
@@ -734,6 +780,38 @@ fn lock_for_rotation(dir: &Path) -> Result<File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blob_files_no_step_names_are_removed_at_start_unless_a_reader_holds_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let store = Store::open(&data).unwrap();
+        crate::demo::load_if_empty(&store).unwrap().unwrap();
+        let named = store.read(db::blob_refs).unwrap();
+        // A step that failed before its commit left a blob; something else left a file.
+        let orphan = store
+            .blobs
+            .put_with(|w| Ok(w.write_all(b"rows of a step never committed")?))
+            .unwrap();
+        let stray = data.join("blobs").join("zz").join("notes.txt");
+        fs::create_dir_all(stray.parent().unwrap()).unwrap();
+        fs::write(&stray, "kept").unwrap();
+        let reader = lock_blob_readers(&data).unwrap();
+        store.recover().unwrap();
+        assert!(
+            store.blobs.path(&orphan).exists(),
+            "a reader holds the blobs"
+        );
+        drop(reader);
+        store.recover().unwrap();
+        assert!(!store.blobs.path(&orphan).exists());
+        assert!(stray.exists(), "not a blob's name: left alone");
+        assert!(named.iter().all(|id| store.blobs.path(id).exists()));
+        assert_eq!(store.read(db::blob_refs).unwrap(), named);
+        fs::remove_file(&stray).unwrap(); // check calls any file under blobs/ damage
+        let report = maintain::check(&data).unwrap();
+        assert_eq!((report.unnamed_blobs, report.damage.len()), (0, 0));
+    }
 
     #[test]
     fn first_open_makes_key_and_admin_token_once() {
