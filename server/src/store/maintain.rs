@@ -267,13 +267,8 @@ fn backup_once(
     }
     // Blobs an earlier attempt copied that this copy of the database no longer names (a
     // redaction freed them) are not part of the backup: they may hold what was redacted.
-    let named: std::collections::HashSet<&String> = named.iter().collect();
-    let mut copied = Vec::new();
-    blob_files(&out.join("blobs"), &mut copied)?;
-    for (id, path) in copied {
-        if !named.contains(&id) {
-            fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
-        }
+    for (_, path) in unnamed_blob_files(&out.join("blobs"), named)? {
+        fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
     }
     // The key the copied database signs with: `signing.key`, or the next key of a rotation
     // being written (not yet renamed into place).
@@ -333,7 +328,19 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn blob_files(dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<()> {
+/// The files under `blobs_dir` that are not among `named`: blob files no step names.
+pub(super) fn unnamed_blob_files(
+    blobs_dir: &Path,
+    named: Vec<String>,
+) -> Result<Vec<(String, PathBuf)>> {
+    let named: std::collections::HashSet<String> = named.into_iter().collect();
+    let mut files = Vec::new();
+    blob_files(blobs_dir, &mut files)?;
+    files.retain(|(id, _)| !named.contains(id));
+    Ok(files)
+}
+
+fn blob_files(dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<()> {
     if !dir.is_dir() {
         return Ok(());
     }
@@ -401,8 +408,7 @@ pub fn check(data_dir: &Path) -> Result<CheckReport> {
         Connection::open_with_flags(data_dir.join(DB_FILE), OpenFlags::SQLITE_OPEN_READ_ONLY)
         && let Ok(named) = db::blob_refs(&conn)
     {
-        let named: std::collections::HashSet<String> = named.into_iter().collect();
-        for (_, path) in files.iter().filter(|(id, _)| !named.contains(id)) {
+        for (_, path) in unnamed_blob_files(&data_dir.join("blobs"), named)? {
             report.unnamed_blobs += 1;
             report.unnamed_bytes += fs::metadata(path).map_or(0, |m| m.len());
         }
@@ -621,7 +627,7 @@ fn check_log(store: &Store, report: &mut CheckReport) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pipeproof_core::api::PublicKey;
+    use pipeproof_core::api::{PublicKey, RedactRun};
     use pipeproof_core::sign::KeyPair;
 
     fn key(k: &KeyPair, retired: Option<&str>, from: Option<&KeyPair>) -> PublicKey {
@@ -672,24 +678,29 @@ mod tests {
     /// Blob files in a data directory that its database does not name.
     fn unnamed_blobs(dir: &Path) -> Vec<String> {
         let named = db::blob_refs(&db::open(&dir.join(DB_FILE)).unwrap()).unwrap();
-        let mut files = Vec::new();
-        blob_files(&dir.join("blobs"), &mut files).unwrap();
-        (files.into_iter())
-            .map(|(id, _)| id)
-            .filter(|id| !named.contains(id))
-            .collect()
+        (unnamed_blob_files(&dir.join("blobs"), named)
+            .unwrap()
+            .into_iter())
+        .map(|(id, _)| id)
+        .collect()
     }
 
-    #[test]
-    fn a_redaction_during_a_backup_removes_nothing_the_backup_reads() {
+    /// A store holding the demo run (sealed, five steps), and a redaction of all of it.
+    fn demo_store() -> (tempfile::TempDir, PathBuf, Store, String, RedactRun) {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let store = Store::open(&data).unwrap();
         let run = crate::demo::load_if_empty(&store).unwrap().unwrap();
-        let redact = pipeproof_core::api::RedactRun {
+        let redact = RedactRun {
             reason: "erasure request 7".into(),
             steps: None,
         };
+        (dir, data, store, run, redact)
+    }
+
+    #[test]
+    fn a_redaction_during_a_backup_removes_nothing_the_backup_reads() {
+        let (dir, data, store, run, redact) = demo_store();
         let mut copies = 0;
         backup_with(&data, &dir.path().join("bk"), || {
             copies += 1;
@@ -717,14 +728,7 @@ mod tests {
 
     #[test]
     fn a_backup_copies_the_database_again_when_a_blob_it_named_was_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let store = Store::open(&data).unwrap();
-        let run = crate::demo::load_if_empty(&store).unwrap().unwrap();
-        let redact = pipeproof_core::api::RedactRun {
-            reason: "erasure request 7".into(),
-            steps: None,
-        };
+        let (dir, data, store, run, redact) = demo_store();
         // A server of an earlier build removes freed blobs without waiting for readers: here
         // the last one in the order blobs are copied, so that the others are copied first.
         let mut copies = 0;

@@ -304,18 +304,14 @@ impl Store {
         if lock.try_lock().is_err() {
             return Ok((0, 0));
         }
-        let named: std::collections::HashSet<String> = self
+        let named = self
             .read(db::blob_refs)
-            .map_err(|e| anyhow::anyhow!("{}", e.detail))?
-            .into_iter()
-            .collect();
-        let mut files = Vec::new();
-        maintain::blob_files(&self.dir.join("blobs"), &mut files)?;
+            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
         let (mut removed, mut bytes) = (0, 0);
-        for (id, path) in files {
+        for (id, path) in maintain::unnamed_blob_files(&self.dir.join("blobs"), named)? {
             let is_blob =
                 id.len() == 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-            if !is_blob || named.contains(&id) {
+            if !is_blob {
                 continue;
             }
             let size = fs::metadata(&path).map_or(0, |m| m.len());
