@@ -54,13 +54,19 @@ impl ApiError {
     }
 
     /// 409 for a run that no longer takes steps.
-    pub fn run_closed(id: &str, status: &str) -> ApiError {
+    pub fn run_closed(run: &pipeproof_core::api::Run) -> ApiError {
+        let why = match &run.error {
+            Some(e) => format!(" ({e})"),
+            None => String::new(),
+        };
         ApiError::new(
             StatusCode::CONFLICT,
             "run-closed",
             format!(
-                "run `{id}` is {status} and takes no more steps or seals; \
-                 create a new run with POST /api/v1/runs"
+                "run `{}` is {}{why} and takes no more steps or seals; \
+                 create a new run with POST /api/v1/runs",
+                run.id,
+                run.status.as_str()
             ),
         )
     }

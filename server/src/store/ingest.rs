@@ -82,7 +82,7 @@ pub fn open_run(store: &Store, run_id: &str) -> Result<RunRow, ApiError> {
         .read(|c| db::get_run(c, run_id))?
         .ok_or_else(|| ApiError::unknown_run(run_id))?;
     if row.run.status != RunStatus::Open {
-        return Err(ApiError::run_closed(run_id, row.run.status.as_str()));
+        return Err(ApiError::run_closed(&row.run));
     }
     Ok(row)
 }
@@ -466,6 +466,17 @@ pub fn finish_run(
     let lock = store.run_lock(run_id);
     let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
     let row = open_run(store, run_id)?;
+    end_run(store, row, status, error)
+}
+
+/// [`finish_run`] of a run found open, its lock held.
+pub(super) fn end_run(
+    store: &Store,
+    row: RunRow,
+    status: RunStatus,
+    error: Option<&str>,
+) -> Result<Run, ApiError> {
+    let run_id = row.run.id.as_str();
     let ended = Run {
         status,
         error: error.map(str::to_string),
@@ -481,7 +492,10 @@ pub fn finish_run(
         )
         .map_err(|e| ApiError::internal(format!("cannot seal run {run_id}: {e}")))?;
     if !store.write(|c| db::seal_run(c, run_id, status, error, &seal))? {
-        return Err(ApiError::run_closed(run_id, "closed"));
+        // Ended meanwhile (by a process that does not take this lock).
+        return Err(open_run(store, run_id).err().unwrap_or_else(|| {
+            ApiError::internal(format!("run {run_id} is open but could not be ended"))
+        }));
     }
     if let Some((carry, _)) = &row.carry {
         let _ = std::fs::remove_file(store.carry_path(carry));
