@@ -147,7 +147,14 @@ fn aggregate(rows: &[Trade]) -> Result<RecordBatch> {
     )?)
 }
 
-fn post(store: &Store, run_id: &str, step: &str, key: Option<&str>, b: &RecordBatch) -> Result<()> {
+/// Stores `b` as the next step of an open run.
+pub(crate) fn post(
+    store: &Store,
+    run_id: &str,
+    step: &str,
+    key: Option<&str>,
+    b: &RecordBatch,
+) -> Result<()> {
     let path = store.tmp_path("demo");
     std::fs::write(&path, batch_to_ipc(b)?)?;
     let q = StepQuery {

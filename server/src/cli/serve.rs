@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::{App, HttpServer, middleware, web};
 use anyhow::{Context, Result, bail};
@@ -12,6 +13,7 @@ use serde::Deserialize;
 
 use crate::http::{AppState, configure};
 use crate::store::Store;
+use crate::store::housekeeping::{self, Policy, parse_duration};
 
 /// Serve the HTTP API and the web app.
 #[derive(clap::Args)]
@@ -36,7 +38,7 @@ pub struct Args {
     #[arg(long, env = "PIPEPROOF_EXPORT_CACHE")]
     export_cache: Option<String>,
     /// A TOML file with any of: data_dir, bind, static_dir, max_body, export_cache,
-    /// log_format, workers.
+    /// log_format, workers, fail_idle_after, retain.
     #[arg(long, env = "PIPEPROOF_CONFIG")]
     config: Option<PathBuf>,
     /// Log lines as `text` or `json` (filter with PIPEPROOF_LOG or RUST_LOG).
@@ -45,6 +47,15 @@ pub struct Args {
     /// HTTP worker threads. Default: the number of cores.
     #[arg(long, env = "PIPEPROOF_WORKERS")]
     workers: Option<usize>,
+    /// Fail an open run that no step has reached for this long (90m, 12h, 2d...), which
+    /// drops the copy of its last step's data kept to diff the next step against.
+    /// Default: never.
+    #[arg(long, env = "PIPEPROOF_FAIL_IDLE_AFTER", value_name = "DURATION")]
+    fail_idle_after: Option<String>,
+    /// Redact an ended run's diff details and kept data this long after it ended (30d,
+    /// 26w...): what proves the run stays. Default: never.
+    #[arg(long, env = "PIPEPROOF_RETAIN", value_name = "DURATION")]
+    retain: Option<String>,
     /// Load a demo run when the store has none.
     #[arg(long)]
     demo: bool,
@@ -61,6 +72,8 @@ struct FileConfig {
     export_cache: Option<toml::Value>,
     log_format: Option<String>,
     workers: Option<usize>,
+    fail_idle_after: Option<String>,
+    retain: Option<String>,
 }
 
 /// Settings after merging flags, environment, file and defaults.
@@ -79,6 +92,8 @@ pub struct Settings {
     pub log_format: String,
     /// Worker threads.
     pub workers: Option<usize>,
+    /// What the server does on its own.
+    pub housekeeping: Policy,
 }
 
 /// Parses `4GiB`, `512M`, `1000`.
@@ -101,6 +116,14 @@ pub fn parse_size(s: &str) -> Result<u64> {
     };
     n.checked_mul(mult)
         .with_context(|| format!("`{s}` is too large"))
+}
+
+/// A duration setting from its flag (or environment variable), else the config file.
+fn duration(flag: &Option<String>, file: Option<String>, name: &str) -> Result<Option<Duration>> {
+    flag.clone()
+        .or(file)
+        .map(|s| parse_duration(&s).with_context(|| format!("the {name} setting")))
+        .transpose()
 }
 
 fn default_static_dir() -> Option<PathBuf> {
@@ -171,6 +194,14 @@ impl Args {
             export_cache,
             log_format,
             workers: self.workers.or(file.workers),
+            housekeeping: Policy {
+                fail_idle_after: duration(
+                    &self.fail_idle_after,
+                    file.fail_idle_after,
+                    "fail_idle_after",
+                )?,
+                retain: duration(&self.retain, file.retain, "retain")?,
+            },
         })
     }
 }
@@ -224,6 +255,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.demo {
         crate::demo::load_if_empty(&store)?;
     }
+    tracing::info!(policy = %s.housekeeping.describe(), "housekeeping");
+    housekeeping::spawn(Arc::clone(&store), s.housekeeping)
+        .context("cannot start the housekeeping thread")?;
     let state = web::Data::new(AppState {
         store: Arc::clone(&store),
         max_body: s.max_body,

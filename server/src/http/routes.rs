@@ -225,6 +225,8 @@ async fn store_step(
 ) -> Result<(StepReply, u64), ApiError> {
     let format = body_format(req)?;
     let max = state.max_body;
+    // The run is not idle while its step is received.
+    let _underway = state.store.step_underway(&run_id);
     if let Some(len) = req
         .headers()
         .get(actix_web::http::header::CONTENT_LENGTH)

@@ -83,6 +83,9 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX steps_removed_blob ON steps (removed_blob) WHERE removed_blob IS NOT NULL;
     CREATE INDEX steps_changed_blob ON steps (changed_blob) WHERE changed_blob IS NOT NULL;
     CREATE INDEX steps_artifact_blob ON steps (artifact_blob) WHERE artifact_blob IS NOT NULL;",
+    // 7: what housekeeping asks each minute: the open runs, and the runs by end time.
+    "CREATE INDEX runs_open ON runs (seq) WHERE status = 'open';
+    CREATE INDEX runs_sealed_at ON runs (sealed_at) WHERE sealed_at IS NOT NULL;",
 ];
 
 /// Opens a connection with the store's settings: WAL, synchronous=FULL, foreign keys, and
@@ -455,6 +458,42 @@ pub fn redact_steps(
         }
     }
     Ok(marked)
+}
+
+/// The open runs (or only `run_id`, if open), each with when it last changed: its last
+/// step's time, or its creation.
+pub fn open_runs_activity(
+    conn: &Connection,
+    run_id: Option<&str>,
+) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare(
+        "SELECT r.id, COALESCE(
+            (SELECT json_extract(s.step, '$.record.created_at') FROM steps s
+             WHERE s.run_id = r.id ORDER BY s.idx DESC LIMIT 1),
+            r.created_at)
+         FROM runs r WHERE r.status = 'open' AND (?1 IS NULL OR r.id = ?1) ORDER BY r.seq",
+    )?;
+    stmt.query_map([run_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}
+
+/// The ended runs whose end time sorts before `before` as text, with a step that still holds
+/// diff details or kept data, oldest first, with their end times. Times are compared as
+/// text here (`now()`'s times are UTC, but drop a fraction of zero): give a bound a second
+/// late, and compare as instants after.
+pub fn ended_runs_holding_data(
+    conn: &Connection,
+    before: &str,
+) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare(
+        "SELECT r.id, r.sealed_at FROM runs r
+         WHERE r.sealed_at IS NOT NULL AND r.sealed_at < ?1 AND EXISTS (
+            SELECT 1 FROM steps s WHERE s.run_id = r.id AND s.redacted_at IS NULL
+                AND (s.added_blob IS NOT NULL OR s.artifact_blob IS NOT NULL))
+         ORDER BY r.sealed_at",
+    )?;
+    stmt.query_map([before], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
 }
 
 /// Blob files a redaction freed that are not removed yet.

@@ -20,6 +20,7 @@
 pub mod blobs;
 pub mod db;
 pub mod exports;
+pub mod housekeeping;
 pub mod ingest;
 pub mod maintain;
 pub mod query;
@@ -70,6 +71,31 @@ pub struct Store {
     /// remove blobs no step names ([`redact`]): a blob being stored (or found stored, as equal
     /// blobs are shared) is never removed before the step that names it is committed.
     pub(crate) blob_use: std::sync::RwLock<()>,
+    /// How many step posts of each run are being received ([`Store::step_underway`]).
+    underway: Mutex<HashMap<String, usize>>,
+}
+
+/// A step post being received, from before its run is checked to its reply: its run is not
+/// idle meanwhile ([`housekeeping`]), however long its body takes to arrive.
+pub struct Underway {
+    store: Arc<Store>,
+    run_id: String,
+}
+
+impl Drop for Underway {
+    fn drop(&mut self) {
+        let mut underway = self
+            .store
+            .underway
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = underway.get_mut(&self.run_id) {
+            *n -= 1;
+            if *n == 0 {
+                underway.remove(&self.run_id);
+            }
+        }
+    }
 }
 
 /// Whether the RFC 3339 time `t` is not after `until`, compared as instants (false when
@@ -85,7 +111,12 @@ pub fn instant(t: &str) -> Option<time::OffsetDateTime> {
 
 /// The current time, RFC 3339 UTC with milliseconds.
 pub fn now() -> String {
-    let t = time::OffsetDateTime::now_utc();
+    rfc3339(time::OffsetDateTime::now_utc())
+}
+
+/// A time as the store writes times: RFC 3339 in UTC, to the millisecond.
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
     let t = t
         .replace_nanosecond(t.millisecond() as u32 * 1_000_000)
         .unwrap_or(t);
@@ -255,6 +286,7 @@ impl Store {
             run_locks: Mutex::new(HashMap::new()),
             log: Mutex::new(merkle::Tree::default()),
             blob_use: std::sync::RwLock::new(()),
+            underway: Mutex::new(HashMap::new()),
         };
         Ok(store)
     }
@@ -294,24 +326,31 @@ impl Store {
         Ok(())
     }
 
-    /// Removes the blob files that no step names, as the server starts (no step is being
-    /// stored): a step that failed before its commit (a full disk, a crash) leaves the blobs
-    /// it wrote, which may hold data. Files not named as blobs are left alone, and so is
-    /// everything while a reader (`backup`, `check`) holds [`BLOB_LOCK`]. Returns how many
-    /// files were removed and their bytes.
-    fn remove_unnamed_blobs(&self) -> Result<(u64, u64)> {
+    /// Removes the blob files that no step names: a step that failed before its commit (a
+    /// full disk, a crash, data refused once its blobs were written) leaves the blobs it
+    /// wrote, which may hold data. Called as the server starts and by [`housekeeping`]: the
+    /// files are listed, then each is asked about again under `blob_use`, when no step is
+    /// between storing its blobs and committing, so a blob of a step being stored is kept.
+    /// Files not named as blobs are left alone, and so is everything while a reader
+    /// (`backup`, `check`) holds [`BLOB_LOCK`]. Returns how many files were removed and their
+    /// bytes.
+    pub fn remove_unnamed_blobs(&self) -> Result<(u64, u64)> {
         let lock = blob_lock_file(&self.dir)?;
         if lock.try_lock().is_err() {
             return Ok((0, 0));
         }
-        let named = self
-            .read(db::blob_refs)
-            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+        let unnamed = |e: ApiError| anyhow::anyhow!("{}", e.detail);
+        let named = self.read(db::blob_refs).map_err(unnamed)?;
+        let candidates = maintain::unnamed_blob_files(&self.dir.join("blobs"), named)?;
+        if candidates.is_empty() {
+            return Ok((0, 0));
+        }
+        let _no_step_storing = self.blob_use.write().unwrap_or_else(|p| p.into_inner());
         let (mut removed, mut bytes) = (0, 0);
-        for (id, path) in maintain::unnamed_blob_files(&self.dir.join("blobs"), named)? {
+        for (id, path) in candidates {
             let is_blob =
                 id.len() == 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-            if !is_blob {
+            if !is_blob || self.read(|c| db::blob_in_use(c, &id)).map_err(unnamed)? {
                 continue;
             }
             let size = fs::metadata(&path).map_or(0, |m| m.len());
@@ -390,6 +429,22 @@ impl Store {
             tree.push(leaf);
         }
         Ok(f(&tree))
+    }
+
+    /// Marks a step post of `run_id` as being received until the returned guard is dropped.
+    pub fn step_underway(self: &Arc<Self>, run_id: &str) -> Underway {
+        let mut underway = self.underway.lock().unwrap_or_else(|p| p.into_inner());
+        *underway.entry(run_id.to_string()).or_default() += 1;
+        Underway {
+            store: Arc::clone(self),
+            run_id: run_id.to_string(),
+        }
+    }
+
+    /// Whether a step post of `run_id` is being received.
+    pub fn is_underway(&self, run_id: &str) -> bool {
+        let underway = self.underway.lock().unwrap_or_else(|p| p.into_inner());
+        underway.contains_key(run_id)
     }
 
     /// The lock that serialises the steps, seal and failure of one run.
