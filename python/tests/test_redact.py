@@ -146,6 +146,94 @@ def test_steps_are_redacted_by_name_or_index_once(client: pp.Client, tmp_path: P
     assert [s.redacted for s in made.steps] == [s.redacted for s in detail.steps]
 
 
+def step_as_stored(server: Server, run: pp.Run, index: int) -> pp.StepResult:
+    """One step as ``GET /runs/{id}/steps/{index}`` gives it."""
+    reply = requests.get(
+        f"{server.url}/api/v1/runs/{run.id}/steps/{index}",
+        headers={"Authorization": f"Bearer {server.token}"},
+        timeout=10,
+    )
+    assert reply.status_code == 200, reply.text
+    return pp.StepResult(reply.json())
+
+
+def test_statistics_are_removed_from_every_step_when_asked(
+    server: Server, client: pp.Client
+):
+    run = three_steps(client)
+    before = [s.to_dict()["record"] for s in run.steps]
+    assert all(s.stats for s in run.steps)
+    assert run.steps[0].stats[0]["min"] == "1", "trade_id's minimum, a value of the data"
+    assert [s.statistics_redacted for s in run.steps] == [None, None, None]
+
+    done = run.redact(REASON, statistics=True)
+    assert (done.steps, done.statistics) == ((0, 1, 2), (0, 1, 2))
+    assert (done.already, done.nothing) == ((), ())
+    assert done.to_dict()["statistics"] == [0, 1, 2]
+    assert pp.Redacted.from_dict(done.to_dict()) == done
+
+    # Every step says when and why, the first one too, and keeps no statistics: in the run
+    # that made it, a loaded or listed copy, and each step read on its own.
+    redaction = pp.Redaction(at=done.at, reason=REASON)
+    listed = [r for r in client.runs(run.pipeline) if r.id == run.id]
+    single = [step_as_stored(server, run, i) for i in range(3)]
+    for steps in (run.steps, client.load_run(run.id).steps, listed[0].steps, single):
+        assert [s.statistics_redacted for s in steps] == [redaction] * 3
+        assert [s.redacted for s in steps] == [redaction] * 3
+        assert [s.stats for s in steps] == [[], [], []]
+        assert [s.to_dict()["stats"] for s in steps] == [[], [], []]
+        assert [s.to_dict()["record"] for s in steps] == before, "the records bind them"
+        assert f"statistics redacted {done.at}" in repr(steps[0])
+
+    # Again: nothing new to remove, and the first time and reason stay.
+    again = client.redact(run.id, "erasure request 2026-119", statistics=True)
+    assert (again.steps, again.statistics) == ((), ())
+    assert (again.already, again.nothing) == ((0, 1, 2), ())
+    assert (again.blobs_removed, again.bytes_freed) == (0, 0)
+    steps = client.load_run(run.id).steps
+    assert [s.statistics_redacted for s in steps] == [redaction] * 3
+
+
+def test_statistics_stay_unless_asked_and_go_on_their_own(client: pp.Client):
+    made = three_steps(client, keep_first=False)
+    run = client.load_run(made.id)
+    stats = [s.stats for s in run.steps]
+    assert all(stats) and stats[0] != stats[2]
+
+    # Without statistics: the details go, the statistics stay. A first step stored
+    # without its data has nothing to remove.
+    kept = run.redact(REASON, steps=[0, "clean"])
+    assert (kept.steps, kept.statistics, kept.already, kept.nothing) == ((1,), (), (), (0,))
+    assert kept.to_dict()["statistics"] == []
+    for steps in (run.steps, client.load_run(run.id).steps):
+        assert [s.stats for s in steps] == stats
+        assert [s.statistics_redacted for s in steps] == [None, None, None]
+        assert "statistics redacted" not in repr(steps[1])
+    first = run.steps[1].redacted
+    assert first is not None
+
+    # With statistics, the first step has something to remove: its statistics, and only
+    # them. A step whose details were redacted before has its statistics removed now.
+    done = client.redact(run.id, "erasure request 2026-119", steps=[0, 1], statistics=True)
+    assert (done.steps, done.statistics, done.already, done.nothing) == ((), (0, 1), (), ())
+    redaction = pp.Redaction(at=done.at, reason="erasure request 2026-119")
+    steps = client.load_run(run.id).steps
+    assert [s.statistics_redacted for s in steps] == [redaction, redaction, None]
+    assert [s.redacted for s in steps] == [None, first, None]
+    assert [s.stats for s in steps] == [[], [], stats[2]]
+
+    # The step left alone keeps its details and data.
+    assert (made.diff("cut")["_change"] == "removed").sum() == 5
+
+    # The rest: the last step's details and statistics; the others had both removed
+    # before, or hold nothing more.
+    last = made.redact("erasure request 2026-120", statistics=True)
+    assert (last.steps, last.statistics) == ((2,), (2,))
+    assert (last.already, last.nothing) == ((0, 1), ())
+    assert [s.stats for s in made.steps] == [[], [], []]
+    assert [s.statistics_redacted is not None for s in made.steps] == [True, True, True]
+
+
 def test_redaction_is_refused_as_the_server_says(server: Server, client: pp.Client):
     # An open run keeps its last step's data to diff the next one against.
     opened = client.run(f"redact-open-{uuid.uuid4().hex[:8]}")
@@ -187,12 +275,20 @@ def test_redaction_is_refused_as_the_server_says(server: Server, client: pp.Clie
         client.redact(run.id, None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="run_id"):
         client.redact("", REASON)
+    for flag in ("yes", 1, None):
+        with pytest.raises(ValueError, match="statistics must be True or False"):
+            client.redact(run.id, REASON, statistics=flag)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="statistics must be True or False"):
+        run.redact(REASON, statistics="true")  # type: ignore[arg-type]
 
     # None of that changed anything, even with a client that warns instead of raising.
     warned = server.client(on_error="warn")
     with pytest.raises(pp.ValidationError):
         warned.load_run(run.id).redact("")
-    assert [s.redacted for s in client.load_run(run.id).steps] == [None, None, None]
+    steps = client.load_run(run.id).steps
+    assert [s.redacted for s in steps] == [None, None, None]
+    assert [s.statistics_redacted for s in steps] == [None, None, None]
+    assert all(s.stats for s in steps)
     assert len(run.diff("clean")) == 4
 
 

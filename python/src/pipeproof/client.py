@@ -6,7 +6,8 @@ the error recorded, when it raises. Each ``run.snapshot(frame, step=...)`` posts
 as an Arrow IPC stream and returns the stored step as a :class:`StepResult`.
 ``client.runs(...)`` lists the runs already on the server and ``client.load_run(id)`` gets
 one, as :class:`Run` objects to diff, trace, export and verify. ``run.redact(reason)``
-removes an ended run's diff details and kept data from the server, keeping its proofs.
+removes an ended run's diff details and kept data from the server (and its statistics,
+when asked), keeping its proofs.
 
 With ``on_error="warn"`` a pipeline never fails because of pipeproof: every client error
 becomes a :class:`PipeproofWarning` and the call returns ``None``. A run whose step could
@@ -311,7 +312,12 @@ class Client:
         return found
 
     def redact(
-        self, run_id: str, reason: str, *, steps: Optional[Iterable[int]] = None
+        self,
+        run_id: str,
+        reason: str,
+        *,
+        steps: Optional[Iterable[int]] = None,
+        statistics: bool = False,
     ) -> Redacted:
         """Removes an ended run's diff details and kept data from the server: for data that
         must not be kept any longer (personal data under an erasure request, a retention
@@ -322,7 +328,11 @@ class Client:
         redacted, when and why. Afterwards each step redacted shows the redaction in
         :attr:`StepResult.redacted`, and reading its details (:meth:`Run.diff`) or its kept
         data (:meth:`Run.artifact`) raises a :class:`ValidationError` with status 410.
-        A step redacted before keeps its first redaction (``already`` in the result).
+        With ``statistics=True`` the steps' column statistics go too, as their minimum
+        and maximum are values of the data (the records keep their digest): each such step
+        shows it in :attr:`StepResult.statistics_redacted`, and its
+        :attr:`StepResult.stats` is empty. A step redacted before keeps its first
+        redaction (``already`` in the result, when nothing new was removed from it).
 
         The call is retried as reads are: a retry whose first attempt got through finds
         the steps redacted, and reports them in ``already``.
@@ -333,10 +343,13 @@ class Client:
                 bundles.
             steps: The steps' 0-based indexes; every step of the run when ``None``.
                 :meth:`Run.redact` takes step names too.
+            statistics: Also remove the steps' column statistics (a first step's too,
+                which has no diff details). Their digest stays in the records.
 
         Returns:
-            The steps redacted now, those redacted before, those with nothing to remove,
-            and the files and bytes removed from the store.
+            The steps redacted now, those whose statistics were removed now, those
+            redacted before, those with nothing to remove, and the files and bytes
+            removed from the store.
 
         Raises:
             ValidationError: the run is open (409: seal or fail it first), the reason is
@@ -347,7 +360,14 @@ class Client:
             raise ValueError(f"run_id must be a non-empty string, not {run_id!r}")
         if not isinstance(reason, str):
             raise ValueError(f"reason must be a string, not {reason!r}")
+        numpy = sys.modules.get("numpy")
+        if not isinstance(statistics, bool) and not (
+            numpy is not None and isinstance(statistics, numpy.bool_)
+        ):
+            raise ValueError(f"statistics must be True or False, not {statistics!r}")
         body: Dict[str, Any] = {"reason": reason}
+        if statistics:
+            body["statistics"] = True
         if steps is not None:
             if isinstance(steps, (str, bytes)) or not isinstance(steps, Iterable):
                 raise ValueError(
@@ -955,22 +975,30 @@ class Run:
 
     # Redacting.
     def redact(
-        self, reason: str, *, steps: Optional[Iterable[Union[str, int]]] = None
+        self,
+        reason: str,
+        *,
+        steps: Optional[Iterable[Union[str, int]]] = None,
+        statistics: bool = False,
     ) -> Redacted:
-        """Removes the run's diff details and kept data from the server, keeping what
-        proves it (records, row hashes, statistics, diff counts, seal); see
-        :meth:`Client.redact`. The run must have ended, and the token needs the ``admin``
-        scope. Raises even when the client was made with ``on_error="warn"``.
+        """Removes the run's diff details and kept data from the server, and with
+        ``statistics=True`` the steps' column statistics too, keeping what proves it
+        (records, row hashes, diff counts, seal); see :meth:`Client.redact`. The run must
+        have ended, and the token needs the ``admin`` scope. Raises even when the client
+        was made with ``on_error="warn"``.
 
         The run's :attr:`steps` are then read again from the server, so each step
-        redacted shows when and why in :attr:`StepResult.redacted` (step objects held from
-        before are left as they were).
+        redacted shows when and why in :attr:`StepResult.redacted` (and
+        :attr:`StepResult.statistics_redacted`; step objects held from before are left
+        as they were).
 
         Args:
             reason: Why (an erasure request, a retention period); kept with each step and
                 shown in the run's bundles.
             steps: Step names or 0-based indexes (a negative index counts from the last
                 step); every step when ``None``.
+            statistics: Also remove the steps' column statistics, whose minimum and
+                maximum are values of the data (an erasure request).
         """
         self._require()
         indexes: Optional[List[int]] = None
@@ -981,7 +1009,9 @@ class Run:
                     f"or None, not {steps!r}"
                 )
             indexes = [self._step_index(s) for s in steps]
-        done = self._client.redact(self.id, reason, steps=indexes)  # type: ignore[arg-type]
+        done = self._client.redact(
+            self.id, reason, steps=indexes, statistics=statistics  # type: ignore[arg-type]
+        )
         try:
             detail = self.detail()
         except PipeproofError as err:

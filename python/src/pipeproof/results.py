@@ -19,6 +19,13 @@ def _short(value: Optional[str], n: int = 12) -> str:
     return "-" if value is None else value[:n]
 
 
+def _redaction(found: Any) -> Optional["Redaction"]:
+    """A step's ``redacted`` or ``statistics_redacted`` (absent when not)."""
+    if not isinstance(found, dict):
+        return None
+    return Redaction(at=str(found["at"]), reason=str(found["reason"]))
+
+
 class StepResult:
     """A step as the server stored it: the chained record, the schema, the statistics and
     the diff against the previous step.
@@ -26,7 +33,8 @@ class StepResult:
     Attributes mirror the record (``index``, ``step``, ``rows``, ``content_root``, ...)
     and the diff summary counts (``added``, ``removed``, ``changed``, ``unchanged``; all
     ``None`` for a run's first step, which has nothing to compare against). A step whose
-    details and kept data were removed by a redaction says when and why in ``redacted``.
+    details and kept data were removed by a redaction says when and why in ``redacted``,
+    and one whose statistics were removed in ``statistics_redacted``.
     """
 
     def __init__(self, data: Dict[str, Any], *, replayed: bool = False) -> None:
@@ -108,7 +116,8 @@ class StepResult:
 
     @property
     def stats(self) -> List[Dict[str, Any]]:
-        """Column statistics, in schema order."""
+        """Column statistics, in schema order; empty once a redaction removed them
+        (:attr:`statistics_redacted`)."""
         return self._data.get("stats") or []
 
     @property
@@ -121,14 +130,22 @@ class StepResult:
         """When and why the step's diff details and kept data were removed from the server
         (:meth:`Run.redact <pipeproof.Run.redact>`); ``None`` for a step never redacted.
 
-        Its record, row hashes, statistics and diff counts remain, so the run still
-        verifies; reading its details (``run.diff``) or its data (``run.artifact``) raises
-        a :class:`~pipeproof.ValidationError` with status 410.
+        Its record, row hashes, statistics (unless :attr:`statistics_redacted`) and diff
+        counts remain, so the run still verifies; reading its details (``run.diff``) or
+        its data (``run.artifact``) raises a :class:`~pipeproof.ValidationError` with
+        status 410.
         """
-        found = self._data.get("redacted")
-        if not isinstance(found, dict):
-            return None
-        return Redaction(at=str(found["at"]), reason=str(found["reason"]))
+        return _redaction(self._data.get("redacted"))
+
+    @property
+    def statistics_redacted(self) -> Optional["Redaction"]:
+        """When and why the step's column statistics were removed from the server
+        (:meth:`Run.redact <pipeproof.Run.redact>` with ``statistics=True``: their minimum
+        and maximum are values of the data); ``None`` while the server keeps them.
+
+        :attr:`stats` is then empty; the record still binds their digest.
+        """
+        return _redaction(self._data.get("statistics_redacted"))
 
     # The diff.
     @property
@@ -200,7 +217,8 @@ class StepResult:
 
     def to_dict(self) -> Dict[str, Any]:
         """The server's JSON for the step (``record``, ``hash``, ``schema``, ``stats``,
-        ``diff``, ``artifact`` and, for a redacted step, ``redacted``), as a deep copy."""
+        ``diff``, ``artifact`` and, for a redacted step, ``redacted`` and
+        ``statistics_redacted``), as a deep copy."""
         return copy.deepcopy(self._data)
 
     def __eq__(self, other: object) -> bool:
@@ -238,6 +256,8 @@ class StepResult:
                 parts.append("details truncated")
         if self.redacted is not None:
             parts.append(f"redacted {self.redacted.at}")
+        if self.statistics_redacted is not None:
+            parts.append(f"statistics redacted {self.statistics_redacted.at}")
         if self.replayed:
             parts.append("replayed")
         return f"StepResult({' '.join(parts)})"
@@ -245,7 +265,9 @@ class StepResult:
 
 @dataclass(frozen=True)
 class Redaction:
-    """When and why a step's diff details and kept data were removed from the server."""
+    """When and why a step's diff details and kept data (:attr:`StepResult.redacted`), or
+    its column statistics (:attr:`StepResult.statistics_redacted`), were removed from the
+    server."""
 
     #: When (RFC 3339, UTC).
     at: str
@@ -264,13 +286,14 @@ class Redacted:
     run_id: str
     #: When the redaction was made (RFC 3339, UTC).
     at: str
-    #: The steps redacted now.
+    #: The steps redacted now (their diff details and kept data removed).
     steps: Tuple[int, ...]
-    #: Steps asked for that had been redacted before: they keep their first redaction's
-    #: time and reason.
+    #: Steps asked for that had been redacted before (details or statistics) and had
+    #: nothing new to remove: they keep their first redaction's time and reason.
     already: Tuple[int, ...]
     #: Steps asked for that held nothing to remove: a first step stored without its data
-    #: (a first step has no diff details). They are not marked redacted.
+    #: (a first step has no diff details), asked without ``statistics``. They are not
+    #: marked redacted.
     nothing: Tuple[int, ...]
     #: Files removed from the server's store (details or data that another step shares
     #: stay until no step names them).
@@ -280,6 +303,8 @@ class Redacted:
     #: Files freed that the server could not remove yet (a backup or check of its store was
     #: reading): removed at its next redaction or start.
     blobs_pending: int = 0
+    #: The steps whose column statistics were removed now (asked with ``statistics``).
+    statistics: Tuple[int, ...] = ()
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "Redacted":
@@ -293,6 +318,7 @@ class Redacted:
             blobs_removed=int(data["blobs_removed"]),
             bytes_freed=int(data["bytes_freed"]),
             blobs_pending=int(data.get("blobs_pending", 0)),
+            statistics=tuple(int(i) for i in data.get("statistics") or ()),
         )
 
     def to_dict(self) -> Dict[str, Any]:
@@ -301,6 +327,7 @@ class Redacted:
             "run_id": self.run_id,
             "at": self.at,
             "steps": list(self.steps),
+            "statistics": list(self.statistics),
             "already": list(self.already),
             "nothing": list(self.nothing),
             "blobs_removed": self.blobs_removed,
