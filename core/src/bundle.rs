@@ -9,13 +9,13 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow_array::{Array, FixedSizeBinaryArray, RecordBatch};
+use arrow_buffer::Buffer;
 use arrow_schema::{DataType, Field, Schema};
 
 use crate::diff::DiffSummary;
 use crate::error::{Error, Result};
 use crate::fingerprint::{self, order_root};
 use crate::hash::{Hash, Keyed};
-use crate::par;
 use crate::record::{self, StepRecord, diff_summary_hash, row_table_hash, stats_digest};
 use crate::sign::{Seal, verify_seal};
 use crate::stats::ColumnStats;
@@ -58,31 +58,64 @@ impl RowTable {
 
     /// [`RowTable::to_ipc`], written to `w` as it is encoded.
     pub fn write_ipc(&self, w: impl Write) -> Result<()> {
-        let col = |hashes: &[Hash]| -> Result<Arc<dyn Array>> {
-            let mut flat = Vec::with_capacity(hashes.len() * 32);
-            for h in hashes {
-                flat.extend_from_slice(&h.0);
-            }
-            Ok(Arc::new(FixedSizeBinaryArray::try_new(
-                32,
-                arrow_buffer::Buffer::from_vec(flat),
-                None,
-            )?))
-        };
-        let mut fields = vec![Field::new("row_hash", DataType::FixedSizeBinary(32), false)];
-        let mut columns = vec![col(&self.row_hashes)?];
-        if let Some(keys) = &self.key_hashes {
-            fields.push(Field::new("key_hash", DataType::FixedSizeBinary(32), false));
-            columns.push(col(keys)?);
-        }
-        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
-        write_batch_ipc(&batch, w)
+        let col = |hashes: &[Hash]| Buffer::from_vec(flat(hashes));
+        write_hash_columns(
+            col(&self.row_hashes),
+            self.key_hashes.as_deref().map(col),
+            w,
+        )
     }
 
     /// Decodes [`RowTable::to_ipc`]'s output.
     pub fn from_ipc(bytes: Vec<u8>) -> Result<RowTable> {
-        let batch = batch_from_ipc(bytes)?;
-        let hashes = |name: &str| -> Result<Option<Vec<Hash>>> {
+        Ok(RowBytes::from_ipc(bytes)?.table())
+    }
+}
+
+/// Hashes back to back, 32 bytes each.
+fn flat(hashes: &[Hash]) -> Vec<u8> {
+    let mut flat = Vec::with_capacity(hashes.len() * 32);
+    for h in hashes {
+        flat.extend_from_slice(&h.0);
+    }
+    flat
+}
+
+/// [`RowTable::write_ipc`] of a row table given as its columns' bytes, hashes back to back.
+fn write_hash_columns(rows: Buffer, keys: Option<Buffer>, w: impl Write) -> Result<()> {
+    let col = |bytes: Buffer| -> Result<Arc<dyn Array>> {
+        Ok(Arc::new(FixedSizeBinaryArray::try_new(32, bytes, None)?))
+    };
+    let mut fields = vec![Field::new("row_hash", DataType::FixedSizeBinary(32), false)];
+    let mut columns = vec![col(rows)?];
+    if let Some(keys) = keys {
+        fields.push(Field::new("key_hash", DataType::FixedSizeBinary(32), false));
+        columns.push(col(keys)?);
+    }
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+    write_batch_ipc(&batch, w)
+}
+
+/// A row table where its hashes lie in one buffer: as read, the bytes of its `rows.arrow`
+/// member, which the decoded columns slice. A step is verified from these without copying
+/// them: hashed in row order, written again for the comparison with the canonical form,
+/// then sorted where they are into content order ([`RowBytes::into_sorted`]). A copy of
+/// them, the decoder's or a [`RowTable`]'s, would be one more step's worth of memory at
+/// the peak, beside the previous step's sorted hashes.
+struct RowBytes {
+    buffer: Buffer,
+    /// Where the row hashes lie in `buffer`.
+    rows: Range<usize>,
+    /// Where the key hashes lie, when the table has them.
+    keys: Option<Range<usize>>,
+}
+
+impl RowBytes {
+    /// Decodes [`RowTable::to_ipc`]'s output, leaving the hashes in `bytes`.
+    fn from_ipc(bytes: Vec<u8>) -> Result<RowBytes> {
+        let buffer = Buffer::from_vec(bytes);
+        let batch = crate::decode::decode_arrow_file(buffer.clone())?.concat()?;
+        let column = |name: &str| -> Result<Option<&FixedSizeBinaryArray>> {
             let Some(col) = batch.column_by_name(name) else {
                 return Ok(None);
             };
@@ -91,17 +124,91 @@ impl RowTable {
                 .downcast_ref::<FixedSizeBinaryArray>()
                 .filter(|c| c.value_length() == 32)
                 .ok_or_else(|| Error::Verification(format!("`{name}` is not 32-byte binary")))?;
-            Ok(Some(
-                (0..col.len())
-                    .map(|i| Hash(col.value(i).try_into().expect("32 bytes")))
-                    .collect(),
-            ))
+            Ok(Some(col))
         };
-        Ok(RowTable {
-            row_hashes: hashes("row_hash")?
-                .ok_or_else(|| Error::Verification("row table has no `row_hash` column".into()))?,
-            key_hashes: hashes("key_hash")?,
+        let rows = column("row_hash")?
+            .ok_or_else(|| Error::Verification("row table has no `row_hash` column".into()))?;
+        let keys = column("key_hash")?;
+        fn hashes(col: &FixedSizeBinaryArray) -> &[u8] {
+            &col.value_data()[..col.len() * 32]
+        }
+        // Where a column's hashes lie in `buffer`; `None` when they are not in it (the
+        // decoder made them anew).
+        let within = |col: &FixedSizeBinaryArray| {
+            let start = (hashes(col).as_ptr() as usize).checked_sub(buffer.as_ptr() as usize)?;
+            let range = start..start + col.len() * 32;
+            (range.end <= buffer.len()).then_some(range)
+        };
+        let placed = match (within(rows), keys.map(within)) {
+            (Some(r), None) => Some((r, None)),
+            // Sorted in place, each column needs bytes of its own.
+            (Some(r), Some(Some(k))) if r.end <= k.start || k.end <= r.start => Some((r, Some(k))),
+            _ => None,
+        };
+        Ok(match placed {
+            Some((rows, keys)) => RowBytes { buffer, rows, keys },
+            None => RowBytes::copied(hashes(rows), keys.map(hashes)),
         })
+    }
+
+    /// A copy of a table's hashes.
+    fn of_table(t: &RowTable) -> RowBytes {
+        let keys = t.key_hashes.as_deref().map(flat);
+        RowBytes::copied(&flat(&t.row_hashes), keys.as_deref())
+    }
+
+    /// Row and key hashes' bytes, copied into one buffer.
+    fn copied(rows: &[u8], keys: Option<&[u8]>) -> RowBytes {
+        let mut buffer = Vec::with_capacity(rows.len() + keys.map_or(0, <[u8]>::len));
+        buffer.extend_from_slice(rows);
+        let keys = keys.map(|k| {
+            buffer.extend_from_slice(k);
+            rows.len()..buffer.len()
+        });
+        RowBytes {
+            buffer: Buffer::from_vec(buffer),
+            rows: 0..rows.len(),
+            keys,
+        }
+    }
+
+    /// The row hashes, in row order.
+    fn rows(&self) -> &[[u8; 32]] {
+        self.buffer[self.rows.clone()].as_chunks().0
+    }
+
+    /// The key hashes, in row order.
+    fn keys(&self) -> Option<&[[u8; 32]]> {
+        (self.keys.clone()).map(|k| self.buffer[k].as_chunks().0)
+    }
+
+    /// The table ([`RowTable`]), copied.
+    fn table(&self) -> RowTable {
+        let hashes = |h: &[[u8; 32]]| h.iter().copied().map(Hash).collect();
+        RowTable {
+            key_hashes: self.keys().map(hashes),
+            row_hashes: hashes(self.rows()),
+        }
+    }
+
+    /// Writes the table as [`RowTable::write_ipc`] does.
+    fn write_ipc(&self, w: impl Write) -> Result<()> {
+        let col = |r: &Range<usize>| self.buffer.slice_with_length(r.start, r.len());
+        write_hash_columns(col(&self.rows), self.keys.as_ref().map(col), w)
+    }
+
+    /// The hashes sorted into content order, each column where it lies.
+    fn into_sorted(self) -> SortedRows {
+        // The buffer is no one else's by now: the columns decoded from it were dropped.
+        let mut bytes = (self.buffer.into_vec::<u8>()).unwrap_or_else(|b| b.to_vec());
+        for range in std::iter::once(&self.rows).chain(&self.keys) {
+            fingerprint::sort_content_of(bytes[range.clone()].as_chunks_mut::<32>().0);
+        }
+        SortedRows {
+            bytes,
+            content: self.rows,
+            keys: self.keys,
+        }
     }
 }
 
@@ -340,6 +447,25 @@ impl Manifest {
 
 /// Reads step `i`'s members.
 fn read_step<R: Read + Seek>(zip: &mut Zip<R>, i: usize) -> Result<BundleStep> {
+    let step = read_members(zip, i)?;
+    Ok(BundleStep {
+        row_table: step.rows.table(),
+        diff: step.diff,
+        stats: step.stats,
+        details: step.details,
+    })
+}
+
+/// A step's members as read, its row table left where the member's bytes hold it.
+struct ReadStep {
+    rows: RowBytes,
+    diff: Option<DiffSummary>,
+    stats: Vec<ColumnStats>,
+    details: Option<Details>,
+}
+
+/// Reads step `i`'s members, its row table as [`RowBytes`].
+fn read_members<R: Read + Seek>(zip: &mut Zip<R>, i: usize) -> Result<ReadStep> {
     let mut get = |what: &str| member_bytes(zip, &member(i, what));
     let need = |what: &str, v: Option<Vec<u8>>| {
         v.ok_or_else(|| Error::Verification(format!("step {i}: {} is missing", member(i, what))))
@@ -348,7 +474,7 @@ fn read_step<R: Read + Seek>(zip: &mut Zip<R>, i: usize) -> Result<BundleStep> {
         serde_json::from_slice(bytes)
             .map_err(|e| Error::Verification(format!("step {i}: {what} is malformed: {e}")))
     };
-    let row_table = RowTable::from_ipc(need("rows.arrow", get("rows.arrow")?)?)
+    let rows = RowBytes::from_ipc(need("rows.arrow", get("rows.arrow")?)?)
         .map_err(|e| Error::Verification(format!("step {i}: rows.arrow: {e}")))?;
     let stats = serde_json::from_value(json(
         "stats.json",
@@ -385,8 +511,8 @@ fn read_step<R: Read + Seek>(zip: &mut Zip<R>, i: usize) -> Result<BundleStep> {
             )));
         }
     };
-    Ok(BundleStep {
-        row_table,
+    Ok(ReadStep {
+        rows,
         diff,
         stats,
         details,
@@ -438,6 +564,16 @@ impl<W: Write + Seek> BundleWriter<W> {
         diff: Option<&DiffSummary>,
         details: Option<&Details>,
     ) -> Result<()> {
+        self.write_step(StepRows::Member(rows), stats, diff, details)
+    }
+
+    fn write_step(
+        &mut self,
+        rows: StepRows<'_>,
+        stats: &[ColumnStats],
+        diff: Option<&DiffSummary>,
+        details: Option<&Details>,
+    ) -> Result<()> {
         let i = self.steps;
         if i == self.records {
             return Err(Error::Verification(format!(
@@ -446,20 +582,16 @@ impl<W: Write + Seek> BundleWriter<W> {
             )));
         }
         match rows {
-            RowsMember::Table(t) => {
-                // The encoding is the hashes and well under a megabyte of framing: below
-                // 4 GiB (no zip64), it is written straight into the zip rather than into a
-                // buffer of its own (the hashes are still copied once, into Arrow's buffers).
+            StepRows::Member(RowsMember::Table(t)) => {
+                // The hashes are still copied once, into Arrow's buffers.
                 let hashes = t.row_hashes.len() + t.key_hashes.as_ref().map_or(0, Vec::len);
-                let at_most = hashes as u64 * 32 + (1 << 20);
-                if at_most < u32::MAX as u64 {
-                    self.start(member(i, "rows.arrow"), at_most)?;
-                    t.write_ipc(&mut self.zip)?;
-                } else {
-                    self.put_bytes(member(i, "rows.arrow"), &t.to_ipc()?)?;
-                }
+                self.put_row_table(i, hashes, |w| t.write_ipc(w))?;
             }
-            RowsMember::Ipc { len, bytes } => {
+            StepRows::Read(t) => {
+                let hashes = t.rows.len() / 32 + t.keys.as_ref().map_or(0, |k| k.len() / 32);
+                self.put_row_table(i, hashes, |w| t.write_ipc(w))?;
+            }
+            StepRows::Member(RowsMember::Ipc { len, bytes }) => {
                 self.start(member(i, "rows.arrow"), len)?;
                 let copied = std::io::copy(&mut bytes.take(len), &mut self.zip)
                     .map_err(|e| Error::Io(format!("step {i}: cannot copy rows.arrow: {e}")))?;
@@ -498,6 +630,26 @@ impl<W: Write + Seek> BundleWriter<W> {
         }
     }
 
+    /// Writes step `i`'s `rows.arrow`, a table of `hashes` hashes as `write` encodes it. The
+    /// encoding is the hashes and well under a megabyte of framing: below 4 GiB (no zip64),
+    /// it is written straight into the zip rather than into a buffer of its own.
+    fn put_row_table(
+        &mut self,
+        i: usize,
+        hashes: usize,
+        write: impl FnOnce(&mut dyn Write) -> Result<()>,
+    ) -> Result<()> {
+        let at_most = hashes as u64 * 32 + (1 << 20);
+        if at_most < u32::MAX as u64 {
+            self.start(member(i, "rows.arrow"), at_most)?;
+            write(&mut self.zip)
+        } else {
+            let mut bytes = Vec::with_capacity(hashes * 32 + 4096);
+            write(&mut bytes)?;
+            self.put_bytes(member(i, "rows.arrow"), &bytes)
+        }
+    }
+
     /// Starts a member of `len` bytes (or of at most `len`, below 4 GiB: only whether it needs
     /// zip64 matters): stored (not compressed), with a fixed time and permissions.
     fn start(&mut self, name: String, len: u64) -> Result<()> {
@@ -513,6 +665,13 @@ impl<W: Write + Seek> BundleWriter<W> {
         self.start(name, bytes.len() as u64)?;
         self.zip.write_all(bytes).map_err(|e| zip_error(e.into()))
     }
+}
+
+/// A step's row table for [`BundleWriter::write_step`]: as [`BundleWriter::step`] takes it,
+/// or as read from a bundle being verified.
+enum StepRows<'a> {
+    Member(RowsMember<'a>),
+    Read(&'a RowBytes),
 }
 
 /// Where a seek leads in a file of `end` bytes read or written at `pos`.
@@ -891,7 +1050,12 @@ pub fn verify(
 ) -> VerifyReport {
     let mut v = Verifier::new(&bundle.manifest, bundle.steps.len());
     for step in bundle.steps.iter().take(bundle.manifest.records.len()) {
-        v.step(step);
+        v.step(
+            RowBytes::of_table(&step.row_table),
+            &step.stats,
+            step.diff.as_ref(),
+            step.details.as_ref(),
+        );
     }
     v.finish(trusted_key, data)
 }
@@ -996,14 +1160,21 @@ impl<'a> Verifier<'a> {
         }
     }
 
-    /// Checks the next step against its record.
-    fn step(&mut self, step: &BundleStep) {
+    /// Checks the next step against its record: its row table, as [`RowBytes`] (consumed:
+    /// sorted where it lies), and its other members.
+    fn step(
+        &mut self,
+        table: RowBytes,
+        stats: &[ColumnStats],
+        diff: Option<&DiffSummary>,
+        details: Option<&Details>,
+    ) {
         let i = self.steps;
         self.steps += 1;
         let records = &self.manifest.records;
         let rec = &records[i];
         let rec_ref = Some(rec);
-        let rows = &step.row_table.row_hashes;
+        let rows = table.rows();
         // Identity of the record within the run.
         let ok = rec.index == i as u64 && rec.run_id == self.manifest.run.id;
         self.report.check(
@@ -1048,14 +1219,18 @@ impl<'a> Verifier<'a> {
             ok,
             format!("{} row hashes, record says {}", rows.len(), rec.rows),
         );
-        let sorted = SortedRows::of(&step.row_table);
-        let cr = fingerprint::content_root_sorted(&sorted.content);
+        // What row order gives, before the hashes are sorted where they lie.
+        let or = fingerprint::order_root_of(rows);
+        let rt = record::row_table_hash_of(table.keys(), rows);
+        let row_count = rows.len();
+        let sorted = table.into_sorted();
+        let cr = fingerprint::content_root_sorted_of(sorted.content());
         self.report.check(
             "content root",
             rec_ref,
             cr == rec.content_root,
             if cr == rec.content_root {
-                format!("{} recomputed from {} row hashes", short(&cr), rows.len())
+                format!("{} recomputed from {} row hashes", short(&cr), row_count)
             } else {
                 format!(
                     "recomputed {}, record says {}",
@@ -1064,7 +1239,6 @@ impl<'a> Verifier<'a> {
                 )
             },
         );
-        let or = order_root(rows);
         self.report.check(
             "order root",
             rec_ref,
@@ -1079,7 +1253,6 @@ impl<'a> Verifier<'a> {
                 )
             },
         );
-        let rt = step.row_table.hash();
         self.report.check(
             "row table",
             rec_ref,
@@ -1094,7 +1267,7 @@ impl<'a> Verifier<'a> {
                 )
             },
         );
-        let sd = stats_digest(&step.stats);
+        let sd = stats_digest(stats);
         self.report.check(
             "statistics",
             rec_ref,
@@ -1110,7 +1283,7 @@ impl<'a> Verifier<'a> {
             },
         );
         // Diff summary: bound by the record, and its counts recomputed from the row tables.
-        match (&step.diff, rec.diff_summary_hash) {
+        match (diff, rec.diff_summary_hash) {
             (None, None) => {}
             (Some(d), Some(h)) => {
                 let got = diff_summary_hash(d);
@@ -1142,7 +1315,7 @@ impl<'a> Verifier<'a> {
             ),
         }
         let redacted = self.manifest.redacted.iter().find(|r| r.step == i as u64);
-        match (&step.details, rec.details_hash, redacted) {
+        match (details, rec.details_hash, redacted) {
             (None, None, _) => {}
             (Some(d), Some(h), None) => {
                 let (passed, detail) = match d.hash() {
@@ -1359,9 +1532,9 @@ pub fn verify_read(
 }
 
 /// [`verify_bytes`] of a bundle read from `source` as it is checked, a step at a time: one
-/// step's members (row table and details) and two steps' sorted row hashes are in memory,
-/// and none of the file, so a bundle of any size verifies in the memory its largest steps
-/// take. `source` is cloned to read at two places at once (the members, and the bytes the
+/// step's members (row table and details; the row table is sorted where it was read) and
+/// the previous step's sorted row hashes are in memory, and none of the file, so a bundle
+/// of any size verifies in the memory its two largest consecutive row tables take. `source` is cloned to read at two places at once (the members, and the bytes the
 /// canonical form is compared with), so clones must keep positions of their own, as a
 /// `Cursor` over bytes does. The file is read twice over: if it changes meanwhile, the
 /// report may describe no single state of it (it then fails, or describes a valid bundle).
@@ -1411,14 +1584,14 @@ fn verify_from<R: Read + Seek + Clone>(
         .and_then(|c| BundleWriter::new(c, &manifest));
     let mut kept = Vec::new();
     for i in 0..records {
-        let step = match read_step(&mut zip, i) {
+        let step = match read_members(&mut zip, i) {
             Ok(s) => s,
             Err(e) => return unreadable(e),
         };
-        verifier.step(&step);
+        // Written before it is checked: the checks sort the row table where it lies.
         if let Ok(w) = &mut canonical
-            && let Err(e) = w.step(
-                RowsMember::Table(&step.row_table),
+            && let Err(e) = w.write_step(
+                StepRows::Read(&step.rows),
                 &step.stats,
                 step.diff.as_ref(),
                 step.details.as_ref(),
@@ -1426,8 +1599,20 @@ fn verify_from<R: Read + Seek + Clone>(
         {
             canonical = Err(e);
         }
-        if keep {
-            kept.push(step);
+        let row_table = keep.then(|| step.rows.table());
+        verifier.step(
+            step.rows,
+            &step.stats,
+            step.diff.as_ref(),
+            step.details.as_ref(),
+        );
+        if let Some(row_table) = row_table {
+            kept.push(BundleStep {
+                row_table,
+                diff: step.diff,
+                stats: step.stats,
+                details: step.details,
+            });
         }
     }
     let mut report = verifier.finish(trusted_key, data);
@@ -1466,20 +1651,23 @@ fn verify_from<R: Read + Seek + Clone>(
 
 /// A step's row hashes and (when it has them) key hashes, each in content order (ascending):
 /// what the diff counts are recomputed from. Each step's are sorted once, for its diff with
-/// the previous step and for the next step's diff with it.
+/// the previous step and for the next step's diff with it ([`RowBytes::into_sorted`]).
 #[derive(Default)]
 struct SortedRows {
-    content: Vec<Hash>,
-    keys: Option<Vec<Hash>>,
+    bytes: Vec<u8>,
+    /// Where the row hashes lie in `bytes`.
+    content: Range<usize>,
+    /// Where the key hashes lie.
+    keys: Option<Range<usize>>,
 }
 
 impl SortedRows {
-    fn of(table: &RowTable) -> SortedRows {
-        let (content, keys) = par::join(
-            || fingerprint::sorted_content(&table.row_hashes),
-            || table.key_hashes.as_deref().map(fingerprint::sorted_content),
-        );
-        SortedRows { content, keys }
+    fn content(&self) -> &[[u8; 32]] {
+        self.bytes[self.content.clone()].as_chunks().0
+    }
+
+    fn keys(&self) -> Option<&[[u8; 32]]> {
+        (self.keys.clone()).map(|k| self.bytes[k].as_chunks().0)
     }
 }
 
@@ -1488,11 +1676,11 @@ impl SortedRows {
 /// key's row is unchanged exactly when its row hash is in both tables (a row hash covers the
 /// key columns too, so with the same columns equal row hashes mean the same key). `Err`
 /// names the side whose key hashes are not unique.
-fn keyed_counts(
-    prev: (&[Hash], &[Hash]),
-    cur: (&[Hash], &[Hash]),
+fn keyed_counts<T: Ord>(
+    prev: (&[T], &[T]),
+    cur: (&[T], &[T]),
 ) -> std::result::Result<(u64, u64, u64), &'static str> {
-    let repeats = |keys: &[Hash]| keys.windows(2).any(|w| w[0] == w[1]);
+    let repeats = |keys: &[T]| keys.windows(2).any(|w| w[0] == w[1]);
     if repeats(prev.0) {
         return Err("previous");
     }
@@ -1509,7 +1697,7 @@ fn keyed_counts(
 }
 
 /// How many hashes two multisets in content order (ascending) have in common.
-fn common(a: &[Hash], b: &[Hash]) -> u64 {
+fn common<T: Ord>(a: &[T], b: &[T]) -> u64 {
     let (mut i, mut j, mut same) = (0, 0, 0u64);
     while i < a.len() && j < b.len() {
         match a[i].cmp(&b[j]) {
@@ -1550,9 +1738,9 @@ fn recount(
     let keyed = !d.key.is_empty();
     // The previous step's key hashes match this diff's rows only when it was keyed by the
     // same columns.
-    let prev_keys = prev.keys.as_deref().filter(|_| prev_rec.key == d.key);
-    let (prev_sorted, cur_sorted) = (&prev.content, &cur.content);
-    let (added, removed, differing) = match (keyed, prev_keys, cur.keys.as_deref()) {
+    let prev_keys = prev.keys().filter(|_| prev_rec.key == d.key);
+    let (prev_sorted, cur_sorted) = (prev.content(), cur.content());
+    let (added, removed, differing) = match (keyed, prev_keys, cur.keys()) {
         (true, Some(pk), Some(ck)) => match keyed_counts((pk, prev_sorted), (ck, cur_sorted)) {
             Ok(counts) => counts,
             Err(side) => {
@@ -1603,7 +1791,7 @@ fn recount(
             d.removed
         ));
     }
-    if d.rows_before != prev.content.len() as u64 || d.rows_after != cur.content.len() as u64 {
+    if d.rows_before != prev_sorted.len() as u64 || d.rows_after != cur_sorted.len() as u64 {
         problems.push("row counts differ from the row tables".into());
     }
     // With the same columns and nothing ignored, a matched row changed exactly when its row
@@ -1643,8 +1831,8 @@ enum WholeRows {
 /// hashes still prove is checked: the row counts, the partition of each side into unchanged
 /// and other rows, and the number of unchanged rows, exactly or as a bound.
 fn recount_on_record(
-    prev_sorted: &[Hash],
-    cur_sorted: &[Hash],
+    prev_sorted: &[[u8; 32]],
+    cur_sorted: &[[u8; 32]],
     d: &DiffSummary,
     whole: WholeRows,
     why: &str,

@@ -121,8 +121,7 @@ impl Format {
 /// place: its arrays are slices of `bytes` (copied only where a buffer is misaligned).
 pub fn decode(bytes: Bytes, format: Format) -> Result<Table> {
     if format == Format::ArrowFile {
-        let (schema, batches) = guarded(format, || arrow_file(bytes).map_err(|e| format.error(e)))?;
-        return Table::try_new(schema, batches);
+        return decode_arrow_file(Buffer::from(bytes));
     }
     let (schema, iter) = match format {
         Format::Parquet => parquet_batches(bytes)?,
@@ -132,9 +131,17 @@ pub fn decode(bytes: Bytes, format: Format) -> Result<Table> {
     Table::try_new(schema, batches)
 }
 
+/// [`decode`] of an Arrow IPC file held in an Arrow buffer, which its arrays then slice.
+pub(crate) fn decode_arrow_file(buffer: Buffer) -> Result<Table> {
+    let format = Format::ArrowFile;
+    let (schema, batches) = guarded(format, || arrow_file(buffer).map_err(|e| format.error(e)))?;
+    Table::try_new(schema, batches)
+}
+
 /// The schema and batches of an Arrow IPC file held in memory, read through its footer
 /// without copying the record batches' bodies.
-fn arrow_file(bytes: Bytes) -> std::result::Result<(SchemaRef, Vec<RecordBatch>), ArrowError> {
+fn arrow_file(buffer: Buffer) -> std::result::Result<(SchemaRef, Vec<RecordBatch>), ArrowError> {
+    let bytes = buffer.as_slice();
     let len = bytes.len();
     if !bytes.starts_with(ARROW_FILE_MAGIC) {
         return Err(not_arrow_file());
@@ -145,7 +152,6 @@ fn arrow_file(bytes: Bytes) -> std::result::Result<(SchemaRef, Vec<RecordBatch>)
         .ok_or_else(truncated)?;
     let footer_len = arrow_ipc::reader::read_footer_length(tail)?;
     let footer_start = (len - 10).checked_sub(footer_len).ok_or_else(truncated)?;
-    let buffer = Buffer::from(bytes);
     let mut layout = FileLayout::parse(&buffer[footer_start..len - 10], Text::Checked)?;
     let block_bytes = |block: &arrow_ipc::Block| -> std::result::Result<Buffer, ArrowError> {
         let (start, size) = block_range(block, footer_start as u64)?;

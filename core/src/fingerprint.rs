@@ -10,7 +10,7 @@ use arrow_schema::Schema;
 
 use crate::canon::{self, EncodedColumn, Family, OVERRUN, copy_cell};
 use crate::error::{Error, Result};
-use crate::hash::{FINGERPRINT_SPEC, Hash, Keyed, context, names_material, put_str};
+use crate::hash::{FINGERPRINT_SPEC, Hash, HashBytes, Keyed, context, names_material, put_str};
 use crate::lanes::{LANES, Lanes, MAX_LEN, Slots};
 use crate::merkle;
 use crate::par;
@@ -591,12 +591,11 @@ impl Fingerprinter {
         } else {
             self.row_hashes = Vec::new();
             top_root(&par::map(&self.buckets, |bucket| {
-                let mut sorted = SORT_SCRATCH.take();
-                sorted.resize(bucket.len(), Hash::default());
-                sort_bucket_into(bucket, &mut sorted);
-                let root = bucket_root(&sorted);
-                SORT_SCRATCH.set(sorted);
-                root
+                Hash::with_scratch(|sorted| {
+                    sorted.resize(bucket.len(), Hash::default());
+                    sort_bucket_into(bucket, sorted);
+                    bucket_root(sorted)
+                })
             }))
         };
         let columns = self
@@ -669,15 +668,41 @@ pub const ROWS_PER_LEAF: usize = 32;
 
 /// The order root of row hashes given in row order.
 pub fn order_root(row_hashes: &[Hash]) -> Hash {
+    order_root_of(row_hashes)
+}
+
+/// [`order_root`] of row hashes in either form.
+pub(crate) fn order_root_of<T: HashBytes>(row_hashes: &[T]) -> Hash {
     let mut h = Keyed::new(context::ORDER, &[]).hasher();
-    crate::hash::update_hashes(&mut h, row_hashes);
+    crate::hash::update_hashes_of(&mut h, row_hashes);
     h.finalize().into()
 }
 
 /// Sorts row hashes into content order (ascending bytes) in place.
 pub fn sort_content(row_hashes: &mut [Hash]) {
-    let sorted = sorted_content(row_hashes);
-    row_hashes.copy_from_slice(&sorted);
+    sort_content_of(row_hashes);
+}
+
+/// [`sort_content`] of row hashes in either form, without a second buffer: grouped into
+/// the 256 first-byte buckets in place ([`distribute`]), then each bucket (in parallel)
+/// sorted as [`sorted_content`] sorts it.
+pub(crate) fn sort_content_of<T: HashBytes>(row_hashes: &mut [T]) {
+    let starts = distribute(row_hashes, BUCKETS, |h| h.bytes()[0] as usize);
+    par::for_each_mut(&mut buckets_of(row_hashes, &starts), |bucket| {
+        sort_bucket(bucket)
+    });
+}
+
+/// `items` cut into the runs that `starts` (as [`scatter`] returns them) gives.
+fn buckets_of<'a, T>(items: &'a mut [T], starts: &[usize]) -> Vec<&'a mut [T]> {
+    let mut buckets = Vec::with_capacity(starts.len() - 1);
+    let mut rest = items;
+    for run in starts.windows(2) {
+        let (bucket, tail) = rest.split_at_mut(run[1] - run[0]);
+        buckets.push(bucket);
+        rest = tail;
+    }
+    buckets
 }
 
 /// Row hashes in content order (ascending bytes). Hashes are uniform, so a radix sort on
@@ -686,32 +711,27 @@ pub fn sort_content(row_hashes: &mut [Hash]) {
 pub fn sorted_content(row_hashes: &[Hash]) -> Vec<Hash> {
     let mut out = vec![Hash::default(); row_hashes.len()];
     let starts = scatter(row_hashes, BUCKETS, |h| h.0[0] as usize, &mut out);
-    let mut buckets: Vec<&mut [Hash]> = Vec::with_capacity(BUCKETS);
-    let mut rest: &mut [Hash] = &mut out;
-    for b in 0..BUCKETS {
-        let (bucket, tail) = rest.split_at_mut(starts[b + 1] - starts[b]);
-        buckets.push(bucket);
-        rest = tail;
-    }
-    par::for_each_mut(&mut buckets, |bucket| sort_bucket(bucket));
+    par::for_each_mut(&mut buckets_of(&mut out, &starts), |bucket| {
+        sort_bucket(bucket)
+    });
     out
 }
 
 /// Sorts the row hashes of one first-byte bucket in place, through a copy in a scratch
 /// buffer of the thread's, kept from bucket to bucket ([`sort_bucket_into`]).
-fn sort_bucket(bucket: &mut [Hash]) {
-    let mut copy = SORT_SCRATCH.take();
-    copy.clear();
-    copy.extend_from_slice(bucket);
-    sort_bucket_into(&copy, bucket);
-    SORT_SCRATCH.set(copy);
+fn sort_bucket<T: HashBytes>(bucket: &mut [T]) {
+    T::with_scratch(|copy| {
+        copy.clear();
+        copy.extend_from_slice(bucket);
+        sort_bucket_into(copy, bucket);
+    });
 }
 
 /// Writes the row hashes of one first-byte bucket to `out` in content order: a counting
 /// sort on the bits after the first byte, as many as it takes for most hashes to have a
 /// digit of their own (12 for a bucket of a few thousand: hashes are uniform), then the
 /// few groups of more than one sorted on their own.
-fn sort_bucket_into(bucket: &[Hash], out: &mut [Hash]) {
+fn sort_bucket_into<T: HashBytes>(bucket: &[T], out: &mut [T]) {
     if bucket.len() < 64 {
         out.copy_from_slice(bucket);
         out.sort_unstable();
@@ -722,19 +742,13 @@ fn sort_bucket_into(bucket: &[Hash], out: &mut [Hash]) {
         .next_power_of_two()
         .trailing_zeros()
         .clamp(8, 16);
-    let digit = |h: &Hash| (u16::from_be_bytes([h.0[1], h.0[2]]) >> (16 - bits)) as usize;
+    let digit = |h: &T| (u16::from_be_bytes([h.bytes()[1], h.bytes()[2]]) >> (16 - bits)) as usize;
     let runs = scatter(bucket, 1 << bits, digit, out);
     for run in runs.windows(2) {
         if run[1] - run[0] > 1 {
             out[run[0]..run[1]].sort_unstable();
         }
     }
-}
-
-std::thread_local! {
-    /// A copy of the bucket being sorted, or the sorted copy of one. Taken while in use (a
-    /// use within another, should one ever come, would find it empty, never borrowed).
-    static SORT_SCRATCH: std::cell::RefCell<Vec<Hash>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// A counting sort of `src` into `out` on a digit below `digits`; returns where each digit's
@@ -803,7 +817,12 @@ pub fn content_root(row_hashes: &[Hash]) -> Hash {
 
 /// The content root of row hashes already in content order.
 pub fn content_root_sorted(sorted: &[Hash]) -> Hash {
-    top_root(&bucket_roots(sorted))
+    content_root_sorted_of(sorted)
+}
+
+/// [`content_root_sorted`] of row hashes in either form.
+pub(crate) fn content_root_sorted_of<T: HashBytes>(sorted: &[T]) -> Hash {
+    top_root(&bucket_roots_of(sorted))
 }
 
 /// The content root from the 256 bucket roots, which can be computed apart (by partition).
@@ -827,18 +846,26 @@ fn top_leaves(bucket_roots: &[Hash]) -> Vec<Hash> {
 
 /// The 256 bucket roots of row hashes in content order.
 pub fn bucket_roots(sorted: &[Hash]) -> Vec<Hash> {
+    bucket_roots_of(sorted)
+}
+
+fn bucket_roots_of<T: HashBytes>(sorted: &[T]) -> Vec<Hash> {
     let ranges = bucket_ranges(sorted);
-    par::map(&ranges, |r| bucket_root(&sorted[r.clone()]))
+    par::map(&ranges, |r| bucket_root_of(&sorted[r.clone()]))
 }
 
 /// The root of one bucket: its sorted row hashes packed into leaves of up to 32.
 pub fn bucket_root(bucket: &[Hash]) -> Hash {
+    bucket_root_of(bucket)
+}
+
+fn bucket_root_of<T: HashBytes>(bucket: &[T]) -> Hash {
     merkle::root(&bucket_leaves(bucket))
 }
 
 /// The leaf hashes of a bucket: `H(0x00 || h_1 || ... || h_k)` for each run of up to
 /// [`ROWS_PER_LEAF`] of its row hashes.
-fn bucket_leaves(bucket: &[Hash]) -> Vec<Hash> {
+fn bucket_leaves<T: HashBytes>(bucket: &[T]) -> Vec<Hash> {
     let mut leaves = vec![Hash::default(); bucket.len().div_ceil(ROWS_PER_LEAF)];
     merkle::leaf_hashes(
         |i, buf| {
@@ -851,10 +878,10 @@ fn bucket_leaves(bucket: &[Hash]) -> Vec<Hash> {
 }
 
 /// Writes up to [`ROWS_PER_LEAF`] row hashes back to back into `buf`; returns their length.
-fn put_leaf(hashes: &[Hash], buf: &mut [u8]) -> usize {
+fn put_leaf<T: HashBytes>(hashes: &[T], buf: &mut [u8]) -> usize {
     debug_assert!(hashes.len() <= ROWS_PER_LEAF);
     for (i, h) in hashes.iter().enumerate() {
-        buf[i * 32..(i + 1) * 32].copy_from_slice(&h.0);
+        buf[i * 32..(i + 1) * 32].copy_from_slice(h.bytes());
     }
     hashes.len() * 32
 }
@@ -866,11 +893,11 @@ fn leaf_of(hashes: &[Hash]) -> Hash {
     merkle::leaf_hash(&buf[..len])
 }
 
-fn bucket_ranges(sorted: &[Hash]) -> Vec<std::ops::Range<usize>> {
+fn bucket_ranges<T: HashBytes>(sorted: &[T]) -> Vec<std::ops::Range<usize>> {
     let mut ranges = Vec::with_capacity(BUCKETS);
     let mut start = 0;
     for b in 0..BUCKETS {
-        let end = start + sorted[start..].partition_point(|h| h.0[0] as usize <= b);
+        let end = start + sorted[start..].partition_point(|h| h.bytes()[0] as usize <= b);
         ranges.push(start..end);
         start = end;
     }

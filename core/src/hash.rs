@@ -134,13 +134,63 @@ impl Keyed {
 /// BLAKE3 chunks first: updates that large are hashed several chunks at a time (SIMD), where
 /// one 32-byte update at a time is hashed a block at a time.
 pub fn update_hashes(hasher: &mut blake3::Hasher, hashes: &[Hash]) {
+    update_hashes_of(hasher, hashes);
+}
+
+/// [`update_hashes`] of hashes in either form ([`HashBytes`]).
+pub(crate) fn update_hashes_of<T: HashBytes>(hasher: &mut blake3::Hasher, hashes: &[T]) {
     const PER_UPDATE: usize = 512;
     let mut buf = [0u8; PER_UPDATE * 32];
     for group in hashes.chunks(PER_UPDATE) {
         for (slot, h) in buf.chunks_exact_mut(32).zip(group) {
-            slot.copy_from_slice(&h.0);
+            slot.copy_from_slice(h.bytes());
         }
         hasher.update(&buf[..group.len() * 32]);
+    }
+}
+
+/// A 32-byte hash as the content-order code sorts and hashes it: a [`Hash`], or the bytes
+/// of one where they lie, in a bundle's row table as read (an Arrow buffer), uncopied. Both
+/// order alike: bytewise.
+pub(crate) trait HashBytes: Copy + Ord + Default + Send + Sync + 'static {
+    /// The hash's bytes.
+    fn bytes(&self) -> &[u8; 32];
+
+    /// Runs `f` with a buffer of the thread's, kept from call to call (the content sort's
+    /// scratch). Taken while in use: a use within another would find it empty.
+    fn with_scratch<R>(f: impl FnOnce(&mut Vec<Self>) -> R) -> R;
+}
+
+std::thread_local! {
+    static HASH_SCRATCH: std::cell::RefCell<Vec<Hash>> = const { std::cell::RefCell::new(Vec::new()) };
+    static BYTES_SCRATCH: std::cell::RefCell<Vec<[u8; 32]>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl HashBytes for Hash {
+    #[inline]
+    fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    fn with_scratch<R>(f: impl FnOnce(&mut Vec<Self>) -> R) -> R {
+        let mut scratch = HASH_SCRATCH.take();
+        let r = f(&mut scratch);
+        HASH_SCRATCH.set(scratch);
+        r
+    }
+}
+
+impl HashBytes for [u8; 32] {
+    #[inline]
+    fn bytes(&self) -> &[u8; 32] {
+        self
+    }
+
+    fn with_scratch<R>(f: impl FnOnce(&mut Vec<Self>) -> R) -> R {
+        let mut scratch = BYTES_SCRATCH.take();
+        let r = f(&mut scratch);
+        BYTES_SCRATCH.set(scratch);
+        r
     }
 }
 

@@ -98,11 +98,19 @@ pub fn diff_summary_hash(summary: &DiffSummary) -> Hash {
 /// The hash of a step's row table: u64 LE row count, a byte 1 when key hashes are present
 /// (else 0), then the key hashes in row order, then the row hashes in row order.
 pub fn row_table_hash(key_hashes: Option<&[Hash]>, row_hashes: &[Hash]) -> Hash {
+    row_table_hash_of(key_hashes, row_hashes)
+}
+
+/// [`row_table_hash`] of hashes in either form.
+pub(crate) fn row_table_hash_of<T: crate::hash::HashBytes>(
+    key_hashes: Option<&[T]>,
+    row_hashes: &[T],
+) -> Hash {
     let mut h = Keyed::new(context::ROW_TABLE, &[]).hasher();
     h.update(&(row_hashes.len() as u64).to_le_bytes());
     h.update(&[key_hashes.is_some() as u8]);
-    crate::hash::update_hashes(&mut h, key_hashes.unwrap_or(&[]));
-    crate::hash::update_hashes(&mut h, row_hashes);
+    crate::hash::update_hashes_of(&mut h, key_hashes.unwrap_or(&[]));
+    crate::hash::update_hashes_of(&mut h, row_hashes);
     h.finalize().into()
 }
 
