@@ -228,6 +228,11 @@ pub struct Step {
     /// (`POST /runs/{id}/redact`); absent for a step never redacted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redacted: Option<Redaction>,
+    /// When and why the step's column statistics were removed from the store (a redaction
+    /// with `statistics`: their minimum and maximum are values of the data); `stats` is
+    /// then empty, and the record still binds their digest. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statistics_redacted: Option<Redaction>,
 }
 
 /// A step's redaction: its diff details (the added, removed and changed rows, which hold
@@ -432,6 +437,10 @@ pub struct RedactRun {
     /// The steps (indices); all of them when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steps: Option<Vec<u64>>,
+    /// Also remove the steps' column statistics, whose minimum and maximum are values of
+    /// the data (an erasure). Their digest stays in the records.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub statistics: bool,
 }
 
 /// The reply to `POST /runs/{id}/redact`.
@@ -443,9 +452,14 @@ pub struct Redacted {
     pub at: String,
     /// The steps redacted now.
     pub steps: Vec<u64>,
-    /// Steps asked for that were redacted before (they keep their first redaction).
+    /// The steps whose statistics were removed now (asked with `statistics`).
+    #[serde(default)]
+    pub statistics: Vec<u64>,
+    /// Steps asked for that were redacted before, with nothing left to remove (they keep
+    /// their first redaction).
     pub already: Vec<u64>,
-    /// Steps asked for that held nothing to remove (a first step stored without its data).
+    /// Steps asked for that held nothing to remove (a first step stored without its data,
+    /// asked without `statistics`).
     pub nothing: Vec<u64>,
     /// Blob files removed (a blob another step still names is kept).
     pub blobs_removed: u64,

@@ -28,6 +28,10 @@ pub const BUNDLE_SPEC: &str = "pipeproof-bundle-v1";
 /// builds wrote, and a build that reads only v1 says it does not know the version rather
 /// than taking the missing details for tampering.
 pub const BUNDLE_SPEC_V2: &str = "pipeproof-bundle-v2";
+/// The version of a bundle whose manifest lists steps with redacted statistics
+/// ([`Manifest::statistics_redacted`]): v2 and that list. Written only then, for the same
+/// reason as v2.
+pub const BUNDLE_SPEC_V3: &str = "pipeproof-bundle-v3";
 
 /// The largest bundle member read (guards against zip bombs).
 const MAX_MEMBER_BYTES: u64 = 16 << 30;
@@ -337,25 +341,38 @@ pub struct Manifest {
     /// bundles of earlier builds).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redacted: Vec<RedactedStep>,
+    /// The steps whose column statistics were redacted from the store, in step order: the
+    /// bundle holds no `stats.json` for them (their records keep the digest). Absent when
+    /// there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statistics_redacted: Vec<RedactedStep>,
 }
 
 impl Manifest {
-    /// The bundle version for a manifest with these redactions.
-    pub fn spec_for(redacted: &[RedactedStep]) -> &'static str {
-        if redacted.is_empty() {
-            BUNDLE_SPEC
-        } else {
+    /// The bundle version for a manifest with these redactions: of details (`redacted`)
+    /// and of statistics (`statistics`).
+    pub fn spec_for(redacted: &[RedactedStep], statistics: &[RedactedStep]) -> &'static str {
+        if !statistics.is_empty() {
+            BUNDLE_SPEC_V3
+        } else if !redacted.is_empty() {
             BUNDLE_SPEC_V2
+        } else {
+            BUNDLE_SPEC
         }
+    }
+
+    /// The redaction of step `i`'s statistics, when the manifest lists one.
+    pub fn statistics_redaction(&self, i: usize) -> Option<&RedactedStep> {
+        (self.statistics_redacted.iter()).find(|r| r.step == i as u64)
     }
 }
 
-/// A step of [`Manifest::redacted`].
+/// A step of [`Manifest::redacted`] or [`Manifest::statistics_redacted`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RedactedStep {
     /// The step's index.
     pub step: u64,
-    /// When its details were redacted.
+    /// When its details (or statistics) were redacted.
     pub at: String,
     /// Why.
     pub reason: String,
@@ -368,7 +385,7 @@ pub struct BundleStep {
     pub row_table: RowTable,
     /// The diff summary against the previous step.
     pub diff: Option<DiffSummary>,
-    /// Column statistics.
+    /// Column statistics (none when the manifest lists them as redacted).
     pub stats: Vec<ColumnStats>,
     /// Diff details.
     pub details: Option<Details>,
@@ -451,7 +468,7 @@ fn read_step<R: Read + Seek>(zip: &mut Zip<R>, i: usize) -> Result<BundleStep> {
     Ok(BundleStep {
         row_table: step.rows.table(),
         diff: step.diff,
-        stats: step.stats,
+        stats: step.stats.unwrap_or_default(),
         details: step.details,
     })
 }
@@ -460,7 +477,8 @@ fn read_step<R: Read + Seek>(zip: &mut Zip<R>, i: usize) -> Result<BundleStep> {
 struct ReadStep {
     rows: RowBytes,
     diff: Option<DiffSummary>,
-    stats: Vec<ColumnStats>,
+    /// None when the bundle has no `stats.json` for the step.
+    stats: Option<Vec<ColumnStats>>,
     details: Option<Details>,
 }
 
@@ -476,11 +494,13 @@ fn read_members<R: Read + Seek>(zip: &mut Zip<R>, i: usize) -> Result<ReadStep> 
     };
     let rows = RowBytes::from_ipc(need("rows.arrow", get("rows.arrow")?)?)
         .map_err(|e| Error::Verification(format!("step {i}: rows.arrow: {e}")))?;
-    let stats = serde_json::from_value(json(
-        "stats.json",
-        &need("stats.json", get("stats.json")?)?,
-    )?)
-    .map_err(|e| Error::Verification(format!("step {i}: stats.json: {e}")))?;
+    let stats = match get("stats.json")? {
+        Some(b) => Some(
+            serde_json::from_value(json("stats.json", &b)?)
+                .map_err(|e| Error::Verification(format!("step {i}: stats.json: {e}")))?,
+        ),
+        None => None,
+    };
     let diff = match get("diff.json")? {
         Some(b) => Some(
             serde_json::from_value(json("diff.json", &b)?)
@@ -527,6 +547,8 @@ pub struct BundleWriter<W: Write + Seek> {
     zip: zip::ZipWriter<Output<W>>,
     steps: usize,
     records: usize,
+    /// The steps the manifest lists with their statistics redacted: written without them.
+    no_statistics: Vec<u64>,
 }
 
 /// A step's row table for [`BundleWriter::step`]: the table, or its encoding as
@@ -551,12 +573,18 @@ impl<W: Write + Seek> BundleWriter<W> {
             zip: zip::ZipWriter::new(Output::new(out)),
             steps: 0,
             records: manifest.records.len(),
+            no_statistics: manifest
+                .statistics_redacted
+                .iter()
+                .map(|r| r.step)
+                .collect(),
         };
         w.put_bytes("manifest.json".into(), &record::canonical_json(manifest))?;
         Ok(w)
     }
 
-    /// Writes the next step's members.
+    /// Writes the next step's members. A step whose statistics the manifest lists as
+    /// redacted is given none, and has no `stats.json`.
     pub fn step(
         &mut self,
         rows: RowsMember<'_>,
@@ -602,7 +630,13 @@ impl<W: Write + Seek> BundleWriter<W> {
                 }
             }
         }
-        self.put_bytes(member(i, "stats.json"), &record::canonical_json(&stats))?;
+        if !self.no_statistics.contains(&(i as u64)) {
+            self.put_bytes(member(i, "stats.json"), &record::canonical_json(&stats))?;
+        } else if !stats.is_empty() {
+            return Err(Error::Verification(format!(
+                "step {i}: statistics given, but the manifest lists them as redacted"
+            )));
+        }
         if let Some(d) = diff {
             self.put_bytes(member(i, "diff.json"), &record::canonical_json(d))?;
         }
@@ -973,9 +1007,10 @@ fn read_manifest<R: Read + Seek>(zip: &mut Zip<R>) -> Result<Manifest> {
             .ok_or_else(|| Error::Verification("not a bundle: no manifest.json".into()))?,
     )
     .map_err(|e| Error::Verification(format!("manifest.json is malformed: {e}")))?;
-    if manifest.spec != BUNDLE_SPEC && manifest.spec != BUNDLE_SPEC_V2 {
+    if ![BUNDLE_SPEC, BUNDLE_SPEC_V2, BUNDLE_SPEC_V3].contains(&manifest.spec.as_str()) {
         return Err(Error::Verification(format!(
-            "unknown bundle version `{}` (this build reads {BUNDLE_SPEC} and {BUNDLE_SPEC_V2})",
+            "unknown bundle version `{}` (this build reads {BUNDLE_SPEC}, {BUNDLE_SPEC_V2} \
+             and {BUNDLE_SPEC_V3})",
             manifest.spec
         )));
     }
@@ -1049,10 +1084,17 @@ pub fn verify(
     data: Option<DataClaim<'_>>,
 ) -> VerifyReport {
     let mut v = Verifier::new(&bundle.manifest, bundle.steps.len());
-    for step in bundle.steps.iter().take(bundle.manifest.records.len()) {
+    for (i, step) in bundle
+        .steps
+        .iter()
+        .take(bundle.manifest.records.len())
+        .enumerate()
+    {
+        // As the bundle is written: no statistics for a step listed without them.
+        let listed = bundle.manifest.statistics_redaction(i).is_some();
         v.step(
             RowBytes::of_table(&step.row_table),
-            &step.stats,
+            (!listed || !step.stats.is_empty()).then_some(&step.stats[..]),
             step.diff.as_ref(),
             step.details.as_ref(),
         );
@@ -1060,67 +1102,101 @@ pub fn verify(
     v.finish(trusted_key, data)
 }
 
-/// Whether the manifest's redactions name steps with details, once each, in step order;
-/// what they say.
+/// Whether the manifest's redactions name steps with details (and steps, for statistics),
+/// once each, in step order, and the version is the one they call for; what they say.
 fn redactions(manifest: &Manifest) -> (bool, String) {
-    let want = Manifest::spec_for(&manifest.redacted);
+    let want = Manifest::spec_for(&manifest.redacted, &manifest.statistics_redacted);
     if manifest.spec != want {
         return (
             false,
             format!(
-                "the bundle is {} but lists {} redacted steps: a bundle with redactions is {}, \
-                 one without is {}",
+                "the bundle is {} but lists {} redacted steps and {} with redacted statistics: \
+                 a bundle with redacted statistics is {BUNDLE_SPEC_V3}, one with only redacted \
+                 details {BUNDLE_SPEC_V2}, one without either {BUNDLE_SPEC}",
                 manifest.spec,
                 manifest.redacted.len(),
-                BUNDLE_SPEC_V2,
-                BUNDLE_SPEC
+                manifest.statistics_redacted.len(),
             ),
-        );
-    }
-    let steps: Vec<u64> = manifest.redacted.iter().map(|r| r.step).collect();
-    if !steps.is_sorted_by(|a, b| a < b) {
-        return (
-            false,
-            format!("steps {steps:?} are not listed once each, in step order"),
         );
     }
     let records = &manifest.records;
-    if let Some(&bad) = steps.iter().find(|&&i| {
-        usize::try_from(i)
-            .ok()
-            .and_then(|i| records.get(i))
-            .is_none_or(|r| r.details_hash.is_none())
-    }) {
-        return (
-            false,
+    let details = redaction_list(
+        &manifest.redacted,
+        "",
+        |i| records.get(i).is_some_and(|r| r.details_hash.is_some()),
+        |bad| {
             format!(
-                "step {bad} is listed, but the run has no step {bad} with diff details \
-                 ({} steps; the first has none)",
+                "step {bad} is listed, but the run has no step {bad} with diff details ({} \
+                 steps; the first has none)",
                 records.len()
-            ),
-        );
-    }
-    if let Some(r) = (manifest.redacted.iter())
-        .find(|r| r.at.chars().chain(r.reason.chars()).any(char::is_control))
-    {
-        return (
-            false,
+            )
+        },
+    );
+    let statistics = redaction_list(
+        &manifest.statistics_redacted,
+        "the statistics of ",
+        |i| i < records.len(),
+        |bad| {
             format!(
-                "the redaction of step {} holds control characters in its time or reason",
-                r.step
-            ),
-        );
+                "the statistics of step {bad} are listed, but the run has no step {bad} ({} \
+                 steps)",
+                records.len()
+            )
+        },
+    );
+    let (details, statistics) = match (details, statistics) {
+        (Ok(d), Ok(s)) => (d, s),
+        (Err(e), _) | (_, Err(e)) => return (false, e),
+    };
+    let mut said = Vec::new();
+    for (steps, what) in [(details, "diff details"), (statistics, "column statistics")] {
+        if !steps.is_empty() {
+            let list = steps.iter().map(u64::to_string).collect::<Vec<_>>();
+            said.push(format!(
+                "the {what} of step{} {}",
+                if steps.len() == 1 { "" } else { "s" },
+                list.join(", ")
+            ));
+        }
     }
-    let list = steps.iter().map(u64::to_string).collect::<Vec<_>>();
     (
         true,
         format!(
-            "the manifest says (it is not signed) that the diff details of step{} {} were \
-             removed from the store after they were recorded",
-            if steps.len() == 1 { "" } else { "s" },
-            list.join(", ")
+            "the manifest says (it is not signed) that {} were removed from the store after \
+             they were recorded",
+            said.join(" and ")
         ),
     )
+}
+
+/// The steps of one list of [`Manifest`]'s redactions (of `what`: `""` for details),
+/// checked: once each, in step order, each a step `exists` allows (else `not_there` says
+/// why), without control characters. The error names the first problem.
+fn redaction_list(
+    list: &[RedactedStep],
+    what: &str,
+    exists: impl Fn(usize) -> bool,
+    not_there: impl Fn(u64) -> String,
+) -> std::result::Result<Vec<u64>, String> {
+    let steps: Vec<u64> = list.iter().map(|r| r.step).collect();
+    if !steps.is_sorted_by(|a, b| a < b) {
+        return Err(format!(
+            "{what}steps {steps:?} are not listed once each, in step order"
+        ));
+    }
+    if let Some(&bad) = (steps.iter()).find(|&&i| !usize::try_from(i).is_ok_and(&exists)) {
+        return Err(not_there(bad));
+    }
+    if let Some(r) = list
+        .iter()
+        .find(|r| r.at.chars().chain(r.reason.chars()).any(char::is_control))
+    {
+        return Err(format!(
+            "the redaction of {what}step {} holds control characters in its time or reason",
+            r.step
+        ));
+    }
+    Ok(steps)
 }
 
 /// [`verify`]'s checks, made as the steps come, so that a bundle read from a file need
@@ -1147,7 +1223,10 @@ impl<'a> Verifier<'a> {
             records == tables,
             format!("{records} records, {tables} step tables"),
         );
-        if !manifest.redacted.is_empty() || manifest.spec != BUNDLE_SPEC {
+        if !manifest.redacted.is_empty()
+            || !manifest.statistics_redacted.is_empty()
+            || manifest.spec != BUNDLE_SPEC
+        {
             let (passed, detail) = redactions(manifest);
             report.check("redactions", None, passed, detail);
         }
@@ -1165,7 +1244,7 @@ impl<'a> Verifier<'a> {
     fn step(
         &mut self,
         table: RowBytes,
-        stats: &[ColumnStats],
+        stats: Option<&[ColumnStats]>,
         diff: Option<&DiffSummary>,
         details: Option<&Details>,
     ) {
@@ -1267,21 +1346,45 @@ impl<'a> Verifier<'a> {
                 )
             },
         );
-        let sd = stats_digest(stats);
-        self.report.check(
-            "statistics",
-            rec_ref,
-            sd == rec.stats_digest,
-            if sd == rec.stats_digest {
-                "statistics match the record".into()
-            } else {
+        let (passed, detail) = match (stats, self.manifest.statistics_redaction(i)) {
+            (Some(stats), None) => {
+                let sd = stats_digest(stats);
+                if sd == rec.stats_digest {
+                    (true, "statistics match the record".into())
+                } else {
+                    let detail = format!(
+                        "statistics digest {}, record says {}",
+                        short(&sd),
+                        short(&rec.stats_digest)
+                    );
+                    (false, detail)
+                }
+            }
+            (None, Some(r)) => (
+                true,
                 format!(
-                    "statistics digest {}, record says {}",
-                    short(&sd),
-                    short(&rec.stats_digest)
-                )
-            },
-        );
+                    "not in the bundle: redacted at {} ({}), the manifest says; the record \
+                     keeps their digest",
+                    r.at, r.reason
+                ),
+            ),
+            (Some(_), Some(r)) => (
+                false,
+                format!(
+                    "the manifest says they were redacted at {}, yet the bundle holds them",
+                    r.at
+                ),
+            ),
+            (None, None) => (
+                false,
+                format!(
+                    "{} is missing, and the manifest does not list the step's statistics as \
+                     redacted",
+                    member(i, "stats.json")
+                ),
+            ),
+        };
+        self.report.check("statistics", rec_ref, passed, detail);
         // Diff summary: bound by the record, and its counts recomputed from the row tables.
         match (diff, rec.diff_summary_hash) {
             (None, None) => {}
@@ -1592,7 +1695,7 @@ fn verify_from<R: Read + Seek + Clone>(
         if let Ok(w) = &mut canonical
             && let Err(e) = w.write_step(
                 StepRows::Read(&step.rows),
-                &step.stats,
+                step.stats.as_deref().unwrap_or_default(),
                 step.diff.as_ref(),
                 step.details.as_ref(),
             )
@@ -1602,7 +1705,7 @@ fn verify_from<R: Read + Seek + Clone>(
         let row_table = keep.then(|| step.rows.table());
         verifier.step(
             step.rows,
-            &step.stats,
+            step.stats.as_deref(),
             step.diff.as_ref(),
             step.details.as_ref(),
         );
@@ -1610,7 +1713,7 @@ fn verify_from<R: Read + Seek + Clone>(
             kept.push(BundleStep {
                 row_table,
                 diff: step.diff,
-                stats: step.stats,
+                stats: step.stats.unwrap_or_default(),
                 details: step.details,
             });
         }

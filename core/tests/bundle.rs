@@ -8,8 +8,8 @@ use std::sync::Arc;
 use arrow_array::*;
 use common::table;
 use pipeproof_core::bundle::{
-    BUNDLE_SPEC_V2, Bundle, BundleStep, BundleWriter, DataClaim, RedactedStep, RowsMember, RunInfo,
-    StepContext, build_step, verify, verify_bytes,
+    BUNDLE_SPEC_V2, BUNDLE_SPEC_V3, Bundle, BundleStep, BundleWriter, DataClaim, RedactedStep,
+    RowsMember, RunInfo, StepContext, build_step, verify, verify_bytes,
 };
 use pipeproof_core::diff::DiffConfig;
 use pipeproof_core::sign::KeyPair;
@@ -133,6 +133,7 @@ fn bundle_of(data: Vec<(&str, Table)>, config: impl Fn(usize) -> DiffConfig) -> 
             records,
             seal: Some(seal),
             redacted: Vec::new(),
+            statistics_redacted: Vec::new(),
         },
         steps: stored,
     }
@@ -149,6 +150,43 @@ fn redacted_bundle() -> Bundle {
     }];
     b.manifest.spec = BUNDLE_SPEC_V2.into();
     b
+}
+
+/// [`redacted_bundle`] with the statistics of steps 0 and 1 redacted too (an erasure).
+fn statistics_redacted_bundle() -> Bundle {
+    let mut b = redacted_bundle();
+    for i in [0, 1] {
+        b.steps[i].stats.clear();
+    }
+    b.manifest.statistics_redacted = [0, 1]
+        .map(|step| RedactedStep {
+            step,
+            at: "2026-11-28T09:00:00.000Z".into(),
+            reason: "erasure request 43".into(),
+        })
+        .into();
+    b.manifest.spec = BUNDLE_SPEC_V3.into();
+    b
+}
+
+/// The bundle's members, each passed through `f` (which drops one by giving `None`), zipped
+/// again as the bundle was: stored, in the same order.
+fn rezip(bytes: &[u8], f: impl Fn(&str, Vec<u8>) -> Option<Vec<u8>>) -> Vec<u8> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..zip.len() {
+        let mut member = zip.by_index(i).unwrap();
+        let name = member.name().unwrap().to_string();
+        let mut content = Vec::new();
+        std::io::Read::read_to_end(&mut member, &mut content).unwrap();
+        if let Some(content) = f(&name, content) {
+            let options = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Stored);
+            out.start_file(name, options).unwrap();
+            std::io::Write::write_all(&mut out, &content).unwrap();
+        }
+    }
+    out.finish().unwrap().into_inner()
 }
 
 fn verified(b: &Bundle) -> pipeproof_core::bundle::VerifyReport {
@@ -272,6 +310,123 @@ both! {
                 "{list:?}: {f:?}"
             );
         }
+    }
+
+    fn a_bundle_whose_statistics_were_redacted_verifies_and_says_so() {
+        let b = statistics_redacted_bundle();
+        let bytes = b.write().unwrap();
+        let r = verified(&b);
+        assert_eq!(failed(&r), Vec::<String>::new());
+        let statistics = |step: usize| {
+            let step = format!("{step} {}", b.manifest.records[step].step);
+            r.checks
+                .iter()
+                .find(|c| c.name == "statistics" && c.step.as_deref() == Some(step.as_str()))
+                .unwrap()
+                .detail
+                .clone()
+        };
+        for i in [0, 1] {
+            assert_eq!(
+                statistics(i),
+                "not in the bundle: redacted at 2026-11-28T09:00:00.000Z (erasure request 43), \
+                 the manifest says; the record keeps their digest"
+            );
+        }
+        assert_eq!(statistics(2), "statistics match the record");
+        let listed = r.checks.iter().find(|c| c.name == "redactions").unwrap();
+        assert!(
+            listed.detail.contains(
+                "that the diff details of step 1 and the column statistics of steps 0, 1 were \
+                 removed"
+            ),
+            "{listed:?}"
+        );
+        // No stats.json for those steps; the lists are read back; the same bytes again.
+        let zip = zip::ZipArchive::new(std::io::Cursor::new(&bytes[..])).unwrap();
+        let names: Vec<String> = zip.file_names().map(|n| n.unwrap().to_string()).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert!(!names.contains(&"steps/00000/stats.json") && !names.contains(&"steps/00001/stats.json"));
+        assert!(names.contains(&"steps/00002/stats.json"), "{names:?}");
+        let read = Bundle::read(&bytes).unwrap();
+        assert_eq!(read.manifest.statistics_redacted, b.manifest.statistics_redacted);
+        assert!(read.steps[0].stats.is_empty() && !read.steps[2].stats.is_empty());
+        assert_eq!(read.write().unwrap(), bytes);
+        // Only statistics redacted: v3 too, without a list of details.
+        let mut only = make_bundle();
+        only.steps[0].stats.clear();
+        only.manifest.statistics_redacted = b.manifest.statistics_redacted[..1].to_vec();
+        only.manifest.spec = BUNDLE_SPEC_V3.into();
+        assert_eq!(failed(&verified(&only)), Vec::<String>::new());
+        // A writer given statistics for a step listed without them refuses.
+        let mut given = statistics_redacted_bundle();
+        given.steps[1].stats = make_bundle().steps[1].stats.clone();
+        let e = given.write().unwrap_err().to_string();
+        assert!(e.contains("step 1: statistics given, but the manifest lists them as redacted"), "{e}");
+    }
+
+    fn statistics_missing_or_kept_against_the_manifest_fail() {
+        let b = statistics_redacted_bundle();
+        let bytes = b.write().unwrap();
+        // Removed without the manifest saying so: step 1's listing dropped from the manifest.
+        let unlisted = {
+            let mut m = b.manifest.clone();
+            m.statistics_redacted.truncate(1);
+            rezip(&bytes, |name, content| match name {
+                "manifest.json" => Some(serde_json::to_vec(&m).unwrap()),
+                _ => Some(content),
+            })
+        };
+        let f = failed(&verify_bytes(&unlisted, Some(&key().public_hex()), None));
+        assert!(
+            f.iter().any(|f| f.starts_with("statistics [1 ")
+                && f.contains("steps/00001/stats.json is missing, and the manifest does not list")),
+            "{f:?}"
+        );
+        // Listed as redacted, yet there.
+        let kept = rezip(&make_bundle().write().unwrap(), |name, content| match name {
+            "manifest.json" => Some(serde_json::to_vec(&b.manifest).unwrap()),
+            _ => Some(content),
+        });
+        let f = failed(&verify_bytes(&kept, Some(&key().public_hex()), None));
+        assert!(
+            f.iter().any(|f| f.starts_with("statistics [0 ") && f.contains("yet the bundle holds them")),
+            "{f:?}"
+        );
+        let mut in_memory = make_bundle();
+        in_memory.manifest = b.manifest.clone();
+        in_memory.steps[1].details = None;
+        let f = failed(&pipeproof_core::bundle::verify(&in_memory, None, None));
+        assert!(f.iter().any(|f| f.starts_with("statistics [1 ") && f.contains("yet the bundle holds them")), "{f:?}");
+        // Listed under v2; one past the last step, twice, out of order, control characters.
+        let mut v2 = statistics_redacted_bundle();
+        v2.manifest.spec = BUNDLE_SPEC_V2.into();
+        let f = failed(&verified(&v2));
+        assert!(f.iter().any(|f| f.contains("is pipeproof-bundle-v2 but lists 1 redacted steps and 2 with redacted statistics")), "{f:?}");
+        let n = b.steps.len() as u64;
+        for (list, says) in [
+            (vec![0, n], format!("the statistics of step {n} are listed, but the run has no step {n}")),
+            (vec![0, 0], "the statistics of steps [0, 0] are not listed once each".to_string()),
+            (vec![1, 0], "the statistics of steps [1, 0] are not listed once each".to_string()),
+        ] {
+            let mut b = statistics_redacted_bundle();
+            b.manifest.statistics_redacted = list
+                .iter()
+                .map(|&step| RedactedStep { step, at: "t".into(), reason: "r".into() })
+                .collect();
+            let r = pipeproof_core::bundle::verify(&b, None, None);
+            let f = failed(&r);
+            assert!(f.iter().any(|f| f.starts_with("redactions [") && f.contains(&says)), "{list:?}: {f:?}");
+        }
+        let mut steering = statistics_redacted_bundle();
+        steering.manifest.statistics_redacted[1].reason = "ok\u{1b}[2A".into();
+        let f = failed(&verified(&steering));
+        assert!(f.iter().any(|f| f.contains("the redaction of the statistics of step 1 holds control characters")), "{f:?}");
+        // A build that reads only v1 and v2 does not know v3: this one names all three.
+        let mut v4 = statistics_redacted_bundle();
+        v4.manifest.spec = "pipeproof-bundle-v4".into();
+        let r = verified(&v4);
+        assert!(failed(&r).iter().any(|f| f.contains("unknown bundle version `pipeproof-bundle-v4` (this build reads pipeproof-bundle-v1, pipeproof-bundle-v2 and pipeproof-bundle-v3)")), "{:?}", failed(&r));
     }
 
     fn keyed_step_after_an_unkeyed_one_verifies_and_its_counts_are_checked() {
@@ -636,9 +791,13 @@ const GOLDEN_SEAL_V2: &[u8] = include_bytes!("../../docs/spec/vectors/bundle-v1/
 /// The same run, its step 1's details redacted (`pipeproof-bundle-v2`).
 const GOLDEN_REDACTED: &[u8] = include_bytes!("../../docs/spec/vectors/bundle-v2/redacted.zip");
 
+/// The same run, its step 1's details and the statistics of steps 0 and 1 redacted
+/// (`pipeproof-bundle-v3`).
+const GOLDEN_STATISTICS: &[u8] = include_bytes!("../../docs/spec/vectors/bundle-v3/statistics.zip");
+
 both! {
     fn a_bundle_written_by_an_earlier_build_still_verifies() {
-        for golden in [GOLDEN, GOLDEN_SEAL_V2, GOLDEN_REDACTED] {
+        for golden in [GOLDEN, GOLDEN_SEAL_V2, GOLDEN_REDACTED, GOLDEN_STATISTICS] {
             let r = verify_bytes(golden, Some(&key().public_hex()), None);
             assert!(r.passed(), "{:#?}", failed(&r));
             assert!(r.checks.iter().any(|c| c.name == "canonical form" && c.passed));
@@ -648,6 +807,7 @@ both! {
         assert_eq!(v1.manifest.seal.as_ref().unwrap().spec, pipeproof_core::sign::SEAL_SPEC_V1);
         assert_eq!(Bundle::read(GOLDEN_SEAL_V2).unwrap().write().unwrap(), make_bundle().write().unwrap());
         assert_eq!(Bundle::read(GOLDEN_REDACTED).unwrap().write().unwrap(), redacted_bundle().write().unwrap());
+        assert_eq!(GOLDEN_STATISTICS, statistics_redacted_bundle().write().unwrap());
     }
 
     fn a_v2_seal_without_its_run_hash_fails_the_run_check_too() {
@@ -688,6 +848,12 @@ fn write_the_golden_bundle() {
     );
     std::fs::create_dir_all(std::path::Path::new(path).parent().unwrap()).unwrap();
     std::fs::write(path, redacted_bundle().write().unwrap()).unwrap();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/spec/vectors/bundle-v3/statistics.zip"
+    );
+    std::fs::create_dir_all(std::path::Path::new(path).parent().unwrap()).unwrap();
+    std::fs::write(path, statistics_redacted_bundle().write().unwrap()).unwrap();
 }
 
 /// A writer that takes `room` bytes, then fails as a full disk does.

@@ -384,6 +384,7 @@ fn steps() -> (Step, Step) {
         artifact: false,
         record: built.record,
         redacted: None,
+        statistics_redacted: None,
     };
     (step(first), step(second))
 }
@@ -424,6 +425,15 @@ fn core_api_values_match_the_documented_schemas() {
             ..second.clone()
         },
     );
+    conforms(
+        &d,
+        "Step",
+        &Step {
+            stats: Vec::new(),
+            statistics_redacted: Some(redaction.clone()),
+            ..second.clone()
+        },
+    );
     conforms(&d, "Redaction", &redaction);
     conforms(
         &d,
@@ -431,6 +441,7 @@ fn core_api_values_match_the_documented_schemas() {
         &RedactRun {
             reason: "retention: 90 days".into(),
             steps: Some(vec![1, 2]),
+            statistics: false,
         },
     );
     conforms(
@@ -439,6 +450,7 @@ fn core_api_values_match_the_documented_schemas() {
         &RedactRun {
             reason: "erasure request 42".into(),
             steps: None,
+            statistics: true,
         },
     );
     conforms(
@@ -448,6 +460,7 @@ fn core_api_values_match_the_documented_schemas() {
             run_id: "r1".into(),
             at: "2026-11-25T09:00:00.000Z".into(),
             steps: vec![1, 2],
+            statistics: vec![0, 1, 2],
             already: vec![3],
             nothing: vec![0],
             blobs_removed: 5,

@@ -313,3 +313,117 @@ fn an_ended_runs_details_are_redacted_and_its_proofs_stay() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
+
+/// An erasure with `statistics`: the steps' column statistics go too (their minimum and
+/// maximum are values of the data), the records keep their digest, and the run's new bundle
+/// (v3) verifies, saying so; statistics stay where they were not asked for.
+#[test]
+fn statistics_are_redacted_when_asked_and_the_bundle_still_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut s = Server::start(&data, &[]);
+    let a = s.addr.clone();
+    let id = run_of(&a, "accounts", 3, false, false);
+    let other = run_of(&a, "accounts", 2, false, false);
+    let step = |id: &str, i: usize| {
+        let r = get(&a, &format!("/api/v1/runs/{id}"), Some(ADMIN));
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["steps"][i].clone()
+    };
+    assert!(!step(&id, 0)["stats"].as_array().unwrap().is_empty());
+
+    // Step 0 has no details, but has statistics: with `statistics`, it has something to go.
+    let r = redact(
+        &a,
+        &id,
+        ADMIN,
+        json!({"reason": "erasure 7", "steps": [0], "statistics": true}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let done = r.json();
+    assert_eq!(
+        (&done["steps"], &done["statistics"]),
+        (&json!([]), &json!([0]))
+    );
+    let first = step(&id, 0);
+    assert_eq!(first["stats"], json!([]));
+    assert_eq!(first["statistics_redacted"]["reason"], "erasure 7");
+    assert!(first.get("redacted").is_none(), "{first}");
+    assert!(step(&id, 1)["statistics_redacted"].is_null());
+
+    // The rest, details and statistics; then nothing is left.
+    let done = redact(
+        &a,
+        &id,
+        ADMIN,
+        json!({"reason": "erasure 8", "statistics": true}),
+    )
+    .json();
+    assert_eq!(
+        (&done["steps"], &done["statistics"]),
+        (&json!([1, 2]), &json!([1, 2]))
+    );
+    assert_eq!(done["already"], json!([0]));
+    let done = redact(
+        &a,
+        &id,
+        ADMIN,
+        json!({"reason": "again", "statistics": true}),
+    )
+    .json();
+    assert_eq!(
+        (&done["statistics"], &done["already"]),
+        (&json!([]), &json!([0, 1, 2]))
+    );
+    assert_eq!(
+        step(&id, 0)["statistics_redacted"]["reason"],
+        "erasure 7",
+        "the first stays"
+    );
+    // Without `statistics`, statistics stay.
+    let r = redact(&a, &other, ADMIN, json!({"reason": "retention"}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(!step(&other, 1)["stats"].as_array().unwrap().is_empty());
+    assert!(step(&other, 1)["statistics_redacted"].is_null());
+
+    let (bytes, path) = bundle(&a, &id, dir.path(), "erased.zip");
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    assert!(zip.by_name("steps/00000/stats.json").is_err());
+    let mut manifest = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("manifest.json").unwrap(), &mut manifest)
+        .unwrap();
+    let manifest: Value = serde_json::from_str(&manifest).unwrap();
+    assert_eq!(manifest["spec"], "pipeproof-bundle-v3");
+    assert_eq!(manifest["statistics_redacted"][2]["reason"], "erasure 8");
+    let o = run(&["verify", &path]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("not in the bundle: redacted at") && out.contains("keeps their digest"),
+        "{out}"
+    );
+    let (_, path) = bundle(&a, &other, dir.path(), "retained.zip");
+    let o = run(&["verify", &path]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    // The CLI asks for statistics too, and says what it did.
+    let third = run_of(&a, "accounts", 2, false, false);
+    let url = format!("http://{a}");
+    let o = run(&[
+        "redact",
+        &third,
+        "--reason",
+        "erasure 9",
+        "--statistics",
+        "--server",
+        &url,
+        "--token",
+        ADMIN,
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("statistics removed from steps 0, 1"), "{out}");
+    assert!(s.terminate());
+    let o = run(&["check", "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}

@@ -123,6 +123,7 @@ fn make_bundle(key: &KeyPair) -> Bundle {
             records,
             seal: Some(seal),
             redacted: Vec::new(),
+            statistics_redacted: Vec::new(),
         },
         steps: stored,
     }

@@ -307,8 +307,11 @@ mod tests {
             at: "2026-11-28T08:00:00.000Z".into(),
             reason: "erasure request 7".into(),
         }];
-        bundle.manifest.spec =
-            pipeproof_core::bundle::Manifest::spec_for(&bundle.manifest.redacted).into();
+        bundle.manifest.spec = pipeproof_core::bundle::Manifest::spec_for(
+            &bundle.manifest.redacted,
+            &bundle.manifest.statistics_redacted,
+        )
+        .into();
         let verified = verify_bundle(&bundle.write().unwrap(), None);
         assert!(verified.report.passed(), "{:?}", verified.report);
         assert!(

@@ -22,6 +22,10 @@ pub struct Args {
     /// Why: kept with every step redacted and shown in the runs' bundles.
     #[arg(long)]
     reason: String,
+    /// Also remove the steps' column statistics: their minimum and maximum are values of
+    /// the data (for an erasure). What they were stays bound by the records' digests.
+    #[arg(long)]
+    statistics: bool,
     /// Only these steps (indices) of the runs named; all steps by default.
     #[arg(long = "step", value_name = "INDEX", conflicts_with = "ended_before")]
     steps: Vec<u64>,
@@ -91,14 +95,14 @@ fn ended_before(client: &Client, before: &str, pipeline: Option<&str>) -> Result
 }
 
 /// Whether a run holds something a redaction of `steps` (all when empty) would remove.
-fn has_data(client: &Client, id: &str, steps: &[u64]) -> Result<bool> {
+fn has_data(client: &Client, id: &str, steps: &[u64], statistics: bool) -> Result<bool> {
     let run: RunDetail = client
         .get(&format!("/runs/{}", segment(id)))?
         .json("GET /runs/{id}")?;
     Ok(run.steps.iter().any(|s| {
         (steps.is_empty() || steps.contains(&s.record.index))
-            && s.redacted.is_none()
-            && (s.diff.is_some() || s.artifact)
+            && ((s.redacted.is_none() && (s.diff.is_some() || s.artifact))
+                || (statistics && s.statistics_redacted.is_none()))
     }))
 }
 
@@ -131,7 +135,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.dry_run {
         let mut would = Vec::new();
         for id in &runs {
-            if has_data(&client, id, &args.steps)? {
+            if has_data(&client, id, &args.steps, args.statistics)? {
                 would.push(id.clone());
             }
         }
@@ -157,6 +161,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let request = RedactRun {
         reason: args.reason.clone(),
         steps: (!args.steps.is_empty()).then(|| args.steps.clone()),
+        statistics: args.statistics,
     };
     // Every run is tried; the ones that failed are said at the end.
     let mut done: Vec<Redacted> = Vec::new();
@@ -194,15 +199,28 @@ fn print(out: &mut String, format: Output, done: &[Redacted]) -> Result<()> {
     let list = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
     for r in done {
         let mut line = format!("{} {}: ", bold("run"), r.run_id);
-        if r.steps.is_empty() {
+        if r.steps.is_empty() && r.statistics.is_empty() {
             line.push_str("nothing to redact");
-        } else {
+        }
+        if !r.steps.is_empty() {
             line.push_str(&format!(
                 "redacted {} {} ({} removed, {} bytes)",
                 if r.steps.len() == 1 { "step" } else { "steps" },
                 list(&r.steps),
                 counted(r.blobs_removed, "file", "files"),
                 count(r.bytes_freed)
+            ));
+        }
+        if !r.statistics.is_empty() {
+            line.push_str(&format!(
+                "{}statistics removed from {} {}",
+                if r.steps.is_empty() { "" } else { "; " },
+                if r.statistics.len() == 1 {
+                    "step"
+                } else {
+                    "steps"
+                },
+                list(&r.statistics),
             ));
         }
         if !r.already.is_empty() {

@@ -86,6 +86,10 @@ const MIGRATIONS: &[&str] = &[
     // 7: what housekeeping asks each minute: the open runs, and the runs by end time.
     "CREATE INDEX runs_open ON runs (seq) WHERE status = 'open';
     CREATE INDEX runs_sealed_at ON runs (sealed_at) WHERE sealed_at IS NOT NULL;",
+    // 8: redaction of statistics: when and why a step's column statistics were removed
+    // (its stored step then holds none).
+    "ALTER TABLE steps ADD COLUMN statistics_redacted_at TEXT;
+    ALTER TABLE steps ADD COLUMN statistics_redaction_reason TEXT;",
 ];
 
 /// Opens a connection with the store's settings: WAL, synchronous=FULL, foreign keys, and
@@ -392,7 +396,8 @@ pub struct StepRow {
 }
 
 const STEP_COLUMNS: &str = "step, arrow_schema, rows_blob, added_blob, removed_blob, changed_blob, \
-     artifact_blob IS NOT NULL, redacted_at, redaction_reason";
+     artifact_blob IS NOT NULL, redacted_at, redaction_reason, statistics_redacted_at, \
+     statistics_redaction_reason";
 
 fn step_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StepRow> {
     let details = match (
@@ -406,13 +411,17 @@ fn step_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StepRow> {
     let mut step: Step = json(r.get(0)?)?;
     let had_artifact = step.artifact;
     step.artifact = r.get(6)?;
-    step.redacted = match (r.get(7)?, r.get::<_, Option<String>>(8)?) {
-        (Some(at), reason) => Some(Redaction {
-            at,
-            reason: reason.unwrap_or_default(),
-        }),
-        (None, _) => None,
+    let redaction = |at: usize| -> rusqlite::Result<Option<Redaction>> {
+        Ok(match (r.get(at)?, r.get::<_, Option<String>>(at + 1)?) {
+            (Some(at), reason) => Some(Redaction {
+                at,
+                reason: reason.unwrap_or_default(),
+            }),
+            (None, _) => None,
+        })
     };
+    step.redacted = redaction(7)?;
+    step.statistics_redacted = redaction(9)?;
     Ok(StepRow {
         step,
         arrow_schema: r.get(1)?,
@@ -458,6 +467,45 @@ pub fn redact_steps(
         }
     }
     Ok(marked)
+}
+
+/// Removes the column statistics of steps of a run (those not removed yet): the stored step
+/// keeps none, and says when and why. Returns the indices done.
+pub fn redact_statistics(
+    tx: &Transaction<'_>,
+    run_id: &str,
+    steps: &[u64],
+    at: &str,
+    reason: &str,
+) -> rusqlite::Result<Vec<u64>> {
+    let mut done = Vec::new();
+    for &index in steps {
+        let stored: Option<String> = tx
+            .query_row(
+                "SELECT step FROM steps
+                 WHERE run_id = ?1 AND idx = ?2 AND statistics_redacted_at IS NULL",
+                params![run_id, index as i64],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(stored) = stored else { continue };
+        let mut step: Step = json(stored)?;
+        step.stats.clear();
+        tx.execute(
+            "UPDATE steps SET step = ?3, statistics_redacted_at = ?4,
+                statistics_redaction_reason = ?5
+             WHERE run_id = ?1 AND idx = ?2",
+            params![
+                run_id,
+                index as i64,
+                serde_json::to_string(&step).expect("steps serialise"),
+                at,
+                reason
+            ],
+        )?;
+        done.push(index);
+    }
+    Ok(done)
 }
 
 /// The open runs (or only `run_id`, if open), each with when it last changed: its last

@@ -202,6 +202,7 @@ pub fn apply_retention(
             show(retain)
         ),
         steps: None,
+        statistics: false,
     };
     let mut redacted = Vec::new();
     for (run_id, ended) in store.read(|c| db::ended_runs_holding_data(c, &bound))? {

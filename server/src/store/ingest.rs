@@ -380,6 +380,7 @@ pub fn ingest_step(
         artifact,
         record,
         redacted: None,
+        statistics_redacted: None,
     };
     let arrow_schema = serde_json::to_string(schema.as_ref())
         .map_err(|e| ApiError::internal(format!("schema: {e}")))?;
@@ -541,13 +542,14 @@ pub fn export_bundle(store: &Store, run_id: &str, keep: bool) -> Result<Export, 
     }
     let _writing = store.exports.writing()?;
     let steps = store.read(|c| db::list_steps(c, run_id))?;
-    let redacted = super::redact::in_bundle(&steps);
+    let (redacted, statistics_redacted) = super::redact::in_bundle(&steps);
     let manifest = Manifest {
-        spec: Manifest::spec_for(&redacted).into(),
+        spec: Manifest::spec_for(&redacted, &statistics_redacted).into(),
         run: RunInfo::of(&row.run),
         records: steps.iter().map(|s| s.step.record.clone()).collect(),
         seal: row.seal,
         redacted,
+        statistics_redacted,
     };
     let path = store.tmp_path("bundle");
     let file = File::options()

@@ -694,6 +694,7 @@ mod tests {
         let redact = RedactRun {
             reason: "erasure request 7".into(),
             steps: None,
+            statistics: false,
         };
         (dir, data, store, run, redact)
     }

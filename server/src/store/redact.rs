@@ -5,7 +5,7 @@
 //! Its bundles then hold no detail members for the steps redacted, and say so
 //! (`bundle-v1.md` §5).
 
-use pipeproof_core::api::{RedactRun, Redacted, RunStatus};
+use pipeproof_core::api::{RedactRun, Redacted, Redaction, RunStatus};
 use pipeproof_core::bundle::RedactedStep;
 
 use super::{Store, db, now};
@@ -86,14 +86,24 @@ pub fn redact_run(store: &Store, run_id: &str, req: &RedactRun) -> Result<Redact
         None => (0..steps.len() as u64).collect(),
     };
     let (mut already, mut nothing, mut chosen) = (Vec::new(), Vec::new(), Vec::new());
+    let mut statistics = Vec::new();
     for i in asked {
         let s = &steps[i as usize];
-        if s.step.redacted.is_some() {
-            already.push(i);
-        } else if s.details.is_none() && !s.step.artifact {
-            nothing.push(i);
-        } else {
+        let data = s.step.redacted.is_none() && (s.details.is_some() || s.step.artifact);
+        let stats = req.statistics && s.step.statistics_redacted.is_none();
+        if data {
             chosen.push(i);
+        }
+        if stats {
+            statistics.push(i);
+        }
+        if data || stats {
+            continue;
+        }
+        if s.step.redacted.is_some() || s.step.statistics_redacted.is_some() {
+            already.push(i);
+        } else {
+            nothing.push(i);
         }
     }
     let at = now();
@@ -101,13 +111,14 @@ pub fn redact_run(store: &Store, run_id: &str, req: &RedactRun) -> Result<Redact
         run_id: run_id.to_string(),
         at: at.clone(),
         steps: Vec::new(),
+        statistics: Vec::new(),
         already,
         nothing,
         blobs_removed: 0,
         bytes_freed: 0,
         blobs_pending: 0,
     };
-    if !chosen.is_empty() {
+    if !chosen.is_empty() || !statistics.is_empty() {
         // No export of this run keeps a bundle meanwhile.
         let exports = store.exports.run_lock(run_id);
         let _exports = exports.lock().unwrap_or_else(|p| p.into_inner());
@@ -116,16 +127,20 @@ pub fn redact_run(store: &Store, run_id: &str, req: &RedactRun) -> Result<Redact
                 "cannot remove a kept bundle of run `{run_id}` (nothing was redacted): {e}"
             ))
         })?;
-        done.steps = store.write(|c| {
+        (done.steps, done.statistics) = store.write(|c| {
             let tx = c.transaction()?;
             let marked = db::redact_steps(&tx, run_id, &chosen, &at, reason)?;
+            let stats = db::redact_statistics(&tx, run_id, &statistics, &at, reason)?;
             tx.commit()?;
-            Ok(marked)
+            Ok((marked, stats))
         })?;
-        // Marked meanwhile by another redaction of the run.
-        done.already
-            .extend(chosen.iter().filter(|i| !done.steps.contains(i)));
+        // Done meanwhile by another redaction of the run.
+        done.already.extend(
+            (chosen.iter().chain(&statistics))
+                .filter(|i| !done.steps.contains(i) && !done.statistics.contains(i)),
+        );
         done.already.sort_unstable();
+        done.already.dedup();
     }
     // The files freed, by this redaction or by one that could not remove them: committed
     // already, so a failure here leaves them listed for the next redaction or start, and
@@ -152,20 +167,22 @@ pub fn redact_run(store: &Store, run_id: &str, req: &RedactRun) -> Result<Redact
     Ok(done)
 }
 
-/// What a bundle says of its steps' redactions: the steps whose details it does not hold.
-pub fn in_bundle(steps: &[db::StepRow]) -> Vec<RedactedStep> {
-    steps
-        .iter()
+/// What a bundle says of its steps' redactions: the steps whose details it does not hold,
+/// and those whose statistics it does not hold.
+pub fn in_bundle(steps: &[db::StepRow]) -> (Vec<RedactedStep>, Vec<RedactedStep>) {
+    let listed = |s: &db::StepRow, r: &Redaction| RedactedStep {
+        step: s.step.record.index,
+        at: r.at.clone(),
+        reason: r.reason.clone(),
+    };
+    let details = (steps.iter())
         .filter(|s| s.details.is_none() && s.step.record.details_hash.is_some())
-        .filter_map(|s| {
-            let r = s.step.redacted.as_ref()?;
-            Some(RedactedStep {
-                step: s.step.record.index,
-                at: r.at.clone(),
-                reason: r.reason.clone(),
-            })
-        })
-        .collect()
+        .filter_map(|s| Some(listed(s, s.step.redacted.as_ref()?)))
+        .collect();
+    let statistics = (steps.iter())
+        .filter_map(|s| Some(listed(s, s.step.statistics_redacted.as_ref()?)))
+        .collect();
+    (details, statistics)
 }
 
 #[cfg(test)]
@@ -184,6 +201,7 @@ mod tests {
         let req = RedactRun {
             reason: "erasure".into(),
             steps: Some(vec![1, 2]),
+            statistics: false,
         };
         let done = redact_run(&store, &run, &req).unwrap();
         assert_eq!(done.blobs_removed, 0);
