@@ -55,7 +55,11 @@ impl ApiError {
 
     /// 409 for a run that no longer takes steps.
     pub fn run_closed(run: &pipeproof_core::api::Run) -> ApiError {
+        // The run's error, as far as a line goes (the run's page has all of it).
         let why = match &run.error {
+            Some(e) if e.chars().count() > 200 => {
+                format!(" ({}…)", e.chars().take(200).collect::<String>())
+            }
             Some(e) => format!(" ({e})"),
             None => String::new(),
         };

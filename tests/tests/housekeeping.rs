@@ -40,6 +40,27 @@ fn wait_for(addr: &str, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> 
     }
 }
 
+/// Starts a step post of `body` to `run` over a raw connection; returns it, the body
+/// not sent yet.
+fn start_post(addr: &str, run: &str, len: usize) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        s,
+        "POST /api/v1/runs/{run}/steps?step=load&key=id HTTP/1.1\r\nHost: {addr}\r\n\
+         Connection: close\r\nAuthorization: Bearer {ADMIN}\r\nContent-Type: {ARROW}\r\n\
+         Content-Length: {len}\r\n\r\n"
+    )
+    .unwrap();
+    s
+}
+
+fn reply(mut s: TcpStream) -> String {
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    reply
+}
+
 #[test]
 fn idle_runs_are_failed_and_ended_runs_redacted_by_the_server() {
     let dir = tempfile::tempdir().unwrap();
@@ -58,21 +79,27 @@ fn idle_runs_are_failed_and_ended_runs_redacted_by_the_server() {
     );
     assert_eq!(r.status, 201, "{}", r.text());
 
-    // A run whose step's body is still arriving is not idle, however long it takes.
-    let slow = create_run(addr, "nightly");
+    // A run whose step arrives slowly, but steadily, is not idle; one whose step stalls is.
+    let (slow, stalled) = (create_run(addr, "nightly"), create_run(addr, "nightly"));
     let body = ids(&[1, 2, 3, 4]);
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(
-        s,
-        "POST /api/v1/runs/{slow}/steps?step=load&key=id HTTP/1.1\r\nHost: {addr}\r\n\
-         Connection: close\r\nAuthorization: Bearer {ADMIN}\r\nContent-Type: {ARROW}\r\n\
-         Content-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    s.write_all(&body[..body.len() / 2]).unwrap();
-    s.flush().unwrap();
+    let mut steady = start_post(addr, &slow, body.len());
+    let mut stalls = start_post(addr, &stalled, body.len());
+    stalls.write_all(&body[..10]).unwrap();
+    let parts: Vec<&[u8]> = body.chunks(body.len() / 7 + 1).collect();
+    for part in &parts {
+        steady.write_all(part).unwrap();
+        steady.flush().unwrap();
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let reply_to_steady = reply(steady);
+    assert!(
+        reply_to_steady.starts_with("HTTP/1.1 201"),
+        "{reply_to_steady}"
+    );
+    assert!(
+        parts.len() >= 7,
+        "the steady post took longer than the setting"
+    );
 
     let failed = wait_for(addr, &idle, "the idle run failed", |r| {
         r["run"]["status"] == "failed"
@@ -86,15 +113,16 @@ fn idle_runs_are_failed_and_ended_runs_redacted_by_the_server() {
         failed["seal"].is_object(),
         "the failure is sealed: {failed}"
     );
-    // The slow post started before the idle run's step; the idle run has been failed since.
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(run(addr, &slow)["run"]["status"], "open");
-    s.write_all(&body[body.len() / 2..]).unwrap();
-    let mut reply = String::new();
-    s.read_to_string(&mut reply).unwrap();
-    assert!(reply.starts_with("HTTP/1.1 201"), "{reply}");
-
-    // A step for the failed run is refused, saying why the run ended.
+    wait_for(addr, &stalled, "the stalled run failed", |r| {
+        r["run"]["status"] == "failed"
+    });
+    // The stalled step, finished at last, is refused, saying why the run ended.
+    stalls.write_all(&body[10..]).unwrap();
+    let late = reply(stalls);
+    assert!(
+        late.starts_with("HTTP/1.1 409") && late.contains("no step arrived"),
+        "{late}"
+    );
     let r = post(
         addr,
         &format!("/api/v1/runs/{idle}/steps?step=late&key=id"),
@@ -121,9 +149,9 @@ fn idle_runs_are_failed_and_ended_runs_redacted_by_the_server() {
         Some(ADMIN),
     );
     assert_eq!(r.status, 410, "{}", r.text());
-    // The slow run, idle in turn, is failed as well.
+    // The slow run, idle in turn once its step is stored, is failed as well.
     wait_for(addr, &slow, "the slow run failed once idle", |r| {
-        r["run"]["status"] == "failed"
+        r["run"]["status"] == "failed" && r["run"]["steps"] == 1
     });
 }
 

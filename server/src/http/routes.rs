@@ -225,8 +225,6 @@ async fn store_step(
 ) -> Result<(StepReply, u64), ApiError> {
     let format = body_format(req)?;
     let max = state.max_body;
-    // The run is not idle while its step is received.
-    let _underway = state.store.step_underway(&run_id);
     if let Some(len) = req
         .headers()
         .get(actix_web::http::header::CONTENT_LENGTH)
@@ -251,6 +249,8 @@ async fn store_step(
         blocking(move || {
             if ingest::replayed_step(&store, &run_id, idem.as_deref(), &q, &params)?.is_none() {
                 ingest::open_run(&store, &run_id)?;
+                // Not idle while its step arrives (each part of the body says so again).
+                store.touch(&run_id);
             }
             Ok(())
         })
@@ -278,6 +278,7 @@ async fn store_step(
             if total > max {
                 return Err(too_large(max));
             }
+            state.store.touch(&run_id);
             if head.len() < 8 {
                 head.extend_from_slice(&chunk[..chunk.len().min(8 - head.len())]);
             }

@@ -93,7 +93,13 @@ pub fn spawn(store: Arc<Store>, policy: Policy) -> Result<()> {
                 if unnamed {
                     unnamed_at = std::time::Instant::now();
                 }
-                pass(&store, &policy, OffsetDateTime::now_utc(), unnamed);
+                // A fault in one pass is logged; the next pass comes all the same.
+                let one = std::panic::AssertUnwindSafe(|| {
+                    pass(&store, &policy, OffsetDateTime::now_utc(), unnamed)
+                });
+                if std::panic::catch_unwind(one).is_err() {
+                    tracing::error!("a housekeeping pass panicked; the next one is in its time");
+                }
                 std::thread::sleep(policy.interval());
             }
         })?;
@@ -103,22 +109,21 @@ pub fn spawn(store: Arc<Store>, policy: Policy) -> Result<()> {
 /// One pass at time `now`; failures are logged, and tried again at the next pass.
 pub fn pass(store: &Store, policy: &Policy, now: OffsetDateTime, unnamed: bool) -> Done {
     let mut done = Done::default();
-    if let Some(after) = policy.fail_idle_after {
-        match fail_idle_runs(store, after, now) {
-            Ok(failed) => done.failed = failed,
-            Err(e) => tracing::warn!(error = %e.detail, "idle runs: left for the next pass"),
+    match store.read(|c| db::open_runs_activity(c, None)) {
+        Ok(open) => {
+            let ids = open.iter().map(|(id, _)| id.as_str()).collect();
+            store.forget_activity_but(&ids);
+            if let Some(after) = policy.fail_idle_after {
+                done.failed = fail_idle_runs(store, &open, after, now);
+            }
         }
+        Err(e) => tracing::warn!(error = %e.detail, "open runs: left for the next pass"),
     }
     if let Some(retain) = policy.retain {
-        match apply_retention(store, retain, now) {
-            Ok(redacted) => {
-                for r in redacted {
-                    done.blobs_removed += r.blobs_removed;
-                    done.bytes_freed += r.bytes_freed;
-                    done.redacted.push(r.run_id);
-                }
-            }
-            Err(e) => tracing::warn!(error = %e.detail, "retention: left for the next pass"),
+        for r in apply_retention(store, retain, now) {
+            done.blobs_removed += r.blobs_removed;
+            done.bytes_freed += r.bytes_freed;
+            done.redacted.push(r.run_id);
         }
     }
     match store.remove_freed_blobs() {
@@ -149,50 +154,67 @@ pub fn pass(store: &Store, policy: &Policy, now: OffsetDateTime, unnamed: bool) 
     done
 }
 
-/// Fails the open runs that no step has reached since `after` before `now`, and that have
-/// no step post being received. Returns their ids.
+/// Fails those of the `open` runs (with when each last changed in the store) that were
+/// idle for longer than `after` before `now`: neither stored a step, nor received part of
+/// one, since; nor is the process younger than that ([`Store::seen_since`]). A run whose
+/// lock is held (a step being stored, a seal) is active. Returns the runs failed; a run that
+/// cannot be failed is logged and skipped.
 pub fn fail_idle_runs(
     store: &Store,
+    open: &[(String, String)],
     after: Duration,
     now: OffsetDateTime,
-) -> Result<Vec<String>, ApiError> {
+) -> Vec<String> {
     let cutoff = now - after;
+    let idle =
+        |run_id: &str, stored: &str| before(stored, cutoff) && store.seen_since(run_id) < cutoff;
     let mut failed = Vec::new();
-    for (run_id, last) in store.read(|c| db::open_runs_activity(c, None))? {
-        if !before(&last, cutoff) {
+    for (run_id, stored) in open {
+        if !idle(run_id, stored) {
             continue;
         }
-        // Under the run's lock, as a step or a seal would take it: asked again, since a step
-        // may have been stored meanwhile, or be arriving.
-        let lock = store.run_lock(&run_id);
-        let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let still_idle = store
-            .read(|c| db::open_runs_activity(c, Some(&run_id)))?
-            .first()
-            .is_some_and(|(_, last)| before(last, cutoff));
-        if !still_idle || store.is_underway(&run_id) {
-            continue;
+        // Under the run's lock, as a step or a seal takes it, and asked again: a step may
+        // have been stored, or have begun to arrive, meanwhile.
+        let lock = store.run_lock(run_id);
+        let _guard = match lock.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => continue,
+        };
+        let result = (|| -> Result<bool, ApiError> {
+            let now_open = store.read(|c| db::open_runs_activity(c, Some(run_id)))?;
+            let Some((_, stored)) = now_open.first().filter(|(_, s)| idle(run_id, s)) else {
+                return Ok(false);
+            };
+            let row = ingest::open_run(store, run_id)?;
+            let seen = store.seen_since(run_id);
+            let last = super::rfc3339(instant(stored).map_or(seen, |t| t.max(seen)));
+            let error = format!(
+                "no step arrived for more than {} (the run was last active at {last}): the \
+                 server failed the run (its fail_idle_after setting)",
+                show(after)
+            );
+            ingest::end_run(store, row, RunStatus::Failed, Some(&error))?;
+            Ok(true)
+        })();
+        match result {
+            Ok(true) => {
+                tracing::info!(run = %run_id, "failed an idle run");
+                failed.push(run_id.clone());
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(run = %run_id, error = %e.detail, "an idle run could not be failed; tried again at the next pass")
+            }
         }
-        let row = ingest::open_run(store, &run_id)?;
-        let error = format!(
-            "no step arrived for more than {} after {last}: the server failed the run \
-             (its fail_idle_after setting)",
-            show(after)
-        );
-        ingest::end_run(store, row, RunStatus::Failed, Some(&error))?;
-        tracing::info!(run = %run_id, last_step = %last, "failed an idle run");
-        failed.push(run_id);
     }
-    Ok(failed)
+    failed
 }
 
 /// Redacts the ended runs that ended `retain` or longer before `now` and still hold diff
-/// details or kept data. Returns what each redaction did.
-pub fn apply_retention(
-    store: &Store,
-    retain: Duration,
-    now: OffsetDateTime,
-) -> Result<Vec<Redacted>, ApiError> {
+/// details or kept data. Returns what each redaction did; a run that cannot be redacted is
+/// logged and skipped (the others are not held up behind it).
+pub fn apply_retention(store: &Store, retain: Duration, now: OffsetDateTime) -> Vec<Redacted> {
     let cutoff = now - retain;
     // A second late as text (see the query), then compared as instants.
     let bound = super::rfc3339(cutoff + Duration::from_secs(1));
@@ -204,13 +226,26 @@ pub fn apply_retention(
         steps: None,
         statistics: false,
     };
+    let ended = match store.read(|c| db::ended_runs_holding_data(c, &bound)) {
+        Ok(ended) => ended,
+        Err(e) => {
+            tracing::warn!(error = %e.detail, "retention: left for the next pass");
+            return Vec::new();
+        }
+    };
     let mut redacted = Vec::new();
-    for (run_id, ended) in store.read(|c| db::ended_runs_holding_data(c, &bound))? {
-        if before(&ended, cutoff) {
-            redacted.push(redact::redact_run(store, &run_id, &req)?);
+    for (run_id, ended) in ended {
+        if !before(&ended, cutoff) {
+            continue;
+        }
+        match redact::redact_run(store, &run_id, &req) {
+            Ok(r) => redacted.push(r),
+            Err(e) => {
+                tracing::warn!(run = %run_id, error = %e.detail, "retention: a run could not be redacted; tried again at the next pass")
+            }
         }
     }
-    Ok(redacted)
+    redacted
 }
 
 /// Whether the RFC 3339 time `t` is before `cutoff` (false when `t` is no time).
@@ -315,39 +350,47 @@ mod tests {
         store.read(|c| db::get_run(c, id)).unwrap().unwrap().run
     }
 
-    /// Open runs no step has reached for longer than the setting are failed, saying why, and
-    /// their carried data is dropped; a run whose step is being received is not idle, nor one
-    /// that a step reached since. The failures are sealed and logged like any other.
+    /// Open runs idle for longer than the setting are failed, saying why, and their carried
+    /// data is dropped. Not idle: a run active since (a part of a step arrived, a step was
+    /// stored), one whose lock is held (a step being stored), and any run while the process
+    /// is younger than the setting (a server down is no run's idleness). The failures are
+    /// sealed and logged like any other.
     #[test]
     fn idle_runs_are_failed_and_their_carried_data_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let store = Arc::new(Store::open(&data).unwrap());
-        let (stepped, empty, receiving) = (
+        let mut store = Store::open(&data).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let hour = Duration::from_secs(3600);
+        // Opened three hours after the runs were made: they are idle since then only.
+        store.opened_at = now + 3 * hour;
+        let (stepped, empty, receiving, storing) = (
             open_run(&store, 2),
             open_run(&store, 0),
             open_run(&store, 1),
+            open_run(&store, 1),
         );
+        let open = || store.read(|c| db::open_runs_activity(c, None)).unwrap();
         let carry = |id: &str| store.read(|c| db::get_run(c, id)).unwrap().unwrap().carry;
         let (carried, _) = carry(&stepped).unwrap();
         assert!(store.carry_path(&carried).exists());
-        let hour = Duration::from_secs(3600);
-        let now = OffsetDateTime::now_utc();
-        assert!(fail_idle_runs(&store, hour, now).unwrap().is_empty());
-        assert!(
-            fail_idle_runs(&store, hour, now + hour / 2)
-                .unwrap()
-                .is_empty()
-        );
-        let underway = store.step_underway(&receiving);
-        let failed = fail_idle_runs(&store, hour, now + 2 * hour).unwrap();
+        let idle_at = |t| fail_idle_runs(&store, &open(), hour, t);
+        assert!(idle_at(now).is_empty());
+        assert!(idle_at(now + 2 * hour).is_empty(), "the process is younger");
+        assert!(idle_at(now + 4 * hour - Duration::from_secs(1)).is_empty());
+        // A part of a step arrived late; a step is being stored (its lock is held).
+        store.touch_at(&receiving, now + 4 * hour);
+        let lock = store.run_lock(&storing);
+        let held = lock.lock().unwrap();
+        let failed = idle_at(now + 4 * hour + Duration::from_secs(1));
         assert_eq!(failed, [stepped.as_str(), empty.as_str()]);
         for id in [&stepped, &empty] {
             let r = run(&store, id);
             assert_eq!(r.status, RunStatus::Failed);
             let error = r.error.unwrap();
             assert!(
-                error.contains("more than 1h") && error.contains("fail_idle_after"),
+                error.contains("no step arrived for more than 1h (the run was last active at")
+                    && error.contains("fail_idle_after"),
                 "{error}"
             );
         }
@@ -356,6 +399,7 @@ mod tests {
             "the carried data is dropped"
         );
         assert_eq!(run(&store, &receiving).status, RunStatus::Open);
+        assert_eq!(run(&store, &storing).status, RunStatus::Open);
         // A step is refused, saying why the run ended.
         let e = ingest::open_run(&store, &stepped).err().unwrap();
         assert!(
@@ -363,19 +407,23 @@ mod tests {
             "{}",
             e.detail
         );
-        drop(underway);
+        drop(held);
         assert_eq!(
-            fail_idle_runs(&store, hour, now + 2 * hour).unwrap(),
+            idle_at(now + 4 * hour + Duration::from_secs(2)),
+            [storing.as_str()]
+        );
+        assert_eq!(
+            idle_at(now + 5 * hour + Duration::from_secs(1)),
             [receiving.as_str()]
         );
-        assert!(
-            fail_idle_runs(&store, hour, now + 9 * hour)
-                .unwrap()
-                .is_empty()
-        );
+        assert!(idle_at(now + 9 * hour).is_empty());
         let report = maintain::check(&data).unwrap();
         assert!(report.damage.is_empty(), "{:?}", report.damage);
-        assert_eq!(store.read(db::log_size).unwrap(), 3);
+        assert_eq!(store.read(db::log_size).unwrap(), 4);
+        // Ended runs are forgotten; open ones kept.
+        store.touch(&stepped);
+        store.forget_activity_but(&open().iter().map(|(id, _)| id.as_str()).collect());
+        assert!(store.activity.lock().unwrap().is_empty());
     }
 
     /// Ended runs are redacted once they ended longer ago than the setting, with a reason
@@ -445,7 +493,12 @@ mod tests {
         let being_stored = put("rows of a step being stored");
         std::thread::scope(|s| {
             let removal = s.spawn(|| store.remove_unnamed_blobs().unwrap());
-            std::thread::sleep(Duration::from_millis(200));
+            // Until the removal waits for the lock, the files listed (std's RwLock then
+            // refuses new readers), or ten seconds.
+            let waiting = std::time::Instant::now();
+            while store.blob_use.try_read().is_ok() && waiting.elapsed().as_secs() < 10 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
             // The step's commit names its blob.
             store
                 .write(|c| {

@@ -408,6 +408,8 @@ pub fn ingest_step(
         let _ = std::fs::remove_file(store.carry_path(&carry_name));
         return Err(e);
     }
+    // Stored now, under the run's lock: its record's time is when this ingest began.
+    store.touch(run_id);
     if let Some((old, _)) = &row.carry {
         // Freeing a large file takes a tenth of a second on ext4: not on the reply's path.
         let old = store.carry_path(old);
@@ -501,6 +503,7 @@ pub(super) fn end_run(
     if let Some((carry, _)) = &row.carry {
         let _ = std::fs::remove_file(store.carry_path(carry));
     }
+    store.forget_activity(run_id);
     Ok(store
         .read(|c| db::get_run(c, run_id))?
         .ok_or_else(|| ApiError::unknown_run(run_id))?

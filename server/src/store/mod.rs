@@ -71,31 +71,11 @@ pub struct Store {
     /// remove blobs no step names ([`redact`]): a blob being stored (or found stored, as equal
     /// blobs are shared) is never removed before the step that names it is committed.
     pub(crate) blob_use: std::sync::RwLock<()>,
-    /// How many step posts of each run are being received ([`Store::step_underway`]).
-    underway: Mutex<HashMap<String, usize>>,
-}
-
-/// A step post being received, from before its run is checked to its reply: its run is not
-/// idle meanwhile ([`housekeeping`]), however long its body takes to arrive.
-pub struct Underway {
-    store: Arc<Store>,
-    run_id: String,
-}
-
-impl Drop for Underway {
-    fn drop(&mut self) {
-        let mut underway = self
-            .store
-            .underway
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = underway.get_mut(&self.run_id) {
-            *n -= 1;
-            if *n == 0 {
-                underway.remove(&self.run_id);
-            }
-        }
-    }
+    /// When each open run was last seen active by this process ([`Store::touch`]).
+    activity: Mutex<HashMap<String, time::OffsetDateTime>>,
+    /// When this process opened the store: no run was seen before, so none is idle since
+    /// before (the time a server is down or restarting is no run's idleness).
+    opened_at: time::OffsetDateTime,
 }
 
 /// Whether the RFC 3339 time `t` is not after `until`, compared as instants (false when
@@ -157,6 +137,10 @@ impl Store {
     /// [`BLOB_LOCK`] (then they wait). Returns how many were removed, their bytes, and how
     /// many are left. Under `blob_use`: no step is between storing its blobs and committing.
     pub fn remove_freed_blobs(&self) -> Result<(u64, u64, u64), ApiError> {
+        // Asked first without the lock, which holds up the steps being stored: mostly, none.
+        if self.read(db::pending_removals)?.is_empty() {
+            return Ok((0, 0, 0));
+        }
         let _no_step_storing = self.blob_use.write().unwrap_or_else(|p| p.into_inner());
         let pending = self.read(db::pending_removals)?;
         if pending.is_empty() {
@@ -286,7 +270,8 @@ impl Store {
             run_locks: Mutex::new(HashMap::new()),
             log: Mutex::new(merkle::Tree::default()),
             blob_use: std::sync::RwLock::new(()),
-            underway: Mutex::new(HashMap::new()),
+            activity: Mutex::new(HashMap::new()),
+            opened_at: time::OffsetDateTime::now_utc(),
         };
         Ok(store)
     }
@@ -431,20 +416,42 @@ impl Store {
         Ok(f(&tree))
     }
 
-    /// Marks a step post of `run_id` as being received until the returned guard is dropped.
-    pub fn step_underway(self: &Arc<Self>, run_id: &str) -> Underway {
-        let mut underway = self.underway.lock().unwrap_or_else(|p| p.into_inner());
-        *underway.entry(run_id.to_string()).or_default() += 1;
-        Underway {
-            store: Arc::clone(self),
-            run_id: run_id.to_string(),
+    /// Notes that an open run is active now: a step post for it was accepted, a part of its
+    /// body arrived, its step was stored. Step bodies stream in before any lock is taken, and
+    /// a step's stored time is when its ingest began, so its records alone would make a run
+    /// look idle while a long step arrives or is built ([`housekeeping`]).
+    pub fn touch(&self, run_id: &str) {
+        self.touch_at(run_id, time::OffsetDateTime::now_utc());
+    }
+
+    fn touch_at(&self, run_id: &str, at: time::OffsetDateTime) {
+        let mut activity = self.activity.lock().unwrap_or_else(|p| p.into_inner());
+        match activity.get_mut(run_id) {
+            Some(seen) => *seen = (*seen).max(at),
+            None => {
+                activity.insert(run_id.to_string(), at);
+            }
         }
     }
 
-    /// Whether a step post of `run_id` is being received.
-    pub fn is_underway(&self, run_id: &str) -> bool {
-        let underway = self.underway.lock().unwrap_or_else(|p| p.into_inner());
-        underway.contains_key(run_id)
+    /// When this process last saw `run_id` active, or opened the store, whichever is later.
+    pub fn seen_since(&self, run_id: &str) -> time::OffsetDateTime {
+        let activity = self.activity.lock().unwrap_or_else(|p| p.into_inner());
+        activity
+            .get(run_id)
+            .map_or(self.opened_at, |&seen| seen.max(self.opened_at))
+    }
+
+    /// Forgets the activity of a run that ended.
+    pub fn forget_activity(&self, run_id: &str) {
+        let mut activity = self.activity.lock().unwrap_or_else(|p| p.into_inner());
+        activity.remove(run_id);
+    }
+
+    /// Forgets the activity of runs not in `open` (ended, or never open).
+    pub fn forget_activity_but(&self, open: &std::collections::HashSet<&str>) {
+        let mut activity = self.activity.lock().unwrap_or_else(|p| p.into_inner());
+        activity.retain(|run, _| open.contains(run.as_str()));
     }
 
     /// The lock that serialises the steps, seal and failure of one run.
