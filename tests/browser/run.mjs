@@ -577,6 +577,9 @@ async function main() {
     const counts = await page.locator('dl.counts').innerText();
     check(counts.includes(`Changed\n${changedRows}`) && counts.includes('Added\n20') && await page.locator('table.stats tbody tr').count() > 0
       && await page.locator('#schema-h').isVisible(), 'its counts, schema and statistics stay shown');
+    check(await page.locator('#statistics-redacted').count() === 0 && await page.getByRole('heading', { name: 'Statistics before → after' }).isVisible()
+      && /its schema and statistics, and the run's seal, remain/.test(text),
+      'redacted without its statistics, the step shows them as before and says they remain');
     await page.waitForTimeout(300);
     const details = apiCalls.slice(asked).filter((c) => /\/(details|artifact)$/.test(c));
     check(await page.locator('table.details').count() === 0 && await page.getByRole('alert').count() === 0 && details.length === 0,
@@ -636,6 +639,132 @@ async function main() {
     await page.waitForFunction(() => document.querySelector('#data-result')?.textContent.includes('clean.csv'));
     check(/✔.*exactly the output of step 1/.test(await page.locator('#data-result').innerText()),
       "a redacted step's output is still recognised by its fingerprint");
+  });
+
+  // Redaction with the column statistics (their minimum and maximum are values of the data):
+  // asked for in the form, then the step pages say where the statistics would be that they
+  // were removed, when and why.
+  const statsReason = 'erasure request 2026-131';
+  const sr = await (await api('POST', '/runs', JSON.stringify({ pipeline: 'erasure-stats' }))).json();
+  await api('POST', `/runs/${sr.id}/steps?step=load&key=id`, csv(s0, cols), 'text/csv');
+  await api('POST', `/runs/${sr.id}/steps?step=clean&key=id`, csv(s1, cols), 'text/csv');
+  await api('POST', `/runs/${sr.id}/steps?step=enrich&key=id`, csv(s2, [...cols, 'region']), 'text/csv');
+  await api('POST', `/runs/${sr.id}/seal`);
+
+  await step('redact statistics: the form asks, says what goes and what stays, and sends it', async () => {
+    await page.goto(`${base}/#/runs/${sr.id}`);
+    await page.getByRole('button', { name: 'Redact…' }).click();
+    const form = page.locator('form#redact');
+    await form.waitFor();
+    const box = form.getByLabel('Also remove column statistics');
+    check(await box.isVisible() && !(await box.isChecked()), 'the form offers "Also remove column statistics", off by default');
+    check(/minimum and maximum are values of the data/.test(await page.locator('#redact-statistics-why').innerText()),
+      'a line says why: the minimum and maximum are values of the data');
+    check(/counts, schema and statistics, the seal/.test(await form.innerText()), 'unchecked, the statistics are listed as kept');
+    await box.check();
+    const words = await form.innerText();
+    check(/removed:.*and its column statistics \(nulls, distinct count, minimum, maximum and mean/.test(words)
+      && /kept:.*still bind the statistics' digest\), row hashes, counts and schema, the seal/.test(words)
+      && !/schema and statistics/.test(words),
+      `checked, the statistics move from what stays to what is removed: ${words.replace(/\s+/g, ' ')}`);
+    await page.locator('#redact-reason').fill(statsReason);
+    await shot('15-redact-control-statistics');
+    const sent = page.waitForRequest((r) => r.url().endsWith(`/runs/${sr.id}/redact`) && r.method() === 'POST');
+    await form.getByRole('button', { name: 'Remove the details, kept data and statistics' }).click();
+    const body = JSON.parse((await sent).postData() ?? '{}');
+    check(body.statistics === true && body.reason === statsReason, `the request asks for the statistics: ${JSON.stringify(body)}`);
+    const result = page.locator('#redact-result');
+    await result.waitFor();
+    const done = await result.innerText();
+    check(/^Redacted steps 1 and 2 on .*\. The column statistics of steps 0, 1 and 2 were removed from the server/.test(done),
+      `the result names the steps whose statistics were removed: ${done}`);
+    await page.locator('table.steps .badge.statistics').first().waitFor();
+    const marked = await page.locator('table.steps tbody tr').evaluateAll((rows) => rows.map((r) => !!r.querySelector('.badge.statistics')));
+    check(JSON.stringify(marked) === '[true,true,true]', `the run's steps are marked "statistics redacted" (${marked})`);
+    const note = await page.locator('#redactions').innerText();
+    check(/Details and statistics redacted/.test(note) && note.includes('column statistics of steps 0 load, 1 clean, 2 enrich') && note.includes(statsReason),
+      `the run page says which steps' statistics were removed, when and why: ${note}`);
+  });
+
+  await step('redact statistics: the step pages say the statistics were removed, with no table', async () => {
+    // The pages' checks stand on their own: redacted through the API if the form did not.
+    const now = await (await api('GET', `/runs/${sr.id}`)).json();
+    if (!now.steps[1].statistics_redacted) {
+      await api('POST', `/runs/${sr.id}/redact`, JSON.stringify({ reason: statsReason, statistics: true }));
+    }
+    await page.goto(`${base}/#/runs/${sr.id}/steps/1`);
+    await page.getByRole('heading', { name: 'Step 1 · clean' }).waitFor();
+    const notice = page.locator('#statistics-redacted');
+    await notice.waitFor();
+    const text = await notice.innerText();
+    check(/Removed by a redaction on \d{4}-\d\d-\d\d .*Reason: erasure request 2026-131/s.test(text)
+      && /column statistics .* were removed from the server/s.test(text) && /record still binds their digest/.test(text),
+      `where the statistics would be, the step says they were removed, when and why: ${text.replace(/\s+/g, ' ')}`);
+    check(await page.locator('table.stats').count() === 0, 'no statistics table, empty or not');
+    check((await page.locator('dl.counts').innerText()).includes(`Changed\n${changedRows}`) && await page.locator('#redacted').isVisible()
+      && !/schema and statistics/.test(await page.locator('#redacted').innerText()),
+      'the counts stay, and the details note no longer says the statistics remain');
+    await shot('16-step-statistics-redacted');
+    await page.setViewportSize({ width: 375, height: 800 });
+    const narrow = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(narrow <= 375, `at 375 px wide the step with removed statistics fits the screen (${narrow} px)`);
+    await page.setViewportSize({ width: 1366, height: 900 });
+    await page.getByRole('link', { name: '← Previous step' }).click();
+    await page.getByRole('heading', { name: 'Step 0 · load' }).waitFor();
+    const first = await page.locator('#statistics-redacted').innerText();
+    check(first.includes(statsReason) && await page.locator('table.stats').count() === 0 && await page.locator('table.columns').isVisible(),
+      `the first step, which has no diff, says its statistics were removed and keeps its schema: ${first.replace(/\s+/g, ' ')}`);
+  });
+
+  await step('redact statistics: a step after one whose statistics were removed shows only its own', async () => {
+    const pr = await (await api('POST', '/runs', JSON.stringify({ pipeline: 'erasure-part' }))).json();
+    await api('POST', `/runs/${pr.id}/steps?step=load&key=id`, csv(s0, cols), 'text/csv');
+    await api('POST', `/runs/${pr.id}/steps?step=clean&key=id`, csv(s1, cols), 'text/csv');
+    await api('POST', `/runs/${pr.id}/steps?step=enrich&key=id`, csv(s2, [...cols, 'region']), 'text/csv');
+    await api('POST', `/runs/${pr.id}/seal`);
+    await api('POST', `/runs/${pr.id}/redact`, JSON.stringify({ reason: statsReason, steps: [1], statistics: true }));
+    await page.goto(`${base}/#/runs/${pr.id}/steps/2`);
+    await page.getByRole('heading', { name: 'Step 2 · enrich' }).waitFor();
+    await page.locator('table.stats').waitFor();
+    const heads = await page.locator('table.stats thead').innerText();
+    check(await page.locator('#before-statistics-redacted').isVisible() && !/Before/.test(heads)
+      && await page.getByRole('heading', { name: 'Statistics after' }).isVisible()
+      && await page.locator('#statistics-redacted').count() === 0 && await page.locator('table.stats tbody tr').count() === 5,
+      `step 2 shows its own statistics, not its predecessor's removed ones (heads: ${heads.replace(/\s+/g, ' ')})`);
+  });
+
+  await step('redact statistics: the v3 bundle verified offline says the statistics were removed', async () => {
+    const file = join(tmp, `${sr.id}.bundle.zip`);
+    const zip = Buffer.from(await (await api('GET', `/runs/${sr.id}/bundle`)).arrayBuffer());
+    writeFileSync(file, zip);
+    check(zip.includes('pipeproof-bundle-v3') && zip.includes('statistics_redacted') && !zip.includes('steps/00001/stats.json')
+      && zip.includes('steps/00001/rows.arrow'), 'the exported bundle is v3, lists the steps whose statistics were removed, and holds none of them');
+    // A page of its own: the tab's memory holds the bundle verified before.
+    const p = await context.newPage();
+    currentPage = p;
+    p.setDefaultTimeout(20000);
+    await p.goto(`${base}/#/verify`);
+    await p.getByLabel(/Public key to trust/).fill(serverKey);
+    await p.locator('#bundle-file').setInputFiles(file);
+    await p.waitForFunction(() => /checks passed|checks failed/.test(document.querySelector('.verdict')?.textContent ?? ''));
+    const verdict = await p.locator('.verdict').innerText();
+    check(/All \d+ checks passed/.test(verdict), `the bundle with removed statistics passes: ${verdict}`);
+    const checks = await p.locator('table.checks tbody tr').allInnerTexts();
+    check(checks.filter((c) => /^✔ passed\tstatistics\t.*not in the bundle: redacted at .*erasure request 2026-131/.test(c)).length === 3,
+      `the checks list passes each step's statistics as redacted (${checks.filter((c) => /\tstatistics\t/.test(c)).join(' | ')})`);
+    const marked = await p.locator('table.steps tbody tr').evaluateAll((rows) => rows.map((r) => !!r.querySelector('.badge.statistics')));
+    check(JSON.stringify(marked) === '[true,true,true]', `the bundle's steps are marked "statistics redacted" (${marked})`);
+    check((await p.locator('#redactions').innerText()).includes('column statistics of steps 0 load, 1 clean, 2 enrich'),
+      'the bundle says which steps\' statistics were removed');
+    await p.locator('table.steps').getByRole('link', { name: 'clean' }).click();
+    await p.getByRole('heading', { name: 'Step 1 · clean' }).waitFor();
+    const text = await p.locator('#statistics-redacted').innerText();
+    check(/before this bundle was written: the bundle does not hold them/.test(text) && text.includes(statsReason)
+      && await p.locator('table.stats').count() === 0,
+      `the bundle's step says its statistics were removed, with no empty table: ${text.replace(/\s+/g, ' ')}`);
+    await p.screenshot({ path: join(shots, '17-bundle-step-statistics-redacted.png'), fullPage: true });
+    await p.close();
+    currentPage = page;
   });
 
   await step('a sizeable bundle verifies in a worker while the page stays responsive', async () => {

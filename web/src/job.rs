@@ -336,6 +336,36 @@ mod tests {
         assert!(shown.steps[redacted].diff.is_some(), "the counts stay");
     }
 
+    /// A bundle whose statistics of a step were redacted crosses with no statistics for that
+    /// step, the others' in place, and the manifest's list of them; it passes.
+    #[test]
+    fn a_bundle_without_a_steps_statistics_crosses_without_them() {
+        let golden = include_bytes!("../../docs/spec/vectors/bundle-v1/bundle.zip");
+        let mut bundle = Bundle::read(golden).expect("the golden bundle reads");
+        assert!(bundle.steps.iter().all(|s| !s.stats.is_empty()));
+        bundle.steps[0].stats.clear();
+        bundle.manifest.statistics_redacted = vec![pipeproof_core::bundle::RedactedStep {
+            step: 0,
+            at: "2026-11-28T08:00:00.000Z".into(),
+            reason: "erasure request 8".into(),
+        }];
+        bundle.manifest.spec = pipeproof_core::bundle::Manifest::spec_for(
+            &bundle.manifest.redacted,
+            &bundle.manifest.statistics_redacted,
+        )
+        .into();
+        let verified = verify_bundle(&bundle.write().unwrap(), None);
+        assert!(verified.report.passed(), "{:?}", verified.report);
+        let back = Verified::from_wire(verified.to_wire().unwrap()).unwrap();
+        let shown = back.shown.expect("the bundle is shown");
+        assert_eq!(
+            shown.manifest.statistics_redacted,
+            bundle.manifest.statistics_redacted
+        );
+        assert!(shown.steps[0].stats.is_empty());
+        assert!(shown.steps[1..].iter().all(|s| !s.stats.is_empty()));
+    }
+
     #[test]
     fn an_unreadable_bundle_crosses_with_its_report_alone() {
         let verified = verify_bundle(b"not a zip", None);

@@ -3,7 +3,7 @@
 
 use pipeproof_core::DiffSummary;
 use pipeproof_core::api::{Column, Redaction, Step};
-use pipeproof_core::bundle::Manifest;
+use pipeproof_core::bundle::{Manifest, RedactedStep};
 use pipeproof_core::stats::ColumnStats;
 use pipeproof_web::job::ShownStep;
 use yew::prelude::*;
@@ -32,6 +32,9 @@ pub struct StepView {
     /// When and why its diff details (and kept data) were removed, if they were: from the
     /// server's step, or from a bundle manifest's `redacted`.
     pub redacted: Option<Redaction>,
+    /// When and why its column statistics were removed, if they were (`stats` is then
+    /// empty): from the server's step, or from a bundle manifest's `statistics_redacted`.
+    pub statistics_redacted: Option<Redaction>,
 }
 
 impl StepView {
@@ -48,6 +51,7 @@ impl StepView {
             diff: s.diff.clone(),
             hash: s.hash.to_hex(),
             redacted: s.redacted.clone(),
+            statistics_redacted: s.statistics_redacted.clone(),
         }
     }
 
@@ -69,6 +73,9 @@ impl StepView {
                 diff: s.diff.clone(),
                 hash: r.hash().to_hex(),
                 redacted: redaction_in(manifest, r.index),
+                statistics_redacted: manifest
+                    .statistics_redaction(r.index as usize)
+                    .map(redaction_of),
             })
             .collect()
     }
@@ -85,10 +92,15 @@ pub fn redaction_in(manifest: &Manifest, index: u64) -> Option<Redaction> {
         .redacted
         .iter()
         .find(|r| r.step == index)
-        .map(|r| Redaction {
-            at: r.at.clone(),
-            reason: r.reason.clone(),
-        })
+        .map(redaction_of)
+}
+
+/// A redaction a bundle's manifest lists, as the server's API says it.
+fn redaction_of(r: &RedactedStep) -> Redaction {
+    Redaction {
+        at: r.at.clone(),
+        reason: r.reason.clone(),
+    }
 }
 
 /// The key a run's rows are traced by, as the server's trace takes it: that of the last

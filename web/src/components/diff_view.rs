@@ -1,17 +1,44 @@
 //! A step's diff summary: the counts, per-column change counts as bars, the schema diff, and
-//! each column's statistics before and after, side by side.
+//! each column's statistics before and after, side by side; where a redaction removed the
+//! step's statistics, a note saying so, when and why.
 
 use pipeproof_core::DiffSummary;
+use pipeproof_core::api::Redaction;
 use pipeproof_core::stats::ColumnStats;
 use yew::prelude::*;
 
-use crate::view::{count, text};
+use crate::view::{count, text, time};
 
 /// Props of [`DiffSummaryView`].
 #[derive(Properties, PartialEq)]
 pub struct SummaryProps {
     /// The diff.
     pub summary: DiffSummary,
+    /// When and why a redaction removed the step's column statistics, if it did: the note
+    /// stands where the statistics before and after would be.
+    #[prop_or_default]
+    pub statistics_redacted: Option<Redaction>,
+    /// Whether a redaction removed the previous step's statistics (the "before" side): only
+    /// the step's own are shown then.
+    #[prop_or_default]
+    pub before_redacted: bool,
+    /// Whether the step is shown from a bundle rather than from the server.
+    #[prop_or_default]
+    pub from_bundle: bool,
+}
+
+/// Where a step's statistics would be once a redaction removed them: that they were removed,
+/// when and why, and that the record still binds their digest. `heading` is the section's.
+pub fn statistics_redacted_notice(r: &Redaction, from_bundle: bool, heading: &str) -> Html {
+    html! {
+        <section aria-labelledby="stats-h" class="redacted-box" id="statistics-redacted">
+            <h2 id="stats-h">{heading.to_string()}</h2>
+            <p><strong>{"Removed by a redaction"}</strong>{format!(" on {}. Reason: ", time(&r.at))}<bdi class="reason">{r.reason.clone()}</bdi></p>
+            <p>{"This step's column statistics (each column's nulls, distinct count, minimum, maximum and mean; the minimum and maximum are values of the data) were removed from the server"}
+                { if from_bundle { ", before this bundle was written: the bundle does not hold them. " } else { ". " } }
+                {"Its record still binds their digest, so the run still verifies."}</p>
+        </section>
+    }
 }
 
 fn stat_cells(s: Option<&ColumnStats>) -> Html {
@@ -151,11 +178,22 @@ pub fn DiffSummaryView(props: &SummaryProps) -> Html {
                 </ul>
             }
         </section>
-        <section aria-labelledby="stats-h">
-            <h2 id="stats-h">{"Statistics before → after"}</h2>
-            <StatsTable sides={vec![AttrValue::from("Before"), AttrValue::from("After")]}
-                rows={d.stats.iter().map(|p| StatsRow { name: p.name.clone(), sides: vec![p.before.clone(), p.after.clone()] }).collect::<Vec<_>>()} />
-        </section>
+        if let Some(r) = &props.statistics_redacted {
+            { statistics_redacted_notice(r, props.from_bundle, "Statistics before → after") }
+        } else if props.before_redacted {
+            <section aria-labelledby="stats-h">
+                <h2 id="stats-h">{"Statistics after"}</h2>
+                <p class="muted" id="before-statistics-redacted">{"The previous step's statistics were removed by a redaction: only this step's are shown."}</p>
+                <StatsTable sides={vec![AttrValue::from("After")]}
+                    rows={d.stats.iter().filter(|p| p.after.is_some()).map(|p| StatsRow { name: p.name.clone(), sides: vec![p.after.clone()] }).collect::<Vec<_>>()} />
+            </section>
+        } else {
+            <section aria-labelledby="stats-h">
+                <h2 id="stats-h">{"Statistics before → after"}</h2>
+                <StatsTable sides={vec![AttrValue::from("Before"), AttrValue::from("After")]}
+                    rows={d.stats.iter().map(|p| StatsRow { name: p.name.clone(), sides: vec![p.before.clone(), p.after.clone()] }).collect::<Vec<_>>()} />
+            </section>
+        }
         </>
     }
 }

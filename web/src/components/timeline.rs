@@ -1,6 +1,6 @@
 //! A run's steps as a timeline: a small SVG chart of rows added, removed and changed per step,
 //! and a table with row counts, schema changes and links to each step's diff; steps whose
-//! details were redacted are marked, and said when and why.
+//! details or column statistics were redacted are marked, and said when and why.
 
 use std::rc::Rc;
 
@@ -65,7 +65,7 @@ fn chart(steps: &[StepView]) -> Html {
                 <title>{ match &s.diff {
                     Some(d) => format!("{label}: +{} added, -{} removed, ~{} changed, {} rows", count(d.added), count(d.removed), count(d.changed), count(s.rows)),
                     None => format!("{label}: first step, {} rows", count(s.rows)),
-                } }{ if s.redacted.is_some() { "; details redacted" } else { "" } }</title>
+                } }{ if s.redacted.is_some() { "; details redacted" } else { "" } }{ if s.statistics_redacted.is_some() { "; statistics redacted" } else { "" } }</title>
                 { for parts.into_iter().enumerate().map(|(j, (kind, n))| {
                     let h = if first { base - 8.0 } else { scale(n) };
                     let class = if first { "bar first".to_string() } else { format!("bar {kind}") };
@@ -96,14 +96,47 @@ fn chart(steps: &[StepView]) -> Html {
     }
 }
 
-/// The redactions of a run's steps, one line for each (when, why) with the steps it removed.
+/// One redaction of a run (when, why): the steps whose details it removed, and those whose
+/// column statistics it removed.
+struct Group<'a> {
+    redaction: &'a Redaction,
+    details: Vec<&'a StepView>,
+    statistics: Vec<&'a StepView>,
+}
+
+/// Steps as `step 1 clean` or `steps 1 clean, 2 enrich`.
+fn named(list: &[&StepView]) -> String {
+    let names = list
+        .iter()
+        .map(|s| format!("{} {}", s.index, s.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("{} {names}", if list.len() == 1 { "step" } else { "steps" })
+}
+
+/// The redactions of a run's steps, one line for each (when, why) with the steps it removed
+/// the details or the statistics of.
 fn redactions(steps: &[StepView]) -> Html {
-    let mut groups: Vec<(&Redaction, Vec<&StepView>)> = Vec::new();
+    let mut groups: Vec<Group<'_>> = Vec::new();
     for s in steps {
-        let Some(r) = &s.redacted else { continue };
-        match groups.iter_mut().find(|(g, _)| *g == r) {
-            Some((_, list)) => list.push(s),
-            None => groups.push((r, vec![s])),
+        for (r, statistics) in [(&s.redacted, false), (&s.statistics_redacted, true)] {
+            let Some(r) = r else { continue };
+            let g = match groups.iter().position(|g| g.redaction == r) {
+                Some(i) => &mut groups[i],
+                None => {
+                    groups.push(Group {
+                        redaction: r,
+                        details: Vec::new(),
+                        statistics: Vec::new(),
+                    });
+                    groups.last_mut().expect("just pushed")
+                }
+            };
+            if statistics {
+                g.statistics.push(s);
+            } else {
+                g.details.push(s);
+            }
         }
     }
     if groups.is_empty() {
@@ -111,15 +144,21 @@ fn redactions(steps: &[StepView]) -> Html {
     }
     html! {
         <div class="redactions" id="redactions" role="note">
-            { for groups.into_iter().map(|(r, list)| {
-                let names = list.iter().map(|s| format!("{} {}", s.index, s.name)).collect::<Vec<_>>().join(", ");
+            { for groups.into_iter().map(|g| {
+                let at = time(&g.redaction.at);
+                let (title, words) = match (g.details.is_empty(), g.statistics.is_empty()) {
+                    (false, true) => ("Details redacted", format!(
+                        " on {at} from {}: their detail rows and kept data were removed; records, row hashes, counts, statistics and seal remain. Reason: ",
+                        named(&g.details))),
+                    (true, _) => ("Statistics redacted", format!(
+                        " on {at} from {}: their column statistics were removed; records (which still bind the statistics' digest), row hashes, counts and seal remain. Reason: ",
+                        named(&g.statistics))),
+                    (false, false) => ("Details and statistics redacted", format!(
+                        " on {at}: the detail rows and kept data of {}, and the column statistics of {}, were removed; records (which still bind their hashes), row hashes, counts and seal remain. Reason: ",
+                        named(&g.details), named(&g.statistics))),
+                };
                 html! {
-                    <p>
-                        <strong>{"Details redacted"}</strong>
-                        {format!(" on {} from {} {}: their detail rows and kept data were removed; records, row hashes, counts, statistics and seal remain. Reason: ",
-                            time(&r.at), if list.len() == 1 { "step" } else { "steps" }, names)}
-                        <bdi class="reason">{r.reason.clone()}</bdi>
-                    </p>
+                    <p><strong>{title}</strong>{words}<bdi class="reason">{g.redaction.reason.clone()}</bdi></p>
                 }
             }) }
         </div>
@@ -155,6 +194,9 @@ pub fn Timeline(props: &TimelineProps) -> Html {
                             <td><Link<Route> to={step_route(props.run.as_ref(), s.index)}>{s.name.clone()}</Link<Route>>
                                 if let Some(r) = &s.redacted {
                                     {" "}<span class="badge redacted" title={format!("redacted on {}: {}", time(&r.at), r.reason)}>{"details redacted"}</span>
+                                }
+                                if let Some(r) = &s.statistics_redacted {
+                                    {" "}<span class="badge redacted statistics" title={format!("statistics redacted on {}: {}", time(&r.at), r.reason)}>{"statistics redacted"}</span>
                                 }
                             </td>
                             <td class="num">{count(s.rows)}</td>

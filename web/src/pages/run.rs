@@ -1,6 +1,6 @@
 //! A run: its labels and status, the chain and seal checked in the browser with core, the
 //! steps timeline, and ways to trace a row or verify the run's bundle; for an admin token and
-//! an ended run, a way to redact the run's details.
+//! an ended run, a way to redact the run's details (and, if asked, its column statistics).
 
 use std::rc::Rc;
 
@@ -9,7 +9,7 @@ use pipeproof_core::bundle::RunInfo;
 use pipeproof_core::log::{self, TreeHead};
 use pipeproof_core::sign::{KeyHandover, Seal, keys_from, pick_key, verify_seal};
 use wasm_bindgen::JsCast;
-use web_sys::HtmlTextAreaElement;
+use web_sys::{HtmlInputElement, HtmlTextAreaElement};
 use yew::prelude::*;
 use yew_router::prelude::*;
 
@@ -249,19 +249,30 @@ fn steps_words(steps: &[u64]) -> String {
 
 /// What a redaction did, in words.
 fn redacted_words(r: &Redacted) -> String {
-    let mut out = if r.steps.is_empty() {
-        format!("Nothing was removed on {}", time(&r.at))
-    } else {
-        format!(
+    let mut out = match (r.steps.is_empty(), r.statistics.is_empty()) {
+        (true, true) => format!("Nothing was removed on {}.", time(&r.at)),
+        (true, false) => String::new(),
+        (false, _) => format!(
             "Redacted {} on {}: their detail rows and kept data were removed from the server \
-             ({}, {} bytes freed)",
+             ({}, {} bytes freed).",
             steps_words(&r.steps),
             time(&r.at),
             counted(r.blobs_removed, "file", "files"),
             count(r.bytes_freed)
-        )
+        ),
     };
-    out.push('.');
+    if !r.statistics.is_empty() {
+        let what = format!(
+            "the column statistics of {} were removed from the server (their records still bind \
+             their digest).",
+            steps_words(&r.statistics)
+        );
+        if out.is_empty() {
+            out = format!("Redacted on {}: {what}", time(&r.at));
+        } else {
+            out.push_str(&format!(" {}", capitalised(&what)));
+        }
+    }
     if !r.already.is_empty() {
         out.push_str(&format!(
             " {} had been redacted before, and {} its first redaction.",
@@ -300,8 +311,8 @@ struct RedactProps {
     on_done: Callback<Redacted>,
 }
 
-/// "Redact…": asks for a reason, says what will be removed and what stays, and redacts every
-/// step of the run once confirmed.
+/// "Redact…": asks for a reason and whether the column statistics go too, says what will be
+/// removed and what stays, and redacts every step of the run once confirmed.
 #[component]
 fn RedactControl(props: &RedactProps) -> Html {
     let client = use_session().client().expect("signed in");
@@ -310,6 +321,8 @@ fn RedactControl(props: &RedactProps) -> Html {
     let error = use_state(|| None::<ApiError>);
     // The reason as typed, kept here so that no render of the form loses it.
     let reason = use_state(String::new);
+    // Whether the column statistics are removed too.
+    let statistics = use_state(|| false);
     let reason_ref = use_node_ref();
     {
         let reason_ref = reason_ref.clone();
@@ -339,7 +352,14 @@ fn RedactControl(props: &RedactProps) -> Html {
             reason.set(e.target_unchecked_into::<HtmlTextAreaElement>().value());
         })
     };
+    let on_statistics = {
+        let statistics = statistics.clone();
+        Callback::from(move |e: Event| {
+            statistics.set(e.target_unchecked_into::<HtmlInputElement>().checked());
+        })
+    };
     let on_submit = {
+        let statistics = *statistics;
         let (open, busy, error, reason, reason_ref, id, on_done) = (
             open.clone(),
             busy.clone(),
@@ -376,6 +396,7 @@ fn RedactControl(props: &RedactProps) -> Html {
                 let body = RedactRun {
                     reason,
                     steps: None,
+                    statistics,
                 };
                 match client.redact(&id, &body).await {
                     Ok(done) => {
@@ -402,14 +423,32 @@ fn RedactControl(props: &RedactProps) -> Html {
             <h3 id="redact-h">{"Redact this run"}</h3>
             <p>{format!("Removes from the server, for all {}:", counted(props.steps as u64, "step", "steps"))}</p>
             <ul>
-                <li><strong>{"removed:"}</strong>{" the detail rows (added, removed and changed rows) and any kept copy of the step's data. This cannot be undone."}</li>
-                <li><strong>{"kept:"}</strong>{" the records and their hashes, row hashes, counts, schema and statistics, the seal and its log entry. The run still verifies, and its bundle lists the redacted steps."}</li>
+                if *statistics {
+                    <li><strong>{"removed:"}</strong>{" the detail rows (added, removed and changed rows), any kept copy of the step's data, and its column statistics (nulls, distinct count, minimum, maximum and mean of each column). This cannot be undone."}</li>
+                    <li><strong>{"kept:"}</strong>{" the records and their hashes (which still bind the statistics' digest), row hashes, counts and schema, the seal and its log entry. The run still verifies, and its bundle lists the redacted steps and statistics."}</li>
+                } else {
+                    <li><strong>{"removed:"}</strong>{" the detail rows (added, removed and changed rows) and any kept copy of the step's data. This cannot be undone."}</li>
+                    <li><strong>{"kept:"}</strong>{" the records and their hashes, row hashes, counts, schema and statistics, the seal and its log entry. The run still verifies, and its bundle lists the redacted steps."}</li>
+                }
             </ul>
-            <p class="muted">{"Steps redacted before keep their first redaction. Bundles exported before keep their details."}</p>
+            <p class="check">
+                <input type="checkbox" id="redact-statistics" checked={*statistics} onchange={on_statistics} disabled={*busy} />
+                {" "}<label for="redact-statistics">{"Also remove column statistics"}</label>
+            </p>
+            <p class="muted" id="redact-statistics-why">{"Each column's minimum and maximum are values of the data: for an erasure request, remove the statistics too. Their digest stays in the records, so the run still verifies."}</p>
+            <p class="muted">{ if *statistics {
+                "Steps redacted before keep their first redaction; their statistics, if still there, are removed now. Bundles exported before keep their details and statistics."
+            } else {
+                "Steps redacted before keep their first redaction. Bundles exported before keep their details."
+            } }</p>
             <label for="redact-reason">{"Reason (required: kept with each step and shown in the run's bundles)"}</label>
             <textarea id="redact-reason" rows="2" maxlength="1000" required=true ref={reason_ref} value={(*reason).clone()} oninput={on_input} placeholder="erasure request 2026-118" />
             <p class="actions">
-                <button type="submit" class="danger" disabled={*busy}>{ if *busy { "Redacting…" } else { "Remove the details and kept data" } }</button>
+                <button type="submit" class="danger" disabled={*busy}>{ match (*busy, *statistics) {
+                    (true, _) => "Redacting…",
+                    (false, false) => "Remove the details and kept data",
+                    (false, true) => "Remove the details, kept data and statistics",
+                } }</button>
                 <button type="button" class="secondary" onclick={on_cancel} disabled={*busy}>{"Cancel"}</button>
             </p>
             { for error_box }
@@ -601,6 +640,46 @@ mod tests {
             sealed_at: Some("2026-11-28T00:01:00Z".into()),
         };
         key.seal(&run, 1, Hash([1; 32])).unwrap()
+    }
+
+    fn redacted(steps: &[u64], statistics: &[u64], nothing: &[u64]) -> Redacted {
+        Redacted {
+            run_id: "r".into(),
+            at: "2026-11-28T00:03:00.5Z".into(),
+            steps: steps.to_vec(),
+            statistics: statistics.to_vec(),
+            already: Vec::new(),
+            nothing: nothing.to_vec(),
+            blobs_removed: 2,
+            bytes_freed: 1234,
+            blobs_pending: 0,
+        }
+    }
+
+    #[test]
+    fn a_redaction_says_what_it_removed() {
+        assert_eq!(
+            redacted_words(&redacted(&[1, 2], &[], &[0])),
+            "Redacted steps 1 and 2 on 2026-11-28 00:03:00Z: their detail rows and kept data \
+             were removed from the server (2 files, 1,234 bytes freed). Step 0 held nothing to \
+             remove (a first step stored without its data)."
+        );
+        assert_eq!(
+            redacted_words(&redacted(&[1, 2], &[0, 1, 2], &[])),
+            "Redacted steps 1 and 2 on 2026-11-28 00:03:00Z: their detail rows and kept data \
+             were removed from the server (2 files, 1,234 bytes freed). The column statistics of \
+             steps 0, 1 and 2 were removed from the server (their records still bind their \
+             digest)."
+        );
+        assert_eq!(
+            redacted_words(&redacted(&[], &[0], &[])),
+            "Redacted on 2026-11-28 00:03:00Z: the column statistics of step 0 were removed from \
+             the server (their records still bind their digest)."
+        );
+        assert_eq!(
+            redacted_words(&redacted(&[], &[], &[])),
+            "Nothing was removed on 2026-11-28 00:03:00Z."
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! A step's diff from the server: the summary, the schema, the statistics side by side and
 //! the paged detail rows; for a run's first step, which has no diff, its schema and
 //! statistics. A step whose details were redacted says so, when and why, where its detail
-//! rows would be, and asks the server for none of them.
+//! rows would be, and asks the server for none of them; one whose statistics were redacted
+//! says so where its statistics would be.
 
 use pipeproof_core::api::{Column, Redaction, Step};
 use pipeproof_core::stats::ColumnStats;
@@ -10,7 +11,9 @@ use yew_router::prelude::*;
 
 use crate::app::Route;
 use crate::components::details::{DetailSource, DetailsTable};
-use crate::components::diff_view::{DiffSummaryView, StatsRow, StatsTable};
+use crate::components::diff_view::{
+    DiffSummaryView, StatsRow, StatsTable, statistics_redacted_notice,
+};
 use crate::components::signin::RequireSession;
 use crate::components::status::{ErrorBox, Loading};
 use crate::fetch::{FetchState, use_fetch};
@@ -58,6 +61,12 @@ pub struct StepBodyProps {
     /// When and why the step's details and kept data were removed, if they were.
     #[prop_or_default]
     pub redacted: Option<Redaction>,
+    /// When and why the step's column statistics were removed, if they were.
+    #[prop_or_default]
+    pub statistics_redacted: Option<Redaction>,
+    /// Whether the previous step's column statistics were removed (the diff's "before").
+    #[prop_or_default]
+    pub before_statistics_redacted: bool,
     /// Whether the step is shown from a bundle (which was written without the redacted rows)
     /// rather than from the server.
     #[prop_or_default]
@@ -65,18 +74,25 @@ pub struct StepBodyProps {
 }
 
 /// Where a redacted step's detail rows would be: that they were removed, when and why, and
-/// what remains to prove the step.
-fn redaction_notice(r: &Redaction, from_bundle: bool, first: bool) -> Html {
+/// what remains to prove the step (its statistics too, unless `statistics_gone`).
+fn redaction_notice(r: &Redaction, from_bundle: bool, first: bool, statistics_gone: bool) -> Html {
     let what = if first {
         "Any copy of this step's data the server kept"
     } else {
         "The added, removed and changed rows of this step, and any copy of its data the server kept,"
     };
-    let stays = if first {
-        "Its record, row hashes, schema and statistics, and the run's seal, remain."
+    let kept = if statistics_gone {
+        "schema"
     } else {
-        "Its record (which still binds the rows' hash), row hashes, the counts above, its schema \
-         and statistics, and the run's seal, remain."
+        "schema and statistics"
+    };
+    let stays = if first {
+        format!("Its record, row hashes, {kept}, and the run's seal, remain.")
+    } else {
+        format!(
+            "Its record (which still binds the rows' hash), row hashes, the counts above, its \
+             {kept}, and the run's seal, remain."
+        )
     };
     html! {
         <section aria-labelledby="redacted-h" class="redacted-box" id="redacted">
@@ -88,8 +104,14 @@ fn redaction_notice(r: &Redaction, from_bundle: bool, first: bool) -> Html {
 }
 
 /// A step on its own (a run's first step, which has no diff): its columns with their types,
-/// then their statistics in the same table as a diff's, with one side.
-fn own_schema_and_stats(schema: &[Column], stats: &[ColumnStats]) -> Html {
+/// then their statistics in the same table as a diff's, with one side (or, once a redaction
+/// removed them, the note saying so).
+fn own_schema_and_stats(
+    schema: &[Column],
+    stats: &[ColumnStats],
+    redacted: Option<&Redaction>,
+    from_bundle: bool,
+) -> Html {
     let rows: Vec<StatsRow> = stats
         .iter()
         .enumerate()
@@ -114,14 +136,18 @@ fn own_schema_and_stats(schema: &[Column], stats: &[ColumnStats]) -> Html {
             </table>
             </div>
         </section>
-        <section aria-labelledby="stats-h">
-            <h2 id="stats-h">{"Statistics"}</h2>
-            if rows.is_empty() {
-                <p class="muted">{"No statistics were recorded for this step."}</p>
-            } else {
-                <StatsTable sides={vec![AttrValue::from("This step")]} {rows} />
-            }
-        </section>
+        if let Some(r) = redacted {
+            { statistics_redacted_notice(r, from_bundle, "Statistics") }
+        } else {
+            <section aria-labelledby="stats-h">
+                <h2 id="stats-h">{"Statistics"}</h2>
+                if rows.is_empty() {
+                    <p class="muted">{"No statistics were recorded for this step."}</p>
+                } else {
+                    <StatsTable sides={vec![AttrValue::from("This step")]} {rows} />
+                }
+            </section>
+        }
     </> }
 }
 
@@ -138,14 +164,19 @@ pub fn StepBody(props: &StepBodyProps) -> Html {
         </dl>
         { match &props.diff {
             None => html! { <>
-                <p>{"This is the run's first step: there is nothing before it to diff against. These are its columns and statistics as recorded."}</p>
-                { own_schema_and_stats(&props.schema, &props.stats) }
-                { for props.redacted.as_ref().map(|r| redaction_notice(r, props.from_bundle, true)) }
+                <p>{ if props.statistics_redacted.is_some() {
+                    "This is the run's first step: there is nothing before it to diff against. These are its columns as recorded; a redaction removed its statistics."
+                } else {
+                    "This is the run's first step: there is nothing before it to diff against. These are its columns and statistics as recorded."
+                } }</p>
+                { own_schema_and_stats(&props.schema, &props.stats, props.statistics_redacted.as_ref(), props.from_bundle) }
+                { for props.redacted.as_ref().map(|r| redaction_notice(r, props.from_bundle, true, props.statistics_redacted.is_some())) }
             </> },
             Some(d) => html! { <>
-                <DiffSummaryView summary={d.clone()} />
+                <DiffSummaryView summary={d.clone()} statistics_redacted={props.statistics_redacted.clone()}
+                    before_redacted={props.before_statistics_redacted} from_bundle={props.from_bundle} />
                 { match (&props.details, &props.redacted) {
-                    (_, Some(r)) => redaction_notice(r, props.from_bundle, false),
+                    (_, Some(r)) => redaction_notice(r, props.from_bundle, false, props.statistics_redacted.is_some()),
                     // Keyed by the step, so that moving to another step starts its details
                     // afresh rather than on the page, column and search left on this one.
                     (Some(source), None) => html! { <DetailsTable key={props.hash.to_string()} source={source.clone()} key_columns={props.key_columns.clone()} columns={d.compared_columns.clone()}
@@ -190,8 +221,13 @@ fn StepView(props: &StepProps) -> Html {
                     schema,
                     stats,
                     redacted,
+                    statistics_redacted,
                     ..
                 } = s;
+                let before_statistics_redacted = (props.index as usize)
+                    .checked_sub(1)
+                    .and_then(|i| d.steps.get(i))
+                    .is_some_and(|p| p.statistics_redacted.is_some());
                 // A redacted step's details answer 410: none are asked for.
                 let details = (diff.is_some() && redacted.is_none()).then(|| DetailSource::Api {
                     client: client.clone(),
@@ -211,7 +247,7 @@ fn StepView(props: &StepProps) -> Html {
                     </p>
                     <StepBody index={props.index} name={record.step.clone()} rows={record.rows} created_at={record.created_at.clone()}
                         hash={hash.to_hex()} key_columns={record.key.clone()} schema={schema.clone()} stats={stats.clone()} diff={diff.clone()}
-                        {details} redacted={redacted.clone()} />
+                        {details} redacted={redacted.clone()} statistics_redacted={statistics_redacted.clone()} {before_statistics_redacted} />
                 </> }
             }
         },

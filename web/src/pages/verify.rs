@@ -383,7 +383,9 @@ pub fn BundleStepPage(props: &BundleStepProps) -> Html {
             </p>
             <StepBody index={s.index} name={s.name.clone()} rows={s.rows} created_at={s.created_at.clone()} hash={s.hash.clone()}
                 key_columns={s.key.clone()} schema={s.schema.clone()} stats={s.stats.clone()} diff={s.diff.clone()} details={l.details.get(i).cloned().flatten().map(DetailSource::Bundle)}
-                redacted={s.redacted.clone()} from_bundle=true />
+                redacted={s.redacted.clone()} statistics_redacted={s.statistics_redacted.clone()}
+                before_statistics_redacted={i.checked_sub(1).and_then(|p| l.steps.get(p)).is_some_and(|p| p.statistics_redacted.is_some())}
+                from_bundle=true />
         </main>
     }
 }
