@@ -152,11 +152,13 @@ fn redacted_bundle() -> Bundle {
     b
 }
 
-/// [`redacted_bundle`] with the statistics of steps 0 and 1 redacted too (an erasure).
+/// [`redacted_bundle`] with the statistics of steps 0 and 1 redacted too (an erasure):
+/// theirs, and those of the diff summaries that hold them (of steps 1 and 2).
 fn statistics_redacted_bundle() -> Bundle {
     let mut b = redacted_bundle();
     for i in [0, 1] {
         b.steps[i].stats.clear();
+        b.steps[i + 1].diff.as_mut().unwrap().stats.clear();
     }
     b.manifest.statistics_redacted = [0, 1]
         .map(|step| RedactedStep {
@@ -334,6 +336,22 @@ both! {
             );
         }
         assert_eq!(statistics(2), "statistics match the record");
+        let summary = |step: usize| {
+            let step = format!("{step} {}", b.manifest.records[step].step);
+            r.checks
+                .iter()
+                .find(|c| c.name == "diff summary" && c.step.as_deref() == Some(step.as_str()))
+                .unwrap()
+                .detail
+                .clone()
+        };
+        assert!(
+            summary(1).starts_with("its statistics were redacted with step 1's at")
+                && summary(1).contains("the rest of it (changes per column, schema diff) is bound by nothing"),
+            "{}",
+            summary(1)
+        );
+        assert!(summary(2).starts_with("its statistics were redacted with step 1's"), "{}", summary(2));
         let listed = r.checks.iter().find(|c| c.name == "redactions").unwrap();
         assert!(
             listed.detail.contains(
@@ -398,6 +416,15 @@ both! {
         in_memory.steps[1].details = None;
         let f = failed(&pipeproof_core::bundle::verify(&in_memory, None, None));
         assert!(f.iter().any(|f| f.starts_with("statistics [1 ") && f.contains("yet the bundle holds them")), "{f:?}");
+        // A summary's statistics changed, or removed with no step's statistics listed.
+        let mut changed = statistics_redacted_bundle();
+        changed.steps[2].diff.as_mut().unwrap().stats = make_bundle().steps[1].diff.clone().unwrap().stats;
+        let f = failed(&verified(&changed));
+        assert!(f.iter().any(|f| f.starts_with("diff summary [2 ") && f.contains("summary hashes to")), "{f:?}");
+        let mut unlisted = make_bundle();
+        unlisted.steps[2].diff.as_mut().unwrap().stats.clear();
+        let f = failed(&verified(&unlisted));
+        assert!(f.iter().any(|f| f.starts_with("diff summary [2 ") && f.contains("summary hashes to")), "{f:?}");
         // Listed under v2; one past the last step, twice, out of order, control characters.
         let mut v2 = statistics_redacted_bundle();
         v2.manifest.spec = BUNDLE_SPEC_V2.into();

@@ -349,7 +349,14 @@ fn statistics_are_redacted_when_asked_and_the_bundle_still_verifies() {
     assert_eq!(first["stats"], json!([]));
     assert_eq!(first["statistics_redacted"]["reason"], "erasure 7");
     assert!(first.get("redacted").is_none(), "{first}");
-    assert!(step(&id, 1)["statistics_redacted"].is_null());
+    // The next step's summary held them (its "before" side): they went from it too.
+    let second = step(&id, 1);
+    assert!(second["statistics_redacted"].is_null());
+    assert_eq!(second["diff"]["stats"], json!([]), "{second}");
+    assert!(!second["stats"].as_array().unwrap().is_empty());
+    assert!(!step(&id, 2)["diff"]["stats"].as_array().unwrap().is_empty());
+    let r = get(&a, &format!("/api/v1/runs/{id}/steps/1/diff"), Some(ADMIN));
+    assert_eq!(r.json()["stats"], json!([]), "{}", r.text());
 
     // The rest, details and statistics; then nothing is left.
     let done = redact(

@@ -470,7 +470,8 @@ pub fn redact_steps(
 }
 
 /// Removes the column statistics of steps of a run (those not removed yet): the stored step
-/// keeps none, and says when and why. Returns the indices done.
+/// keeps none, and says when and why; nor do the diff summaries that hold them (the step's
+/// own, and the next step's, whose `before` side they are). Returns the indices done.
 pub fn redact_statistics(
     tx: &Transaction<'_>,
     run_id: &str,
@@ -491,6 +492,9 @@ pub fn redact_statistics(
         let Some(stored) = stored else { continue };
         let mut step: Step = json(stored)?;
         step.stats.clear();
+        if let Some(d) = &mut step.diff {
+            d.stats.clear();
+        }
         tx.execute(
             "UPDATE steps SET step = ?3, statistics_redacted_at = ?4,
                 statistics_redaction_reason = ?5
@@ -503,6 +507,27 @@ pub fn redact_statistics(
                 reason
             ],
         )?;
+        let next: Option<String> = tx
+            .query_row(
+                "SELECT step FROM steps WHERE run_id = ?1 AND idx = ?2",
+                params![run_id, index as i64 + 1],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(next) = next {
+            let mut next: Step = json(next)?;
+            if let Some(d) = next.diff.as_mut().filter(|d| !d.stats.is_empty()) {
+                d.stats.clear();
+                tx.execute(
+                    "UPDATE steps SET step = ?3 WHERE run_id = ?1 AND idx = ?2",
+                    params![
+                        run_id,
+                        index as i64 + 1,
+                        serde_json::to_string(&next).expect("steps serialise")
+                    ],
+                )?;
+            }
+        }
         done.push(index);
     }
     Ok(done)

@@ -18,10 +18,13 @@ pub struct SummaryProps {
     /// stands where the statistics before and after would be.
     #[prop_or_default]
     pub statistics_redacted: Option<Redaction>,
-    /// Whether a redaction removed the previous step's statistics (the "before" side): only
-    /// the step's own are shown then.
+    /// Whether a redaction removed the previous step's statistics (the "before" side): the
+    /// summary then holds none (they went from it too), and only the step's own are shown.
     #[prop_or_default]
     pub before_redacted: bool,
+    /// The step's own statistics, by column: shown when `before_redacted`.
+    #[prop_or_default]
+    pub own_stats: Vec<StatsRow>,
     /// Whether the step is shown from a bundle rather than from the server.
     #[prop_or_default]
     pub from_bundle: bool,
@@ -184,8 +187,7 @@ pub fn DiffSummaryView(props: &SummaryProps) -> Html {
             <section aria-labelledby="stats-h">
                 <h2 id="stats-h">{"Statistics after"}</h2>
                 <p class="muted" id="before-statistics-redacted">{"The previous step's statistics were removed by a redaction: only this step's are shown."}</p>
-                <StatsTable sides={vec![AttrValue::from("After")]}
-                    rows={d.stats.iter().filter(|p| p.after.is_some()).map(|p| StatsRow { name: p.name.clone(), sides: vec![p.after.clone()] }).collect::<Vec<_>>()} />
+                <StatsTable sides={vec![AttrValue::from("After")]} rows={props.own_stats.clone()} />
             </section>
         } else {
             <section aria-labelledby="stats-h">

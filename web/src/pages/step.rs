@@ -106,13 +106,9 @@ fn redaction_notice(r: &Redaction, from_bundle: bool, first: bool, statistics_go
 /// A step on its own (a run's first step, which has no diff): its columns with their types,
 /// then their statistics in the same table as a diff's, with one side (or, once a redaction
 /// removed them, the note saying so).
-fn own_schema_and_stats(
-    schema: &[Column],
-    stats: &[ColumnStats],
-    redacted: Option<&Redaction>,
-    from_bundle: bool,
-) -> Html {
-    let rows: Vec<StatsRow> = stats
+/// A step's own statistics, a row per column, named by its schema.
+fn own_stats(schema: &[Column], stats: &[ColumnStats]) -> Vec<StatsRow> {
+    stats
         .iter()
         .enumerate()
         .map(|(i, s)| StatsRow {
@@ -121,7 +117,16 @@ fn own_schema_and_stats(
                 .map_or_else(|| format!("column {i}"), |c| c.name.clone()),
             sides: vec![Some(s.clone())],
         })
-        .collect();
+        .collect()
+}
+
+fn own_schema_and_stats(
+    schema: &[Column],
+    stats: &[ColumnStats],
+    redacted: Option<&Redaction>,
+    from_bundle: bool,
+) -> Html {
+    let rows = own_stats(schema, stats);
     html! { <>
         <section aria-labelledby="schema-h">
             <h2 id="schema-h">{"Schema"}</h2>
@@ -174,7 +179,8 @@ pub fn StepBody(props: &StepBodyProps) -> Html {
             </> },
             Some(d) => html! { <>
                 <DiffSummaryView summary={d.clone()} statistics_redacted={props.statistics_redacted.clone()}
-                    before_redacted={props.before_statistics_redacted} from_bundle={props.from_bundle} />
+                    before_redacted={props.before_statistics_redacted} own_stats={own_stats(&props.schema, &props.stats)}
+                    from_bundle={props.from_bundle} />
                 { match (&props.details, &props.redacted) {
                     (_, Some(r)) => redaction_notice(r, props.from_bundle, false, props.statistics_redacted.is_some()),
                     // Keyed by the step, so that moving to another step starts its details
