@@ -365,6 +365,15 @@ impl Manifest {
     pub fn statistics_redaction(&self, i: usize) -> Option<&RedactedStep> {
         (self.statistics_redacted.iter()).find(|r| r.step == i as u64)
     }
+
+    /// For a step with a diff: the redaction of statistics its summary held (its own, or
+    /// the previous step's, its `before` side), when the manifest lists one. The bundle then
+    /// holds no `diff.json` for the step: a summary without them would no longer hash to
+    /// what its record binds, and nothing would bind what it says.
+    pub fn summary_redaction(&self, i: usize) -> Option<&RedactedStep> {
+        (self.statistics_redaction(i))
+            .or_else(|| i.checked_sub(1).and_then(|p| self.statistics_redaction(p)))
+    }
 }
 
 /// A step of [`Manifest::redacted`] or [`Manifest::statistics_redacted`].
@@ -637,7 +646,9 @@ impl<W: Write + Seek> BundleWriter<W> {
                 "step {i}: statistics given, but the manifest lists them as redacted"
             )));
         }
-        if let Some(d) = diff {
+        let summary_redacted =
+            (self.no_statistics.iter()).any(|&s| s == i as u64 || s + 1 == i as u64);
+        if let Some(d) = diff.filter(|_| !summary_redacted) {
             self.put_bytes(member(i, "diff.json"), &record::canonical_json(d))?;
         }
         if let Some(d) = details {
@@ -1388,39 +1399,50 @@ impl<'a> Verifier<'a> {
         // Diff summary: bound by the record, and its counts recomputed from the row tables.
         match (diff, rec.diff_summary_hash) {
             (None, None) => {}
+            // A summary holds the statistics of both its sides: it goes with either step's.
+            (None, Some(_)) if self.manifest.summary_redaction(i).is_some() => {
+                let r = self.manifest.summary_redaction(i).expect("listed");
+                self.report.check(
+                    "diff summary",
+                    rec_ref,
+                    true,
+                    format!(
+                        "not in the bundle: it held the statistics of step {}, redacted at {} \
+                         ({}), the manifest says; the record keeps its hash. Its counts cannot \
+                         be checked without it",
+                        r.step, r.at, r.reason
+                    ),
+                );
+            }
+            (Some(_), Some(_)) if self.manifest.summary_redaction(i).is_some() => {
+                let r = self.manifest.summary_redaction(i).expect("listed");
+                self.report.check(
+                    "diff summary",
+                    rec_ref,
+                    false,
+                    format!(
+                        "the manifest says it held the statistics of step {}, redacted at {}, \
+                         yet the bundle holds it",
+                        r.step, r.at
+                    ),
+                );
+            }
             (Some(d), Some(h)) => {
                 let got = diff_summary_hash(d);
-                // A summary holds the statistics of both its sides: they go with either
-                // step's statistics, and the summary's hash cannot be recomputed then.
-                let without_statistics = (d.stats.is_empty())
-                    .then(|| {
-                        let m = self.manifest;
-                        m.statistics_redaction(i)
-                            .or_else(|| i.checked_sub(1).and_then(|p| m.statistics_redaction(p)))
-                    })
-                    .flatten();
-                let (passed, detail) = match without_statistics {
-                    _ if got == h => (true, "summary matches the record".into()),
-                    Some(r) => (
-                        true,
-                        format!(
-                            "its statistics were redacted with step {}'s at {} ({}), the manifest \
-                             says, so its hash cannot be recomputed: its counts are checked \
-                             against the row tables (diff counts), the rest of it (changes per \
-                             column, schema diff) is bound by nothing any more",
-                            r.step, r.at, r.reason
-                        ),
-                    ),
-                    None => (
-                        false,
+                self.report.check(
+                    "diff summary",
+                    rec_ref,
+                    got == h,
+                    if got == h {
+                        "summary matches the record".into()
+                    } else {
                         format!(
                             "summary hashes to {}, record says {}",
                             short(&got),
                             short(&h)
-                        ),
-                    ),
-                };
-                self.report.check("diff summary", rec_ref, passed, detail);
+                        )
+                    },
+                );
                 if i > 0 {
                     let (passed, detail) =
                         recount(&self.prev_sorted, &sorted, d, &records[i - 1], rec);

@@ -153,12 +153,12 @@ fn redacted_bundle() -> Bundle {
 }
 
 /// [`redacted_bundle`] with the statistics of steps 0 and 1 redacted too (an erasure):
-/// theirs, and those of the diff summaries that hold them (of steps 1 and 2).
+/// theirs, and the diff summaries that hold them (of steps 1 and 2) are not in the bundle.
 fn statistics_redacted_bundle() -> Bundle {
     let mut b = redacted_bundle();
     for i in [0, 1] {
         b.steps[i].stats.clear();
-        b.steps[i + 1].diff.as_mut().unwrap().stats.clear();
+        b.steps[i + 1].diff = None;
     }
     b.manifest.statistics_redacted = [0, 1]
         .map(|step| RedactedStep {
@@ -345,13 +345,18 @@ both! {
                 .detail
                 .clone()
         };
-        assert!(
-            summary(1).starts_with("its statistics were redacted with step 1's at")
-                && summary(1).contains("the rest of it (changes per column, schema diff) is bound by nothing"),
-            "{}",
-            summary(1)
+        assert_eq!(
+            summary(1),
+            "not in the bundle: it held the statistics of step 1, redacted at \
+             2026-11-28T09:00:00.000Z (erasure request 43), the manifest says; the record keeps \
+             its hash. Its counts cannot be checked without it"
         );
-        assert!(summary(2).starts_with("its statistics were redacted with step 1's"), "{}", summary(2));
+        assert!(summary(2).starts_with("not in the bundle: it held the statistics of step 1,"), "{}", summary(2));
+        assert!(!r.checks.iter().any(|c| c.name == "diff counts"), "no counts without summaries");
+        // A summary given for such a step is not written: its statistics would be in it.
+        let mut given = statistics_redacted_bundle();
+        given.steps[2].diff = make_bundle().steps[2].diff.clone();
+        assert_eq!(given.write().unwrap(), bytes);
         let listed = r.checks.iter().find(|c| c.name == "redactions").unwrap();
         assert!(
             listed.detail.contains(
@@ -366,6 +371,7 @@ both! {
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         assert!(!names.contains(&"steps/00000/stats.json") && !names.contains(&"steps/00001/stats.json"));
         assert!(names.contains(&"steps/00002/stats.json"), "{names:?}");
+        assert!(!names.contains(&"steps/00001/diff.json") && !names.contains(&"steps/00002/diff.json"));
         let read = Bundle::read(&bytes).unwrap();
         assert_eq!(read.manifest.statistics_redacted, b.manifest.statistics_redacted);
         assert!(read.steps[0].stats.is_empty() && !read.steps[2].stats.is_empty());
@@ -416,15 +422,19 @@ both! {
         in_memory.steps[1].details = None;
         let f = failed(&pipeproof_core::bundle::verify(&in_memory, None, None));
         assert!(f.iter().any(|f| f.starts_with("statistics [1 ") && f.contains("yet the bundle holds them")), "{f:?}");
-        // A summary's statistics changed, or removed with no step's statistics listed.
-        let mut changed = statistics_redacted_bundle();
-        changed.steps[2].diff.as_mut().unwrap().stats = make_bundle().steps[1].diff.clone().unwrap().stats;
-        let f = failed(&verified(&changed));
-        assert!(f.iter().any(|f| f.starts_with("diff summary [2 ") && f.contains("summary hashes to")), "{f:?}");
+        // A summary kept (and so, unbound, anything it says) for a step whose statistics it
+        // held; a summary removed with no statistics listed.
+        let mut forged = statistics_redacted_bundle();
+        let mut d = make_bundle().steps[2].diff.clone().unwrap();
+        d.stats.clear();
+        d.changed += 5;
+        forged.steps[2].diff = Some(d);
+        let f = failed(&pipeproof_core::bundle::verify(&forged, None, None));
+        assert!(f.iter().any(|f| f.starts_with("diff summary [2 ") && f.contains("yet the bundle holds it")), "{f:?}");
         let mut unlisted = make_bundle();
-        unlisted.steps[2].diff.as_mut().unwrap().stats.clear();
+        unlisted.steps[2].diff = None;
         let f = failed(&verified(&unlisted));
-        assert!(f.iter().any(|f| f.starts_with("diff summary [2 ") && f.contains("summary hashes to")), "{f:?}");
+        assert!(f.iter().any(|f| f.starts_with("diff summary [2 ") && f.contains("disagree on whether there is a diff")), "{f:?}");
         // Listed under v2; one past the last step, twice, out of order, control characters.
         let mut v2 = statistics_redacted_bundle();
         v2.manifest.spec = BUNDLE_SPEC_V2.into();

@@ -762,6 +762,10 @@ async function main() {
     check(/before this bundle was written: the bundle does not hold them/.test(text) && text.includes(statsReason)
       && await p.locator('table.stats').count() === 0,
       `the bundle's step says its statistics were removed, with no empty table: ${text.replace(/\s+/g, ' ')}`);
+    const summaryNote = await p.locator('#summary-not-in-bundle').innerText();
+    check(/diff summary is not in this bundle: it held column statistics/.test(summaryNote)
+      && await p.locator('table.counts, .counts').count() === 0,
+      `the bundle's step says its diff summary, which held them, is not in the bundle: ${summaryNote}`);
     await p.screenshot({ path: join(shots, '17-bundle-step-statistics-redacted.png'), fullPage: true });
     await p.close();
     currentPage = page;

@@ -92,15 +92,23 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE steps ADD COLUMN statistics_redaction_reason TEXT;",
 ];
 
-/// Opens a connection with the store's settings: WAL, synchronous=FULL, foreign keys, and
-/// a busy timeout so that the CLI and the server can share the file.
+/// Opens a connection with the store's settings: WAL, synchronous=FULL, foreign keys,
+/// secure_delete (what a redaction overwrites or deletes is zeroed in the file, not left in
+/// its free pages), and a busy timeout so that the CLI and the server can share the file.
 pub fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
     Ok(conn)
+}
+
+/// Copies the write-ahead log into the database and empties it, where no reader holds it
+/// (else as far as it can): the old versions of pages a redaction rewrote go from the log.
+pub fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
 }
 
 /// Brings the schema up to date; fails on a store written by a newer version.

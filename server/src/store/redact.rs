@@ -134,6 +134,11 @@ pub fn redact_run(store: &Store, run_id: &str, req: &RedactRun) -> Result<Redact
             tx.commit()?;
             Ok((marked, stats))
         })?;
+        // The rows' earlier versions out of the write-ahead log (best effort: a reader may
+        // hold it; the next checkpoint takes them).
+        if let Err(e) = store.write(|c| db::checkpoint(c)) {
+            tracing::warn!(error = %e.detail, "the log of the database was not emptied after a redaction");
+        }
         // Done meanwhile by another redaction of the run.
         done.already.extend(
             (chosen.iter().chain(&statistics))

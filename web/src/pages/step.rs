@@ -90,7 +90,7 @@ fn redaction_notice(r: &Redaction, from_bundle: bool, first: bool, statistics_go
         format!("Its record, row hashes, {kept}, and the run's seal, remain.")
     } else {
         format!(
-            "Its record (which still binds the rows' hash), row hashes, the counts above, its \
+            "Its record (which still binds the rows' hash), row hashes, its diff counts, its \
              {kept}, and the run's seal, remain."
         )
     };
@@ -168,6 +168,13 @@ pub fn StepBody(props: &StepBodyProps) -> Html {
             <div><dt>{"Record"}</dt><dd><code title={props.hash.clone()}>{short(&props.hash)}</code></dd></div>
         </dl>
         { match &props.diff {
+            // A later step without its summary: a bundle leaves out a summary that held
+            // statistics a redaction removed (its own, or the previous step's).
+            None if props.index > 0 => html! { <>
+                <p id="summary-not-in-bundle">{"This step's diff summary is not in this bundle: it held column statistics (this step's or the previous step's) that a redaction removed, so its counts are not shown. Its record still binds the summary's hash."}</p>
+                { own_schema_and_stats(&props.schema, &props.stats, props.statistics_redacted.as_ref(), props.from_bundle) }
+                { for props.redacted.as_ref().map(|r| redaction_notice(r, props.from_bundle, false, props.statistics_redacted.is_some())) }
+            </> },
             None => html! { <>
                 <p>{ if props.statistics_redacted.is_some() {
                     "This is the run's first step: there is nothing before it to diff against. These are its columns as recorded; a redaction removed its statistics."
