@@ -363,7 +363,7 @@ impl Manifest {
 
     /// The redaction of step `i`'s statistics, when the manifest lists one.
     pub fn statistics_redaction(&self, i: usize) -> Option<&RedactedStep> {
-        (self.statistics_redacted.iter()).find(|r| r.step == i as u64)
+        statistics_redaction_in(&self.statistics_redacted, i)
     }
 
     /// For a step with a diff: the redaction of statistics its summary held (its own, or
@@ -371,9 +371,21 @@ impl Manifest {
     /// holds no `diff.json` for the step: a summary without them would no longer hash to
     /// what its record binds, and nothing would bind what it says.
     pub fn summary_redaction(&self, i: usize) -> Option<&RedactedStep> {
-        (self.statistics_redaction(i))
-            .or_else(|| i.checked_sub(1).and_then(|p| self.statistics_redaction(p)))
+        summary_redaction_in(&self.statistics_redacted, i)
     }
+}
+
+/// [`Manifest::statistics_redaction`] in a list of statistics redactions.
+fn statistics_redaction_in(list: &[RedactedStep], i: usize) -> Option<&RedactedStep> {
+    list.iter().find(|r| r.step == i as u64)
+}
+
+/// [`Manifest::summary_redaction`] in a list of statistics redactions.
+fn summary_redaction_in(list: &[RedactedStep], i: usize) -> Option<&RedactedStep> {
+    (statistics_redaction_in(list, i)).or_else(|| {
+        i.checked_sub(1)
+            .and_then(|p| statistics_redaction_in(list, p))
+    })
 }
 
 /// A step of [`Manifest::redacted`] or [`Manifest::statistics_redacted`].
@@ -556,8 +568,9 @@ pub struct BundleWriter<W: Write + Seek> {
     zip: zip::ZipWriter<Output<W>>,
     steps: usize,
     records: usize,
-    /// The steps the manifest lists with their statistics redacted: written without them.
-    no_statistics: Vec<u64>,
+    /// The manifest's statistics redactions: those steps are written without statistics,
+    /// and they and the next ones without their diff summaries.
+    statistics_redacted: Vec<RedactedStep>,
 }
 
 /// A step's row table for [`BundleWriter::step`]: the table, or its encoding as
@@ -582,11 +595,7 @@ impl<W: Write + Seek> BundleWriter<W> {
             zip: zip::ZipWriter::new(Output::new(out)),
             steps: 0,
             records: manifest.records.len(),
-            no_statistics: manifest
-                .statistics_redacted
-                .iter()
-                .map(|r| r.step)
-                .collect(),
+            statistics_redacted: manifest.statistics_redacted.clone(),
         };
         w.put_bytes("manifest.json".into(), &record::canonical_json(manifest))?;
         Ok(w)
@@ -639,15 +648,14 @@ impl<W: Write + Seek> BundleWriter<W> {
                 }
             }
         }
-        if !self.no_statistics.contains(&(i as u64)) {
+        if statistics_redaction_in(&self.statistics_redacted, i).is_none() {
             self.put_bytes(member(i, "stats.json"), &record::canonical_json(&stats))?;
         } else if !stats.is_empty() {
             return Err(Error::Verification(format!(
                 "step {i}: statistics given, but the manifest lists them as redacted"
             )));
         }
-        let summary_redacted =
-            (self.no_statistics.iter()).any(|&s| s == i as u64 || s + 1 == i as u64);
+        let summary_redacted = summary_redaction_in(&self.statistics_redacted, i).is_some();
         if let Some(d) = diff.filter(|_| !summary_redacted) {
             self.put_bytes(member(i, "diff.json"), &record::canonical_json(d))?;
         }
