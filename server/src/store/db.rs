@@ -97,7 +97,7 @@ const MIGRATIONS: &[&str] = &[
 /// its free pages), and a busy timeout so that the CLI and the server can share the file.
 pub fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -105,10 +105,21 @@ pub fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// Copies the write-ahead log into the database and empties it, where no reader holds it
-/// (else as far as it can): the old versions of pages a redaction rewrote go from the log.
-pub fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+/// How long a connection waits for another's lock on the database.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Copies the write-ahead log into the database and empties it, so that the old versions
+/// of pages a redaction rewrote go from the log; true when it was emptied. A reader whose
+/// snapshot is older (a `backup` or `check` reading) keeps the log as it is: then this
+/// copies what it can and returns false at once, rather than waiting out the busy timeout
+/// with the store's writer (writes would wait as long).
+pub fn checkpoint(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.busy_timeout(std::time::Duration::ZERO)?;
+    let busy = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        r.get::<_, i64>(0)
+    });
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(busy? == 0)
 }
 
 /// Brings the schema up to date; fails on a store written by a newer version.
@@ -900,6 +911,37 @@ mod tests {
     use super::*;
     use pipeproof_core::bundle::RunInfo;
     use pipeproof_core::sign::KeyPair;
+
+    #[test]
+    fn a_checkpoint_empties_the_log_unless_an_older_snapshot_holds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.sqlite");
+        let wal = dir.path().join("t.sqlite-wal");
+        let writer = open(&path).unwrap();
+        writer
+            .execute_batch("CREATE TABLE t (v TEXT); INSERT INTO t VALUES ('old value');")
+            .unwrap();
+        // A reader's snapshot taken before the write that a checkpoint should clear.
+        let reader = open(&path).unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let seen: String = reader
+            .query_row("SELECT v FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(seen, "old value");
+        writer.execute("UPDATE t SET v = 'redacted'", []).unwrap();
+        assert!(
+            !checkpoint(&writer).unwrap(),
+            "the older snapshot keeps the log"
+        );
+        assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+        let timeout: i64 = writer
+            .pragma_query_value(None, "busy_timeout", |r| r.get(0))
+            .unwrap();
+        assert_eq!(timeout, BUSY_TIMEOUT.as_millis() as i64, "restored");
+        reader.execute_batch("COMMIT").unwrap();
+        assert!(checkpoint(&writer).unwrap(), "no reader: emptied");
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+    }
 
     fn run(id: &str) -> Run {
         Run {
