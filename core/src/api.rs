@@ -362,7 +362,9 @@ pub struct DetailPage {
 pub enum TraceState {
     /// The row first appears here (or this is the first step and it is present).
     Added,
-    /// The row is in this step and the previous one, unchanged.
+    /// The row is in this step and the previous one, with no cell the step's diff counts as
+    /// changed (its hash differs where a column was added, removed or ignored, or where
+    /// floats are equal only within the tolerances).
     Unchanged,
     /// The row is in both, with changed cells.
     Changed,

@@ -221,6 +221,18 @@ impl DiffSummary {
         self.is_same_ignoring(&[])
     }
 
+    /// True when a matched row whose row hash differs between the sides is a row this diff
+    /// counts as changed; `columns` is the after table's number of columns. So it is when
+    /// the diff compared every column but the key's (none added, removed or ignored) and no
+    /// row was equal only within the tolerances: a row hash then differs only where a
+    /// compared cell does. Otherwise a row can be unchanged to the diff with another hash.
+    pub fn row_hash_difference_is_a_change(&self, columns: usize) -> bool {
+        self.schema.added.is_empty()
+            && self.schema.removed.is_empty()
+            && self.within_tolerance == 0
+            && self.compared_columns.len() + self.key.len() == columns
+    }
+
     /// [`DiffSummary::is_same`], the columns of a diff's `ignore_columns` left out of the
     /// schema's comparison as they were out of the rows'.
     pub fn is_same_ignoring(&self, ignored: &[String]) -> bool {

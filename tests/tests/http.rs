@@ -1266,3 +1266,100 @@ fn demo_run_is_loaded_sealed_and_verifies() {
     let report = pipeproof_core::bundle::verify_bytes(&bundle.body, Some(&key), None);
     assert!(report.passed(), "{report:#?}");
 }
+
+/// A trace gives the diff's word on a row, not its hash's: a column added, dropped or
+/// ignored, or a float within the tolerance, changes a row's hash but not the row; where
+/// the details that would tell were not kept, the state is unknown unless every hash
+/// difference is a change.
+#[test]
+fn a_trace_agrees_with_the_diff_on_what_changed() {
+    let (_dir, s) = started();
+    let a = &s.addr;
+    let run = create_run(a, "trace");
+    let steps = [
+        ("load", "", "id,x,note\n1,1.0,a\n2,2.0,b\n"),
+        ("widen", "", "id,x,note,extra\n1,1.0,a,p\n2,2.0,b,q\n"),
+        (
+            "narrow",
+            "&abs_tol=0.001&ignore=note",
+            "id,x,note\n1,1.0000001,a\n2,2.0,zzz\n",
+        ),
+        (
+            "fix",
+            "&abs_tol=0.001&ignore=note",
+            "id,x,note\n1,5.0,a\n2,2.0,zzz\n",
+        ),
+        (
+            "exact",
+            "&summary_only_threshold=0",
+            "id,x,note\n1,6.0,a\n2,2.0,zzz\n",
+        ),
+        (
+            "blind",
+            "&summary_only_threshold=0&ignore=note",
+            "id,x,note\n1,7.0,b\n2,2.0,yyy\n",
+        ),
+    ];
+    for (step, options, body) in steps {
+        let r = post(
+            a,
+            &format!("{}{options}", step_path(&run, step, "id")),
+            ADMIN,
+            "text/csv",
+            body.as_bytes(),
+        );
+        assert_eq!(r.status, 201, "{step}: {}", r.text());
+    }
+    let trace = |key: u32| {
+        let t = get(
+            a,
+            &format!("/api/v1/runs/{run}/trace?key={key}"),
+            Some(ADMIN),
+        )
+        .json();
+        let steps = t["steps"].as_array().unwrap().clone();
+        (t, steps)
+    };
+    let states = |steps: &[serde_json::Value]| -> Vec<String> {
+        steps
+            .iter()
+            .map(|s| s["state"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (t, one) = trace(1);
+    assert_eq!(
+        states(&one),
+        [
+            "added",
+            "unchanged",
+            "unchanged",
+            "changed",
+            "changed",
+            "unknown"
+        ],
+        "{t}"
+    );
+    // Unchanged to the diff, with another hash: the values of its columns are not known.
+    assert_ne!(one[1]["row_hash"], one[0]["row_hash"], "{t}");
+    assert!(
+        one[1]["values"].is_null() && one[2]["values"].is_null(),
+        "{t}"
+    );
+    assert_eq!(one[3]["changes"][0]["column"], "x", "{t}");
+    assert_eq!(one[3]["changes"].as_array().unwrap().len(), 1, "{t}");
+    // Read from the rule, without details: no cells to show.
+    assert_eq!(one[4]["changes"], serde_json::json!([]), "{t}");
+    let (t, two) = trace(2);
+    assert_eq!(
+        states(&two),
+        [
+            "added",
+            "unchanged",
+            "unchanged",
+            "unchanged",
+            "unchanged",
+            "unknown"
+        ],
+        "{t}"
+    );
+}

@@ -378,20 +378,47 @@ pub fn trace(store: &Store, run_id: &str, value: &[String]) -> Result<Trace, Api
             _ => None,
         };
         t.row_hash = now;
-        t.state = match (prev, now) {
-            (None, _) => TraceState::Unknown,
-            (Some(None), Some(_)) => TraceState::Added,
-            (Some(Some(a)), Some(b)) if a == b => TraceState::Unchanged,
-            (Some(Some(_)), Some(_)) => TraceState::Changed,
-            (Some(Some(_)), None) => TraceState::Removed,
-            (Some(None), None) => TraceState::Absent,
-        };
         let has_details = s.details.is_some()
             && !s
                 .step
                 .diff
                 .as_ref()
                 .is_some_and(|d| d.details_truncated || d.summary_only);
+        // The row's changed cells, when the state was read from the step's details.
+        let mut changed_rows = None;
+        t.state = match (prev, now) {
+            (None, _) => TraceState::Unknown,
+            (Some(None), Some(_)) => TraceState::Added,
+            (Some(Some(a)), Some(b)) if a == b => TraceState::Unchanged,
+            // The hashes differ: whether the diff counts the row as changed is its own
+            // word (a column added or ignored, or a tolerance, changes a hash, not a row).
+            (Some(Some(_)), Some(_)) => {
+                let diff = s.step.diff.as_ref();
+                let found =
+                    match (kh, s.details.is_some()) {
+                        (Some(kh), true) if diff.is_some_and(|d| d.changed > 0) => Some(
+                            rows_for_key(&detail_batch(store, s, DetailKind::Changed)?, &key, kh)?,
+                        ),
+                        _ => None,
+                    };
+                let columns = s.step.schema.len();
+                match (diff, found) {
+                    (Some(d), _) if d.changed == 0 => TraceState::Unchanged,
+                    (_, Some(rows)) if rows.num_rows() > 0 => {
+                        changed_rows = Some(rows);
+                        TraceState::Changed
+                    }
+                    (_, Some(_)) if has_details => TraceState::Unchanged,
+                    (Some(d), _) if d.row_hash_difference_is_a_change(columns) => {
+                        TraceState::Changed
+                    }
+                    _ => TraceState::Unknown,
+                }
+            }
+            (Some(Some(_)), None) => TraceState::Removed,
+            (Some(None), None) => TraceState::Absent,
+        };
+        let hash_differs = matches!((prev, now), (Some(Some(a)), Some(b)) if a != b);
         match (t.state, kh) {
             (TraceState::Added, Some(kh)) if s.details.is_some() => {
                 let rows = rows_for_key(&detail_batch(store, s, DetailKind::Added)?, &key, kh)?;
@@ -400,8 +427,8 @@ pub fn trace(store: &Store, run_id: &str, value: &[String]) -> Result<Trace, Api
                     m
                 });
             }
-            (TraceState::Changed, Some(kh)) if s.details.is_some() => {
-                let rows = rows_for_key(&detail_batch(store, s, DetailKind::Changed)?, &key, kh)?;
+            (TraceState::Changed, _) if changed_rows.is_some() => {
+                let rows = changed_rows.take().expect("matched");
                 for r in json_rows(&rows)? {
                     let column = r.get("column").and_then(Value::as_str).unwrap_or("");
                     let change = CellChange {
@@ -418,7 +445,9 @@ pub fn trace(store: &Store, run_id: &str, value: &[String]) -> Result<Trace, Api
                     values = None;
                 }
             }
-            (TraceState::Unchanged, _) => {}
+            // Equal to the diff, yet with another hash: values of columns added, ignored or
+            // within tolerance are not known.
+            (TraceState::Unchanged, _) if !hash_differs => {}
             _ => values = None,
         }
         if now.is_some() {
