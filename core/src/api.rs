@@ -71,6 +71,7 @@ pub struct Problem {
 
 /// `POST /runs`: start a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateRun {
     /// The pipeline's name.
     pub pipeline: String,
@@ -152,6 +153,7 @@ pub struct Page<T> {
 
 /// `GET /runs` query: newest first.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RunQuery {
     /// Only this pipeline's runs.
     #[serde(default)]
@@ -260,6 +262,7 @@ pub struct RunDetail {
 /// Query of `POST /runs/{id}/steps`: the body is the data (Arrow IPC stream or file,
 /// Parquet or CSV, by `Content-Type`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StepQuery {
     /// The step's name (required).
     pub step: String,
@@ -317,6 +320,7 @@ impl DetailKind {
 
 /// Query of the details route.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DetailQuery {
     /// Which rows.
     pub kind: DetailKind,
@@ -424,6 +428,7 @@ pub struct Trace {
 
 /// `POST /runs/{id}/fail`: end a run with an error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FailRun {
     /// What went wrong, as the pipeline saw it.
     pub error: String,
@@ -433,6 +438,7 @@ pub struct FailRun {
 /// store (for data that must not be kept: personal data under an erasure request, a
 /// retention period), keeping its records, row hashes, statistics, seal and log entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RedactRun {
     /// Why; kept with each step and shown in its bundle.
     pub reason: String,
@@ -543,6 +549,7 @@ pub struct LogInclusion {
 
 /// `POST /tokens` (admin).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateToken {
     /// A name to recognise the token by.
     pub name: String,

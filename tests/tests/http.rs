@@ -1363,3 +1363,53 @@ fn a_trace_agrees_with_the_diff_on_what_changed() {
         "{t}"
     );
 }
+
+/// A misspelled option is refused, naming it, rather than dropped: `keys=id` for `key=id`
+/// would otherwise store a keyed step as a multiset diff, for good once the run is sealed.
+#[test]
+fn unknown_options_and_fields_are_refused_by_name() {
+    let (_dir, s) = started();
+    let a = &s.addr;
+    let run = create_run(a, "typos");
+    let body = b"id,x\n1,2\n";
+    let path = format!("/api/v1/runs/{run}/steps?step=load&keys=id&abs-tol=0.5");
+    let d = post(a, &path, ADMIN, "text/csv", body).problem(400);
+    assert!(
+        d.contains("unknown field `keys`") && d.contains("`key`"),
+        "{d}"
+    );
+    let detail = get(a, &format!("/api/v1/runs/{run}"), Some(ADMIN)).json();
+    assert_eq!(
+        detail["steps"],
+        serde_json::json!([]),
+        "nothing stored: {detail}"
+    );
+    let d = post_json(
+        a,
+        "/api/v1/runs",
+        ADMIN,
+        &serde_json::json!({"pipeline": "p", "lables": {"env": "prod"}}),
+    )
+    .problem(400);
+    assert!(d.contains("unknown field `lables`"), "{d}");
+    let d = post_json(
+        a,
+        &format!("/api/v1/runs/{run}/redact"),
+        ADMIN,
+        &serde_json::json!({"reason": "r", "step": [0]}),
+    )
+    .problem(400);
+    assert!(d.contains("unknown field `step`"), "{d}");
+    let d = get(a, "/api/v1/runs?pipelin=p", Some(ADMIN)).problem(400);
+    assert!(d.contains("unknown field `pipelin`"), "{d}");
+    let d = get(a, &format!("/api/v1/runs/{run}/trace?kye=1"), Some(ADMIN)).problem(400);
+    assert!(d.contains("unknown parameter `kye`"), "{d}");
+    let r = post(
+        a,
+        &format!("/api/v1/runs/{run}/steps?step=load&key=id"),
+        ADMIN,
+        "text/csv",
+        body,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+}

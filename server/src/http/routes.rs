@@ -438,11 +438,16 @@ async fn get_trace(
     id: web::Path<String>,
     q: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
-    let value: Vec<String> = q
-        .into_inner()
-        .into_iter()
-        .filter_map(|(name, v)| (name == "key").then_some(v))
-        .collect();
+    let pairs = q.into_inner();
+    if let Some((name, _)) = pairs.iter().find(|(name, _)| name != "key") {
+        return Err(ApiError::bad_request(
+            "invalid-query",
+            format!(
+                "unknown parameter `{name}`: a trace takes only `key=VALUE`, once per key column"
+            ),
+        ));
+    }
+    let value: Vec<String> = pairs.into_iter().map(|(_, v)| v).collect();
     if value.is_empty() {
         return Err(ApiError::bad_request(
             "invalid-query",
@@ -522,6 +527,7 @@ async fn log_head(_: Auth<Read>, state: State) -> Result<HttpResponse, ApiError>
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LogEntriesQuery {
     start: Option<u64>,
     limit: Option<u64>,
@@ -541,6 +547,7 @@ async fn log_entries(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LogInclusionQuery {
     run: String,
     size: Option<u64>,
@@ -559,6 +566,7 @@ async fn log_inclusion(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LogConsistencyQuery {
     from: u64,
     to: Option<u64>,
