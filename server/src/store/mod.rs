@@ -94,14 +94,21 @@ pub fn now() -> String {
     rfc3339(time::OffsetDateTime::now_utc())
 }
 
-/// A time as the store writes times: RFC 3339 in UTC, to the millisecond.
+/// A time as the store writes times: RFC 3339 in UTC, to the millisecond, always with its
+/// three digits (`2026-11-28T14:21:22.140Z`), so that times compare as text as they do as
+/// instants (`…:22Z` sorts after `…:22.100Z`).
 pub fn rfc3339(t: time::OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
-    let t = t
-        .replace_nanosecond(t.millisecond() as u32 * 1_000_000)
-        .unwrap_or(t);
-    t.format(&time::format_description::well_known::Rfc3339)
-        .expect("UTC times format")
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
 }
 
 /// A new id: 16 random hex digits.
@@ -1042,6 +1049,40 @@ mod tests {
             );
             let back: f64 = serde_json::from_str(&text).unwrap();
             assert_eq!(back.to_bits(), x.to_bits(), "{text}");
+        }
+    }
+
+    #[test]
+    fn times_have_a_fixed_width_and_sort_as_text_as_instants() {
+        // 2026-11-28T14:21:22Z and some nanoseconds after it.
+        let at = |nanos: i128| {
+            time::OffsetDateTime::from_unix_timestamp_nanos(1_795_875_682_000_000_000 + nanos)
+                .unwrap()
+        };
+        let paris = time::UtcOffset::from_hms(1, 0, 0).unwrap();
+        let times = [
+            at(0),
+            at(100_000_000),
+            at(140_999_000),
+            at(500_000_000).to_offset(paris),
+            at(1_000_000_000),
+        ];
+        let text: Vec<String> = times.iter().map(|&t| rfc3339(t)).collect();
+        assert_eq!(
+            text,
+            [
+                "2026-11-28T14:21:22.000Z",
+                "2026-11-28T14:21:22.100Z",
+                "2026-11-28T14:21:22.140Z",
+                "2026-11-28T14:21:22.500Z",
+                "2026-11-28T14:21:23.000Z",
+            ]
+        );
+        assert!(text.windows(2).all(|w| w[0] < w[1]));
+        for t in &text {
+            let back =
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339);
+            assert!(back.is_ok(), "{t}");
         }
     }
 
