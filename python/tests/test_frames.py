@@ -27,16 +27,28 @@ def sample() -> pd.DataFrame:
     )
 
 
-def test_range_index_is_dropped_and_other_indexes_are_kept_first():
+def test_row_numbers_are_dropped_and_other_indexes_are_kept_first():
     df = sample()
     assert to_arrow(df).column_names == ["id", "name", "x"]
     assert to_arrow(df.set_index("id")).column_names == ["id", "name", "x"]
     assert to_arrow(df.set_index(["id", "name"])).column_names == ["id", "name", "x"]
+    # What filters, sorts and concatenations leave of the row numbers is not data: the
+    # filtered frame is sent as polars would send the same rows.
+    filtered = df[df["id"] != 2]
+    assert list(filtered.index) == [0, 2]
+    assert to_arrow(filtered).to_pylist() == pl.from_pandas(filtered).to_arrow().to_pylist()
+    assert to_arrow(pd.concat([df, df])).column_names == ["id", "name", "x"]
     unnamed = df.copy()
-    unnamed.index = [10, 11, 12]
+    unnamed.index = pd.Index(["a", "b", "c"])
     table = to_arrow(unnamed)
     assert table.column_names == ["index", "id", "name", "x"]
-    assert table.column("index").to_pylist() == [10, 11, 12]
+    assert table.column("index").to_pylist() == ["a", "b", "c"]
+    dates = df.copy()
+    dates.index = pd.date_range("2026-01-01", periods=3)
+    assert to_arrow(dates).column_names == ["index", "id", "name", "x"]
+    numbered = df.copy()
+    numbered.index = pd.Index([10, 11, 12], name="line")
+    assert to_arrow(numbered).column("line").to_pylist() == [10, 11, 12]
     named_range = df.copy()
     named_range.index.name = "row"
     assert to_arrow(named_range).column_names == ["row", "id", "name", "x"]

@@ -248,8 +248,14 @@ def _from_pandas(df: Any) -> pa.Table:
         if dtype == object:
             _check_object_values(df.iloc[:, position], f"column {label!r}", f"df[{label!r}]")
     index = df.index
+    # An unnamed integer index is the row numbers pandas gives a frame and keeps through
+    # filters, sorts and concatenations (df[mask] has 0, 2, 5...): not data, so it is not
+    # sent, as polars and DuckDB frames have none. A named index, or one of other values
+    # (dates, strings), or of several levels, is data and goes first, as reset_index() puts it.
     keep_index = not (
-        isinstance(index, pd.RangeIndex) and all(n is None for n in index.names)
+        index.nlevels == 1
+        and index.name is None
+        and (isinstance(index, pd.RangeIndex) or pd.api.types.is_integer_dtype(index.dtype))
     )
     if keep_index:
         for level in range(index.nlevels):
