@@ -1285,6 +1285,21 @@ fn a_trace_agrees_with_the_diff_on_what_changed() {
             "id,x,note\n1,1.0000001,a\n2,2.0,zzz\n",
         ),
         (
+/// Without a web app, the server says where it looked and how to give it one, as it starts
+/// and at its pages' addresses; the API is unaffected.
+#[test]
+fn without_a_web_app_the_server_says_where_it_looked() {
+    let (_dir, s) = started();
+    let r = get(&s.addr, "/runs/abc", None);
+    assert_eq!(r.status, 404);
+    let text = r.text();
+    assert!(
+        text.contains("web/dist/index.html") && text.contains("--static-dir DIR"),
+        "{text}"
+    );
+    assert_eq!(get(&s.addr, "/api/v1/runs", Some(ADMIN)).status, 200);
+}
+
             "fix",
             "&abs_tol=0.001&ignore=note",
             "id,x,note\n1,5.0,a\n2,2.0,zzz\n",

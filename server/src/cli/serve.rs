@@ -281,6 +281,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for a in &addrs {
         println!("pipeproof listening on http://{a}/");
     }
+    if s.static_dir.is_none() {
+        println!("{}", crate::http::NO_WEB_APP);
+    }
     if let Some(token) = new_admin {
         println!("admin token: {token}");
         println!("(shown once: keep it; make more with `pipeproof token create`)");

@@ -26,6 +26,13 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
 }
 
+/// What the server answers outside the API, and prints as it starts, when it serves no web
+/// app: where it looked, and how to give it one.
+pub const NO_WEB_APP: &str = "no web app is served: none was found at web/dist/index.html \
+    under the folder the server was started from, nor at web/index.html beside its binary. \
+    Start it from the project's folder, pass --static-dir DIR (static_dir in its config \
+    file), or build the app with `make web`.";
+
 /// Mounts every route.
 pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
@@ -63,10 +70,9 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             }
             None => {
                 cfg.default_service(web::to(|| async {
-                    HttpResponse::NotFound().content_type("text/plain").body(
-                        "pipeproof: the web app is not built here; build it with \
-                         `trunk build --release` in web/, or pass --static-dir",
-                    )
+                    HttpResponse::NotFound()
+                        .content_type("text/plain")
+                        .body(format!("pipeproof: {NO_WEB_APP}\n"))
                 }));
             }
         }
