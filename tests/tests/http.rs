@@ -1428,3 +1428,35 @@ fn unknown_options_and_fields_are_refused_by_name() {
     );
     assert_eq!(r.status, 201, "{}", r.text());
 }
+
+/// Names are one line of plain text, of a bounded length: a pipeline, a label, a step.
+#[test]
+fn names_with_control_characters_or_too_long_are_refused() {
+    let (_dir, s) = started();
+    let a = &s.addr;
+    let refused = |body: serde_json::Value| {
+        post_json(a, "/api/v1/runs", ADMIN, &body).problem(422)
+    };
+    let d = refused(serde_json::json!({"pipeline": "x\u{0}y"}));
+    assert!(d.contains("`pipeline` holds a control character ('\\0')"), "{d}");
+    let d = refused(serde_json::json!({"pipeline": "p".repeat(201)}));
+    assert!(d.contains("`pipeline` is 201 bytes long; at most 200"), "{d}");
+    let d = refused(serde_json::json!({"pipeline": "p", "labels": {"env": "a\nb"}}));
+    assert!(d.contains("label `env` holds a control character"), "{d}");
+    let d = refused(serde_json::json!({"pipeline": "p", "labels": {" ": "x"}}));
+    assert!(d.contains("a label has an empty name"), "{d}");
+    let d = refused(serde_json::json!({"pipeline": "p", "params": [1, 2]}));
+    assert!(d.contains("`params` must be a JSON object"), "{d}");
+    let runs = get(a, "/api/v1/runs", Some(ADMIN)).json();
+    assert_eq!(runs["total"], 0, "none was made: {runs}");
+    let run = create_run(a, "names");
+    let d = post(
+        a,
+        &format!("/api/v1/runs/{run}/steps?step=load%0Aclean"),
+        ADMIN,
+        "text/csv",
+        b"id\n1\n",
+    )
+    .problem(422);
+    assert!(d.contains("`step` holds a control character ('\\n')"), "{d}");
+}

@@ -18,7 +18,8 @@ use pipeproof_core::{BatchSource, DiffConfig, Format};
 use serde_json::{Map, Value};
 
 use super::db::{self, NewStep, RunRow};
-use super::{Store, new_id, now};
+use super::redact::MAX_REASON;
+use super::{MAX_NAME, Store, check_text, new_id, now};
 use crate::error::ApiError;
 use crate::source::FileSource;
 
@@ -52,6 +53,25 @@ pub fn create_run(store: &Store, req: CreateRun) -> Result<Run, ApiError> {
         return Err(ApiError::unprocessable(
             "invalid-run",
             "`pipeline` is empty; name the pipeline this run belongs to",
+        ));
+    }
+    let invalid = |e| ApiError::unprocessable("invalid-run", e);
+    check_text("`pipeline`", &req.pipeline, MAX_NAME).map_err(invalid)?;
+    if let Some(v) = &req.code_version {
+        check_text("`code_version`", v, MAX_NAME).map_err(invalid)?;
+    }
+    for (name, value) in &req.labels {
+        if name.trim().is_empty() {
+            return Err(invalid(
+                "a label has an empty name; write labels as {\"env\": \"prod\"}".into(),
+            ));
+        }
+        check_text("a label's name", name, MAX_NAME).map_err(invalid)?;
+        check_text(&format!("label `{name}`"), value, MAX_REASON).map_err(invalid)?;
+    }
+    if !(req.params.is_null() || req.params.is_object()) {
+        return Err(invalid(
+            "`params` must be a JSON object, e.g. {\"threshold\": 3}".into(),
         ));
     }
     let run = Run {
@@ -179,6 +199,8 @@ pub fn step_options(q: &StepQuery) -> Result<(DiffConfig, Value), ApiError> {
             "`step` is empty; name the step, e.g. ?step=deduplicate",
         ));
     }
+    check_text("`step`", q.step.trim(), MAX_NAME)
+        .map_err(|e| ApiError::unprocessable("invalid-options", e))?;
     let mut cfg = DiffConfig {
         key: list(&q.key),
         ignore_columns: list(&q.ignore),

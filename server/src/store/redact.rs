@@ -28,25 +28,8 @@ pub fn redact_run(store: &Store, run_id: &str, req: &RedactRun) -> Result<Redact
              the run's bundles",
         ));
     }
-    if let Some(c) = reason.chars().find(|c| c.is_control()) {
-        return Err(ApiError::bad_request(
-            "invalid-redaction",
-            format!(
-                "the reason holds a control character ({:?}): write it on one line, as plain \
-                 text",
-                c
-            ),
-        ));
-    }
-    if reason.len() > MAX_REASON {
-        return Err(ApiError::bad_request(
-            "invalid-redaction",
-            format!(
-                "the reason is {} bytes long; at most {MAX_REASON} are kept",
-                reason.len()
-            ),
-        ));
-    }
+    super::check_text("the reason", reason, MAX_REASON)
+        .map_err(|e| ApiError::bad_request("invalid-redaction", e))?;
     let row = store
         .read(|c| db::get_run(c, run_id))?
         .ok_or_else(|| ApiError::unknown_run(run_id))?;
