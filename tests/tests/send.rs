@@ -279,32 +279,77 @@ fn server_problems_become_clear_errors() {
         "{failed}"
     );
 
-    // A key the file does not have, or a file that is not data: refused before a run is
-    // created.
+    // What the file and the options show the server would refuse, before a row is read: a
+    // key the file does not have, a file that is not data, a type fingerprint v1 cannot
+    // encode, a column name twice, options out of range. Refused before a run is created.
     let runs_before = get(&server.addr, "/api/v1/runs", Some(ADMIN)).json()["total"].clone();
     let not_data = dir.path().join("notes.parquet");
     std::fs::write(&not_data, b"not parquet").unwrap();
-    for (data, key, want) in [
-        (file.as_str(), "nope", "key column `nope` is not in"),
-        (&*not_data.to_string_lossy(), "id", "notes.parquet"),
+    let nested = {
+        let tags = arrow_array::ListArray::from_iter_primitive::<arrow_array::types::Int64Type, _, _>(
+            vec![Some(vec![Some(1)])],
+        );
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("tags", arrow_array::Array::data_type(&tags).clone(), true),
+        ]));
+        let columns = vec![
+            Arc::new(Int64Array::from(vec![1])) as ArrayRef,
+            Arc::new(tags),
+        ];
+        write(
+            dir.path(),
+            "nested.parquet",
+            &RecordBatch::try_new(schema, columns).unwrap(),
+        )
+    };
+    let twice = dir.path().join("twice.csv");
+    std::fs::write(&twice, "id,name,name\n1,a,b\n").unwrap();
+    let (twice, not_data) = (twice.to_string_lossy(), not_data.to_string_lossy());
+    for (data, options, want) in [
+        (
+            &*file,
+            &["--key", "nope"][..],
+            "key column `nope` is not in",
+        ),
+        (&*not_data, &["--key", "id"], "notes.parquet"),
+        (
+            &*nested,
+            &["--key", "id"],
+            "nested.parquet: column `tags` has type list",
+        ),
+        (
+            &*twice,
+            &["--key", "id"],
+            "twice.csv: column name `name` appears more than once",
+        ),
+        (
+            &*file,
+            &["--abs-tol", "-1"],
+            "abs_tol must be a finite number >= 0, got -1; no run was created",
+        ),
+        (
+            &*file,
+            &["--summary-only-threshold", "2"],
+            "summary_only_threshold must be between 0 and 1, got 2; no run was created",
+        ),
+        (
+            &*file,
+            &["--key", "id", "--ignore", "id"],
+            "key column `id` cannot also be ignored; no run was created",
+        ),
     ] {
         let o = cli(
             &server,
             Some(ADMIN),
             &[
-                "send",
-                data,
-                "--new-run",
-                "--pipeline",
-                "p",
-                "--step",
-                "s",
-                "--key",
-                key,
-            ],
+                &["send", data, "--new-run", "--pipeline", "p", "--step", "s"][..],
+                options,
+            ]
+            .concat(),
         );
         assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-        assert!(text(&o).contains(want), "{}", text(&o));
+        assert!(text(&o).contains(want), "{options:?}: {}", text(&o));
     }
     let runs_after = get(&server.addr, "/api/v1/runs", Some(ADMIN)).json()["total"].clone();
     assert_eq!(runs_before, runs_after, "no run was created");

@@ -2,7 +2,8 @@
 //! (`POST /api/v1/runs/{id}/steps`), streaming the file as the body, and prints the stored
 //! record and its diff against the previous step. With `--new-run --pipeline NAME` it first
 //! creates the run (`POST /api/v1/runs`), and ends it as failed if the server refuses its first
-//! step. The server does all the hashing and diffing.
+//! step. The server does all the hashing and diffing; the options, and with `--new-run` the
+//! file's schema and key columns, are checked here first, by the server's own checks.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use pipeproof_core::Format;
-use pipeproof_core::api::{CreateRun, FailRun, IDEMPOTENCY_HEADER, Run, Step};
+use pipeproof_core::api::{CreateRun, FailRun, IDEMPOTENCY_HEADER, Run, Step, StepQuery};
 
 use super::{FormatArg, Output};
 use crate::client::{Client, ServerArgs, idempotency_key, segment};
@@ -99,21 +100,33 @@ pub fn run(args: Args) -> Result<ExitCode> {
             bail!("--params must be a JSON object, like '{{\"threshold\": 3}}'");
         }
     }
-    // Read the file's schema before creating a run (and check the key against it), so a
-    // typo, a file that is not data, or a wrong key does not leave an empty run behind.
-    // Sending to a run that exists, only opening it: the server reads it all anyway.
+    // The options are checked as the server checks them (the same function), before
+    // anything is sent: a wrong value is said here, not as a refusal after a run exists.
+    let query = step_query(&args);
+    let (config, _) = crate::store::ingest::step_options(&query).map_err(|e| {
+        let detail = e.detail.trim_end_matches("; fix the query string");
+        anyhow::anyhow!("{detail}; {}", nothing_sent(&args))
+    })?;
+    // Read the file's schema before creating a run, and check it and the key as the server
+    // checks a run's first step (core's diff against an empty table of the file's own
+    // schema, here with no rows on either side: no row is read), so a typo, a file that is
+    // not data, a type fingerprint v1 cannot encode, twice the same column name or a wrong
+    // key does not leave an empty run behind. Duplicate or null keys need every row read:
+    // the server finds those. Sending to a run that exists, only opening it: the server
+    // reads it all anyway, and a refused step leaves nothing behind.
     if args.new_run {
         let source = super::input(&args.file, args.input_format)?;
-        let schema = pipeproof_core::BatchSource::schema(&source);
-        if let Some(k) = args.key.iter().find(|k| schema.index_of(k).is_err()) {
-            let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-            // The server's own refusal of it, said before a run exists.
-            let e = pipeproof_core::Error::MissingKey {
-                column: k.clone(),
-                side: pipeproof_core::Side::Step,
-                available: columns.join(", "),
-            };
-            bail!("{}: {e}; no run was created", args.file.display());
+        let empty = pipeproof_core::Table::try_new(
+            pipeproof_core::BatchSource::schema(&source),
+            Vec::new(),
+        )?;
+        if let Err(e) = pipeproof_core::diff(&empty, &empty, &config) {
+            bail!(
+                "{}: {}; {}",
+                args.file.display(),
+                e.in_steps(true),
+                nothing_sent(&args)
+            );
         }
     } else {
         std::fs::File::open(&args.file)
@@ -148,7 +161,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         (None, None) => bail!("give --run RUN_ID, or --new-run --pipeline NAME"),
     };
 
-    let query = step_query(&args);
+    let pairs = query_pairs(&query)?;
+    let query: Vec<(&str, String)> = pairs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     let idem = match &args.idempotency_key {
         Some(k) => k.clone(),
         None => idempotency_key()?,
@@ -252,35 +266,46 @@ fn parse_labels(labels: &[String]) -> Result<BTreeMap<String, String>> {
         .collect()
 }
 
-/// The query of the step post ([`pipeproof_core::api::StepQuery`]'s fields).
-fn step_query(args: &Args) -> Vec<(&'static str, String)> {
-    let mut q = vec![("step", args.step.clone())];
-    if !args.key.is_empty() {
-        q.push(("key", args.key.join(",")));
+/// What a refusal of the options before anything was sent leaves behind.
+fn nothing_sent(args: &Args) -> &'static str {
+    if args.new_run {
+        "no run was created"
+    } else {
+        "nothing was sent"
     }
-    let mut opt = |name: &'static str, v: Option<String>| {
-        if let Some(v) = v {
-            q.push((name, v));
-        }
+}
+
+/// The query of the step post.
+fn step_query(args: &Args) -> StepQuery {
+    let list = |v: &[String]| (!v.is_empty()).then(|| v.join(","));
+    StepQuery {
+        step: args.step.clone(),
+        key: list(&args.key),
+        abs_tol: args.abs_tol,
+        rel_tol: args.rel_tol,
+        chunk_rows: args.chunk_rows,
+        summary_only_threshold: args.summary_only_threshold,
+        ignore: list(&args.ignore),
+        max_detail_rows: args.max_detail_rows,
+        artifact: args.artifact.then_some(true),
+        params: args.params.clone(),
+    }
+}
+
+/// The query's fields as URL query pairs, by their serialised names; the unset ones left
+/// out.
+fn query_pairs(q: &StepQuery) -> Result<Vec<(String, String)>> {
+    let serde_json::Value::Object(fields) = serde_json::to_value(q)? else {
+        bail!("the step query is not an object");
     };
-    opt("abs_tol", args.abs_tol.map(|v| v.to_string()));
-    opt("rel_tol", args.rel_tol.map(|v| v.to_string()));
-    opt("chunk_rows", args.chunk_rows.map(|v| v.to_string()));
-    opt(
-        "summary_only_threshold",
-        args.summary_only_threshold.map(|v| v.to_string()),
-    );
-    opt(
-        "ignore",
-        (!args.ignore.is_empty()).then(|| args.ignore.join(",")),
-    );
-    opt(
-        "max_detail_rows",
-        args.max_detail_rows.map(|v| v.to_string()),
-    );
-    opt("artifact", args.artifact.then(|| "true".to_string()));
-    opt("params", args.params.clone());
-    q
+    Ok(fields
+        .into_iter()
+        .filter_map(|(name, v)| match v {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) => Some((name, s)),
+            other => Some((name, other.to_string())),
+        })
+        .collect())
 }
 
 fn print_step(out: &mut String, args: &Args, format: Format, step: &Step, replayed: bool) {
