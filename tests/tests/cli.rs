@@ -454,6 +454,98 @@ fn bad_input_gets_a_clear_error_and_exit_2() {
 }
 
 #[test]
+fn a_diff_error_names_the_file_it_is_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "after.parquet", &after());
+    let twice = dir.path().join("twice.csv");
+    std::fs::write(&twice, "id,name,name\n1,a,b\n").unwrap();
+    let twice = twice.to_string_lossy();
+    let nested = {
+        let list =
+            ListArray::from_iter_primitive::<arrow_array::types::Int32Type, _, _>(vec![Some(
+                vec![Some(1)],
+            )]);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", arrow_schema::DataType::Int64, true),
+            Field::new("tags", list.data_type().clone(), true),
+        ]));
+        let columns = vec![
+            Arc::new(Int64Array::from(vec![1])) as ArrayRef,
+            Arc::new(list),
+        ];
+        write(
+            dir.path(),
+            "nested.parquet",
+            &RecordBatch::try_new(schema, columns).unwrap(),
+        )
+    };
+    let keyless = write(
+        dir.path(),
+        "keyless.csv",
+        &RecordBatch::try_from_iter([("code", Arc::new(Int64Array::from(vec![1])) as ArrayRef)])
+            .unwrap(),
+    );
+    // Each problem is in the earlier file: the error says so after `cannot diff A against
+    // B:`, which names both.
+    for (file, key, want) in [
+        (&*nested, "id", "column `tags` has type list"),
+        (&*twice, "id", "column name `name` appears more than once"),
+        (
+            &*keyless,
+            "id",
+            "key column `id` is not in the before table",
+        ),
+    ] {
+        let o = run(&["diff", file, &a, "--key", key]);
+        assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+        assert!(
+            stderr(&o).contains(&format!("cannot diff {file} against {a}: {file}: {want}")),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // And in the later one.
+    let o = run(&["diff", &a, &nested, "--key", "id"]);
+    assert!(
+        stderr(&o).contains(&format!("against {nested}: {nested}: column `tags`")),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn the_table_cuts_long_values_and_shows_no_cells_when_asked_for_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "x".repeat(100_000);
+    let b = dir.path().join("before.csv");
+    let a = dir.path().join("after.csv");
+    std::fs::write(&b, "id,v\n1,a\n2,b\n").unwrap();
+    std::fs::write(&a, format!("id,v\n1,{long}\n2,b\n")).unwrap();
+    let (b, a) = (b.to_string_lossy(), a.to_string_lossy());
+
+    let o = run(&["diff", &b, &a, "--key", "id"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.len() < 2_000, "{} bytes printed", text.len());
+    let cell = format!("a → {}… (100,000 bytes)", "x".repeat(80));
+    assert!(
+        text.lines().any(|l| l.ends_with(&cell)),
+        "no `{cell}` in:\n{text}"
+    );
+    // JSON has every value whole.
+    let o = run(&["diff", &b, &a, "--key", "id", "--format", "json"]);
+    assert_eq!(json(&o)["details"]["changed"][0]["new"], long.as_str());
+
+    // --show 0: the counts by column, and no section of cells.
+    let o = run(&["diff", &b, &a, "--key", "id", "--show", "0"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("changed cells by column"), "{text}");
+    assert!(!text.contains("first changed cells"), "{text}");
+    assert!(!text.contains("xxxx"), "{text}");
+}
+
+#[test]
 fn output_to_a_closed_pipe_is_not_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let b = write(dir.path(), "before.parquet", &before());

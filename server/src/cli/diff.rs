@@ -4,9 +4,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use pipeproof_core::diff::{Diff, DiffConfig, format_column};
+use pipeproof_core::fingerprint::check_schema;
 use pipeproof_core::table::CachedSource;
+use pipeproof_core::{BatchSource, Error, Side};
 
 use super::{FormatArg, Output, input};
 use crate::outln;
@@ -46,7 +48,8 @@ pub struct Args {
     /// The most detail rows kept of each kind (added, removed, changed).
     #[arg(long, default_value_t = DiffConfig::default().max_detail_rows)]
     max_detail_rows: usize,
-    /// The most changed cells shown in the table output.
+    /// The most changed cells shown in the table output (0: none), each value cut to its
+    /// first 80 characters and its length; `--format json` has them all, whole.
     #[arg(long, default_value_t = 20)]
     show: usize,
     /// Read BEFORE as this format instead of detecting it.
@@ -78,12 +81,33 @@ pub fn run(args: Args) -> Result<ExitCode> {
         config.cache_budget(),
     );
     let mut out = String::new();
-    let d = pipeproof_core::diff(&before, &after, &config).with_context(|| {
-        format!(
-            "cannot diff {} against {}",
+    // An error names the file it is about: each file's schema is checked on its own first,
+    // and an error of one side of the diff is said with that side's file.
+    let cannot = |file: Option<&PathBuf>, e: pipeproof_core::Error| {
+        let file = file.map_or(String::new(), |f| format!("{}: ", f.display()));
+        anyhow::anyhow!(
+            "cannot diff {} against {}: {file}{e}",
             args.before.display(),
             args.after.display()
         )
+    };
+    for (file, source) in [(&args.before, &before), (&args.after, &after)] {
+        check_schema(&source.schema()).map_err(|e| cannot(Some(file), e))?;
+    }
+    let d = pipeproof_core::diff(&before, &after, &config).map_err(|e| {
+        let side = match &e {
+            Error::MissingKey { side, .. }
+            | Error::ReservedName { side, .. }
+            | Error::NullKeys { side, .. }
+            | Error::DuplicateKeys { side, .. } => Some(*side),
+            _ => None,
+        };
+        let file = match side {
+            Some(Side::Before) => Some(&args.before),
+            Some(Side::After) => Some(&args.after),
+            _ => None,
+        };
+        cannot(file, e)
     })?;
     match args.format {
         Output::Json => crate::style::emit_with(|w| write_json(w, &args, &d))?,
@@ -266,10 +290,13 @@ fn print_table(out: &mut String, args: &Args, d: &Diff) -> Result<()> {
 
 fn print_cells(out: &mut String, args: &Args, d: &Diff) -> Result<()> {
     let c = &d.details.changed;
-    if c.num_rows() == 0 {
+    // `--show 0` asks for no cells: the counts by column above are all there is to say.
+    if c.num_rows() == 0 || args.show == 0 {
         return Ok(());
     }
     let shown = c.num_rows().min(args.show);
+    // Only the rows shown are formatted.
+    let c = &c.slice(0, shown);
     out.push('\n');
     outln!(
         out,
@@ -294,20 +321,24 @@ fn print_cells(out: &mut String, args: &Args, d: &Diff) -> Result<()> {
         .map(|i| {
             key_cols
                 .iter()
-                .map(|k| k[i].clone().unwrap_or_else(|| "null".into()))
+                .map(|k| k[i].as_deref().map_or("null".into(), cut))
                 .collect::<Vec<_>>()
                 .join(", ")
         })
         .collect();
     let kw = key_text
         .iter()
-        .map(|k| k.len())
+        .map(|k| k.chars().count())
         .max()
         .unwrap_or(0)
-        .max(d.summary.key.join(", ").len());
-    let cw = column[..shown]
+        .max(d.summary.key.join(", ").chars().count());
+    let column: Vec<String> = column
         .iter()
-        .map(|c| c.as_deref().unwrap_or("").len())
+        .map(|c| cut(c.as_deref().unwrap_or("")))
+        .collect();
+    let cw = column
+        .iter()
+        .map(|c| c.chars().count())
         .max()
         .unwrap_or(0)
         .max(6);
@@ -320,16 +351,45 @@ fn print_cells(out: &mut String, args: &Args, d: &Diff) -> Result<()> {
             "column"
         ))
     );
-    let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "null".into());
+    let show = |v: &Option<String>| v.as_deref().map_or("null".into(), cut);
     for i in 0..shown {
         outln!(
             out,
             "  {:kw$}  {:cw$}  {} → {}",
             key_text[i],
-            column[i].as_deref().unwrap_or(""),
+            column[i],
             removed(&show(&old[i])),
             added(&show(&new[i])),
         );
     }
     Ok(())
+}
+
+/// The most characters of a value the table output shows.
+const CELL_CHARS: usize = 80;
+
+/// A value as the table output shows it: whole when short, else its first [`CELL_CHARS`]
+/// characters and its length (`--format json` has every value whole).
+fn cut(value: &str) -> String {
+    match value.char_indices().nth(CELL_CHARS) {
+        None => value.to_string(),
+        Some((end, _)) => format!("{}… ({} bytes)", &value[..end], count(value.len() as u64)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_values_are_cut_on_a_character_boundary() {
+        assert_eq!(cut("short"), "short");
+        let exact = "é".repeat(CELL_CHARS);
+        assert_eq!(cut(&exact), exact);
+        let long = format!("{exact}x");
+        assert_eq!(
+            cut(&long),
+            format!("{exact}… ({} bytes)", count(long.len() as u64))
+        );
+    }
 }
