@@ -301,6 +301,13 @@ fn an_ended_runs_details_are_redacted_and_its_proofs_stay() {
         "{out}"
     );
     assert!(out.contains("1 run of 2 not redacted"), "{out}");
+    // One run named, and not redacted: its error alone, not "no run to redact" before it.
+    let o = cli(&["redact", "no-such-run", "--reason", "r"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(!out.contains("no run to redact"), "{out}");
+    assert_eq!(out.matches("error").count(), 1, "{out}");
+    assert!(out.contains("run no-such-run was not redacted"), "{out}");
 
     // A redacted store checks clean.
     assert!(s.terminate());

@@ -176,10 +176,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Err(e) => failed.push((id.clone(), format!("{e:#}"))),
         }
     }
-    print(&mut out, args.format, &done)?;
+    print(&mut out, args.format, &done, failed.is_empty())?;
     crate::style::emit(&out)?;
     if failed.is_empty() {
         return Ok(ExitCode::SUCCESS);
+    }
+    // One run named, and not redacted: its error is all there is to say.
+    if let [(id, e)] = &failed[..]
+        && runs.len() == 1
+    {
+        bail!("run {id} was not redacted: {e}");
     }
     for (id, e) in &failed {
         eprintln!("error: run {id} was not redacted: {e}");
@@ -191,7 +197,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     )
 }
 
-fn print(out: &mut String, format: Output, done: &[Redacted]) -> Result<()> {
+/// Prints the runs redacted; `none_failed`: no run was refused (else "no run to redact"
+/// would contradict the errors that follow).
+fn print(out: &mut String, format: Output, done: &[Redacted], none_failed: bool) -> Result<()> {
     if format == Output::Json {
         outln!(out, "{}", serde_json::to_string_pretty(done)?);
         return Ok(());
@@ -235,7 +243,7 @@ fn print(out: &mut String, format: Output, done: &[Redacted]) -> Result<()> {
         }
         outln!(out, "{line}");
     }
-    if done.is_empty() {
+    if done.is_empty() && none_failed {
         outln!(out, "{}", dim("no run to redact"));
     }
     Ok(())
