@@ -41,7 +41,9 @@ enum Command {
     /// Re-check an exported bundle offline: roots, diff counts, chain, seal and signature,
     /// and with --data that a file is exactly one step's output.
     ///
-    /// Exit status: 0 when every check passed, 1 when one failed, 2 on error.
+    /// Exit status: 0 when every check passed, 1 when one failed (a file that is damaged or
+    /// not a bundle at all fails the `bundle` check), 2 when it could not run (a file that
+    /// cannot be read, a wrong option).
     Verify(verify::Args),
     /// Post a data file as a step of a run on a server (or of a new run with --new-run).
     Send(Box<send::Args>),

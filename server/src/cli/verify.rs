@@ -303,21 +303,34 @@ fn check_line(c: &Check, name_w: usize, step_w: usize) -> String {
         removed("FAIL")
     };
     let step = c.step.as_deref().unwrap_or("");
-    // A bundle's own text (a step's name, a redaction's reason) is shown, never obeyed by
-    // the terminal.
-    let detail: String = (c.detail.chars())
-        .flat_map(|ch| {
-            let escaped = ch.is_control().then(|| ch.escape_default().to_string());
-            escaped
-                .unwrap_or_else(|| ch.to_string())
-                .chars()
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let detail = one_line(&c.detail);
     let detail = if c.passed { dim(&detail) } else { detail };
     format!("  {mark}  {:name_w$}  {step:step_w$}  {detail}", c.name)
         .trim_end()
         .to_string()
+}
+
+/// A check's detail on one line of the report. Its line breaks and tabs (a decoder's error
+/// that says where it was, a line under another) become one space; any other control
+/// character is shown escaped: a bundle's own text (a step's name, a redaction's reason) is
+/// shown, never obeyed by the terminal.
+fn one_line(detail: &str) -> String {
+    let mut line = String::with_capacity(detail.len());
+    let mut chars = detail.chars().peekable();
+    while let Some(ch) = chars.next() {
+        if matches!(ch, '\n' | '\r' | '\t') {
+            while chars.next_if(|c| c.is_whitespace()).is_some() {}
+            if !line.ends_with(' ') {
+                line.push(' ');
+            }
+        } else if ch.is_control() {
+            line.extend(ch.escape_default());
+        } else {
+            line.push(ch);
+        }
+    }
+    line.truncate(line.trim_end().len());
+    line
 }
 
 #[cfg(test)]
@@ -378,8 +391,28 @@ mod tests {
         let line = check_line(&c, 12, 8);
         assert!(!line.chars().any(|ch| ch.is_control()), "{line:?}");
         assert!(
-            line.ends_with("ok\\u{1b}[2A\\u{1b}[J  pass  everything\\nfine"),
+            line.ends_with("ok\\u{1b}[2A\\u{1b}[J  pass  everything fine"),
             "{line:?}"
+        );
+    }
+
+    #[test]
+    fn a_detail_of_several_lines_is_shown_on_one() {
+        // An Arrow decoder's error, as a flipped byte in a bundle's member gives it.
+        let detail = "changed.arrow: the footer is malformed: Range [65788, 65792) is out of \
+                      bounds.\n\t while verifying union variant `Type::Int` at position 228\n\t\
+                      while verifying table field `type_` at position 228\r\n";
+        let c = Check {
+            name: "bundle".into(),
+            step: None,
+            passed: false,
+            detail: detail.into(),
+        };
+        assert_eq!(
+            check_line(&c, 6, 0),
+            "  FAIL  bundle    changed.arrow: the footer is malformed: Range [65788, 65792) is out of bounds. \
+             while verifying union variant `Type::Int` at position 228 while verifying table \
+             field `type_` at position 228"
         );
     }
 
