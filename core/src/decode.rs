@@ -465,9 +465,16 @@ pub fn read_batches<R: Read + Seek + Send + 'static>(
 ) -> Result<(SchemaRef, BatchIter<'static>)> {
     guarded(format, || match format {
         Format::ArrowStream => {
-            let r = arrow_ipc::reader::StreamReader::try_new(std::io::BufReader::new(reader), None)
+            let input = EndSeen::new(std::io::BufReader::new(reader));
+            let ended = Arc::clone(&input.ended);
+            let r = arrow_ipc::reader::StreamReader::try_new(input, None)
                 .map_err(|e| format.error(e))?;
-            Ok((r.schema(), Guarded::batches(r, format)))
+            let batches = MarkedEnd {
+                batches: r,
+                ended,
+                done: false,
+            };
+            Ok((batches.batches.schema(), Guarded::batches(batches, format)))
         }
         Format::ArrowFile => {
             let r =
@@ -487,6 +494,69 @@ pub fn read_batches<R: Read + Seek + Send + 'static>(
             "Parquet needs random access: use parquet_batches".into(),
         )),
     })
+}
+
+/// Why an Arrow IPC stream that ends without its end-of-stream marker cannot be read.
+const STREAM_WITHOUT_END: &str = "the Arrow IPC stream ends without its end-of-stream marker: \
+    it is incomplete (cut short?); a writer writes the marker when it is closed";
+
+/// A reader that notes when its reader is asked for bytes past its end.
+struct EndSeen<R> {
+    inner: R,
+    ended: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<R> EndSeen<R> {
+    fn new(inner: R) -> EndSeen<R> {
+        EndSeen {
+            inner,
+            ended: Default::default(),
+        }
+    }
+}
+
+impl<R: Read> Read for EndSeen<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.ended.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(n)
+    }
+}
+
+/// The batches of an Arrow IPC stream, ending in an error when the stream ends without its
+/// end-of-stream marker. arrow's reader takes the end of its input before a message as the
+/// end of the stream, as the IPC format allows: a stream cut short between two messages
+/// would read as a table of fewer rows. Every writer writes the marker when it is closed
+/// (pyarrow, arrow-rs's `StreamWriter::finish`, polars, DuckDB), and the reader reads no
+/// byte past it: a stream whose reader asked for bytes past the end of its input ended
+/// without one.
+struct MarkedEnd<I> {
+    batches: I,
+    ended: Arc<std::sync::atomic::AtomicBool>,
+    done: bool,
+}
+
+impl<I> Iterator for MarkedEnd<I>
+where
+    I: Iterator<Item = std::result::Result<RecordBatch, ArrowError>>,
+{
+    type Item = std::result::Result<RecordBatch, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.batches.next() {
+            Some(batch) => Some(batch.map_err(|e| e.to_string())),
+            None => {
+                self.done = true;
+                let ended = self.ended.load(std::sync::atomic::Ordering::Relaxed);
+                ended.then(|| Err(STREAM_WITHOUT_END.to_owned()))
+            }
+        }
+    }
 }
 
 std::thread_local! {
@@ -555,14 +625,33 @@ where
     }
 }
 
-/// Infers the types of a CSV input's columns, leaving the reader where it found it.
+/// Infers the types of a CSV input's columns, leaving the reader where it found it. An
+/// input that ends inside a quoted field is an error ([`Quoting`]).
 fn infer_csv_schema<R: Read + Seek>(reader: &mut R) -> Result<SchemaRef> {
     let format = Format::Csv;
     let start = reader.stream_position().map_err(|e| format.error(e))?;
-    let (schema, _) = arrow_csv::reader::Format::default()
+    // The inference reads every record, so the quoting is checked as it reads; what an
+    // error leaves unread is read after it, and a field left open is the error to report:
+    // a file that ends inside one is misread whole (its fields miscounted, say).
+    let mut scanned = Scanned {
+        inner: &mut *reader,
+        quoting: Quoting::default(),
+    };
+    let inferred = arrow_csv::reader::Format::default()
         .with_header(true)
-        .infer_schema(&mut *reader, None)
-        .map_err(|e| format.error(e))?;
+        .infer_schema(&mut scanned, None);
+    let rest = std::io::copy(&mut scanned, &mut std::io::sink());
+    if let (Ok(_), Some(offset)) = (&rest, scanned.quoting.open_at()) {
+        reader
+            .seek(SeekFrom::Start(start))
+            .map_err(|e| format.error(e))?;
+        let line = line_at(&mut *reader, offset).map_err(|e| format.error(e))?;
+        return Err(format.error(format!(
+            "a quoted field opened on line {line} is never closed (is the file cut short?)"
+        )));
+    }
+    let (schema, _) = inferred.map_err(|e| format.error(e))?;
+    rest.map_err(|e| format.error(e))?;
     if schema.fields().is_empty() {
         return Err(format.error("no header row: the first line must name the columns"));
     }
@@ -584,6 +673,135 @@ fn infer_csv_schema<R: Read + Seek>(reader: &mut R) -> Result<SchemaRef> {
         })
         .collect();
     Ok(Arc::new(Schema::new(fields)))
+}
+
+/// The quoting of a CSV input (section 13.1 of the fingerprint v1 spec), followed as its
+/// bytes are read: whether the bytes so far end inside a quoted field, and where it opened.
+/// A field that begins with `"` is quoted up to the next `"` that is not doubled, however
+/// many lines that takes; at the end of the input, a field still open would be read as
+/// holding the rest of the file: an input cut short, most likely.
+#[derive(Debug, Default)]
+struct Quoting {
+    state: QuoteState,
+    /// The bytes so far.
+    read: u64,
+    /// Where the `"` that opened the quoted field is, counted in bytes.
+    opened: u64,
+    /// The bytes of a byte order mark at the start matched so far.
+    bom_matched: usize,
+    /// Past the byte order mark, or past where one would be.
+    past_bom: bool,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum QuoteState {
+    /// At the start of a field.
+    #[default]
+    FieldStart,
+    /// In a field that is not quoted, or after a quoted one's closing quote.
+    Unquoted,
+    /// In a quoted field.
+    Quoted,
+    /// After a `"` in a quoted field: its end, or the first of two.
+    QuoteInQuoted,
+}
+
+impl Quoting {
+    const BOM: &'static [u8] = b"\xEF\xBB\xBF";
+
+    fn feed(&mut self, bytes: &[u8]) {
+        let (mut i, start) = (0, self.read);
+        self.read += bytes.len() as u64;
+        // A byte order mark at the start is not part of the first field.
+        while !self.past_bom {
+            let Some(&b) = bytes.get(i) else {
+                return;
+            };
+            if b == Self::BOM[self.bom_matched] {
+                i += 1;
+                self.bom_matched += 1;
+                self.past_bom = self.bom_matched == Self::BOM.len();
+            } else {
+                if self.bom_matched > 0 {
+                    self.state = QuoteState::Unquoted; // the bytes matched began a field
+                }
+                self.past_bom = true;
+            }
+        }
+        let ends_field = |b: u8| matches!(b, b',' | b'\n' | b'\r');
+        while let Some(&b) = bytes.get(i) {
+            use QuoteState::*;
+            // Within a field, only the byte that ends it matters: skip to it.
+            let (state, next) = match self.state {
+                Quoted => match find(&bytes[i..], |b| b == b'"') {
+                    Some(n) => (QuoteInQuoted, i + n + 1),
+                    None => (Quoted, bytes.len()),
+                },
+                Unquoted => match find(&bytes[i..], ends_field) {
+                    Some(n) => (FieldStart, i + n + 1),
+                    None => (Unquoted, bytes.len()),
+                },
+                FieldStart if b == b'"' => {
+                    self.opened = start + i as u64;
+                    (Quoted, i + 1)
+                }
+                QuoteInQuoted if b == b'"' => (Quoted, i + 1),
+                FieldStart | QuoteInQuoted if ends_field(b) => (FieldStart, i + 1),
+                FieldStart | QuoteInQuoted => (Unquoted, i + 1),
+            };
+            (self.state, i) = (state, next);
+        }
+    }
+
+    /// Where the quoted field the bytes so far end in opened, counted in bytes, if they do.
+    fn open_at(&self) -> Option<u64> {
+        (self.state == QuoteState::Quoted).then_some(self.opened)
+    }
+}
+
+/// Where the first byte of `bytes` that is a `hit` is. Blocks of bytes without one are
+/// passed over whole, which the compiler makes a few vector instructions.
+fn find(bytes: &[u8], hit: impl Fn(u8) -> bool) -> Option<usize> {
+    const BLOCK: usize = 32;
+    let clear = bytes
+        .chunks_exact(BLOCK)
+        .take_while(|block| block.iter().fold(0u8, |any, &b| any | u8::from(hit(b))) == 0)
+        .count();
+    let from = clear * BLOCK;
+    let n = bytes[from..].iter().position(|&b| hit(b))?;
+    Some(from + n)
+}
+
+/// The line (counted from 1) that the byte at `offset` of a reader is on: one more than the
+/// line breaks before it, each LF, CR or CR LF.
+fn line_at<R: Read>(reader: R, offset: u64) -> std::io::Result<u64> {
+    let (mut breaks, mut cr) = (0, false);
+    let mut buf = vec![0; 64 * 1024];
+    let mut reader = reader.take(offset);
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(breaks + 1);
+        }
+        for &b in &buf[..n] {
+            breaks += u64::from(b == b'\r' || (b == b'\n' && !cr));
+            cr = b == b'\r';
+        }
+    }
+}
+
+/// A reader whose bytes are followed by a [`Quoting`] as they are read.
+struct Scanned<R> {
+    inner: R,
+    quoting: Quoting,
+}
+
+impl<R: Read> Read for Scanned<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.quoting.feed(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// Which of the columns inferred as booleans, numbers, dates or timestamps are read as text
@@ -794,6 +1012,44 @@ mod tests {
         // 09:00:00.5 and 10:00:00.25 UTC on 2024-02-29 (day 19782).
         let day_ms = 19_782 * 86_400_000;
         assert_eq!(ok.values(), &[day_ms + 32_400_500, day_ms + 36_000_250]);
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn csv_quoting_is_followed_across_reads() {
+        // Whatever the reads' sizes: a byte order mark split between two is one mark, and
+        // lines are counted with a CR LF as one line break.
+        let cases: [(&[u8], Option<u64>); 8] = [
+            (b"a,b\r\n1,\"x\r\n\r\ny\"\r\n2,\"z", Some(5)),
+            (b"a,b\r\n1,\"x\r\n\r\ny\"\r\n2,\"z\"", None),
+            (b"\xEF\xBB\xBF\"a\n", Some(1)),
+            (b"\xEF\xBB\xBF\"a\"\n", None),
+            // Not a mark: the quote is inside a field.
+            (b"\xEF\xBB\"a\n", None),
+            (b"a\r\r\n\n\"b\"\"c\n", Some(4)),
+            (b"a\n\"b\"c\"d\n", None),
+            (b"a\nb\"c\n\"", Some(3)),
+        ];
+        // Fields longer than the blocks that `find` passes over.
+        let long = format!(
+            "a\n\"{}\"\"{}\"\n{},\"{}",
+            "x".repeat(40),
+            "y".repeat(70),
+            "z".repeat(70),
+            "w".repeat(50)
+        );
+        let closed = format!("{long}\"");
+        let cases = cases
+            .into_iter()
+            .chain([(long.as_bytes(), Some(3)), (closed.as_bytes(), None)]);
+        for (bytes, want) in cases {
+            for size in 1..=bytes.len() {
+                let mut q = Quoting::default();
+                bytes.chunks(size).for_each(|c| q.feed(c));
+                let line = q.open_at().map(|at| line_at(bytes, at).unwrap());
+                assert_eq!(line, want, "{bytes:?} read {size} bytes at a time");
+            }
+        }
     }
 
     #[cfg_attr(not(target_arch = "wasm32"), test)]
