@@ -597,8 +597,46 @@ def csv_column(values: list[str | None]) -> pa.Array:
     return pa.array(values, pa.string())
 
 
+class CsvError(ValueError):
+    """A CSV file that the spec says cannot be read."""
+
+
+LINE_BREAK = re.compile(b"\r\n|\r|\n")
+FIELD_REST = re.compile(b"[^,\r\n]*")
+
+
+def csv_open_quote(data: bytes) -> int | None:
+    """The line (from 1) of the quoted field that `data` ends inside, if it does (13.1).
+
+    Field by field: a field that begins with `"` runs to the next `"` that is not doubled,
+    across commas and line breaks; what follows it, or an unquoted field, runs to the next
+    comma, CR or LF. A line break ends a line however it is written.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    i = 0
+    while i < len(data):
+        if data.startswith(b'"', i):
+            close = i + 1
+            while True:
+                close = data.find(b'"', close)
+                if close < 0:
+                    return len(LINE_BREAK.findall(data, 0, i)) + 1
+                if not data.startswith(b'"', close + 1):
+                    break
+                close += 2
+            i = close + 1
+        i = FIELD_REST.match(data, i).end() + 1  # past the comma or line break after it
+    return None
+
+
 def read_csv(path: Path) -> pa.Table:
     """A CSV file as the spec reads it: a header row, then every field as text, typed here."""
+    line = csv_open_quote(path.read_bytes())
+    if line is not None:
+        # pyarrow would read the rest of the file as the field's value.
+        raise CsvError(f"a quoted field opened on line {line} is never closed "
+                       "(is the file cut short?)")
     parse = pacsv.ParseOptions(delimiter=",", quote_char='"', double_quote=True,
                                escape_char=False, newlines_in_values=True,
                                ignore_empty_lines=True)

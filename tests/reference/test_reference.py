@@ -75,3 +75,28 @@ def test_the_log_reference_refuses_a_changed_history(tmp_path):
     assert "consistency 3 -> 7 does not verify" in problems
     assert any(p.startswith("roots differ") for p in problems)
     assert any("inclusion of 0 in 5" in p for p in problems)
+
+
+@pytest.mark.parametrize("text, line", [
+    (b'id,v\n1,"unterminated\n2,b\n', 2),
+    (b'id,v\r\n1,"a\r\nb"\r\n2,x\r3,"c""d\n4,e\n', 5),
+    (b'"id,v\n1,2\n', 1),
+    (b'\xef\xbb\xbf"id","v\n1,2\n', 1),
+    (b'id,v,w\n1,"x,y\n2,b,c\n', 2),
+    (b'id,v\n1,"abc""\n', 2),
+    (b'id,v\n1,a\n2,"b', 3),
+])
+def test_a_csv_file_ending_inside_a_quoted_field_is_refused(tmp_path, text, line):
+    path = tmp_path / "cut.csv"
+    path.write_bytes(text)
+    with pytest.raises(ref.CsvError) as e:
+        ref.read_csv(path)
+    assert str(e.value) == (f"a quoted field opened on line {line} is never closed "
+                            "(is the file cut short?)")
+
+
+def test_csv_quotes_that_close_still_read(tmp_path):
+    path = tmp_path / "quotes.csv"
+    path.write_bytes('\ufeffid,v\n1,"a\nb"\n2,x"y\n3,"ab"c"d\n4,""""\n5,""\n6,"z"'.encode())
+    assert ref.read_csv(path).column("v").to_pylist() == [
+        "a\nb", 'x"y', 'abc"d', '"', None, "z"]
