@@ -754,6 +754,71 @@ fn assert_steps(a: &str, run: &str, steps: u64) {
     assert_eq!(detail["run"]["steps"], steps, "{detail}");
 }
 
+/// A body cut short is refused, never stored as a table of fewer rows: an Arrow IPC stream
+/// cut where a batch ends (so without its end-of-stream marker), a CSV file cut inside a
+/// quoted field.
+#[test]
+fn a_body_cut_short_is_refused_and_stores_nothing() {
+    let (_dir, s) = started();
+    let a = &s.addr;
+    let run = create_run(a, "cut");
+    let first = trades(&[1, 2, 3], &[1.0, 2.0, 3.0], &["a", "b", "c"]);
+    let mut w = arrow_ipc::writer::StreamWriter::try_new(Vec::new(), &first.schema()).unwrap();
+    w.write(&first).unwrap();
+    let cut_at = w.get_ref().len();
+    w.write(&trades(&[4, 5], &[4.0, 5.0], &["d", "e"])).unwrap();
+    w.finish().unwrap();
+    let whole = w.into_inner().unwrap();
+    for cut in [cut_at, whole.len() - 8] {
+        for content_type in [ARROW, "application/octet-stream"] {
+            let d = post(
+                a,
+                &step_path(&run, "load", "id"),
+                ADMIN,
+                content_type,
+                &whole[..cut],
+            )
+            .problem(400);
+            assert!(
+                d.contains(
+                    "the Arrow IPC stream ends without its end-of-stream marker: it is \
+                     incomplete (cut short?)"
+                ),
+                "{d}"
+            );
+        }
+    }
+    let csv = "id,amount,name\n1,1.0,a\n2,2.0,\"b\n3,3.0,c\n";
+    let d = post(
+        a,
+        &step_path(&run, "load", "id"),
+        ADMIN,
+        "text/csv",
+        csv.as_bytes(),
+    )
+    .problem(400);
+    assert!(
+        d.contains("a quoted field opened on line 3 is never closed (is the file cut short?)"),
+        "{d}"
+    );
+    assert_steps(a, &run, 0);
+    // Whole, both are stored, with every row.
+    let r = post(a, &step_path(&run, "load", "id"), ADMIN, ARROW, &whole);
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["record"]["rows"], 5, "{}", r.text());
+    let csv = csv.replace("\"b", "\"b\"");
+    let r = post(
+        a,
+        &step_path(&run, "csv", "id"),
+        ADMIN,
+        "text/csv",
+        csv.as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["record"]["rows"], 3, "{}", r.text());
+    assert_steps(a, &run, 2);
+}
+
 #[test]
 fn bad_input_gets_problems_and_stores_nothing() {
     let dir = tempfile::tempdir().unwrap();
