@@ -1285,6 +1285,21 @@ fn spa_is_served_with_fallback_and_api_paths_stay_api() {
     let _: Value = spec.json();
 }
 
+/// Without a web app, the server says where it looked and how to give it one, as it starts
+/// and at its pages' addresses; the API is unaffected.
+#[test]
+fn without_a_web_app_the_server_says_where_it_looked() {
+    let (_dir, s) = started();
+    let r = get(&s.addr, "/runs/abc", None);
+    assert_eq!(r.status, 404);
+    let text = r.text();
+    assert!(
+        text.contains("web/dist/index.html") && text.contains("--static-dir DIR"),
+        "{text}"
+    );
+    assert_eq!(get(&s.addr, "/api/v1/runs", Some(ADMIN)).status, 200);
+}
+
 #[test]
 fn demo_run_is_loaded_sealed_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
@@ -1350,21 +1365,6 @@ fn a_trace_agrees_with_the_diff_on_what_changed() {
             "id,x,note\n1,1.0000001,a\n2,2.0,zzz\n",
         ),
         (
-/// Without a web app, the server says where it looked and how to give it one, as it starts
-/// and at its pages' addresses; the API is unaffected.
-#[test]
-fn without_a_web_app_the_server_says_where_it_looked() {
-    let (_dir, s) = started();
-    let r = get(&s.addr, "/runs/abc", None);
-    assert_eq!(r.status, 404);
-    let text = r.text();
-    assert!(
-        text.contains("web/dist/index.html") && text.contains("--static-dir DIR"),
-        "{text}"
-    );
-    assert_eq!(get(&s.addr, "/api/v1/runs", Some(ADMIN)).status, 200);
-}
-
             "fix",
             "&abs_tol=0.001&ignore=note",
             "id,x,note\n1,5.0,a\n2,2.0,zzz\n",
@@ -1499,13 +1499,17 @@ fn unknown_options_and_fields_are_refused_by_name() {
 fn names_with_control_characters_or_too_long_are_refused() {
     let (_dir, s) = started();
     let a = &s.addr;
-    let refused = |body: serde_json::Value| {
-        post_json(a, "/api/v1/runs", ADMIN, &body).problem(422)
-    };
+    let refused = |body: serde_json::Value| post_json(a, "/api/v1/runs", ADMIN, &body).problem(422);
     let d = refused(serde_json::json!({"pipeline": "x\u{0}y"}));
-    assert!(d.contains("`pipeline` holds a control character ('\\0')"), "{d}");
+    assert!(
+        d.contains("`pipeline` holds a control character ('\\0')"),
+        "{d}"
+    );
     let d = refused(serde_json::json!({"pipeline": "p".repeat(201)}));
-    assert!(d.contains("`pipeline` is 201 bytes long; at most 200"), "{d}");
+    assert!(
+        d.contains("`pipeline` is 201 bytes long; at most 200"),
+        "{d}"
+    );
     let d = refused(serde_json::json!({"pipeline": "p", "labels": {"env": "a\nb"}}));
     assert!(d.contains("label `env` holds a control character"), "{d}");
     let d = refused(serde_json::json!({"pipeline": "p", "labels": {" ": "x"}}));
@@ -1523,5 +1527,8 @@ fn names_with_control_characters_or_too_long_are_refused() {
         b"id\n1\n",
     )
     .problem(422);
-    assert!(d.contains("`step` holds a control character ('\\n')"), "{d}");
+    assert!(
+        d.contains("`step` holds a control character ('\\n')"),
+        "{d}"
+    );
 }
