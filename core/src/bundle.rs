@@ -14,7 +14,7 @@ use arrow_schema::{DataType, Field, Schema};
 
 use crate::diff::DiffSummary;
 use crate::error::{Error, Result};
-use crate::fingerprint::{self, order_root};
+use crate::fingerprint::{self, ColumnFingerprint, Fingerprint, order_root};
 use crate::hash::{Hash, Keyed};
 use crate::record::{self, StepRecord, diff_summary_hash, row_table_hash, stats_digest};
 use crate::sign::{Seal, verify_seal};
@@ -1081,6 +1081,57 @@ impl VerifyReport {
     }
 }
 
+/// Where data that is not a step's output parts from it, column by column: the columns one
+/// has and the other has not (a column named otherwise changes every row's hash, such as a
+/// pandas index written as `__index_level_0__`), else those whose values in row order
+/// differ. Empty when the columns agree.
+fn columns_apart(rec: &StepRecord, f: &Fingerprint) -> String {
+    let names = |columns: &[ColumnFingerprint]| -> std::collections::BTreeSet<String> {
+        columns.iter().map(|c| c.name.clone()).collect()
+    };
+    let (theirs, ours) = (names(&f.columns), names(&rec.columns));
+    let list = |v: Vec<&String>| {
+        v.iter()
+            .map(|n| format!("`{}`", n.escape_debug()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let only_data: Vec<&String> = theirs.difference(&ours).collect();
+    let only_step: Vec<&String> = ours.difference(&theirs).collect();
+    let mut parts = Vec::new();
+    if !only_data.is_empty() {
+        parts.push(format!(
+            "the data has columns the step has not: {}",
+            list(only_data)
+        ));
+    }
+    if !only_step.is_empty() {
+        parts.push(format!(
+            "the step has columns the data has not: {}",
+            list(only_step)
+        ));
+    }
+    if parts.is_empty() {
+        let differ: Vec<&String> = (rec.columns.iter())
+            .filter(|c| {
+                let theirs = f.columns.iter().find(|d| d.name == c.name);
+                theirs.is_none_or(|d| d.digest != c.digest)
+            })
+            .map(|c| &c.name)
+            .collect();
+        if !differ.is_empty() && differ.len() < rec.columns.len() {
+            parts.push(format!(
+                "the columns whose values differ (in row order): {}",
+                list(differ)
+            ));
+        }
+    }
+    match parts.is_empty() {
+        true => String::new(),
+        false => format!(" ({})", parts.join("; ")),
+    }
+}
+
 fn short(h: &Hash) -> String {
     h.to_hex()[..16].to_string()
 }
@@ -2111,11 +2162,12 @@ fn verify_data(r: &mut VerifyReport, records: &[StepRecord], claim: DataClaim<'_
                         String::new()
                     };
                     format!(
-                        "the data is not this step's output: {} rows with content root {}, the step has {} rows with {}{others}",
+                        "the data is not this step's output: {} rows with content root {}, the step has {} rows with {}{}{others}",
                         f.rows,
                         short(&f.content_root),
                         rec.rows,
-                        short(&rec.content_root)
+                        short(&rec.content_root),
+                        columns_apart(rec, &f)
                     )
                 };
                 r.check("data", Some(rec), ok, detail);

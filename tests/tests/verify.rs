@@ -546,7 +546,34 @@ fn data_files_are_proved_to_be_a_step_or_not() {
         &["verify", &bundle, "--data", &changed, "--step", "clean"],
         "FAIL data 1 clean",
     );
-    assert!(text(&o).contains("not this step's output"), "{}", text(&o));
+    assert!(
+        text(&o).contains("not this step's output")
+            && text(&o).contains("(the columns whose values differ (in row order): `amount`)"),
+        "{}",
+        text(&o)
+    );
+    // The same values under another column's name (a pandas index written under its own
+    // name, say): the names are what differ.
+    let renamed = data[1].1.clone();
+    let mut fields: Vec<Field> = (renamed.schema().fields().iter())
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields[2] = Field::new("__index_level_0__", DataType::Utf8, false);
+    let renamed =
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), renamed.columns().to_vec()).unwrap();
+    let renamed = write_parquet(dir.path(), "renamed.parquet", &renamed);
+    let o = assert_fails(
+        &["verify", &bundle, "--data", &renamed, "--step", "clean"],
+        "FAIL data 1 clean",
+    );
+    assert!(
+        text(&o).contains(
+            "(the data has columns the step has not: `__index_level_0__`; the step has \
+             columns the data has not: `name`)"
+        ),
+        "{}",
+        text(&o)
+    );
     // The right file named as the wrong step.
     assert_fails(
         &[
