@@ -39,6 +39,14 @@ pub struct Seal {
     pub signature: String,
 }
 
+impl Seal {
+    /// True when this seal's `steps` and `head` are those of a chain of `steps` records
+    /// whose last hash is `last` (`None` for a run with no step, whose head is all zeros).
+    pub fn covers(&self, steps: usize, last: Option<Hash>) -> bool {
+        self.steps == steps as u64 && self.head == last.unwrap_or_default()
+    }
+}
+
 /// The bytes a seal signs: canonical JSON of `{spec, run_id, steps, head, sealed_at}`, and
 /// `run_hash` in seal v2. Fails on a seal of an unknown version, or whose `run_hash` is
 /// missing (v2) or present (v1).

@@ -240,6 +240,19 @@ async function main() {
     await page.setViewportSize({ width: 1366, height: 900 });
   });
 
+  await step('a run that failed before its first step: its seal covers no records', async () => {
+    const empty = await (await api('POST', '/runs', JSON.stringify({ pipeline: 'failed-first-step' }))).json();
+    await api('POST', `/runs/${empty.id}/fail`, JSON.stringify({ error: 'the first step was refused' }));
+    await page.goto(`${base}/#/runs/${empty.id}`);
+    await page.locator('ul.status li', { hasText: 'Seal:' }).waitFor();
+    const status = await page.locator('ul.status').innerText();
+    check(/✔ Seal: signed/.test(status) && !status.includes('✘'),
+      `the seal of a run with no steps is checked as valid: ${status.replace(/\s+/g, ' ')}`);
+    // The next steps go on from the first run's page.
+    await page.goto(`${base}/#/runs/${run.id}`);
+    await page.getByRole('link', { name: 'load', exact: true }).waitFor();
+  });
+
   await step('first step: schema and statistics', async () => {
     await page.getByRole('link', { name: 'load', exact: true }).click();
     await page.getByRole('heading', { name: 'Step 0 · load' }).waitFor();
@@ -766,6 +779,9 @@ async function main() {
     check(/diff summary is not in this bundle: it held column statistics/.test(summaryNote)
       && await p.locator('table.counts, .counts').count() === 0,
       `the bundle's step says its diff summary, which held them, is not in the bundle: ${summaryNote}`);
+    const stays = await p.locator('#redacted').innerText();
+    check(/binds the rows' hash and the diff summary's/.test(stays) && !/diff counts/.test(stays),
+      `its redaction notice does not promise diff counts the bundle does not hold: ${stays.replace(/\s+/g, ' ')}`);
     await p.screenshot({ path: join(shots, '17-bundle-step-statistics-redacted.png'), fullPage: true });
     await p.close();
     currentPage = page;

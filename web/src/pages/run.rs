@@ -92,7 +92,7 @@ fn chain_status(d: &RunDetail) -> Vec<Status> {
             detail: "not sealed yet: the run is open and nothing signs its records".into(),
         }),
         Some(seal) => {
-            let head_ok = Some(seal.head) == prev && seal.steps == d.steps.len() as u64;
+            let head_ok = seal.covers(d.steps.len(), prev);
             // A seal v2 also signs the run's description; a v1 seal has no run hash.
             let run_ok = seal
                 .run_hash

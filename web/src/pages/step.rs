@@ -74,8 +74,16 @@ pub struct StepBodyProps {
 }
 
 /// Where a redacted step's detail rows would be: that they were removed, when and why, and
-/// what remains to prove the step (its statistics too, unless `statistics_gone`).
-fn redaction_notice(r: &Redaction, from_bundle: bool, first: bool, statistics_gone: bool) -> Html {
+/// what remains to prove the step (its statistics too, unless `statistics_gone`; its diff
+/// counts too, unless `summary_gone`: a bundle leaves out a summary that held redacted
+/// statistics).
+fn redaction_notice(
+    r: &Redaction,
+    from_bundle: bool,
+    first: bool,
+    statistics_gone: bool,
+    summary_gone: bool,
+) -> Html {
     let what = if first {
         "Any copy of this step's data the server kept"
     } else {
@@ -88,6 +96,11 @@ fn redaction_notice(r: &Redaction, from_bundle: bool, first: bool, statistics_go
     };
     let stays = if first {
         format!("Its record, row hashes, {kept}, and the run's seal, remain.")
+    } else if summary_gone {
+        format!(
+            "Its record (which still binds the rows' hash and the diff summary's), row hashes, \
+             its {kept}, and the run's seal, remain."
+        )
     } else {
         format!(
             "Its record (which still binds the rows' hash), row hashes, its diff counts, its \
@@ -173,7 +186,7 @@ pub fn StepBody(props: &StepBodyProps) -> Html {
             None if props.index > 0 => html! { <>
                 <p id="summary-not-in-bundle">{"This step's diff summary is not in this bundle: it held column statistics (this step's or the previous step's) that a redaction removed, so its counts are not shown. Its record still binds the summary's hash."}</p>
                 { own_schema_and_stats(&props.schema, &props.stats, props.statistics_redacted.as_ref(), props.from_bundle) }
-                { for props.redacted.as_ref().map(|r| redaction_notice(r, props.from_bundle, false, props.statistics_redacted.is_some())) }
+                { for props.redacted.as_ref().map(|r| redaction_notice(r, props.from_bundle, false, props.statistics_redacted.is_some(), true)) }
             </> },
             None => html! { <>
                 <p>{ if props.statistics_redacted.is_some() {
@@ -182,14 +195,14 @@ pub fn StepBody(props: &StepBodyProps) -> Html {
                     "This is the run's first step: there is nothing before it to diff against. These are its columns and statistics as recorded."
                 } }</p>
                 { own_schema_and_stats(&props.schema, &props.stats, props.statistics_redacted.as_ref(), props.from_bundle) }
-                { for props.redacted.as_ref().map(|r| redaction_notice(r, props.from_bundle, true, props.statistics_redacted.is_some())) }
+                { for props.redacted.as_ref().map(|r| redaction_notice(r, props.from_bundle, true, props.statistics_redacted.is_some(), false)) }
             </> },
             Some(d) => html! { <>
                 <DiffSummaryView summary={d.clone()} statistics_redacted={props.statistics_redacted.clone()}
                     before_redacted={props.before_statistics_redacted} own_stats={own_stats(&props.schema, &props.stats)}
                     from_bundle={props.from_bundle} />
                 { match (&props.details, &props.redacted) {
-                    (_, Some(r)) => redaction_notice(r, props.from_bundle, false, props.statistics_redacted.is_some()),
+                    (_, Some(r)) => redaction_notice(r, props.from_bundle, false, props.statistics_redacted.is_some(), false),
                     // Keyed by the step, so that moving to another step starts its details
                     // afresh rather than on the page, column and search left on this one.
                     (Some(source), None) => html! { <DetailsTable key={props.hash.to_string()} source={source.clone()} key_columns={props.key_columns.clone()} columns={d.compared_columns.clone()}
