@@ -228,6 +228,13 @@ fn diff_reports_counts_cells_and_exit_codes() {
             (4, "name".into(), "null".into(), "d".into())
         ]
     );
+    // An empty cell is written as null, not left out.
+    let was_null = cells.iter().find(|c| c["id"] == 4).unwrap();
+    assert_eq!(
+        was_null.as_object().unwrap().get("old"),
+        Some(&serde_json::Value::Null),
+        "{was_null}"
+    );
     assert_eq!(j["details"]["added"][0]["id"], 5);
     assert_eq!(j["details"]["removed"][0]["id"], 1);
 

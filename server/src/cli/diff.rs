@@ -148,7 +148,11 @@ fn write_json(w: &mut dyn Write, args: &Args, d: &Diff) -> Result<()> {
             // arrow's writer writes nothing for no rows.
             w.write_all(b"[]")?;
         } else {
-            let mut rows_out = arrow_json::ArrayWriter::new(&mut *w);
+            // Every column of every row, a null as `null`: a changed cell's `old` or `new`
+            // is null where the cell was (or became) empty, not missing.
+            let mut rows_out = arrow_json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, arrow_json::writer::JsonArray>(&mut *w);
             rows_out.write(rows)?;
             rows_out.finish()?;
         }
