@@ -33,11 +33,25 @@ impl FileSource {
                 path.display()
             );
         }
+        let by_name = format.is_none();
         let format = match format {
             Some(f) => f,
             None => detect(path)?,
         };
-        let (schema, _) = open_batches(path, format).with_context(|| path.display().to_string())?;
+        let (schema, _) = open_batches(path, format).with_context(|| {
+            // A file named as one format that starts as another (a Parquet file called
+            // .csv) is read as its name says, and fails for a reason its content explains.
+            let head = sniff(path).filter(|&s| by_name && s != format && s != Format::Csv);
+            match head {
+                Some(s) => format!(
+                    "{}: its name says {format}, but its first bytes are those of {}: rename \
+                     it, or give its format with the command's format option (see --help)",
+                    path.display(),
+                    with_article(s)
+                ),
+                None => path.display().to_string(),
+            }
+        })?;
         let rows = match format {
             Format::Parquet => {
                 let file = File::open(path)?;
@@ -76,6 +90,21 @@ pub fn detect(path: &Path) -> Result<Format> {
         .read(&mut head)
         .with_context(|| format!("cannot read {}", path.display()))?;
     Ok(Format::sniff(&head[..n]))
+}
+
+/// The format a file's first bytes say, if it can be read.
+fn sniff(path: &Path) -> Option<Format> {
+    let mut head = [0u8; 8];
+    let n = File::open(path).ok()?.read(&mut head).ok()?;
+    Some(Format::sniff(&head[..n]))
+}
+
+/// "a Parquet file", "an Arrow IPC file".
+fn with_article(f: Format) -> String {
+    match f {
+        Format::Parquet => "a Parquet file".into(),
+        other => format!("an {other}"),
+    }
 }
 
 fn open_batches(path: &Path, format: Format) -> Result<(SchemaRef, BatchIter<'static>)> {

@@ -605,3 +605,30 @@ fn a_step_that_strips_leading_zeros_from_a_csv_column_is_a_change() {
     let one = cells.iter().find(|c| c["id"] == 1).expect("id 1 changed");
     assert_eq!((&one["old"], &one["new"]), (&"00501".into(), &"501".into()));
 }
+
+/// A file whose name says one format and whose first bytes another is read as its name
+/// says, and the error says what its bytes are and how to read it as that.
+#[test]
+fn a_file_named_as_another_format_is_told_what_it_starts_as() {
+    let dir = tempfile::tempdir().unwrap();
+    let parquet = write(dir.path(), "t.parquet", &before());
+    let misnamed = dir.path().join("t.csv");
+    std::fs::rename(&parquet, &misnamed).unwrap();
+    let o = run(&["fingerprint", &misnamed.to_string_lossy()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains(
+            "t.csv: its name says CSV, but its first bytes are those of a Parquet file: \
+             rename it, or give its format"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "fingerprint",
+        &misnamed.to_string_lossy(),
+        "--input-format",
+        "parquet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
