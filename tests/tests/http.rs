@@ -1482,6 +1482,9 @@ fn unknown_options_and_fields_are_refused_by_name() {
     assert!(d.contains("unknown field `step`"), "{d}");
     let d = get(a, "/api/v1/runs?pipelin=p", Some(ADMIN)).problem(400);
     assert!(d.contains("unknown field `pipelin`"), "{d}");
+    // A bad value names its parameter.
+    let d = get(a, "/api/v1/runs?limit=-1", Some(ADMIN)).problem(400);
+    assert!(d.contains("`limit`: invalid digit found in string"), "{d}");
     let d = get(a, &format!("/api/v1/runs/{run}/trace?kye=1"), Some(ADMIN)).problem(400);
     assert!(d.contains("unknown parameter `kye`"), "{d}");
     let r = post(

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod metrics;
+mod query;
 mod routes;
 
 use std::path::PathBuf;
@@ -38,13 +39,6 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
     move |cfg: &mut web::ServiceConfig| {
         let static_dir = state.static_dir.clone();
         cfg.app_data(state)
-            .app_data(web::QueryConfig::default().error_handler(|e, _| {
-                ApiError::bad_request(
-                    "invalid-query",
-                    format!("the query string is not valid: {e}; see /api/v1/openapi.json"),
-                )
-                .into()
-            }))
             .app_data(web::PathConfig::default().error_handler(|e, _| {
                 ApiError::not_found("not-found", format!("bad path: {e}")).into()
             }))

@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::auth::{Admin, Any, Auth, Ingest, Read};
+use super::query::Query;
 use crate::error::ApiError;
 use crate::store::ingest::{self, Upload};
 use crate::store::{db, query, redact};
@@ -126,7 +127,7 @@ async fn create_run(
 async fn list_runs(
     _: Auth<Read>,
     state: State,
-    q: web::Query<RunQuery>,
+    q: Query<RunQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let page = blocking(move || query::runs(&store, q.into_inner())).await?;
@@ -197,7 +198,7 @@ async fn post_step(
     state: State,
     req: HttpRequest,
     id: web::Path<String>,
-    q: web::Query<StepQuery>,
+    q: Query<StepQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let started = std::time::Instant::now();
@@ -423,7 +424,7 @@ async fn get_details(
     _: Auth<Read>,
     state: State,
     p: web::Path<StepPath>,
-    q: web::Query<DetailQuery>,
+    q: Query<DetailQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let page = blocking(move || query::details(&store, &p.id, p.index, &q)).await?;
@@ -436,7 +437,7 @@ async fn get_trace(
     _: Auth<Read>,
     state: State,
     id: web::Path<String>,
-    q: web::Query<Vec<(String, String)>>,
+    q: Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
     let pairs = q.into_inner();
     if let Some((name, _)) = pairs.iter().find(|(name, _)| name != "key") {
@@ -538,7 +539,7 @@ struct LogEntriesQuery {
 async fn log_entries(
     _: Auth<Read>,
     state: State,
-    q: web::Query<LogEntriesQuery>,
+    q: Query<LogEntriesQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let (start, limit) = (q.start.unwrap_or(0), q.limit.unwrap_or(100).min(1000));
@@ -557,7 +558,7 @@ struct LogInclusionQuery {
 async fn log_inclusion(
     _: Auth<Read>,
     state: State,
-    q: web::Query<LogInclusionQuery>,
+    q: Query<LogInclusionQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let LogInclusionQuery { run, size } = q.into_inner();
@@ -577,7 +578,7 @@ struct LogConsistencyQuery {
 async fn log_consistency(
     _: Auth<Read>,
     state: State,
-    q: web::Query<LogConsistencyQuery>,
+    q: Query<LogConsistencyQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let LogConsistencyQuery { from, to } = q.into_inner();
