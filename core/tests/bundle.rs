@@ -1,6 +1,7 @@
 //! Bundles: a run built step by step, sealed, written and verified; and every kind of
 //! tampering detected, down to any single flipped byte.
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
@@ -14,17 +15,6 @@ use pipeproof_core::bundle::{
 use pipeproof_core::diff::DiffConfig;
 use pipeproof_core::sign::KeyPair;
 use pipeproof_core::{Table, record::StepRecord};
-
-#[cfg(target_arch = "wasm32")]
-wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
-
-macro_rules! both {
-    ($(fn $name:ident() $body:block)*) => {$(
-        #[cfg_attr(not(target_arch = "wasm32"), test)]
-        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-        fn $name() $body
-    )*};
-}
 
 fn steps() -> Vec<(&'static str, Table)> {
     let t = |ids: Vec<i64>, amounts: Vec<f64>, names: Vec<&str>| {

@@ -2,6 +2,9 @@
 //! field, an Arrow IPC stream that ends without its end-of-stream marker. Runs natively and,
 //! in a browser, under wasm32.
 
+#[macro_use]
+mod common;
+
 use std::io::Cursor;
 use std::sync::Arc;
 
@@ -10,17 +13,6 @@ use arrow_ipc::writer::{IpcWriteOptions, StreamWriter};
 use bytes::Bytes;
 use pipeproof_core::decode::{decode, read_batches};
 use pipeproof_core::{Format, Table};
-
-#[cfg(target_arch = "wasm32")]
-wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
-
-macro_rules! both {
-    ($(fn $name:ident() $body:block)*) => {$(
-        #[cfg_attr(not(target_arch = "wasm32"), test)]
-        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-        fn $name() $body
-    )*};
-}
 
 const NO_END: &str = "cannot read the input as Arrow IPC stream: the Arrow IPC stream ends \
     without its end-of-stream marker: it is incomplete (cut short?); a writer writes the \

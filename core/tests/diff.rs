@@ -1,6 +1,7 @@
 //! Diff behaviour: keyed and multiset counts, cell details, tolerances, schema diff, bad keys,
 //! and that `chunk_rows` and the thread count never change a result.
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
@@ -9,17 +10,6 @@ use arrow_array::*;
 use common::{permute, table};
 use pipeproof_core::diff::{Diff, DiffConfig};
 use pipeproof_core::{Error, Side, Table, diff};
-
-#[cfg(target_arch = "wasm32")]
-wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
-
-macro_rules! both {
-    ($(fn $name:ident() $body:block)*) => {$(
-        #[cfg_attr(not(target_arch = "wasm32"), test)]
-        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-        fn $name() $body
-    )*};
-}
 
 fn i64s(v: Vec<i64>) -> ArrayRef {
     Arc::new(Int64Array::from(v))

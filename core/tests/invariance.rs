@@ -2,6 +2,7 @@
 //! and what must (any value, the row order for the order root, the column order for the
 //! schema hash). Runs natively and, in a browser, under wasm32.
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
@@ -12,17 +13,6 @@ use arrow_schema::{DataType, Field, Schema};
 use bytes::Bytes;
 use common::{fp, permute, table};
 use pipeproof_core::{Format, Table, decode};
-
-#[cfg(target_arch = "wasm32")]
-wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
-
-macro_rules! both {
-    ($(fn $name:ident() $body:block)*) => {$(
-        #[cfg_attr(not(target_arch = "wasm32"), test)]
-        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-        fn $name() $body
-    )*};
-}
 
 fn ids() -> ArrayRef {
     Arc::new(Int64Array::from(vec![1, 2, 3, 4]))

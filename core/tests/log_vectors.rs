@@ -3,22 +3,14 @@
 //! inclusion and consistency proof and the tree head's signed bytes checked against this
 //! implementation, natively and, in a browser, under wasm32.
 
+#[macro_use]
+mod common;
+
 use pipeproof_core::hash::Keyed;
 use pipeproof_core::log::{self, ConsistencyProof, InclusionProof, TreeHead};
 use pipeproof_core::sign::Seal;
 use pipeproof_core::{Hash, merkle};
 use serde_json::Value;
-
-#[cfg(target_arch = "wasm32")]
-wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
-
-macro_rules! both {
-    ($(fn $name:ident() $body:block)*) => {$(
-        #[cfg_attr(not(target_arch = "wasm32"), test)]
-        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-        fn $name() $body
-    )*};
-}
 
 const VECTOR: &str = include_str!("../../docs/spec/vectors/log-v1/log.json");
 

@@ -3,6 +3,9 @@
 //! The expected values were computed by the independent Python reference
 //! (tests/reference/fingerprint_v1.py); this is the cross-check against our implementation.
 
+#[macro_use]
+mod common;
+
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
@@ -11,17 +14,6 @@ use pipeproof_core::fingerprint::{RowProof, content_root, sorted_content};
 use pipeproof_core::hash::{Keyed, context};
 use pipeproof_core::{Format, Hash, RowHasher, Table, decode, fingerprint, merkle};
 use serde_json::Value;
-
-#[cfg(target_arch = "wasm32")]
-wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
-
-macro_rules! both {
-    ($(fn $name:ident() $body:block)*) => {$(
-        #[cfg_attr(not(target_arch = "wasm32"), test)]
-        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-        fn $name() $body
-    )*};
-}
 
 macro_rules! files {
     ($($name:literal),* $(,)?) => {

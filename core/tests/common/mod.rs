@@ -7,6 +7,19 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{Field, Schema};
 use pipeproof_core::Table;
 
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+/// Tests that run natively and, in a browser, under wasm32.
+#[allow(unused_macros)]
+macro_rules! both {
+    ($(fn $name:ident() $body:block)*) => {$(
+        #[cfg_attr(not(target_arch = "wasm32"), test)]
+        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+        fn $name() $body
+    )*};
+}
+
 /// A one-batch table from (name, array) pairs; nullability taken from the arrays.
 pub fn table(columns: Vec<(&str, ArrayRef)>) -> Table {
     let fields: Vec<Field> = columns
