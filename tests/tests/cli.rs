@@ -431,25 +431,7 @@ fn bad_input_gets_a_clear_error_and_exit_2() {
         &["null", "after", "`id`"],
     );
 
-    let nested = {
-        let list =
-            ListArray::from_iter_primitive::<arrow_array::types::Int32Type, _, _>(vec![Some(
-                vec![Some(1)],
-            )]);
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("id", arrow_schema::DataType::Int64, true),
-            Field::new("tags", list.data_type().clone(), true),
-        ]));
-        RecordBatch::try_new(
-            schema,
-            vec![
-                Arc::new(Int64Array::from(vec![1])) as ArrayRef,
-                Arc::new(list),
-            ],
-        )
-        .unwrap()
-    };
-    let nested = write(dir.path(), "nested.parquet", &nested);
+    let nested = write(dir.path(), "nested.parquet", &nested());
     check(
         &["fingerprint", &nested],
         &["`tags`", "not support", "nested.parquet"],
@@ -460,6 +442,23 @@ fn bad_input_gets_a_clear_error_and_exit_2() {
     );
 }
 
+/// A table with a column of a type fingerprint v1 does not support: `tags`, a list.
+fn nested() -> RecordBatch {
+    let list =
+        ListArray::from_iter_primitive::<arrow_array::types::Int32Type, _, _>(vec![Some(vec![
+            Some(1),
+        ])]);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", arrow_schema::DataType::Int64, true),
+        Field::new("tags", list.data_type().clone(), true),
+    ]));
+    let columns = vec![
+        Arc::new(Int64Array::from(vec![1])) as ArrayRef,
+        Arc::new(list),
+    ];
+    RecordBatch::try_new(schema, columns).unwrap()
+}
+
 #[test]
 fn a_diff_error_names_the_file_it_is_about() {
     let dir = tempfile::tempdir().unwrap();
@@ -467,25 +466,7 @@ fn a_diff_error_names_the_file_it_is_about() {
     let twice = dir.path().join("twice.csv");
     std::fs::write(&twice, "id,name,name\n1,a,b\n").unwrap();
     let twice = twice.to_string_lossy();
-    let nested = {
-        let list =
-            ListArray::from_iter_primitive::<arrow_array::types::Int32Type, _, _>(vec![Some(
-                vec![Some(1)],
-            )]);
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("id", arrow_schema::DataType::Int64, true),
-            Field::new("tags", list.data_type().clone(), true),
-        ]));
-        let columns = vec![
-            Arc::new(Int64Array::from(vec![1])) as ArrayRef,
-            Arc::new(list),
-        ];
-        write(
-            dir.path(),
-            "nested.parquet",
-            &RecordBatch::try_new(schema, columns).unwrap(),
-        )
-    };
+    let nested = write(dir.path(), "nested.parquet", &nested());
     let keyless = write(
         dir.path(),
         "keyless.csv",
