@@ -49,7 +49,8 @@ pub fn VerifyPage() -> Html {
     let session = use_session();
     let busy = use_state(|| Busy::Idle);
     let data_busy = use_state(|| Busy::Idle);
-    let data_check = use_state(|| None::<(String, Check, f64, Ran)>);
+    // The data file's name, what it was compared with, the check, its time and where it ran.
+    let data_check = use_state(|| None::<(String, String, Check, f64, Ran)>);
     let key_ref = use_node_ref();
     let step_ref = use_node_ref();
     let dragging = use_state(|| false);
@@ -127,6 +128,8 @@ pub fn VerifyPage() -> Html {
             if let Some(f) = first_file(input.files()) {
                 take(f);
             }
+            // Choosing the same file again is a new check (with the key or step now given).
+            input.set_value("");
         })
     };
     let on_drop = {
@@ -220,6 +223,14 @@ pub fn VerifyPage() -> Html {
                 .cast::<HtmlSelectElement>()
                 .map(|s| s.value())
                 .filter(|v| !v.is_empty() && v != "*");
+            // The step compared with, named as the check takes it: the first of that name.
+            let against = match &step {
+                Some(name) => match manifest.records.iter().find(|r| &r.step == name) {
+                    Some(r) => format!("step {} `{}`", r.index, r.step),
+                    None => format!("step `{name}`"),
+                },
+                None => "every step".to_string(),
+            };
             let (data_busy, data_check, data_job) =
                 (data_busy.clone(), data_check.clone(), data_job.clone());
             let job = next_job(&data_job);
@@ -236,7 +247,7 @@ pub fn VerifyPage() -> Html {
                 }
                 match checked {
                     Ok((check, millis, ran)) => {
-                        data_check.set(Some((name, check, millis, ran)));
+                        data_check.set(Some((name, against, check, millis, ran)));
                         data_busy.set(Busy::Idle);
                     }
                     Err(e) => data_busy.set(Busy::Failed(format!(
@@ -253,6 +264,18 @@ pub fn VerifyPage() -> Html {
             if let Some(f) = first_file(input.files()) {
                 take(f);
             }
+            // Choosing the same file again is a new check (with the key or step now given).
+            input.set_value("");
+        })
+    };
+    // Another step to compare with: the verdict on the step before no longer holds.
+    let on_step_change = {
+        let (data_check, data_busy, data_job) =
+            (data_check.clone(), data_busy.clone(), data_job.clone());
+        Callback::from(move |_: Event| {
+            next_job(&data_job);
+            data_check.set(None);
+            data_busy.set(Busy::Idle);
         })
     };
     let on_drop_data = {
@@ -314,7 +337,10 @@ pub fn VerifyPage() -> Html {
                     match &l.trusted_key { Some(k) => format!(", trusting key {}…", &k[..16.min(k.len())]), None => ", no trusted key given".into() })}</p>
                 <Checks report={l.report.clone()} />
                 if let Some(m) = &l.manifest {
-                    <section aria-labelledby="run-h">
+                    if !l.report.passed() {
+                        <p class="error" id="run-untrusted" role="note">{"Verification FAILED: do not trust what follows. The run below is as the bundle says, not as its checks prove."}</p>
+                    }
+                    <section aria-labelledby="run-h" class={classes!((!l.report.passed()).then_some("untrusted"))}>
                         <h2 id="run-h">{format!("Run {} · {}", m.run.id, m.run.pipeline)}</h2>
                         <RunFacts run={m.run.clone()} />
                         <Timeline steps={l.steps.clone()} run={None::<AttrValue>} />
@@ -322,16 +348,16 @@ pub fn VerifyPage() -> Html {
                     <section aria-labelledby="data-h" class="drop" ondrop={on_drop_data} ondragover={Callback::from(|e: DragEvent| e.prevent_default())}>
                         <h2 id="data-h">{"Is this file a step's output?"}</h2>
                         <label for="data-step">{"Compare with "}</label>
-                        <select id="data-step" ref={step_ref}>
+                        <select id="data-step" ref={step_ref} onchange={on_step_change}>
                             <option value="*" selected=true>{"any step"}</option>
                             { for m.records.iter().map(|r| html!{ <option value={r.step.clone()}>{format!("{} {}", r.index, r.step)}</option> }) }
                         </select>
                         <label for="data-file">{" Data file (Parquet, CSV or Arrow; drop it here or choose it) "}</label>
                         <input id="data-file" type="file" accept=".parquet,.csv,.arrow,.arrows,.ipc,.feather" onchange={on_pick_data} />
                         { notice(&data_busy) }
-                        if let Some((name, c, ms, ran)) = &*data_check {
+                        if let Some((name, against, c, ms, ran)) = &*data_check {
                             <p id="data-result" class={if c.passed { "verdict ok" } else { "verdict bad" }} role="status" data-ran={ran.as_str()}>
-                                { if c.passed { "✔ " } else { "✘ " } }{format!("{name}: {} ({ms:.0} ms)", c.detail)}
+                                { if c.passed { "✔ " } else { "✘ " } }{format!("{name}, compared with {against}: {} ({ms:.0} ms)", c.detail)}
                             </p>
                         }
                     </section>
