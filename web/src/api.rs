@@ -8,6 +8,20 @@ use pipeproof_core::api::{
     RunDetail, RunQuery, Trace, WhoAmI,
 };
 use serde::de::DeserializeOwned;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// Told of every reply 401 (the token is not, or no longer, accepted), with the token sent.
+type OnRefused = Rc<dyn Fn(&str, &ApiError)>;
+
+thread_local! {
+    static ON_REFUSED: RefCell<Option<OnRefused>> = const { RefCell::new(None) };
+}
+
+/// Sets what happens when the server refuses a token (401): the session drops it.
+pub fn on_token_refused(f: impl Fn(&str, &ApiError) + 'static) {
+    ON_REFUSED.with(|r| *r.borrow_mut() = Some(Rc::new(f)));
+}
 
 /// An error from the API, in words.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,10 +103,6 @@ pub fn web_words(code: &str) -> Option<&'static str> {
             "this run is still open: its last step's data is kept to diff the next step \
              against. Once the run is sealed or failed it can be redacted."
         }
-        "invalid-redaction" => {
-            "a redaction needs a reason of at most 1,000 bytes (about as many letters): it is \
-             kept with each step and shown in the run's bundles."
-        }
         "exports-busy" => "the server is busy writing other bundles. Try again in a few seconds.",
         "not-logged" => "the server's log of seals has no entry for this run's seal.",
         "log-size" => "the server's log of seals changed while this page read it. Reload the page.",
@@ -173,7 +183,13 @@ impl Client {
         if resp.ok() {
             return Ok(resp);
         }
-        Err(error_of(&resp).await)
+        let e = error_of(&resp).await;
+        if e.status == 401
+            && let Some(f) = ON_REFUSED.with(|r| r.borrow().clone())
+        {
+            f(&self.token, &e);
+        }
+        Err(e)
     }
 
     async fn json<T: DeserializeOwned>(&self, path: &str) -> ApiResult<T> {

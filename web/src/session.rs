@@ -7,7 +7,7 @@ use gloo::storage::{SessionStorage, Storage};
 use pipeproof_core::api::WhoAmI;
 use yew::prelude::*;
 
-use crate::api::{ApiError, Client};
+use crate::api::{ApiError, Client, on_token_refused};
 
 const TOKEN_KEY: &str = "pipeproof.token";
 
@@ -87,6 +87,25 @@ pub fn SessionProvider(props: &ProviderProps) -> Html {
         })
     });
     let session = Session(state.clone());
+    {
+        // A token revoked (or expired) while the tab is open: the first request it is refused
+        // on (401) signs out, and the sign-in form says why. A 403 keeps the session: the
+        // token is valid, only not for that request.
+        let session = session.clone();
+        use_effect_with((), move |_| {
+            on_token_refused(move |token, e| {
+                let current = SessionStorage::get::<String>(TOKEN_KEY).ok();
+                if current.as_deref() == Some(token) {
+                    session.expire(&ApiError {
+                        message: "the server no longer accepts this token (it was revoked or \
+                                  has expired): sign in again with a valid token."
+                            .into(),
+                        ..e.clone()
+                    });
+                }
+            });
+        });
+    }
     {
         let session = session.clone();
         use_effect_with((), move |_| {
