@@ -9,7 +9,7 @@ use pipeproof_core::bundle::RunInfo;
 use pipeproof_core::log::{self, TreeHead};
 use pipeproof_core::sign::{KeyHandover, Seal, keys_from, pick_key, verify_seal};
 use wasm_bindgen::JsCast;
-use web_sys::{HtmlInputElement, HtmlTextAreaElement};
+use web_sys::HtmlInputElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
@@ -311,6 +311,9 @@ struct RedactProps {
     on_done: Callback<Redacted>,
 }
 
+/// The longest reason the server keeps, in bytes (UTF-8).
+const MAX_REASON: usize = 1000;
+
 /// "Redact…": asks for a reason and whether the column statistics go too, says what will be
 /// removed and what stays, and redacts every step of the run once confirmed.
 #[component]
@@ -326,10 +329,28 @@ fn RedactControl(props: &RedactProps) -> Html {
     let reason_ref = use_node_ref();
     {
         let reason_ref = reason_ref.clone();
+        let was_open = use_mut_ref(|| false);
         use_effect_with(*open, move |open| {
-            if *open && let Some(t) = reason_ref.cast::<HtmlTextAreaElement>() {
-                let _ = t.focus();
+            if *open {
+                if let Some(t) = reason_ref.cast::<HtmlInputElement>() {
+                    let _ = t.focus();
+                }
+            } else if *was_open.borrow() {
+                // Closed (redacted or cancelled): the focus goes to the result, else back to
+                // the button that opened the form, once the page has drawn them.
+                gloo::timers::callback::Timeout::new(0, || {
+                    let doc = gloo::utils::document();
+                    if let Some(el) = doc
+                        .get_element_by_id("redact-result")
+                        .or_else(|| doc.get_element_by_id("redact-open"))
+                        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+                    {
+                        let _ = el.focus();
+                    }
+                })
+                .forget();
             }
+            *was_open.borrow_mut() = *open;
         });
     }
     let on_open = {
@@ -349,7 +370,7 @@ fn RedactControl(props: &RedactProps) -> Html {
     let on_input = {
         let reason = reason.clone();
         Callback::from(move |e: InputEvent| {
-            reason.set(e.target_unchecked_into::<HtmlTextAreaElement>().value());
+            reason.set(e.target_unchecked_into::<HtmlInputElement>().value());
         })
     };
     let on_statistics = {
@@ -377,7 +398,26 @@ fn RedactControl(props: &RedactProps) -> Html {
                     0,
                     "give a reason: it is kept with each step and shown in the run's bundles",
                 )));
-                if let Some(t) = reason_ref.cast::<HtmlTextAreaElement>() {
+                if let Some(t) = reason_ref.cast::<HtmlInputElement>() {
+                    let _ = t.focus();
+                }
+                return;
+            }
+            // The server keeps at most 1,000 bytes of plain text on one line.
+            let refused = if reason.chars().any(char::is_control) {
+                Some("the reason holds a line break or another control character: write it on one line, as plain text".to_string())
+            } else if reason.len() > MAX_REASON {
+                Some(format!(
+                    "the reason is {} bytes long (in UTF-8; an accented letter takes 2 bytes, many other characters 3 or 4); at most {} bytes are kept: shorten it",
+                    count(reason.len() as u64),
+                    count(MAX_REASON as u64)
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = refused {
+                error.set(Some(ApiError::new(0, why)));
+                if let Some(t) = reason_ref.cast::<HtmlInputElement>() {
                     let _ = t.focus();
                 }
                 return;
@@ -442,7 +482,8 @@ fn RedactControl(props: &RedactProps) -> Html {
                 "Steps redacted before keep their first redaction. Bundles exported before keep their details."
             } }</p>
             <label for="redact-reason">{"Reason (required: kept with each step and shown in the run's bundles)"}</label>
-            <textarea id="redact-reason" rows="2" maxlength="1000" required=true ref={reason_ref} value={(*reason).clone()} oninput={on_input} placeholder="erasure request 2026-118" />
+            <input id="redact-reason" type="text" required=true ref={reason_ref} value={(*reason).clone()} oninput={on_input} placeholder="erasure request 2026-118" aria-describedby="redact-reason-limit" />
+            <p class="muted" id="redact-reason-limit">{"One line of plain text, at most 1,000 bytes."}</p>
             <p class="actions">
                 <button type="submit" class="danger" disabled={*busy}>{ match (*busy, *statistics) {
                     (true, _) => "Redacting…",
@@ -456,13 +497,24 @@ fn RedactControl(props: &RedactProps) -> Html {
     }
 }
 
+/// Where a download or a verification started from the run page is.
+#[derive(Debug, Clone, PartialEq)]
+enum Action {
+    /// Under way (shown with a spinner).
+    Working(String),
+    /// Finished.
+    Done(String),
+    /// Failed.
+    Failed(String),
+}
+
 #[component]
 fn RunView(props: &RunProps) -> Html {
     let session = use_session();
     let client = session.client().expect("signed in");
     let offline = use_offline();
     let navigator = use_navigator();
-    let action = use_state(|| None::<Result<String, String>>);
+    let action = use_state(|| None::<Action>);
     // Bumped to load the run again (after a redaction).
     let generation = use_state(|| 0u64);
     let redacted = use_state(|| None::<Redacted>);
@@ -476,6 +528,24 @@ fn RunView(props: &RunProps) -> Html {
             },
         )
     };
+    {
+        // After a redaction the run is loaded again; once it is shown, the focus goes to what
+        // the redaction did (the form that had it is gone).
+        let ready = matches!(&*detail, FetchState::Ready(_));
+        use_effect_with(
+            (ready, redacted.is_some(), *generation),
+            |&(ready, done, _)| {
+                if ready
+                    && done
+                    && let Some(el) = gloo::utils::document()
+                        .get_element_by_id("redact-result")
+                        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+                {
+                    let _ = el.focus();
+                }
+            },
+        );
+    }
     let d = match &*detail {
         FetchState::Loading => {
             return html! { <main id="main"><Loading what="Loading the run…" /></main> };
@@ -516,8 +586,8 @@ fn RunView(props: &RunProps) -> Html {
                 offline.clone(),
                 navigator.clone(),
             );
-            action.set(Some(Ok(
-                "Downloading the bundle and the server's key…".into()
+            action.set(Some(Action::Working(
+                "Downloading the bundle and the server's key…".into(),
             )));
             wasm_bindgen_futures::spawn_local(async move {
                 // The listed key that sealed the run (an earlier one, if the server's key was
@@ -527,9 +597,11 @@ fn RunView(props: &RunProps) -> Html {
                     pick_key(&listed, sealed_by.as_deref()).cloned()
                 });
                 match client.bundle(&id).await {
-                    Err(e) => action.set(Some(Err(format!("could not download the bundle: {e}")))),
+                    Err(e) => action.set(Some(Action::Failed(format!(
+                        "could not download the bundle: {e}"
+                    )))),
                     Ok(bytes) => {
-                        action.set(Some(Ok(format!(
+                        action.set(Some(Action::Working(format!(
                             "Verifying {} bytes in the browser…",
                             bytes.len()
                         ))));
@@ -548,9 +620,9 @@ fn RunView(props: &RunProps) -> Html {
                                     n.push(&Route::Verify);
                                 }
                             }
-                            Err(e) => {
-                                action.set(Some(Err(format!("could not verify the bundle: {e}"))))
-                            }
+                            Err(e) => action.set(Some(Action::Failed(format!(
+                                "could not verify the bundle: {e}"
+                            )))),
                         }
                     }
                 }
@@ -561,18 +633,20 @@ fn RunView(props: &RunProps) -> Html {
         let (client, id, action) = (client.clone(), props.id.to_string(), action.clone());
         Callback::from(move |_: MouseEvent| {
             let (client, id, action) = (client.clone(), id.clone(), action.clone());
-            action.set(Some(Ok("Downloading the bundle…".into())));
+            action.set(Some(Action::Working("Downloading the bundle…".into())));
             wasm_bindgen_futures::spawn_local(async move {
                 match client.bundle(&id).await {
-                    Err(e) => action.set(Some(Err(format!("could not download the bundle: {e}")))),
+                    Err(e) => action.set(Some(Action::Failed(format!(
+                        "could not download the bundle: {e}"
+                    )))),
                     Ok(bytes) => match download(&format!("{id}.bundle.zip"), &bytes) {
-                        Ok(()) => action.set(Some(Ok(format!(
+                        Ok(()) => action.set(Some(Action::Done(format!(
                             "Saved {id}.bundle.zip ({} bytes).",
                             bytes.len()
                         )))),
-                        Err(_) => {
-                            action.set(Some(Err("the browser refused to save the file".into())))
-                        }
+                        Err(_) => action.set(Some(Action::Failed(
+                            "the browser refused to save the file".into(),
+                        ))),
                     },
                 }
             });
@@ -605,15 +679,16 @@ fn RunView(props: &RunProps) -> Html {
                     </div>
                 }
                 if let Some(r) = &*redacted {
-                    <p role="status" class="done" id="redact-result">{redacted_words(r)}</p>
+                    <p role="status" class="done" id="redact-result" tabindex="-1">{redacted_words(r)}</p>
                 }
                 if trace_key(&d.steps).is_none() {
                     <p class="muted" id="no-trace">{NO_TRACE}</p>
                 }
                 { match &*action {
                     None => html! {},
-                    Some(Ok(m)) => html! { <p role="status" class="loading-now"><span class="spinner" aria-hidden="true"></span>{m.clone()}</p> },
-                    Some(Err(m)) => html! { <div class="error" role="alert">{m.clone()}</div> },
+                    Some(Action::Working(m)) => html! { <p role="status" class="loading-now" id="action-status"><span class="spinner" aria-hidden="true"></span>{m.clone()}</p> },
+                    Some(Action::Done(m)) => html! { <p role="status" class="done" id="action-status">{m.clone()}</p> },
+                    Some(Action::Failed(m)) => html! { <div class="error" role="alert">{m.clone()}</div> },
                 } }
             </section>
             <Timeline {steps} run={Some(AttrValue::from(run.id.clone()))} />
