@@ -203,6 +203,9 @@ pub fn StepBody(props: &StepBodyProps) -> Html {
                     from_bundle={props.from_bundle} />
                 { match (&props.details, &props.redacted) {
                     (_, Some(r)) => redaction_notice(r, props.from_bundle, false, props.statistics_redacted.is_some(), false),
+                    // Skipped by the diff's summary-only threshold: there are no rows to page,
+                    // filter or search, so no table is offered.
+                    (_, None) if d.summary_only => html! { <p class="muted" id="summary-only">{"No detail rows were kept for this step (its diff was summary-only: more rows differed than the summary-only threshold allows). The counts above are complete."}</p> },
                     // Keyed by the step, so that moving to another step starts its details
                     // afresh rather than on the page, column and search left on this one.
                     (Some(source), None) => html! { <DetailsTable key={props.hash.to_string()} source={source.clone()} key_columns={props.key_columns.clone()} columns={d.compared_columns.clone()}
