@@ -233,6 +233,12 @@ async function main() {
     await page.keyboard.press('Enter');
     check(page.url() === here && await page.evaluate(() => document.activeElement?.id === 'main'),
       "'Skip to content' moves the focus to the page's content and stays on the page");
+    const download = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'Download the bundle' }).click();
+    await download;
+    await page.waitForFunction(() => /^Saved /.test(document.querySelector('#action-status')?.textContent ?? ''));
+    check(await page.locator('#action-status .spinner').count() === 0,
+      'a finished download is said without a spinner');
     await shot('03-run');
     await page.setViewportSize({ width: 375, height: 800 });
     const narrow = await page.evaluate(() => document.documentElement.scrollWidth);
@@ -455,6 +461,20 @@ async function main() {
     await page.locator('#data-file').setInputFiles(otherFile);
     await page.waitForFunction(() => document.querySelector('#data-result')?.textContent.includes('other.csv'));
     check(/✘.*no step/.test(await page.locator('#data-result').innerText()), 'a foreign data file is refused');
+    // Another step to compare with: the verdict on the step before goes; the same file chosen
+    // again is checked again, against the step now chosen, which the verdict names.
+    await page.locator('#data-file').setInputFiles(dataFile);
+    await page.waitForFunction(() => document.querySelector('#data-result')?.textContent.includes('clean.csv'));
+    await page.locator('#data-step').selectOption('load');
+    check(await page.locator('#data-result').count() === 0, 'choosing another step to compare with clears the verdict on the step before');
+    check(await page.locator('#data-file').inputValue() === '', 'the data file input is emptied once read, so the same file can be chosen again');
+    await page.locator('#data-file').setInputFiles(dataFile);
+    await page.locator('#data-result').waitFor();
+    const again = await page.locator('#data-result').innerText();
+    check(/^✘ clean\.csv, compared with step 0 `load`: the data is not this step's output/.test(again),
+      `the same file chosen again is checked against the step now chosen, which the verdict names: ${again}`);
+    await page.locator('#data-step').selectOption('*');
+    check(await page.locator('#bundle-file').inputValue() === '', 'the bundle input is emptied once read, so the same bundle can be chosen again');
     await page.locator('table.steps').getByRole('link', { name: 'clean' }).click();
     await page.getByRole('heading', { name: 'Step 1 · clean' }).waitFor();
     await page.getByText(`Rows 1–${Math.min(50, changedRows)} of ${changedRows}`).waitFor();
@@ -479,6 +499,10 @@ async function main() {
     const fails = await page.locator('table.checks tr.fail').allInnerTexts();
     check(fails.length > 0, `the tampered bundle fails: ${fails.map((f) => f.replace(/\s+/g, ' ')).join(' | ')}`);
     check(fails.some((f) => f.includes('1 clean')), 'the failing check names step 1');
+    const warned = await page.locator('#run-untrusted').innerText().catch(() => '');
+    check(/verification FAILED: do not trust what follows/i.test(warned)
+      && await page.locator('section.untrusted:has(#run-h)').count() === 1,
+      `the run a failed bundle describes is shown under a warning, muted: ${warned}`);
     await shot('09-verify-tampered');
   });
 
@@ -523,6 +547,25 @@ async function main() {
     check(await form.isVisible() && apiCalls.filter((c) => c.endsWith('/redact')).length === before
       && await page.locator('#redact-reason').evaluate((t) => !t.validity.valid),
       'without a reason nothing is sent: the reason is required');
+    // The reason is one line of at most 1,000 bytes: counted in bytes, refused before sending.
+    check(await page.locator('#redact-reason').evaluate((e) => e.tagName === 'INPUT' && e.type === 'text'),
+      'the reason is a single-line field (the server refuses line breaks)');
+    await page.locator('#redact-reason').fill('é'.repeat(501));
+    await form.getByRole('button', { name: 'Remove the details and kept data' }).click();
+    const long = await form.getByRole('alert').innerText().catch(() => '');
+    check(/1,002 bytes long/.test(long) && /at most 1,000 bytes/.test(long) && !/about as many letters/.test(long)
+      && apiCalls.filter((c) => c.endsWith('/redact')).length === before,
+      `a reason of 501 letters but 1,002 bytes is refused in bytes, before sending: "${long.split('\n')[0]}"`);
+    // A refusal the server words specifically is shown in its words.
+    await page.route('**/redact', (r) => r.fulfill({ status: 400, contentType: 'application/problem+json',
+      body: JSON.stringify({ type: 'https://pipeproof.dev/problems/invalid-redaction', title: 'Bad Request', status: 400,
+        detail: "the reason holds a control character ('\\u{7}'): write it on one line, as plain text" }) }));
+    await page.locator('#redact-reason').fill('a reason');
+    await form.getByRole('button', { name: 'Remove the details and kept data' }).click();
+    await page.waitForFunction(() => /control character/.test(document.querySelector('form#redact [role=alert]')?.textContent ?? ''));
+    check(!/about as many letters/.test(await form.getByRole('alert').innerText()),
+      "a reason the server refuses is told in the server's specific words");
+    await page.unroute('**/redact');
     await page.locator('#redact-reason').fill(redactReason);
     await shot('11-redact-control');
     await page.setViewportSize({ width: 375, height: 800 });
@@ -536,7 +579,7 @@ async function main() {
         detail: `run \`${er.id}\` is open: its last step's data is kept to diff the next step against until the run ends; seal or fail it, then redact it` }) }));
     await form.getByRole('button', { name: 'Remove the details and kept data' }).click();
     const alert = form.getByRole('alert');
-    await alert.waitFor();
+    await page.waitForFunction(() => /still open/.test(document.querySelector('form#redact [role=alert]')?.textContent ?? ''));
     const refused = await alert.innerText();
     check(/^Could not redact the run: this run is still open/.test(refused.trim()) && !refused.includes('`'),
       `a refused redaction is told in the app's words: "${refused.split('\n')[0]}"`);
@@ -544,6 +587,8 @@ async function main() {
     await form.getByRole('button', { name: 'Remove the details and kept data' }).click();
     const result = page.locator('#redact-result');
     await result.waitFor();
+    await page.waitForFunction(() => document.activeElement?.id === 'redact-result', null, { timeout: 3000 }).catch(() => {});
+    check(await page.evaluate(() => document.activeElement?.id) === 'redact-result', 'after redacting, the focus is on the result');
     const done = await result.innerText();
     check(/^Redacted steps 1 and 2 on \d{4}-\d\d-\d\d .*: their detail rows and kept data were removed from the server \(\d+ files?, [\d,]+ bytes freed\)\. Step 0 held nothing to remove/.test(done),
       `the redaction's result is shown: ${done}`);
@@ -570,6 +615,29 @@ async function main() {
     await p.goto(`${base}/#/runs/${er.id}`);
     await p.locator('table.steps .badge.redacted').first().waitFor();
     check(await p.getByRole('button', { name: 'Redact…' }).count() === 0, 'a read token is not offered the redaction');
+    await ctx.close();
+    currentPage = page;
+  });
+
+  await step('a token revoked while signed in signs the tab out', async () => {
+    const doomed = await (await api('POST', '/tokens', JSON.stringify({ name: 'doomed', scopes: ['read'] }))).json();
+    const ctx = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+    const p = await ctx.newPage();
+    currentPage = p;
+    p.setDefaultTimeout(20000);
+    await p.goto(`${base}/`);
+    await p.getByLabel('Access token').fill(doomed.token);
+    await p.getByRole('button', { name: 'Sign in' }).click();
+    await p.getByRole('heading', { name: 'Runs' }).waitFor();
+    await api('DELETE', `/tokens/${doomed.id}`);
+    await p.goto(`${base}/#/runs/${run.id}`);
+    await p.getByRole('heading', { name: 'Sign in' }).waitFor({ timeout: 5000 }).catch(() => {});
+    const text = await p.locator('main').innerText();
+    check(await p.getByLabel('Access token').isVisible() && /no longer accepts this token/.test(text)
+      && await p.getByText('Signed in as').count() === 0
+      && await p.evaluate(() => sessionStorage.getItem('pipeproof.token')) === null,
+      `a revoked token is dropped on its first refused request, and the sign-in form says why: ${text.split('\n').slice(0, 4).join(' | ')}`);
+    await p.screenshot({ path: join(shots, '13-token-revoked.png'), fullPage: true });
     await ctx.close();
     currentPage = page;
   });
@@ -975,6 +1043,36 @@ async function main() {
     await p.screenshot({ path: join(shots, '09d-verify-stopped-on-page.png'), fullPage: true });
     await p.close();
     currentPage = page;
+  });
+
+  await step('long names fit the screen; a summary-only step shows no details UI', async () => {
+    const longPipeline = `nightly_${'customer_orders_reconciliation_'.repeat(5)}v2`;
+    const longStep = `normalise_${'currency_and_country_codes_'.repeat(5)}final`;
+    const lr = await (await api('POST', '/runs', JSON.stringify({ pipeline: longPipeline }))).json();
+    const rows = Array.from({ length: 40 }, (_, i) => ({ id: i + 1, v: i }));
+    await api('POST', `/runs/${lr.id}/steps?step=load&key=id`, csv(rows, ['id', 'v']), 'text/csv');
+    await api('POST', `/runs/${lr.id}/steps?step=${longStep}&key=id&summary_only_threshold=0.5`,
+      csv(rows.map((r) => ({ ...r, v: r.v + 1 })), ['id', 'v']), 'text/csv');
+    await api('POST', `/runs/${lr.id}/seal`);
+    for (const [width, height] of [[1366, 900], [375, 800]]) {
+      await page.setViewportSize({ width, height });
+      await page.goto(`${base}/#/runs`);
+      await page.locator('table.runs').waitFor();
+      await page.getByLabel('Pipeline').locator(`option[value="${longPipeline}"]`).waitFor({ state: 'attached' });
+      const runsWide = await page.evaluate(() => document.documentElement.scrollWidth);
+      check(runsWide <= width, `at ${width} px wide the runs page fits the screen with a long pipeline name (${runsWide} px)`);
+      await page.goto(`${base}/#/runs/${lr.id}/steps/1`);
+      await page.getByRole('heading', { name: /^Step 1 · / }).waitFor();
+      await page.locator('dl.counts').waitFor();
+      const stepWide = await page.evaluate(() => document.documentElement.scrollWidth);
+      check(stepWide <= width, `at ${width} px wide a step with a long name fits the screen (${stepWide} px)`);
+      await shot(`14-long-names-${width}`);
+    }
+    await page.setViewportSize({ width: 1366, height: 900 });
+    const note = await page.locator('#summary-only').innerText().catch(() => '');
+    check(/No detail rows were kept for this step \(its diff was summary-only/.test(note)
+      && await page.getByRole('tab').count() === 0 && await page.locator('table.details').count() === 0,
+      `a summary-only step says its details were not kept, with no tabs or table: ${note}`);
   });
 
   await step('offline: a static host with no API', async () => {
