@@ -1280,6 +1280,25 @@ fn spa_is_served_with_fallback_and_api_paths_stay_api() {
     assert_eq!(cache("/healthz"), None);
     get(a, "/api/v1/nothing-here", Some(ADMIN)).problem(404);
     get(a, "/api/v2/runs", Some(ADMIN)).problem(404);
+    get(a, "/api/v1/runs/", Some(ADMIN)).problem(404);
+    get(a, "/api/v1/runs/abc/steps/1/nothing", Some(ADMIN)).problem(404);
+    // A route's path with a method it does not take: 405, with the methods it does.
+    let auth = bearer(ADMIN);
+    let headers = [("Authorization", auth.as_str())];
+    for (method, path, allow) in [
+        ("DELETE", "/api/v1/runs/abc", "GET"),
+        ("PUT", "/api/v1/runs", "GET, POST"),
+        ("GET", "/api/v1/runs/abc/seal", "POST"),
+        ("POST", "/api/v1/tokens/pp_x", "DELETE"),
+    ] {
+        let r = request_raw(a, method, path, &headers, &[], None);
+        let detail = r.problem(405);
+        assert_eq!(r.header("allow"), Some(allow), "{method} {path}");
+        assert!(
+            detail.contains(&format!("does not take {method}; it takes {allow}")),
+            "{detail}"
+        );
+    }
     let spec = get(a, "/api/v1/openapi.json", Some(ADMIN));
     assert_eq!(spec.status, 200);
     let _: Value = spec.json();

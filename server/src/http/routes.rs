@@ -78,16 +78,89 @@ pub fn api() -> actix_web::Scope {
         .default_service(web::to(unknown_api))
 }
 
-/// A problem for an unknown API route.
+/// A problem for an unknown API route: 405 with the methods it takes for a path that is a
+/// route with other methods (`DELETE /api/v1/runs/1`), else 404.
 pub async fn unknown_api(req: HttpRequest) -> HttpResponse {
-    actix_web::ResponseError::error_response(&ApiError::not_found(
-        "not-found",
+    let path = req.path();
+    let methods = path
+        .strip_prefix(api::PREFIX)
+        .map(methods_of)
+        .unwrap_or_default();
+    if methods.is_empty() {
+        return actix_web::ResponseError::error_response(&ApiError::not_found(
+            "not-found",
+            format!(
+                "no API route {} {path}; the routes are listed in /api/v1/openapi.json",
+                req.method(),
+            ),
+        ));
+    }
+    let allow = methods.join(", ");
+    let mut response = actix_web::ResponseError::error_response(&ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
         format!(
-            "no API route {} {}; the routes are listed in /api/v1/openapi.json",
-            req.method(),
-            req.path()
+            "{path} does not take {}; it takes {allow} (see /api/v1/openapi.json)",
+            req.method()
         ),
-    ))
+    ));
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allow) {
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::ALLOW, value);
+    }
+    response
+}
+
+/// The methods the API route at `path` (under `/api/v1`) takes, upper case, as the OpenAPI
+/// document lists them (a test holds it equal to the routes [`api`] registers); none when
+/// no route has that path.
+fn methods_of(path: &str) -> Vec<String> {
+    static PATHS: std::sync::OnceLock<Vec<(String, Vec<String>)>> = std::sync::OnceLock::new();
+    let paths = PATHS.get_or_init(|| {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("../../openapi.json")).expect("valid JSON");
+        doc["paths"]
+            .as_object()
+            .map(|paths| {
+                paths
+                    .iter()
+                    .map(|(template, item)| {
+                        let methods = item
+                            .as_object()
+                            .map(|ops| {
+                                ops.keys()
+                                    .filter(|m| {
+                                        ["get", "post", "put", "patch", "delete"]
+                                            .contains(&m.as_str())
+                                    })
+                                    .map(|m| m.to_uppercase())
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        (template.clone(), methods)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    let segments: Vec<&str> = path.split('/').collect();
+    let fits = |template: &str| {
+        let parts: Vec<&str> = template.split('/').collect();
+        parts.len() == segments.len()
+            && parts
+                .iter()
+                .zip(&segments)
+                .all(|(p, s)| (p.starts_with('{') && p.ends_with('}') && !s.is_empty()) || p == s)
+    };
+    let mut methods: Vec<String> = paths
+        .iter()
+        .filter(|(template, _)| fits(template))
+        .flat_map(|(_, methods)| methods.iter().cloned())
+        .collect();
+    methods.sort();
+    methods.dedup();
+    methods
 }
 
 /// `GET /healthz`.
