@@ -434,6 +434,29 @@ pub struct FailRun {
     pub error: String,
 }
 
+/// The longest name a run, step or label may have, in bytes.
+pub const MAX_NAME: usize = 200;
+
+/// The longest redaction reason or label value kept, in bytes (UTF-8).
+pub const MAX_REASON: usize = 1000;
+
+/// Checks a name or text a client gives (a pipeline's, a step's, a label, a reason): one
+/// line of plain text, at most `max` bytes. The error names it (`what`) and the problem.
+pub fn check_text(what: &str, text: &str, max: usize) -> Result<(), String> {
+    if let Some(c) = text.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "{what} holds a control character ({c:?}): write it on one line, as plain text"
+        ));
+    }
+    if text.len() > max {
+        return Err(format!(
+            "{what} is {} bytes long; at most {max} are kept",
+            text.len()
+        ));
+    }
+    Ok(())
+}
+
 /// `POST /runs/{id}/redact`: remove an ended run's diff details and kept data from the
 /// store (for data that must not be kept: personal data under an erasure request, a
 /// retention period), keeping its records, row hashes, statistics, seal and log entry.

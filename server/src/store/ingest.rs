@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use arrow_schema::Schema;
-use pipeproof_core::api::{Column, CreateRun, Run, RunStatus, Step, StepQuery};
+use pipeproof_core::api::{
+    Column, CreateRun, MAX_NAME, MAX_REASON, Run, RunStatus, Step, StepQuery, check_text,
+};
 use pipeproof_core::bundle::{
     BuiltStep, BundleStep, BundleWriter, Details, Manifest, RowTable, RowsMember, RunInfo,
     StepContext, batch_from_ipc, build_step, write_batch_ipc,
@@ -18,8 +20,7 @@ use pipeproof_core::{BatchSource, DiffConfig, Format};
 use serde_json::{Map, Value};
 
 use super::db::{self, NewStep, RunRow};
-use super::redact::MAX_REASON;
-use super::{MAX_NAME, Store, check_text, new_id, now};
+use super::{Store, new_id, now};
 use crate::error::ApiError;
 use crate::source::FileSource;
 

@@ -111,26 +111,6 @@ pub fn rfc3339(t: time::OffsetDateTime) -> String {
     )
 }
 
-/// Checks a name or text a client gives (a pipeline's, a step's, a label, a reason): one
-/// line of plain text, at most `max` bytes. The error names it (`what`) and the problem.
-pub fn check_text(what: &str, text: &str, max: usize) -> Result<(), String> {
-    if let Some(c) = text.chars().find(|c| c.is_control()) {
-        return Err(format!(
-            "{what} holds a control character ({c:?}): write it on one line, as plain text"
-        ));
-    }
-    if text.len() > max {
-        return Err(format!(
-            "{what} is {} bytes long; at most {max} are kept",
-            text.len()
-        ));
-    }
-    Ok(())
-}
-
-/// The longest name a run, step or label may have, in bytes.
-pub const MAX_NAME: usize = 200;
-
 /// A new id: 16 random hex digits.
 pub fn new_id() -> String {
     let mut b = [0u8; 8];

@@ -5,14 +5,11 @@
 //! Its bundles then hold no detail members for the steps redacted, and say so
 //! (`bundle-v1.md` §5).
 
-use pipeproof_core::api::{RedactRun, Redacted, Redaction, RunStatus};
+use pipeproof_core::api::{MAX_REASON, RedactRun, Redacted, Redaction, RunStatus, check_text};
 use pipeproof_core::bundle::RedactedStep;
 
 use super::{Store, db, now};
 use crate::error::ApiError;
-
-/// The longest reason taken, in bytes.
-pub const MAX_REASON: usize = 1000;
 
 /// Redacts the steps asked for (all by default) of an ended run. Steps redacted before keep
 /// their first redaction; a step that holds nothing to remove (a first step stored without
@@ -28,7 +25,7 @@ pub fn redact_run(store: &Store, run_id: &str, req: &RedactRun) -> Result<Redact
              the run's bundles",
         ));
     }
-    super::check_text("the reason", reason, MAX_REASON)
+    check_text("the reason", reason, MAX_REASON)
         .map_err(|e| ApiError::bad_request("invalid-redaction", e))?;
     let row = store
         .read(|c| db::get_run(c, run_id))?
