@@ -31,7 +31,7 @@ fmt:
 
 clippy:
 	cargo clippy --all-targets -- -D warnings
-	cargo clippy -p pipeproof-web --target wasm32-unknown-unknown --all-targets -- -D warnings
+	cargo clippy -p pipeproof-web -p pipeproof-core --target wasm32-unknown-unknown --all-targets -- -D warnings
 
 test-native:
 	cargo test

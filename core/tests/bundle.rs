@@ -9,8 +9,8 @@ use std::sync::Arc;
 use arrow_array::*;
 use common::table;
 use pipeproof_core::bundle::{
-    BUNDLE_SPEC_V2, BUNDLE_SPEC_V3, Bundle, BundleStep, BundleWriter, DataClaim, RedactedStep,
-    RowsMember, RunInfo, StepContext, build_step, verify, verify_bytes,
+    BUNDLE_SPEC_V2, BUNDLE_SPEC_V3, Bundle, BundleStep, DataClaim, RedactedStep, RunInfo,
+    StepContext, build_step, verify, verify_bytes,
 };
 use pipeproof_core::diff::DiffConfig;
 use pipeproof_core::sign::KeyPair;
@@ -759,6 +759,7 @@ fn a_member_that_fails_its_crc_is_refused_before_it_is_decoded() {
 #[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn a_row_table_whose_columns_share_bytes_is_checked_as_the_table_read() {
+    use pipeproof_core::bundle::{BundleWriter, RowsMember};
     let b = make_bundle();
     let table = &b.steps[1].row_table;
     let n = table.row_hashes.len();
