@@ -449,13 +449,34 @@ def read_input(path: Path, fmt: str) -> pa.Table:
         with ipc.open_file(pa.memory_map(str(path))) as r:
             return r.read_all()
     if fmt == "arrow-stream":
-        with ipc.open_stream(pa.memory_map(str(path))) as r:
-            return r.read_all()
+        return read_stream(path.read_bytes())
     if fmt == "parquet":
         return pq.read_table(path)
     if fmt == "csv":
         return read_csv(path)
     raise ValueError(f"unknown input format {fmt!r} in {path}")
+
+
+STREAM_WITHOUT_END = ("the Arrow IPC stream ends without its end-of-stream marker: it is "
+                      "incomplete (cut short?)")
+
+
+def read_stream(data: bytes) -> pa.Table:
+    """An Arrow IPC stream, refused unless it ends with its end-of-stream marker (as pipeproof
+    refuses it, docs/API.md): pyarrow reads a stream cut between two batches as a whole one
+    of fewer rows."""
+    source = pa.BufferReader(data)
+    end = 0
+    while True:
+        try:
+            ipc.read_message(source)
+        except EOFError:
+            break
+        end = source.tell()
+    if data[end:] not in (b"\xff\xff\xff\xff\x00\x00\x00\x00", b"\x00\x00\x00\x00"):
+        raise ValueError(STREAM_WITHOUT_END)
+    with ipc.open_stream(pa.BufferReader(data)) as r:
+        return r.read_all()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -95,6 +95,41 @@ def test_a_csv_file_ending_inside_a_quoted_field_is_refused(tmp_path, text, line
                             "(is the file cut short?)")
 
 
+def test_an_arrow_stream_without_its_end_of_stream_marker_is_refused():
+    import pyarrow as pa
+    from pyarrow import ipc
+
+    table = pa.table({"id": [1, 2, 3]})
+    sink = pa.BufferOutputStream()
+    with ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table.slice(0, 2))
+        w.write_table(table.slice(2))
+    whole = sink.getvalue().to_pybytes()
+    assert whole.endswith(b"\xff\xff\xff\xff\x00\x00\x00\x00")
+    assert ref.read_stream(whole).equals(table)
+    # The marker written before Arrow 0.15.
+    assert ref.read_stream(whole[:-8] + b"\x00\x00\x00\x00").equals(table)
+    # Cut after the second batch, and after the first.
+    first = cut_after_first(table)
+    assert whole.startswith(first)
+    for cut in (whole[:-8], first):
+        with pytest.raises(ValueError) as e:
+            ref.read_stream(cut)
+        assert str(e.value) == ref.STREAM_WITHOUT_END
+
+
+def cut_after_first(table):
+    """The stream of `table`'s first two rows as one batch, without its end-of-stream marker:
+    the bytes a stream of both batches starts with."""
+    import pyarrow as pa
+    from pyarrow import ipc
+
+    sink = pa.BufferOutputStream()
+    w = ipc.new_stream(sink, table.schema)
+    w.write_table(table.slice(0, 2))
+    return sink.getvalue().to_pybytes()
+
+
 def test_csv_quotes_that_close_still_read(tmp_path):
     path = tmp_path / "quotes.csv"
     path.write_bytes('\ufeffid,v\n1,"a\nb"\n2,x"y\n3,"ab"c"d\n4,""""\n5,""\n6,"z"'.encode())
