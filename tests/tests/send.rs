@@ -239,6 +239,24 @@ fn server_problems_become_clear_errors() {
         text(&o)
     );
 
+    // An empty run id (an unset `$RUN`) is refused before anything is sent, by every
+    // command that takes one.
+    let runs_before = get(&server.addr, "/api/v1/runs", Some(ADMIN)).json();
+    for args in [
+        &["send", &file, "--run", "", "--step", "s"][..],
+        &["seal", " "],
+        &["export", "", "--output", "x.zip"],
+        &["redact", "", "--reason", "erasure"],
+    ] {
+        let o = cli(&server, Some(ADMIN), args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains("a run id is empty"), "{}", text(&o));
+    }
+    assert_eq!(
+        get(&server.addr, "/api/v1/runs", Some(ADMIN)).json(),
+        runs_before
+    );
+
     // Duplicate keys: 422 with the server's explanation; the new run is ended as failed
     // with it, not left open and empty.
     let o = cli(

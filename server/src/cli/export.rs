@@ -19,6 +19,7 @@ use crate::style::{added, count, dim, removed};
 #[derive(clap::Args)]
 pub struct Args {
     /// The run's id.
+    #[arg(value_parser = super::run_id)]
     run: String,
     /// Where to write the bundle (default: RUN_ID.pipeproof.zip; into a directory named,
     /// under that name).

@@ -116,6 +116,19 @@ pub fn input(
     crate::source::FileSource::open(path, format.map(Into::into))
 }
 
+/// A run id given on the command line: not empty (an unset shell variable, `--run "$RUN"`,
+/// would otherwise name no run at all).
+fn run_id(s: &str) -> Result<String, String> {
+    match s.trim() {
+        "" => Err(
+            "a run id is empty; give the id `pipeproof send --new-run` printed \
+                   (16 hex digits), or see the runs in the web app"
+                .into(),
+        ),
+        id => Ok(id.to_string()),
+    }
+}
+
 /// Parses the arguments and runs the subcommand.
 pub fn run() -> Result<ExitCode> {
     let cli = Cli::parse();

@@ -17,7 +17,7 @@ use crate::style::{bold, count, counted, dim};
 #[derive(clap::Args)]
 pub struct Args {
     /// The runs (ids); or give --ended-before.
-    #[arg(required_unless_present = "ended_before")]
+    #[arg(required_unless_present = "ended_before", value_parser = super::run_id)]
     runs: Vec<String>,
     /// Why: kept with every step redacted and shown in the runs' bundles.
     #[arg(long)]

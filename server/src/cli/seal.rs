@@ -16,6 +16,7 @@ use crate::style::{bold, dim};
 #[derive(clap::Args)]
 pub struct Args {
     /// The run's id.
+    #[arg(value_parser = super::run_id)]
     run: String,
     /// End the run as failed, with this error message, instead of sealing it as finished.
     #[arg(long, value_name = "MESSAGE")]

@@ -24,7 +24,12 @@ pub struct Args {
     /// The data file: .parquet, .arrow/.feather/.ipc, .arrows (stream) or .csv.
     file: PathBuf,
     /// The run to add the step to.
-    #[arg(long, required_unless_present = "new_run", conflicts_with = "new_run")]
+    #[arg(
+        long,
+        required_unless_present = "new_run",
+        conflicts_with = "new_run",
+        value_parser = super::run_id
+    )]
     run: Option<String>,
     /// Create a new run first (needs --pipeline); its id is printed.
     #[arg(long, requires = "pipeline")]
