@@ -360,7 +360,7 @@ fn bad_input_gets_a_clear_error_and_exit_2() {
     );
     check(
         &["diff", &b, &a, "--key", "id", "--abs-tol", "-1"],
-        &["abs_tol must be a finite number >= 0, got -1"],
+        &["invalid value '-1' for '--abs-tol <ABS_TOL>': must be a finite number, 0 or more"],
     );
     let here = dir.path().to_string_lossy();
     check(
@@ -438,7 +438,7 @@ fn bad_input_gets_a_clear_error_and_exit_2() {
     );
     check(
         &["diff", &b, &a, "--key", "id", "--chunk-rows", "0"],
-        &["chunk_rows"],
+        &["invalid value '0' for '--chunk-rows <CHUNK_ROWS>': must be at least 1"],
     );
 }
 

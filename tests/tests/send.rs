@@ -344,12 +344,13 @@ fn server_problems_become_clear_errors() {
         (
             &*file,
             &["--abs-tol", "-1"],
-            "abs_tol must be a finite number >= 0, got -1; no run was created",
+            "invalid value '-1' for '--abs-tol <ABS_TOL>': must be a finite number, 0 or more",
         ),
         (
             &*file,
             &["--summary-only-threshold", "2"],
-            "summary_only_threshold must be between 0 and 1, got 2; no run was created",
+            "invalid value '2' for '--summary-only-threshold <SUMMARY_ONLY_THRESHOLD>': must be \
+             between 0 and 1",
         ),
         (
             &*file,

@@ -29,18 +29,18 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Output::Table)]
     format: Output,
     /// Float cells within this absolute difference count as equal.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::tolerance, default_value_t = 0.0)]
     abs_tol: f64,
     /// Float cells within this relative difference count as equal.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::tolerance, default_value_t = 0.0)]
     rel_tol: f64,
     /// Process at most this many rows per partition and per group of differing rows;
     /// lower it to bound memory on large files.
-    #[arg(long, default_value_t = DiffConfig::default().chunk_rows)]
+    #[arg(long, value_parser = super::at_least_one, default_value_t = DiffConfig::default().chunk_rows)]
     chunk_rows: usize,
     /// Above this share of differing rows (of all rows of either side, a matched pair counted
     /// once; 0 to 1), print the summary only.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 1.0)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::share, default_value_t = 1.0)]
     summary_only_threshold: f64,
     /// Columns to leave out of the comparison; repeat or comma-separate.
     #[arg(long, value_delimiter = ',')]

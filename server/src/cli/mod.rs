@@ -129,6 +129,33 @@ fn run_id(s: &str) -> Result<String, String> {
     }
 }
 
+/// A tolerance (`--abs-tol`, `--rel-tol`): a finite number, 0 or more.
+fn tolerance(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
+        Ok(_) => Err("must be a finite number, 0 or more (0 compares floats exactly)".into()),
+        Err(e) => Err(format!("{e}: give a number such as 0.001")),
+    }
+}
+
+/// A share of rows (`--summary-only-threshold`): 0 to 1.
+fn share(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        Ok(_) => Err("must be between 0 and 1 (0.2 is a fifth of the rows)".into()),
+        Err(e) => Err(format!("{e}: give a number between 0 and 1")),
+    }
+}
+
+/// A count that must be at least 1 (`--chunk-rows`).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(v) => Ok(v),
+        Err(e) => Err(format!("{e}: give a whole number, 1 or more")),
+    }
+}
+
 /// Parses the arguments and runs the subcommand.
 pub fn run() -> Result<ExitCode> {
     let cli = Cli::parse();

@@ -51,16 +51,16 @@ pub struct Args {
     #[arg(long, short, value_delimiter = ',')]
     key: Vec<String>,
     /// Float cells within this absolute difference count as equal.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::tolerance)]
     abs_tol: Option<f64>,
     /// Float cells within this relative difference count as equal.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::tolerance)]
     rel_tol: Option<f64>,
     /// Rows per partition of the server's diff.
-    #[arg(long)]
+    #[arg(long, value_parser = super::at_least_one)]
     chunk_rows: Option<usize>,
     /// Above this share of differing rows (0 to 1), the server keeps the summary only.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::share)]
     summary_only_threshold: Option<f64>,
     /// Columns the diff ignores; repeat or comma-separate.
     #[arg(long, value_delimiter = ',')]
