@@ -153,6 +153,53 @@ fn idle_runs_are_failed_and_ended_runs_redacted_by_the_server() {
     wait_for(addr, &slow, "the slow run failed once idle", |r| {
         r["run"]["status"] == "failed" && r["run"]["steps"] == 1
     });
+
+    // The metrics count what housekeeping did (once the pass that did it has ended).
+    let metric = |text: &str, name: &str| -> u64 {
+        let line = text.lines().find(|l| l.starts_with(&format!("{name} ")));
+        line.unwrap_or_else(|| panic!("no {name} in {text}"))[name.len() + 1..]
+            .parse()
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let text = get(addr, "/metrics", Some(ADMIN)).text();
+        if metric(&text, "pipeproof_runs_failed_idle_total") == 3 {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "{text}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        metric(&text, "pipeproof_runs_redacted_retention_total") >= 1,
+        "{text}"
+    );
+    assert!(
+        metric(&text, "pipeproof_blob_files_removed_total") >= 1,
+        "{text}"
+    );
+    assert!(
+        metric(&text, "pipeproof_blob_bytes_freed_total") > 0,
+        "{text}"
+    );
+    assert!(
+        metric(&text, "pipeproof_housekeeping_passes_total") >= 3,
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "pipeproof_housekeeping_problems_total"),
+        0,
+        "{text}"
+    );
+    let last = metric(&text, "pipeproof_housekeeping_last_pass_timestamp_seconds");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        last <= now && now - last < 60,
+        "last pass at {last}, now {now}"
+    );
 }
 
 #[test]

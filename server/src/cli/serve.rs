@@ -256,13 +256,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
         crate::demo::load_if_empty(&store)?;
     }
     tracing::info!(policy = %s.housekeeping.describe(), "housekeeping");
-    housekeeping::spawn(Arc::clone(&store), s.housekeeping)
-        .context("cannot start the housekeeping thread")?;
+    let metrics = Arc::new(crate::http::metrics::Metrics::default());
+    let housekept = Arc::clone(&metrics);
+    housekeeping::spawn(Arc::clone(&store), s.housekeeping, move |done| {
+        let at = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+        housekept.housekept(done, at)
+    })
+    .context("cannot start the housekeeping thread")?;
     let state = web::Data::new(AppState {
         store: Arc::clone(&store),
         max_body: s.max_body,
         static_dir: s.static_dir.clone(),
-        metrics: Default::default(),
+        metrics,
     });
     let mut server = HttpServer::new(move || {
         App::new()

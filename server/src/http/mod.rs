@@ -23,8 +23,8 @@ pub struct AppState {
     pub max_body: u64,
     /// The SPA's files, when present.
     pub static_dir: Option<PathBuf>,
-    /// Ingest counters for `/metrics`.
-    pub metrics: metrics::Metrics,
+    /// Ingest and housekeeping counters for `/metrics` (shared with the housekeeping thread).
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// What the server answers outside the API, and prints as it starts, when it serves no web

@@ -79,10 +79,18 @@ pub struct Done {
     pub blobs_removed: u64,
     /// The bytes of those files.
     pub bytes_freed: u64,
+    /// Parts of the pass that failed (logged), left for the next pass.
+    pub problems: u64,
 }
 
 /// Starts the housekeeping thread: a pass at once, then one every [`Policy::interval`].
-pub fn spawn(store: Arc<Store>, policy: Policy) -> Result<()> {
+/// `report` is told what each pass did (`None` for a pass that panicked), for the server's
+/// metrics.
+pub fn spawn(
+    store: Arc<Store>,
+    policy: Policy,
+    report: impl Fn(Option<&Done>) + Send + 'static,
+) -> Result<()> {
     std::thread::Builder::new()
         .name("housekeeping".into())
         .spawn(move || {
@@ -97,8 +105,14 @@ pub fn spawn(store: Arc<Store>, policy: Policy) -> Result<()> {
                 let one = std::panic::AssertUnwindSafe(|| {
                     pass(&store, &policy, OffsetDateTime::now_utc(), unnamed)
                 });
-                if std::panic::catch_unwind(one).is_err() {
-                    tracing::error!("a housekeeping pass panicked; the next one is in its time");
+                match std::panic::catch_unwind(one) {
+                    Ok(done) => report(Some(&done)),
+                    Err(_) => {
+                        tracing::error!(
+                            "a housekeeping pass panicked; the next one is in its time"
+                        );
+                        report(None);
+                    }
                 }
                 std::thread::sleep(policy.interval());
             }
@@ -114,13 +128,16 @@ pub fn pass(store: &Store, policy: &Policy, now: OffsetDateTime, unnamed: bool) 
             let ids = open.iter().map(|(id, _)| id.as_str()).collect();
             store.forget_activity_but(&ids);
             if let Some(after) = policy.fail_idle_after {
-                done.failed = fail_idle_runs(store, &open, after, now);
+                done.failed = fail_idle_runs(store, &open, after, now, &mut done.problems);
             }
         }
-        Err(e) => tracing::warn!(error = %e.detail, "open runs: left for the next pass"),
+        Err(e) => {
+            done.problems += 1;
+            tracing::warn!(error = %e.detail, "open runs: left for the next pass")
+        }
     }
     if let Some(retain) = policy.retain {
-        for r in apply_retention(store, retain, now) {
+        for r in apply_retention(store, retain, now, &mut done.problems) {
             done.blobs_removed += r.blobs_removed;
             done.bytes_freed += r.bytes_freed;
             done.redacted.push(r.run_id);
@@ -131,7 +148,10 @@ pub fn pass(store: &Store, policy: &Policy, now: OffsetDateTime, unnamed: bool) 
             done.blobs_removed += removed;
             done.bytes_freed += bytes;
         }
-        Err(e) => tracing::warn!(error = %e.detail, "freed blob files: left for the next pass"),
+        Err(e) => {
+            done.problems += 1;
+            tracing::warn!(error = %e.detail, "freed blob files: left for the next pass")
+        }
     }
     if unnamed {
         match store.remove_unnamed_blobs() {
@@ -147,6 +167,7 @@ pub fn pass(store: &Store, policy: &Policy, now: OffsetDateTime, unnamed: bool) 
                 done.bytes_freed += bytes;
             }
             Err(e) => {
+                done.problems += 1;
                 tracing::warn!(error = %format!("{e:#}"), "unnamed blob files: left for later")
             }
         }
@@ -158,12 +179,13 @@ pub fn pass(store: &Store, policy: &Policy, now: OffsetDateTime, unnamed: bool) 
 /// idle for longer than `after` before `now`: neither stored a step, nor received part of
 /// one, since; nor is the process younger than that ([`Store::seen_since`]). A run whose
 /// lock is held (a step being stored, a seal) is active. Returns the runs failed; a run that
-/// cannot be failed is logged and skipped.
+/// cannot be failed is logged, counted in `problems` and skipped.
 pub fn fail_idle_runs(
     store: &Store,
     open: &[(String, String)],
     after: Duration,
     now: OffsetDateTime,
+    problems: &mut u64,
 ) -> Vec<String> {
     let cutoff = now - after;
     let idle =
@@ -204,6 +226,7 @@ pub fn fail_idle_runs(
             }
             Ok(false) => {}
             Err(e) => {
+                *problems += 1;
                 tracing::warn!(run = %run_id, error = %e.detail, "an idle run could not be failed; tried again at the next pass")
             }
         }
@@ -213,8 +236,13 @@ pub fn fail_idle_runs(
 
 /// Redacts the ended runs that ended `retain` or longer before `now` and still hold diff
 /// details or kept data. Returns what each redaction did; a run that cannot be redacted is
-/// logged and skipped (the others are not held up behind it).
-pub fn apply_retention(store: &Store, retain: Duration, now: OffsetDateTime) -> Vec<Redacted> {
+/// logged, counted in `problems` and skipped (the others are not held up behind it).
+pub fn apply_retention(
+    store: &Store,
+    retain: Duration,
+    now: OffsetDateTime,
+    problems: &mut u64,
+) -> Vec<Redacted> {
     let cutoff = now - retain;
     // A second late as text (see the query), then compared as instants.
     let bound = super::rfc3339(cutoff + Duration::from_secs(1));
@@ -229,6 +257,7 @@ pub fn apply_retention(store: &Store, retain: Duration, now: OffsetDateTime) -> 
     let ended = match store.read(|c| db::ended_runs_holding_data(c, &bound)) {
         Ok(ended) => ended,
         Err(e) => {
+            *problems += 1;
             tracing::warn!(error = %e.detail, "retention: left for the next pass");
             return Vec::new();
         }
@@ -241,6 +270,7 @@ pub fn apply_retention(store: &Store, retain: Duration, now: OffsetDateTime) -> 
         match redact::redact_run(store, &run_id, &req) {
             Ok(r) => redacted.push(r),
             Err(e) => {
+                *problems += 1;
                 tracing::warn!(run = %run_id, error = %e.detail, "retention: a run could not be redacted; tried again at the next pass")
             }
         }
@@ -374,7 +404,7 @@ mod tests {
         let carry = |id: &str| store.read(|c| db::get_run(c, id)).unwrap().unwrap().carry;
         let (carried, _) = carry(&stepped).unwrap();
         assert!(store.carry_path(&carried).exists());
-        let idle_at = |t| fail_idle_runs(&store, &open(), hour, t);
+        let idle_at = |t| fail_idle_runs(&store, &open(), hour, t, &mut 0);
         assert!(idle_at(now).is_empty());
         assert!(idle_at(now + 2 * hour).is_empty(), "the process is younger");
         assert!(idle_at(now + 4 * hour - Duration::from_secs(1)).is_empty());
