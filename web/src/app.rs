@@ -110,6 +110,8 @@ fn Nav() -> Html {
                 if let Some(who) = session.who() {
                     <span>{"Signed in as "}<strong>{who.name.clone()}</strong></span>
                     <button type="button" class="link" onclick={sign_out}>{"Sign out"}</button>
+                } else if session.unchecked().is_some() {
+                    <span class="muted">{"Token not checked: no answer from the server"}</span>
                 } else if session.client().is_some() {
                     <span class="muted">{"Checking the token…"}</span>
                 } else {

@@ -1,8 +1,9 @@
 //! [`FetchState`] and [`use_fetch`]: load something from the API when its inputs change,
-//! keeping only the answer to the latest request.
+//! keeping only the answer to the latest request; [`Fetch::retry`] asks again.
 
 use std::cell::Cell;
 use std::future::Future;
+use std::ops::Deref;
 use std::rc::Rc;
 
 use yew::prelude::*;
@@ -20,9 +21,32 @@ pub enum FetchState<T> {
     Failed(ApiError),
 }
 
-/// Runs `load(deps)` whenever `deps` changes; answers to older requests are dropped.
+/// A fetch's state, and the way to send its request again.
+pub struct Fetch<T> {
+    state: UseStateHandle<FetchState<Rc<T>>>,
+    attempt: UseStateHandle<u64>,
+}
+
+impl<T> Fetch<T> {
+    /// A callback that sends the request again (after an outage, say).
+    pub fn retry<E>(&self) -> Callback<E> {
+        let attempt = self.attempt.clone();
+        Callback::from(move |_: E| attempt.set(*attempt + 1))
+    }
+}
+
+impl<T> Deref for Fetch<T> {
+    type Target = FetchState<Rc<T>>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.state
+    }
+}
+
+/// Runs `load(deps)` whenever `deps` changes, or when [`Fetch::retry`] is called; answers to
+/// older requests are dropped.
 #[hook]
-pub fn use_fetch<T, D, F, Fut>(deps: D, load: F) -> UseStateHandle<FetchState<Rc<T>>>
+pub fn use_fetch<T, D, F, Fut>(deps: D, load: F) -> Fetch<T>
 where
     T: 'static,
     D: PartialEq + Clone + 'static,
@@ -30,10 +54,11 @@ where
     Fut: Future<Output = ApiResult<T>> + 'static,
 {
     let state = use_state(|| FetchState::Loading);
+    let attempt = use_state(|| 0u64);
     let generation = use_memo((), |_| Cell::new(0u64));
     {
         let state = state.clone();
-        use_effect_with(deps, move |deps| {
+        use_effect_with((deps, *attempt), move |(deps, _)| {
             let this = generation.get() + 1;
             generation.set(this);
             state.set(FetchState::Loading);
@@ -49,5 +74,5 @@ where
             });
         });
     }
-    state
+    Fetch { state, attempt }
 }

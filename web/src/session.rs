@@ -4,10 +4,11 @@
 use std::rc::Rc;
 
 use gloo::storage::{SessionStorage, Storage};
-use pipeproof_core::api::WhoAmI;
+use pipeproof_core::api::{Scope, WhoAmI};
 use yew::prelude::*;
 
 use crate::api::{ApiError, Client, on_token_refused};
+use crate::components::status::retryable;
 
 const TOKEN_KEY: &str = "pipeproof.token";
 
@@ -20,6 +21,37 @@ pub struct SessionState {
     pub who: Option<WhoAmI>,
     /// Why the stored token was dropped, if it was.
     pub dropped: Option<ApiError>,
+    /// Why the stored token could not be checked (the server did not answer, or failed): it
+    /// is kept, and checked again on [`Session::check`].
+    pub unchecked: Option<ApiError>,
+}
+
+/// Whether a token may read runs (the read scope, or admin, which grants every scope).
+pub fn can_read(who: &WhoAmI) -> bool {
+    who.scopes
+        .iter()
+        .any(|s| matches!(s, Scope::Read | Scope::Admin))
+}
+
+/// Why a token that may not read runs is no use to this app, in words.
+pub fn cannot_read(who: &WhoAmI) -> ApiError {
+    let scopes: Vec<&str> = who.scopes.iter().map(|s| s.as_str()).collect();
+    let what = if scopes == ["ingest"] {
+        "may only send steps (its scope is ingest)".to_string()
+    } else if scopes.is_empty() {
+        "has no scope".to_string()
+    } else {
+        format!("has the scopes {}", scopes.join(", "))
+    };
+    ApiError::new(
+        403,
+        format!(
+            "the token \"{}\" {what}: it cannot read runs, so it was not kept. Reviewing runs \
+             needs a token with the read scope; sign in with one, or ask an admin for one. \
+             Verifying a bundle file needs no token.",
+            who.name
+        ),
+    )
 }
 
 /// A handle to the session, from [`use_session`].
@@ -42,13 +74,46 @@ impl Session {
         self.0.dropped.clone()
     }
 
+    /// Why the stored token could not be checked yet (the server did not answer).
+    pub fn unchecked(&self) -> Option<ApiError> {
+        self.0.unchecked.clone()
+    }
+
+    /// Checks the stored token with the server: keeps it with its identity when it may read
+    /// runs, drops it when the server refuses it or it may not read, and keeps it unchecked
+    /// when the server did not answer (or failed), to be checked again.
+    pub fn check(&self) {
+        let Some(client) = self.client() else { return };
+        let session = self.clone();
+        self.0.set(Rc::new(SessionState {
+            client: Some(client.clone()),
+            ..SessionState::default()
+        }));
+        wasm_bindgen_futures::spawn_local(async move {
+            match client.whoami().await {
+                Ok(who) if can_read(&who) => session.0.set(Rc::new(SessionState {
+                    client: Some(client),
+                    who: Some(who),
+                    ..SessionState::default()
+                })),
+                Ok(who) => session.expire(&cannot_read(&who)),
+                Err(e) if retryable(&e) => session.0.set(Rc::new(SessionState {
+                    client: Some(client),
+                    unchecked: Some(e),
+                    ..SessionState::default()
+                })),
+                Err(e) => session.expire(&e),
+            }
+        });
+    }
+
     /// Records a checked token.
     pub fn sign_in(&self, token: String, who: WhoAmI) {
         let _ = SessionStorage::set(TOKEN_KEY, &token);
         self.0.set(Rc::new(SessionState {
             client: Some(Client::new(token)),
             who: Some(who),
-            dropped: None,
+            ..SessionState::default()
         }));
     }
 
@@ -108,20 +173,7 @@ pub fn SessionProvider(props: &ProviderProps) -> Html {
     }
     {
         let session = session.clone();
-        use_effect_with((), move |_| {
-            if let Some(client) = session.client() {
-                wasm_bindgen_futures::spawn_local(async move {
-                    match client.whoami().await {
-                        Ok(who) => session.0.set(Rc::new(SessionState {
-                            client: Some(client),
-                            who: Some(who),
-                            dropped: None,
-                        })),
-                        Err(e) => session.expire(&e),
-                    }
-                });
-            }
-        });
+        use_effect_with((), move |_| session.check());
     }
     html! {
         <ContextProvider<Session> context={session}>{props.children.clone()}</ContextProvider<Session>>

@@ -249,7 +249,7 @@ pub fn DetailsTable(props: &DetailsProps) -> Html {
     let body = match &*page {
         FetchState::Loading => html! { <Loading what="Loading detail rows…" /> },
         FetchState::Failed(e) => {
-            html! { <ErrorBox error={e.clone()} doing="Could not load the detail rows" /> }
+            html! { <ErrorBox error={e.clone()} doing="Could not load the detail rows" retry={page.retry()} /> }
         }
         FetchState::Ready(p) => {
             let go = |to: u64| {

@@ -8,7 +8,7 @@ use yew_router::prelude::*;
 use crate::api::{ApiError, Client};
 use crate::app::Route;
 use crate::components::status::ErrorBox;
-use crate::session::use_session;
+use crate::session::{can_read, cannot_read, use_session};
 
 /// Asks for a token, checks it with `GET /whoami`, and keeps it for the tab's life.
 #[component]
@@ -38,7 +38,16 @@ pub fn SignIn() -> Html {
             busy.set(true);
             wasm_bindgen_futures::spawn_local(async move {
                 match Client::new(token.clone()).whoami().await {
-                    Ok(who) => session.sign_in(token, who),
+                    Ok(who) if can_read(&who) => session.sign_in(token, who),
+                    // A token that may only send steps signs in to nothing here: every page
+                    // would answer 403. Say so, and keep no token.
+                    Ok(who) => {
+                        error.set(Some(cannot_read(&who)));
+                        if let Some(i) = input.cast::<HtmlInputElement>() {
+                            i.set_value("");
+                            let _ = i.focus();
+                        }
+                    }
                     Err(e) => {
                         error.set(Some(e));
                         // The disabled button lost the focus: give it to the token again.
@@ -91,6 +100,14 @@ pub fn RequireSession(props: &RequireProps) -> Html {
     });
     if session.who().is_some() {
         props.children.clone()
+    } else if let Some(e) = session.unchecked() {
+        // The server did not answer the stored token's check: the token is kept, to be
+        // checked again once the server is back.
+        let retry = {
+            let session = session.clone();
+            Callback::from(move |_: MouseEvent| session.check())
+        };
+        html! { <main id="main"><ErrorBox error={e} doing="Could not check the stored token" {retry} /></main> }
     } else if session.client().is_some() {
         html! { <main id="main"><super::status::Loading what="Checking the stored token…" /></main> }
     } else {

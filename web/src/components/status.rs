@@ -31,10 +31,21 @@ pub struct ErrorProps {
     /// What was being done.
     #[prop_or(AttrValue::Static("Could not load this page"))]
     pub doing: AttrValue,
+    /// Sends the failed request again; offered when a retry can help (no answer from the
+    /// server, or a failure of the server's own).
+    #[prop_or_default]
+    pub retry: Option<Callback<MouseEvent>>,
+}
+
+/// Whether asking again may succeed: the server did not answer (it is down or unreachable),
+/// or failed on its side (5xx), or asked to be asked later (429).
+pub fn retryable(e: &ApiError) -> bool {
+    e.status == 0 || e.status == 429 || e.status >= 500
 }
 
 /// An error, in words; the server's own answer (its problem kind and detail, written for API
-/// callers) folded away beneath, and a way on when there is one in the app.
+/// callers) folded away beneath, and a way on when there is one in the app: a Retry button
+/// when asking again may help.
 #[component]
 pub fn ErrorBox(props: &ErrorProps) -> Html {
     let e = &props.error;
@@ -43,6 +54,9 @@ pub fn ErrorBox(props: &ErrorProps) -> Html {
             <strong>{props.doing.clone()}{": "}</strong>{e.message.clone()}
             if e.code() == Some("unknown-run") {
                 {" "}<Link<Route> to={Route::Runs}>{"Go to the runs"}</Link<Route>>
+            }
+            if let (Some(retry), true) = (&props.retry, retryable(e)) {
+                <p class="retry"><button type="button" onclick={retry.clone()}>{"Retry"}</button></p>
             }
             if let Some(p) = &e.problem {
                 <details class="problem">

@@ -216,14 +216,25 @@ fn LogStatus(props: &LogProps) -> Html {
         FetchState::Loading => {
             return html! { <li class="muted">{"Log: proving that the seal is in the server's log…"}</li> };
         }
-        FetchState::Failed(e) => Status {
-            ok: false,
-            what: "Log",
-            detail: format!(
-                "the seal's entry in the log could not be read: {}",
-                e.message
-            ),
-        },
+        FetchState::Failed(e) => {
+            let s = Status {
+                ok: false,
+                what: "Log",
+                detail: format!(
+                    "the seal's entry in the log could not be read: {}",
+                    e.message
+                ),
+            };
+            if !crate::components::status::retryable(e) {
+                return status_item(s);
+            }
+            return html! {
+                <li class="fail">
+                    <strong>{"✘ "}{s.what}{": "}</strong>{s.detail}{" "}
+                    <button type="button" class="secondary" onclick={proof.retry()}>{"Retry"}</button>
+                </li>
+            };
+        }
         FetchState::Ready(r) => log_status(&props.seal, &r.0, &r.1, &r.2),
     };
     status_item(s)
@@ -551,7 +562,7 @@ fn RunView(props: &RunProps) -> Html {
             return html! { <main id="main"><Loading what="Loading the run…" /></main> };
         }
         FetchState::Failed(e) => {
-            return html! { <main id="main"><h1>{"Run "}{props.id.clone()}</h1><ErrorBox error={e.clone()} doing="Could not load the run" /></main> };
+            return html! { <main id="main"><h1>{"Run "}{props.id.clone()}</h1><ErrorBox error={e.clone()} doing="Could not load the run" retry={detail.retry()} /></main> };
         }
         FetchState::Ready(d) => Rc::clone(d),
     };

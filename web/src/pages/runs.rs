@@ -135,7 +135,18 @@ fn RunsList() -> Html {
     let table = match &*runs {
         FetchState::Loading => html! { <Loading what="Loading runs…" /> },
         FetchState::Failed(e) => {
-            html! { <ErrorBox error={e.clone()} doing="Could not list the runs" /> }
+            // The pipelines (for the filter) failed with the runs, most likely: ask both again.
+            let retry = {
+                let pipelines_failed = matches!(&*pipelines, FetchState::Failed(_));
+                let (runs, pipelines) = (runs.retry::<MouseEvent>(), pipelines.retry::<MouseEvent>());
+                Callback::from(move |e: MouseEvent| {
+                    if pipelines_failed {
+                        pipelines.emit(e.clone());
+                    }
+                    runs.emit(e);
+                })
+            };
+            html! { <ErrorBox error={e.clone()} doing="Could not list the runs" {retry} /> }
         }
         FetchState::Ready(page) => {
             let go = |to: u64| {

@@ -236,7 +236,7 @@ fn StepView(props: &StepProps) -> Html {
     let body = match &*detail {
         FetchState::Loading => html! { <Loading what="Loading the step…" /> },
         FetchState::Failed(e) => {
-            html! { <ErrorBox error={e.clone()} doing="Could not load the step" /> }
+            html! { <ErrorBox error={e.clone()} doing="Could not load the step" retry={detail.retry()} /> }
         }
         FetchState::Ready(d) => match d.steps.get(props.index as usize) {
             None => {

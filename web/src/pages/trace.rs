@@ -62,7 +62,7 @@ fn TraceView(props: &TraceProps) -> Html {
     let body = match &*detail {
         FetchState::Loading => html! { <Loading what="Loading the run…" /> },
         FetchState::Failed(e) => {
-            html! { <ErrorBox error={e.clone()} doing="Could not load the run" /> }
+            html! { <ErrorBox error={e.clone()} doing="Could not load the run" retry={detail.retry()} /> }
         }
         FetchState::Ready(d) => {
             if trace_key(&d.steps).is_some() {
@@ -151,7 +151,7 @@ fn TraceForm(props: &TraceFormProps) -> Html {
     let result = match &*trace {
         FetchState::Loading => html! { <Loading what="Tracing…" /> },
         FetchState::Failed(e) => {
-            html! { <ErrorBox error={e.clone()} doing="Could not trace the key" /> }
+            html! { <ErrorBox error={e.clone()} doing="Could not trace the key" retry={trace.retry()} /> }
         }
         FetchState::Ready(t) => match &**t {
             None => {
