@@ -11,9 +11,12 @@ use pipeproof_core::diff::format_column;
 use serde_json::{Map, Value};
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
+use serde::{Deserialize, Serialize};
 use yew::prelude::*;
+use yew_router::prelude::*;
 
 use crate::api::{ApiError, ApiResult, Client};
+use crate::app::Route;
 use crate::components::status::{ErrorBox, Loading};
 use crate::fetch::{FetchState, use_fetch};
 use crate::view::{count, value};
@@ -135,32 +138,125 @@ pub struct DetailsProps {
     pub retyped: Vec<(String, String)>,
 }
 
+/// What the table shows, in the address's query (`#/runs/ID/steps/1?rows=added&page=2`,
+/// `?column=amount&key=17`), so that Back, a reload or a shared link show the same rows. Only
+/// what differs from the start (the first tab, page 1, every column, no search) is written; a
+/// value that does not parse is ignored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DetailsInUrl {
+    /// Which rows: `changed`, `added` or `removed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<String>,
+    /// The page, from 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
+    /// Only changes in this column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    /// The key searched for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// The table's state: which rows, the column filter, the key searched for, the first row.
+#[derive(Debug, Clone, PartialEq)]
+struct Shown {
+    kind: DetailKind,
+    column: Option<String>,
+    key: Option<String>,
+    offset: u64,
+}
+
+impl Shown {
+    /// The state an address asks for, on a step with (or without) key columns.
+    fn of(url: &DetailsInUrl, keyless: bool) -> Shown {
+        let first = if keyless {
+            DetailKind::Added
+        } else {
+            DetailKind::Changed
+        };
+        let kind = match url.rows.as_deref() {
+            Some("changed") if !keyless => DetailKind::Changed,
+            Some("added") => DetailKind::Added,
+            Some("removed") => DetailKind::Removed,
+            _ => first,
+        };
+        let page = url
+            .page
+            .as_deref()
+            .and_then(|p| p.parse::<u64>().ok())
+            .filter(|&p| p >= 1)
+            .unwrap_or(1);
+        let nonempty = |v: &Option<String>| v.as_ref().map(|v| v.trim()).filter(|v| !v.is_empty()).map(String::from);
+        Shown {
+            kind,
+            column: nonempty(&url.column).filter(|_| kind == DetailKind::Changed),
+            key: nonempty(&url.key).filter(|_| !keyless),
+            offset: (page - 1).saturating_mul(PAGE),
+        }
+    }
+
+    /// The address's query for this state.
+    fn url(&self, keyless: bool) -> DetailsInUrl {
+        let first = if keyless {
+            DetailKind::Added
+        } else {
+            DetailKind::Changed
+        };
+        let page = self.offset / PAGE + 1;
+        DetailsInUrl {
+            rows: (self.kind != first).then(|| self.kind.as_str().to_string()),
+            page: (page > 1).then(|| page.to_string()),
+            column: self.column.clone().filter(|_| self.kind == DetailKind::Changed),
+            key: self.key.clone(),
+        }
+    }
+}
+
 /// The paged details table.
 #[component]
 pub fn DetailsTable(props: &DetailsProps) -> Html {
     // Without a key the diff is a multiset diff of whole rows: rows are added or removed,
     // never changed, so there are no changed cells to show.
     let keyless = props.key_columns.is_empty();
-    let kind = use_state(|| {
-        if keyless {
-            DetailKind::Added
-        } else {
-            DetailKind::Changed
-        }
-    });
-    let column = use_state(|| None::<String>);
-    let search = use_state(|| None::<String>);
-    let offset = use_state(|| 0u64);
+    let url = use_location()
+        .and_then(|l| l.query::<DetailsInUrl>().ok())
+        .unwrap_or_default();
+    let shown = Shown::of(&url, keyless);
+    let route = use_route::<Route>();
+    let navigator = use_navigator();
+    // Every change goes into the address (a new history entry, so Back returns to it).
+    let show = {
+        let (route, navigator) = (route.clone(), navigator.clone());
+        Callback::from(move |to: Shown| {
+            if let (Some(route), Some(n)) = (&route, &navigator) {
+                let _ = n.push_with_query(route, &to.url(keyless));
+            }
+        })
+    };
     let search_ref = use_node_ref();
+    let column_ref = use_node_ref();
+    // The form shows the column and key in force, also after Back or Forward changed them.
+    {
+        let (search_ref, column_ref) = (search_ref.clone(), column_ref.clone());
+        use_effect_with((shown.key.clone(), shown.column.clone(), shown.kind), move |(key, column, _)| {
+            if let Some(i) = search_ref.cast::<HtmlInputElement>() {
+                i.set_value(key.as_deref().unwrap_or(""));
+            }
+            if let Some(s) = column_ref.cast::<HtmlSelectElement>() {
+                s.set_value(column.as_deref().unwrap_or("*"));
+            }
+        });
+    }
+    let kind = shown.kind;
+    let column = shown.column.clone();
+    let search = shown.key.clone();
 
     let query = DetailQuery {
-        kind: *kind,
-        column: column
-            .as_ref()
-            .filter(|_| *kind == DetailKind::Changed)
-            .cloned(),
-        key: (*search).clone(),
-        offset: Some(*offset),
+        kind,
+        column: column.clone(),
+        key: search.clone(),
+        offset: Some(shown.offset),
         limit: Some(PAGE),
     };
     let key = props.key_columns.clone();
@@ -178,25 +274,37 @@ pub fn DetailsTable(props: &DetailsProps) -> Html {
             }
         },
     );
+    // A tab keeps the search (a key is a key on every tab), and starts at its first page.
+    let to_kind = {
+        let (shown, show) = (shown.clone(), show.clone());
+        move |k: DetailKind| {
+            show.emit(Shown {
+                kind: k,
+                column: shown.column.clone().filter(|_| k == DetailKind::Changed),
+                offset: 0,
+                ..shown.clone()
+            })
+        }
+    };
 
     let tab = |k: DetailKind, label: &'static str| {
-        let (kind, offset) = (kind.clone(), offset.clone());
-        let selected = *kind == k;
+        let to_kind = to_kind.clone();
+        let selected = kind == k;
         html! {
             <button type="button" role="tab" id={format!("tab-{}", k.as_str())} aria-selected={selected.to_string()}
                 aria-controls="details-panel" tabindex={if selected { "0" } else { "-1" }} class={classes!("tab", selected.then_some("on"))}
-                onclick={Callback::from(move |_| { kind.set(k); offset.set(0); })}>{label}</button>
+                onclick={Callback::from(move |_| to_kind(k))}>{label}</button>
         }
     };
     // The tabs as a tab list: the arrow keys (and Home, End) move between them, Tab leaves.
     let on_tab_key = {
-        let (kind, offset) = (kind.clone(), offset.clone());
+        let to_kind = to_kind.clone();
         let kinds: Vec<DetailKind> = [DetailKind::Changed, DetailKind::Added, DetailKind::Removed]
             .into_iter()
             .filter(|k| !(keyless && *k == DetailKind::Changed))
             .collect();
         Callback::from(move |e: KeyboardEvent| {
-            let at = kinds.iter().position(|k| *k == *kind).unwrap_or(0);
+            let at = kinds.iter().position(|k| *k == kind).unwrap_or(0);
             let to = match e.key().as_str() {
                 "ArrowRight" => (at + 1) % kinds.len(),
                 "ArrowLeft" => (at + kinds.len() - 1) % kinds.len(),
@@ -205,8 +313,7 @@ pub fn DetailsTable(props: &DetailsProps) -> Html {
                 _ => return,
             };
             e.prevent_default();
-            kind.set(kinds[to]);
-            offset.set(0);
+            to_kind(kinds[to]);
             if let Some(b) = gloo::utils::document()
                 .get_element_by_id(&format!("tab-{}", kinds[to].as_str()))
                 .and_then(|b| b.dyn_into::<web_sys::HtmlElement>().ok())
@@ -216,33 +323,42 @@ pub fn DetailsTable(props: &DetailsProps) -> Html {
         })
     };
     let on_column = {
-        let (column, offset) = (column.clone(), offset.clone());
+        let (shown, show) = (shown.clone(), show.clone());
         Callback::from(move |e: Event| {
             let v = e.target_unchecked_into::<HtmlSelectElement>().value();
-            column.set((!v.is_empty() && v != "*").then_some(v));
-            offset.set(0);
+            show.emit(Shown {
+                column: (!v.is_empty() && v != "*").then_some(v),
+                offset: 0,
+                ..shown.clone()
+            });
         })
     };
     let on_search = {
-        let (search, offset, r) = (search.clone(), offset.clone(), search_ref.clone());
+        let (shown, show, r) = (shown.clone(), show.clone(), search_ref.clone());
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             let v = r
                 .cast::<HtmlInputElement>()
                 .map(|i| i.value().trim().to_string())
                 .unwrap_or_default();
-            search.set((!v.is_empty()).then_some(v));
-            offset.set(0);
+            show.emit(Shown {
+                key: (!v.is_empty()).then_some(v),
+                offset: 0,
+                ..shown.clone()
+            });
         })
     };
     let clear_search = {
-        let (search, offset, r) = (search.clone(), offset.clone(), search_ref.clone());
+        let (shown, show, r) = (shown.clone(), show.clone(), search_ref.clone());
         Callback::from(move |_: MouseEvent| {
             if let Some(i) = r.cast::<HtmlInputElement>() {
                 i.set_value("");
             }
-            search.set(None);
-            offset.set(0);
+            show.emit(Shown {
+                key: None,
+                offset: 0,
+                ..shown.clone()
+            });
         })
     };
 
@@ -253,8 +369,13 @@ pub fn DetailsTable(props: &DetailsProps) -> Html {
         }
         FetchState::Ready(p) => {
             let go = |to: u64| {
-                let offset = offset.clone();
-                Callback::from(move |_: MouseEvent| offset.set(to))
+                let (shown, show) = (shown.clone(), show.clone());
+                Callback::from(move |_: MouseEvent| {
+                    show.emit(Shown {
+                        offset: to,
+                        ..shown.clone()
+                    })
+                })
             };
             let first = p.offset + 1;
             let last = p.offset + p.rows.len() as u64;
@@ -262,7 +383,12 @@ pub fn DetailsTable(props: &DetailsProps) -> Html {
             html! { <>
                 <p class="pager" aria-live="polite">
                     <button type="button" disabled={p.offset == 0} onclick={go(p.offset.saturating_sub(PAGE))}>{"← Previous"}</button>
-                    <span class="range">{ if p.total == 0 { "No rows".to_string() } else { format!("Rows {}–{} of {}", count(first), count(last), count(p.total)) } }</span>
+                    if p.rows.is_empty() && p.total > 0 {
+                        <span class="range">{format!("This page is past the last of the {} rows (an old or edited address). ", count(p.total))}
+                            <button type="button" class="link" onclick={go(0)}>{"Go to the first page"}</button></span>
+                    } else {
+                        <span class="range">{ if p.total == 0 { "No rows".to_string() } else { format!("Rows {}–{} of {}", count(first), count(last), count(p.total)) } }</span>
+                    }
                     <button type="button" disabled={last >= p.total} onclick={go(p.offset + PAGE)}>{"Next →"}</button>
                     if p.truncated { <span class="muted">{" (the stored details were cut or skipped; counts above are complete)"}</span> }
                 </p>
@@ -299,9 +425,9 @@ pub fn DetailsTable(props: &DetailsProps) -> Html {
                 { tab(DetailKind::Removed, "Removed rows") }
             </div>
             <div class="filters">
-                if *kind == DetailKind::Changed {
+                if kind == DetailKind::Changed {
                     <label>{"Column "}
-                        <select onchange={on_column} aria-label="Only changes in column">
+                        <select ref={column_ref} onchange={on_column} aria-label="Only changes in column">
                             <option value="*" selected={column.is_none()}>{"all columns"}</option>
                             { for props.columns.iter().map(|c| html!{ <option value={c.clone()} selected={column.as_deref() == Some(c.as_str())}>{c.clone()}</option> }) }
                         </select>

@@ -206,8 +206,9 @@ pub fn StepBody(props: &StepBodyProps) -> Html {
                     // Skipped by the diff's summary-only threshold: there are no rows to page,
                     // filter or search, so no table is offered.
                     (_, None) if d.summary_only => html! { <p class="muted" id="summary-only">{"No detail rows were kept for this step (its diff was summary-only: more rows differed than the summary-only threshold allows). The counts above are complete."}</p> },
-                    // Keyed by the step, so that moving to another step starts its details
-                    // afresh rather than on the page, column and search left on this one.
+                    // The table's tab, page, column and search are in the address; the links
+                    // to another step carry none, so its details start afresh. Keyed by the
+                    // step all the same, so nothing of this step's table is reused.
                     (Some(source), None) => html! { <DetailsTable key={props.hash.to_string()} source={source.clone()} key_columns={props.key_columns.clone()} columns={d.compared_columns.clone()}
                         retyped={d.schema.retyped.iter().filter(|r| r.family_changed).map(|r| (r.name.clone(), format!("{} → {}", r.before, r.after))).collect::<Vec<_>>()} /> },
                     (None, None) => html! { <p class="muted">{"No detail rows were kept for this step."}</p> },
