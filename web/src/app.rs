@@ -62,7 +62,14 @@ fn switch(route: Route) -> Html {
         Route::Trace { id } => html! { <pages::trace::TracePage {id} /> },
         Route::Verify => html! { <pages::verify::VerifyPage /> },
         Route::VerifyStep { index } => html! { <pages::verify::BundleStepPage {index} /> },
-        Route::NotFound => html! {
+        Route::NotFound => html! { <NotFound /> },
+    }
+}
+
+#[component]
+fn NotFound() -> Html {
+    use_title("Page not found".into());
+    html! {
             <main id="main">
                 <h1>{"Page not found"}</h1>
                 <p>{"There is no page at this address. "}
@@ -70,8 +77,16 @@ fn switch(route: Route) -> Html {
                    {" or "}
                    <Link<Route> to={Route::Verify}>{"verify a bundle"}</Link<Route>>{"."}</p>
             </main>
-        },
     }
+}
+
+/// Sets the tab's title to `what · pipeproof` while the page shows (and as `what` changes), so
+/// that tabs, history and bookmarks tell pages apart.
+#[hook]
+pub fn use_title(what: String) {
+    use_effect_with(what, |what| {
+        gloo::utils::document().set_title(&format!("{what} · pipeproof"));
+    });
 }
 
 /// Moves the keyboard focus to the page's content (its `main` element).

@@ -13,6 +13,7 @@ use crate::session::{can_read, cannot_read, use_session};
 /// Asks for a token, checks it with `GET /whoami`, and keeps it for the tab's life.
 #[component]
 pub fn SignIn() -> Html {
+    crate::app::use_title("Sign in".into());
     let session = use_session();
     let input = use_node_ref();
     let error = use_state(|| session.dropped());

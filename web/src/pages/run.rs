@@ -521,6 +521,7 @@ enum Action {
 
 #[component]
 fn RunView(props: &RunProps) -> Html {
+    crate::app::use_title(format!("Run {}", props.id));
     let session = use_session();
     let client = session.client().expect("signed in");
     let offline = use_offline();

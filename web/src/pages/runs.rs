@@ -44,6 +44,7 @@ fn query_of(location: Option<Location>) -> RunQuery {
 
 #[component]
 fn RunsList() -> Html {
+    crate::app::use_title("Runs".into());
     let client = use_session().client().expect("signed in");
     let navigator = use_navigator();
     let query = query_of(use_location());

@@ -228,6 +228,13 @@ fn StepView(props: &StepProps) -> Html {
             async move { client.run(&id).await }
         })
     };
+    crate::app::use_title(match &*detail {
+        FetchState::Ready(d) => match d.steps.get(props.index as usize) {
+            Some(s) => format!("Step {} {} of run {}", props.index, s.record.step, props.id),
+            None => format!("Step {} of run {}", props.index, props.id),
+        },
+        _ => format!("Step {} of run {}", props.index, props.id),
+    });
     let crumbs = html! {
         <p class="crumbs">
             <Link<Route> to={Route::Runs}>{"Runs"}</Link<Route>>{" / "}

@@ -54,6 +54,7 @@ struct TraceQuery {
 /// The run's steps first: the form only for a run whose rows have a key to be traced by.
 #[component]
 fn TraceView(props: &TraceProps) -> Html {
+    crate::app::use_title(format!("Trace a row of run {}", props.id));
     let client = use_session().client().expect("signed in");
     let detail = use_fetch(props.id.clone(), move |id: AttrValue| {
         let client = client.clone();

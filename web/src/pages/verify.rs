@@ -45,6 +45,7 @@ fn next_job(counter: &RefCell<u64>) -> u64 {
 /// The verify page.
 #[component]
 pub fn VerifyPage() -> Html {
+    crate::app::use_title("Verify a bundle".into());
     let offline = use_offline();
     let session = use_session();
     let busy = use_state(|| Busy::Idle);
@@ -386,6 +387,13 @@ pub struct BundleStepProps {
 #[component]
 pub fn BundleStepPage(props: &BundleStepProps) -> Html {
     let offline = use_offline();
+    crate::app::use_title(match &*offline.0 {
+        Some(l) => match l.steps.get(props.index as usize) {
+            Some(s) => format!("Step {} {} of bundle {}", props.index, s.name, l.file_name),
+            None => format!("Step {} of bundle {}", props.index, l.file_name),
+        },
+        None => format!("Step {} · no bundle loaded", props.index),
+    });
     let Some(l) = (*offline.0).clone() else {
         return html! {
             <main id="main">
