@@ -7,7 +7,7 @@ use std::rc::Rc;
 use arrow_array::RecordBatch;
 use pipeproof_core::api::{DetailKind, DetailPage, DetailQuery};
 use pipeproof_core::bundle::Details;
-use pipeproof_core::diff::format_column;
+use pipeproof_core::diff::{ROW_NUMBER, format_column};
 use serde_json::{Map, Value};
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
@@ -380,6 +380,11 @@ pub fn DetailsTable(props: &DetailsProps) -> Html {
             let first = p.offset + 1;
             let last = p.offset + p.rows.len() as u64;
             let changed = p.kind == DetailKind::Changed;
+            // The diff's own column beside added and removed rows: where the row is (or was).
+            let row_note = p.columns.iter().any(|c| c == ROW_NUMBER).then_some(match p.kind {
+                DetailKind::Removed => "_row: where the row was in the previous step's data, counting from 0 (the first row is 0).",
+                _ => "_row: where the row is in this step's data, counting from 0 (the first row is 0).",
+            });
             html! { <>
                 <p class="pager" aria-live="polite">
                     <button type="button" disabled={p.offset == 0} onclick={go(p.offset.saturating_sub(PAGE))}>{"← Previous"}</button>
@@ -395,7 +400,10 @@ pub fn DetailsTable(props: &DetailsProps) -> Html {
                 <div class="scroll">
                 <table class="details">
                     <thead><tr>
-                        { for p.columns.iter().filter(|c| !(changed && (*c == "old" || *c == "new"))).map(|c| html!{ <th scope="col">{c.clone()}</th> }) }
+                        { for p.columns.iter().filter(|c| !(changed && (*c == "old" || *c == "new"))).map(|c| match (c.as_str(), &row_note) {
+                            (ROW_NUMBER, Some(note)) => html!{ <th scope="col" title={*note} aria-describedby="row-note"><span class="explained">{c.clone()}</span></th> },
+                            _ => html!{ <th scope="col">{c.clone()}</th> },
+                        }) }
                         if changed { <th scope="col">{"old → new"}</th> }
                     </tr></thead>
                     <tbody>
@@ -413,6 +421,9 @@ pub fn DetailsTable(props: &DetailsProps) -> Html {
                     </tbody>
                 </table>
                 </div>
+                if let Some(note) = row_note {
+                    <p class="muted note" id="row-note">{note}</p>
+                }
             </> }
         }
     };
