@@ -35,6 +35,112 @@ const W_STEP: f64 = 72.0;
 const H: f64 = 110.0;
 const BAR: f64 = 14.0;
 
+/// Which steps a chart scrolled to `left` within `width` pixels shows whole: the positions
+/// (from 0) of the first and the last, or `None` when it shows every step.
+fn in_view(n: usize, left: f64, width: f64) -> Option<(usize, usize)> {
+    let whole = |i: usize| {
+        let x0 = i as f64 * W_STEP + 10.0;
+        x0 >= left - 0.5 && x0 + W_STEP - 16.0 <= left + width + 0.5
+    };
+    let first = (0..n).find(|&i| whole(i))?;
+    let last = (first..n).take_while(|&i| whole(i)).last()?;
+    (first > 0 || last + 1 < n).then_some((first, last))
+}
+
+/// Steps `a`–`b` by their numbers (`steps 17–54`, `step 54`).
+fn steps_from(steps: &[StepView], a: usize, b: usize) -> String {
+    if a == b {
+        format!("step {}", steps[a].index)
+    } else {
+        format!("steps {}–{}", steps[a].index, steps[b].index)
+    }
+}
+
+/// What a chart too wide for its box shows, and where the rest is.
+fn scroll_hint(steps: &[StepView], first: usize, last: usize) -> String {
+    let n = steps.len();
+    let mut rest = Vec::new();
+    if first > 0 {
+        rest.push(steps_from(steps, 0, first - 1));
+    }
+    if last + 1 < n {
+        rest.push(steps_from(steps, last + 1, n - 1));
+    }
+    format!(
+        "Showing {} of {}: scroll the chart sideways for {}.",
+        steps_from(steps, first, last),
+        count(n as u64),
+        rest.join(" and ")
+    )
+}
+
+/// Props of [`Chart`].
+#[derive(Properties, PartialEq)]
+struct ChartProps {
+    steps: Rc<Vec<StepView>>,
+}
+
+/// The chart, in a box that scrolls sideways when it is wider; then it says which steps are
+/// in view and which are further along, fades the edge the rest is behind, and takes the
+/// keyboard focus (the arrow keys scroll it).
+#[component]
+fn Chart(props: &ChartProps) -> Html {
+    let scroller = use_node_ref();
+    let view = use_state(|| None::<(usize, usize)>);
+    let measure = {
+        let (scroller, view, n) = (scroller.clone(), view.clone(), props.steps.len());
+        Callback::from(move |_: ()| {
+            if let Some(el) = scroller.cast::<web_sys::Element>() {
+                let now = in_view(n, el.scroll_left() as f64, el.client_width() as f64);
+                if *view != now {
+                    view.set(now);
+                }
+            }
+        })
+    };
+    {
+        let measure = measure.clone();
+        use_effect_with(props.steps.len(), move |_| {
+            measure.emit(());
+            let listener = gloo::events::EventListener::new(&gloo::utils::window(), "resize", move |_| {
+                measure.emit(())
+            });
+            move || drop(listener)
+        });
+    }
+    let onscroll = measure.reform(|_: Event| ());
+    let steps = &props.steps;
+    let n = steps.len();
+    let class = match *view {
+        Some((first, last)) => classes!(
+            "chart",
+            (first > 0).then_some("more-left"),
+            (last + 1 < n).then_some("more-right")
+        ),
+        None => classes!("chart"),
+    };
+    let hint = view.map(|(first, last)| scroll_hint(steps, first, last));
+    html! {
+        <figure {class}>
+            <div class="chart-scroll" ref={scroller} {onscroll} tabindex={hint.is_some().then_some("0")}
+                 role={hint.is_some().then_some("group")} aria-label={hint.is_some().then_some("Chart of the steps, scrolls sideways")}
+                 aria-describedby={hint.is_some().then_some("chart-hint")}>
+                { chart(steps) }
+            </div>
+            <figcaption>
+                <span class="key added">{"added"}</span>
+                <span class="key removed">{"removed"}</span>
+                <span class="key changed">{"changed"}</span>
+                <span class="key first">{"first step (rows)"}</span>
+                <span class="key schema">{"◆ schema changed"}</span>
+                if let Some(h) = hint {
+                    <span class="hint" id="chart-hint">{"↔ "}{h}</span>
+                }
+            </figcaption>
+        </figure>
+    }
+}
+
 fn chart(steps: &[StepView]) -> Html {
     let max = steps
         .iter()
@@ -79,20 +185,11 @@ fn chart(steps: &[StepView]) -> Html {
         }
     });
     html! {
-        <figure class="chart">
-            <svg viewBox={format!("0 0 {width} {H}")} width={width.to_string()} height={H.to_string()} role="img"
-                 aria-label="Rows added, removed and changed per step">
-                <line class="base" x1="0" x2={width.to_string()} y1={base.to_string()} y2={base.to_string()} />
-                { for bars }
-            </svg>
-            <figcaption>
-                <span class="key added">{"added"}</span>
-                <span class="key removed">{"removed"}</span>
-                <span class="key changed">{"changed"}</span>
-                <span class="key first">{"first step (rows)"}</span>
-                <span class="key schema">{"◆ schema changed"}</span>
-            </figcaption>
-        </figure>
+        <svg viewBox={format!("0 0 {width} {H}")} width={width.to_string()} height={H.to_string()} role="img"
+             aria-label="Rows added, removed and changed per step">
+            <line class="base" x1="0" x2={width.to_string()} y1={base.to_string()} y2={base.to_string()} />
+            { for bars }
+        </svg>
     }
 }
 
@@ -176,7 +273,7 @@ pub fn Timeline(props: &TimelineProps) -> Html {
         <section aria-labelledby="timeline-h">
             <h2 id="timeline-h">{"Steps"}</h2>
             { redactions(steps) }
-            { chart(steps) }
+            <Chart steps={Rc::clone(steps)} />
             <div class="scroll">
             <table class="steps">
                 <thead><tr>
