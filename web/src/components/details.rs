@@ -8,10 +8,10 @@ use arrow_array::RecordBatch;
 use pipeproof_core::api::{DetailKind, DetailPage, DetailQuery};
 use pipeproof_core::bundle::Details;
 use pipeproof_core::diff::{ROW_NUMBER, format_column};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
-use serde::{Deserialize, Serialize};
 use yew::prelude::*;
 use yew_router::prelude::*;
 
@@ -187,7 +187,12 @@ impl Shown {
             .and_then(|p| p.parse::<u64>().ok())
             .filter(|&p| p >= 1)
             .unwrap_or(1);
-        let nonempty = |v: &Option<String>| v.as_ref().map(|v| v.trim()).filter(|v| !v.is_empty()).map(String::from);
+        let nonempty = |v: &Option<String>| {
+            v.as_ref()
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty())
+                .map(String::from)
+        };
         Shown {
             kind,
             column: nonempty(&url.column).filter(|_| kind == DetailKind::Changed),
@@ -207,7 +212,10 @@ impl Shown {
         DetailsInUrl {
             rows: (self.kind != first).then(|| self.kind.as_str().to_string()),
             page: (page > 1).then(|| page.to_string()),
-            column: self.column.clone().filter(|_| self.kind == DetailKind::Changed),
+            column: self
+                .column
+                .clone()
+                .filter(|_| self.kind == DetailKind::Changed),
             key: self.key.clone(),
         }
     }
@@ -239,14 +247,17 @@ pub fn DetailsTable(props: &DetailsProps) -> Html {
     // The form shows the column and key in force, also after Back or Forward changed them.
     {
         let (search_ref, column_ref) = (search_ref.clone(), column_ref.clone());
-        use_effect_with((shown.key.clone(), shown.column.clone(), shown.kind), move |(key, column, _)| {
-            if let Some(i) = search_ref.cast::<HtmlInputElement>() {
-                i.set_value(key.as_deref().unwrap_or(""));
-            }
-            if let Some(s) = column_ref.cast::<HtmlSelectElement>() {
-                s.set_value(column.as_deref().unwrap_or("*"));
-            }
-        });
+        use_effect_with(
+            (shown.key.clone(), shown.column.clone(), shown.kind),
+            move |(key, column, _)| {
+                if let Some(i) = search_ref.cast::<HtmlInputElement>() {
+                    i.set_value(key.as_deref().unwrap_or(""));
+                }
+                if let Some(s) = column_ref.cast::<HtmlSelectElement>() {
+                    s.set_value(column.as_deref().unwrap_or("*"));
+                }
+            },
+        );
     }
     let kind = shown.kind;
     let column = shown.column.clone();

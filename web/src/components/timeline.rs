@@ -102,9 +102,10 @@ fn Chart(props: &ChartProps) -> Html {
         let measure = measure.clone();
         use_effect_with(props.steps.len(), move |_| {
             measure.emit(());
-            let listener = gloo::events::EventListener::new(&gloo::utils::window(), "resize", move |_| {
-                measure.emit(())
-            });
+            let listener =
+                gloo::events::EventListener::new(&gloo::utils::window(), "resize", move |_| {
+                    measure.emit(())
+                });
             move || drop(listener)
         });
     }

@@ -139,7 +139,8 @@ fn RunsList() -> Html {
             // The pipelines (for the filter) failed with the runs, most likely: ask both again.
             let retry = {
                 let pipelines_failed = matches!(&*pipelines, FetchState::Failed(_));
-                let (runs, pipelines) = (runs.retry::<MouseEvent>(), pipelines.retry::<MouseEvent>());
+                let (runs, pipelines) =
+                    (runs.retry::<MouseEvent>(), pipelines.retry::<MouseEvent>());
                 Callback::from(move |e: MouseEvent| {
                     if pipelines_failed {
                         pipelines.emit(e.clone());
