@@ -48,7 +48,12 @@ function check(ok, what) {
   if (!ok) failures.push(what);
 }
 
+// BROWSER_ONLY=REGEX runs only the steps whose names match (and the sign-in the others
+// start from), to try one check quickly; the whole suite is what counts.
+const only = process.env.BROWSER_ONLY ? new RegExp(process.env.BROWSER_ONLY) : null;
+
 async function step(name, fn) {
+  if (only && name !== 'sign in' && !only.test(name)) return;
   try {
     await fn();
   } catch (e) {
@@ -1073,6 +1078,325 @@ async function main() {
     check(/No detail rows were kept for this step \(its diff was summary-only/.test(note)
       && await page.getByRole('tab').count() === 0 && await page.locator('table.details').count() === 0,
       `a summary-only step says its details were not kept, with no tabs or table: ${note}`);
+  });
+
+  // A page of its own, signed in with `tok` (the admin token unless told).
+  const signedIn = async (tok = token, viewport = { width: 1366, height: 900 }) => {
+    const ctx = await browser.newContext({ viewport });
+    const p = await ctx.newPage();
+    currentPage = p;
+    p.setDefaultTimeout(20000);
+    await p.goto(`${base}/`);
+    await p.getByLabel('Access token').fill(tok);
+    await p.getByRole('button', { name: 'Sign in' }).click();
+    await p.getByRole('heading', { name: 'Runs' }).waitFor();
+    return p;
+  };
+  const done = async (p) => {
+    await p.context().close();
+    currentPage = page;
+  };
+  const apiPath = (u) => new URL(u).pathname.startsWith('/api/v1/');
+
+  await step('after an outage, Retry asks again and shows the page once the server is back', async () => {
+    const p = await signedIn();
+    await p.locator('table.runs').waitFor();
+    // The server unreachable: every API request fails without an answer.
+    await p.route(apiPath, (r) => r.abort('connectionrefused'));
+    await p.getByRole('link', { name: run.id }).click();
+    const alert = p.getByRole('alert');
+    await alert.waitFor();
+    check(/Could not load the run: the server did not answer/.test(await alert.innerText()),
+      `a run page whose request got no answer says so: "${(await alert.innerText()).trim()}"`);
+    const retry = alert.getByRole('button', { name: 'Retry' });
+    check(await retry.count() === 1, 'a request that got no answer offers Retry');
+    await p.screenshot({ path: join(shots, '18-outage-retry.png'), fullPage: true });
+    await p.setViewportSize({ width: 375, height: 800 });
+    const narrow = await p.evaluate(() => document.documentElement.scrollWidth);
+    check(narrow <= 375, `at 375 px wide the error with Retry fits the screen (${narrow} px)`);
+    await p.screenshot({ path: join(shots, '18b-outage-retry-narrow.png'), fullPage: true });
+    await p.setViewportSize({ width: 1366, height: 900 });
+    // Still down: Retry asks again, and says so again.
+    let asked = 0;
+    await p.unroute(apiPath);
+    await p.route(apiPath, (r) => { asked++; return r.abort('connectionrefused'); });
+    await alert.getByRole('button', { name: 'Retry' }).click();
+    await alert.getByRole('button', { name: 'Retry' }).waitFor();
+    check(asked === 1, `Retry sends the request again (${asked} request)`);
+    // Back up: Retry shows the run.
+    await p.unroute(apiPath);
+    await alert.getByRole('button', { name: 'Retry' }).click();
+    await p.locator('table.steps').waitFor();
+    check(await p.getByRole('heading', { name: `Run ${run.id}` }).count() === 1, 'once the server is back, Retry shows the run');
+
+    // A 5xx on the detail rows: Retry there loads them.
+    await p.route('**/details?*', (r) => r.fulfill({ status: 503, contentType: 'text/plain', body: 'unavailable' }));
+    await p.goto(`${base}/#/runs/${run.id}/steps/1`);
+    const dAlert = p.locator('.details-box').getByRole('alert');
+    await dAlert.waitFor();
+    check(/Could not load the detail rows: the server answered 503/.test(await dAlert.innerText()), 'a 5xx on the detail rows is said');
+    await p.unroute('**/details?*');
+    await dAlert.getByRole('button', { name: 'Retry' }).click();
+    await p.getByText(`Rows 1–50 of ${changedRows}`).waitFor();
+    check(true, 'after a 5xx, Retry loads the detail rows');
+    // A refused request (4xx) is not retried: asking again would get the same answer.
+    await p.goto(`${base}/#/runs/no-such-run`);
+    await p.getByRole('alert').waitFor();
+    check(await p.getByRole('button', { name: 'Retry' }).count() === 0, 'a 404 offers no Retry');
+
+    // A reload while the server is down keeps the token, and Retry checks it once it is back.
+    await p.goto(`${base}/#/runs/${run.id}`);
+    await p.locator('table.steps').waitFor();
+    await p.route(apiPath, (r) => r.abort('connectionrefused'));
+    await p.reload();
+    const tAlert = p.getByRole('alert');
+    await tAlert.waitFor();
+    const tText = await tAlert.innerText();
+    check(/Could not check the stored token: the server did not answer/.test(tText)
+      && await p.evaluate(() => sessionStorage.getItem('pipeproof.token')) !== null,
+      `a reload during an outage keeps the token and says the server did not answer: "${tText.trim()}"`);
+    await p.unroute(apiPath);
+    await tAlert.getByRole('button', { name: 'Retry' }).click();
+    await p.locator('table.steps').waitFor();
+    check(await p.getByText('Signed in as').isVisible(), 'once the server is back, Retry checks the token and shows the page');
+    await done(p);
+  });
+
+  await step("a step's detail tab, page, column and key search are in the address", async () => {
+    const p = await signedIn();
+    const stepUrl = `${base}/#/runs/${run.id}/steps/1`;
+    await p.goto(stepUrl);
+    await p.getByText(`Rows 1–50 of ${changedRows}`).waitFor();
+    await p.getByRole('tab', { name: 'Added rows' }).click();
+    await p.getByText('Rows 1–20 of 20').waitFor();
+    check(new URL(p.url()).hash.endsWith('?rows=added'), `the tab is in the address: ${new URL(p.url()).hash}`);
+    await p.getByRole('tab', { name: 'Changed cells' }).click();
+    await p.getByText(`Rows 1–50 of ${changedRows}`).waitFor();
+    await p.getByLabel('Only changes in column').selectOption('amount');
+    await p.getByRole('button', { name: 'Next →' }).click();
+    await p.getByText(`Rows 51–${changedRows} of ${changedRows}`).waitFor();
+    const paged = new URL(p.url()).hash;
+    check(paged.includes('page=2') && paged.includes('column=amount'), `the page and column are in the address: ${paged}`);
+    await p.getByLabel('Key (id)').fill('15');
+    await p.getByRole('button', { name: 'Search' }).click();
+    await p.getByText('Rows 1–1 of 1').waitFor();
+    const searched = new URL(p.url()).hash;
+    check(searched.includes('key=15') && !searched.includes('page='), `the search is in the address, from its first page: ${searched}`);
+    // A reload shows the same rows, and the form says what is in force.
+    await p.reload();
+    await p.getByText('Rows 1–1 of 1').waitFor();
+    check(await p.locator('#key-search').inputValue() === '15' && await p.getByLabel('Only changes in column').inputValue() === 'amount',
+      'after a reload the search and the column are still in force, and shown in the form');
+    await p.screenshot({ path: join(shots, '19-details-in-address.png'), fullPage: true });
+    // Back: the second page of the amount changes, without the search.
+    await p.goBack();
+    await p.getByText(`Rows 51–${changedRows} of ${changedRows}`).waitFor();
+    check(await p.locator('#key-search').inputValue() === '' && await p.getByRole('button', { name: 'Clear' }).count() === 0,
+      'Back returns to the page before the search, and the search box empties');
+    await p.goBack();
+    await p.getByText(`Rows 1–50 of ${changedRows}`).waitFor();
+    check(await p.getByLabel('Only changes in column').inputValue() === 'amount', 'Back again: the first page of the column filtered');
+    // A shared link, opened afresh.
+    await done(p);
+    const q = await signedIn();
+    await q.goto(`${stepUrl}?rows=removed&page=1`);
+    await q.getByText('Rows 1–10 of 10').waitFor();
+    check(await q.getByRole('tab', { name: 'Removed rows' }).getAttribute('aria-selected') === 'true', 'a shared link opens on its tab');
+    await q.goto(`${stepUrl}?rows=nonsense&page=x`);
+    await q.getByText(`Rows 1–50 of ${changedRows}`).waitFor();
+    check(await q.getByRole('tab', { name: 'Changed cells' }).getAttribute('aria-selected') === 'true', 'an address with values that do not parse opens the first tab and page');
+    await q.goto(`${stepUrl}?rows=added&page=9`);
+    await q.getByText(/past the last of the 20 rows/).waitFor();
+    await q.getByRole('button', { name: 'Go to the first page' }).click();
+    await q.getByText('Rows 1–20 of 20').waitFor();
+    check(true, 'a page past the last says so and leads to the first');
+    await done(q);
+  });
+
+  await step('a token that may only send steps is told so at sign-in, and not kept', async () => {
+    const ingest = await (await api('POST', '/tokens', JSON.stringify({ name: 'loader', scopes: ['ingest'] }))).json();
+    const ctx = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+    const p = await ctx.newPage();
+    currentPage = p;
+    p.setDefaultTimeout(20000);
+    await p.goto(`${base}/`);
+    await p.getByLabel('Access token').fill(ingest.token);
+    await p.getByRole('button', { name: 'Sign in' }).click();
+    const alert = p.getByRole('alert');
+    await alert.waitFor();
+    const text = await alert.innerText();
+    check(/may only send steps \(its scope is ingest\)/.test(text) && /needs a token with the read scope/.test(text),
+      `an ingest-only token is told it may only send steps, and that reading needs the read scope: "${text.trim()}"`);
+    check(await p.getByText('Signed in as').count() === 0 && await p.getByLabel('Access token').isVisible()
+      && await p.evaluate(() => sessionStorage.getItem('pipeproof.token')) === null,
+      'an ingest-only token is not kept: the sign-in form stays');
+    await p.screenshot({ path: join(shots, '20-ingest-token.png'), fullPage: true });
+    await p.setViewportSize({ width: 375, height: 800 });
+    await p.screenshot({ path: join(shots, '20b-ingest-token-narrow.png'), fullPage: true });
+    // One kept from before (sessionStorage) is checked at start and dropped the same way.
+    await p.evaluate((t) => sessionStorage.setItem('pipeproof.token', JSON.stringify(t)), ingest.token);
+    await p.reload();
+    await p.getByRole('alert').waitFor();
+    check(/may only send steps/.test(await p.getByRole('alert').innerText()) && await p.getByText('Signed in as').count() === 0,
+      'a stored ingest-only token is dropped at start, saying why');
+    await ctx.close();
+    currentPage = page;
+  });
+
+  await step('each page has its own tab title', async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+    const p = await ctx.newPage();
+    currentPage = p;
+    p.setDefaultTimeout(20000);
+    const titled = async (want) => {
+      await p.waitForFunction((w) => document.title === w, want, { timeout: 5000 }).catch(() => {});
+      const got = await p.title();
+      check(got === want, `the tab title is "${want}" (${got})`);
+    };
+    await p.goto(`${base}/`);
+    await p.getByLabel('Access token').waitFor();
+    await titled('Sign in · pipeproof');
+    await p.getByLabel('Access token').fill(token);
+    await p.getByRole('button', { name: 'Sign in' }).click();
+    await p.getByRole('heading', { name: 'Runs' }).waitFor();
+    await titled('Runs · pipeproof');
+    await p.goto(`${base}/#/runs/${run.id}`);
+    await p.locator('table.steps').waitFor();
+    await titled(`Run ${run.id} · pipeproof`);
+    await p.goto(`${base}/#/runs/${run.id}/steps/1`);
+    await p.getByRole('heading', { name: 'Step 1 · clean' }).waitFor();
+    await titled(`Step 1 clean of run ${run.id} · pipeproof`);
+    await p.goto(`${base}/#/runs/${run.id}/trace`);
+    await titled(`Trace a row of run ${run.id} · pipeproof`);
+    await p.goto(`${base}/#/verify`);
+    await titled('Verify a bundle · pipeproof');
+    await ctx.close();
+    currentPage = page;
+  });
+
+  await step("the verify page's checks can be narrowed to the failures", async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+    const p = await ctx.newPage();
+    currentPage = p;
+    p.setDefaultTimeout(20000);
+    await p.goto(`${base}/#/verify`);
+    await p.locator('#bundle-file').setInputFiles(bad);
+    await p.waitForFunction(() => document.querySelector('.verdict')?.textContent.includes('failed'), null, { timeout: 60000 });
+    const all = await p.locator('table.checks tbody tr').count();
+    const failed = await p.locator('table.checks tbody tr.fail').count();
+    await p.getByLabel(/Failures only/).check();
+    const shown = await p.locator('table.checks tbody tr').count();
+    check(failed > 0 && shown === failed && shown < all && await p.locator('table.checks tbody tr.pass').count() === 0,
+      `"Failures only" leaves the ${failed} failed checks of ${all}, and says so: ${await p.locator('p.filters').innerText()}`);
+    await p.screenshot({ path: join(shots, '21-checks-failures-only.png'), fullPage: true });
+    await p.setViewportSize({ width: 375, height: 800 });
+    const narrow = await p.evaluate(() => document.documentElement.scrollWidth);
+    check(narrow <= 375, `at 375 px wide the checks with the switch fit the screen (${narrow} px)`);
+    await p.screenshot({ path: join(shots, '21b-checks-failures-only-narrow.png'), fullPage: true });
+    await p.getByLabel(/Failures only/).uncheck();
+    check(await p.locator('table.checks tbody tr').count() === all, 'unticked, every check is listed again');
+    // A bundle that passes has nothing to narrow: no switch.
+    await p.locator('#bundle-file').setInputFiles(good);
+    await p.waitForFunction(() => document.querySelector('.verdict')?.textContent.includes('passed'), null, { timeout: 60000 });
+    check(await p.getByLabel(/Failures only/).count() === 0, 'a bundle whose checks all passed offers no switch');
+    await ctx.close();
+    currentPage = page;
+  });
+
+  await step('the _row column of added and removed rows is explained', async () => {
+    const p = await signedIn();
+    await p.goto(`${base}/#/runs/${run.id}/steps/1?rows=added`);
+    await p.getByText('Rows 1–20 of 20').waitFor();
+    const th = p.locator('table.details th', { hasText: '_row' });
+    const title = await th.getAttribute('title');
+    const note = await p.locator('#row-note').innerText();
+    check(/where the row is in this step's data, counting from 0/.test(title ?? '') && note === title
+      && await th.getAttribute('aria-describedby') === 'row-note',
+      `the _row header of added rows says what it is, in a tooltip and under the table: ${note}`);
+    await p.screenshot({ path: join(shots, '22-row-column-explained.png'), fullPage: true });
+    await p.getByRole('tab', { name: 'Removed rows' }).click();
+    await p.getByText('Rows 1–10 of 10').waitFor();
+    check(/where the row was in the previous step's data/.test(await p.locator('#row-note').innerText()),
+      "the _row of removed rows is their place in the previous step's data");
+    await p.getByRole('tab', { name: 'Changed cells' }).click();
+    await p.getByText(`Rows 1–50 of ${changedRows}`).waitFor();
+    check(await p.locator('#row-note').count() === 0, 'changed cells have no _row, and no note');
+    await done(p);
+  });
+
+  await step('focus rings stand out at least 3:1 from their background', async () => {
+    const p = await signedIn();
+    await p.goto(`${base}/#/runs/${run.id}/steps/1`);
+    await p.getByText(`Rows 1–50 of ${changedRows}`).waitFor();
+    await p.evaluate(() => document.activeElement?.blur());
+    const seen = [];
+    for (let i = 0; i < 16; i++) {
+      await p.keyboard.press('Tab');
+      // Past the last control the focus leaves the page; the next Tab starts over.
+      if (await p.evaluate(() => document.activeElement === document.body)) continue;
+      seen.push(await p.evaluate(() => {
+        const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+        const lum = ([r, g, b]) => {
+          const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+          return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+        };
+        const el = document.activeElement;
+        const st = getComputedStyle(el);
+        // What the ring is drawn on: the nearest ancestor with a background.
+        let bg = 'rgb(255, 255, 255)';
+        for (let a = el.parentElement; a; a = a.parentElement) {
+          const c = getComputedStyle(a).backgroundColor;
+          const v = rgb(c);
+          if (!(v.length === 4 && v[3] === 0) && c !== 'transparent') { bg = c; break; }
+        }
+        const [l1, l2] = [lum(rgb(st.outlineColor)), lum(rgb(bg))].sort((x, y) => y - x);
+        return { what: `${el.tagName.toLowerCase()} "${(el.textContent || el.id).trim().slice(0, 20)}"`,
+          style: st.outlineStyle, width: parseFloat(st.outlineWidth), ratio: (l1 + 0.05) / (l2 + 0.05) };
+      }));
+    }
+    const weak = seen.filter((s) => s.style === 'none' || s.width < 2 || s.ratio < 3);
+    check(weak.length === 0, `every focus ring of the step page is at least 3:1 (${seen.map((s) => `${s.what} ${s.ratio.toFixed(1)}:1`).join(', ')})`);
+    await p.screenshot({ path: join(shots, '23-focus-ring.png') });
+    await done(p);
+  });
+
+  await step('a chart wider than the screen says it scrolls, and which steps are further along', async () => {
+    const many = await (await api('POST', '/runs', JSON.stringify({ pipeline: 'many_steps' }))).json();
+    for (let i = 0; i < 55; i++) {
+      const rows = Array.from({ length: 6 }, (_, j) => ({ id: j + 1 + (i % 3), v: j * i }));
+      await api('POST', `/runs/${many.id}/steps?step=s${i}&key=id`, csv(rows, ['id', 'v']), 'text/csv');
+    }
+    await api('POST', `/runs/${many.id}/seal`);
+    const p = await signedIn();
+    await p.goto(`${base}/#/runs/${many.id}`);
+    await p.locator('table.steps').waitFor();
+    const hint = p.locator('figure.chart #chart-hint');
+    await hint.waitFor();
+    let text = await hint.innerText();
+    const m = /Showing steps 0–(\d+) of 55: scroll the chart sideways for steps (\d+)–54\./.exec(text);
+    check(m && Number(m[2]) === Number(m[1]) + 1, `the chart says which steps it shows and that the rest is further along: "${text}"`);
+    const scroller = p.locator('figure.chart .chart-scroll');
+    check(await scroller.getAttribute('tabindex') === '0' && await scroller.getAttribute('aria-describedby') === 'chart-hint'
+      && await p.locator('figure.chart.more-right').count() === 1,
+      'the chart takes the focus (the arrow keys scroll it), is described by the hint, and fades at the right');
+    await p.screenshot({ path: join(shots, '24-chart-many-steps.png'), fullPage: true });
+    await scroller.evaluate((el) => { el.scrollLeft = el.scrollWidth; });
+    await p.waitForFunction(() => /for steps 0–/.test(document.querySelector('#chart-hint')?.textContent));
+    text = await hint.innerText();
+    check(/scroll the chart sideways for steps 0–\d+\.$/.test(text) && await p.locator('figure.chart.more-left:not(.more-right)').count() === 1,
+      `scrolled to the end, the hint points back to the first steps: "${text}"`);
+    await p.setViewportSize({ width: 375, height: 800 });
+    await p.waitForFunction(() => /Showing steps \d+–\d+ of 55/.test(document.querySelector('#chart-hint')?.textContent));
+    const narrow = await p.evaluate(() => document.documentElement.scrollWidth);
+    check(narrow <= 375, `at 375 px wide the run page with a wide chart fits the screen (${narrow} px)`);
+    await p.screenshot({ path: join(shots, '24b-chart-many-steps-narrow.png'), fullPage: true });
+    // A run whose chart fits says nothing of scrolling.
+    await p.setViewportSize({ width: 1366, height: 900 });
+    await p.goto(`${base}/#/runs/${run.id}`);
+    await p.locator('table.steps').waitFor();
+    check(await p.locator('#chart-hint').count() === 0 && await p.locator('figure.chart .chart-scroll[tabindex]').count() === 0,
+      'a chart that fits has no hint and takes no focus');
+    await done(p);
   });
 
   await step('offline: a static host with no API', async () => {
