@@ -529,6 +529,72 @@ mod tests {
     }
 
     #[test]
+    fn the_address_gives_the_tables_state_and_back() {
+        let url = |rows: Option<&str>,
+                   page: Option<&str>,
+                   column: Option<&str>,
+                   key: Option<&str>| DetailsInUrl {
+            rows: rows.map(String::from),
+            page: page.map(String::from),
+            column: column.map(String::from),
+            key: key.map(String::from),
+        };
+        let start = Shown::of(&DetailsInUrl::default(), false);
+        assert_eq!(
+            (
+                start.kind,
+                start.offset,
+                start.column.clone(),
+                start.key.clone()
+            ),
+            (DetailKind::Changed, 0, None, None)
+        );
+        assert_eq!(
+            start.url(false),
+            DetailsInUrl::default(),
+            "the start writes nothing"
+        );
+
+        let s = Shown::of(&url(None, Some("3"), Some("amount"), Some(" 17 ")), false);
+        assert_eq!((s.kind, s.offset), (DetailKind::Changed, 2 * PAGE));
+        assert_eq!(
+            (s.column.as_deref(), s.key.as_deref()),
+            (Some("amount"), Some("17"))
+        );
+        assert_eq!(
+            s.url(false),
+            url(None, Some("3"), Some("amount"), Some("17"))
+        );
+
+        // A column filter is for changed cells only; values that do not parse are ignored.
+        let s = Shown::of(
+            &url(Some("removed"), Some("x"), Some("amount"), None),
+            false,
+        );
+        assert_eq!((s.kind, s.offset, s.column), (DetailKind::Removed, 0, None));
+        assert_eq!(
+            Shown::of(&url(None, Some("0"), None, None), false).offset,
+            0
+        );
+        assert_eq!(
+            Shown::of(&url(Some("nonsense"), None, None, None), false).kind,
+            DetailKind::Changed
+        );
+
+        // Without a key: no changed cells, no key search; added rows come first.
+        let s = Shown::of(&url(Some("changed"), None, None, Some("7")), true);
+        assert_eq!((s.kind, s.key), (DetailKind::Added, None));
+        let s = Shown::of(&url(Some("removed"), None, None, None), true);
+        assert_eq!(s.url(true).rows.as_deref(), Some("removed"));
+        assert_eq!(
+            Shown::of(&url(Some("added"), None, None, None), true)
+                .url(true)
+                .rows,
+            None
+        );
+    }
+
+    #[test]
     fn bundle_pages_filter_like_the_api() {
         let d = details();
         let key = vec!["id".to_string()];

@@ -312,3 +312,66 @@ pub fn Timeline(props: &TimelineProps) -> Html {
         </section>
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn steps(n: u64) -> Vec<StepView> {
+        (0..n)
+            .map(|index| StepView {
+                index,
+                name: format!("s{index}"),
+                rows: 1,
+                created_at: String::new(),
+                key: Vec::new(),
+                schema: Vec::new(),
+                stats: Vec::new(),
+                diff: None,
+                hash: String::new(),
+                redacted: None,
+                statistics_redacted: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_chart_that_fits_needs_no_hint() {
+        assert_eq!(in_view(3, 0.0, 1180.0), None);
+        assert_eq!(in_view(15, 0.0, 15.0 * W_STEP), None);
+    }
+
+    #[test]
+    fn a_wide_chart_says_which_steps_are_in_view_and_where_the_rest_is() {
+        let s = steps(55);
+        let (first, last) = in_view(55, 0.0, 1180.0).unwrap();
+        assert_eq!((first, last), (0, 15));
+        assert_eq!(
+            scroll_hint(&s, first, last),
+            "Showing steps 0–15 of 55: scroll the chart sideways for steps 16–54."
+        );
+        let end = 55.0 * W_STEP - 1180.0;
+        let (first, last) = in_view(55, end, 1180.0).unwrap();
+        assert_eq!(last, 54);
+        assert_eq!(
+            scroll_hint(&s, first, last),
+            format!(
+                "Showing steps {first}–54 of 55: scroll the chart sideways for steps 0–{}.",
+                first - 1
+            )
+        );
+        let (first, last) = in_view(55, 20.0 * W_STEP, 1180.0).unwrap();
+        assert_eq!(
+            scroll_hint(&s, first, last),
+            format!(
+                "Showing steps {first}–{last} of 55: scroll the chart sideways for steps 0–{} and steps {}–54.",
+                first - 1,
+                last + 1
+            )
+        );
+        assert_eq!(
+            scroll_hint(&s, 1, 53),
+            "Showing steps 1–53 of 55: scroll the chart sideways for step 0 and step 54."
+        );
+    }
+}
