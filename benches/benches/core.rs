@@ -1,6 +1,6 @@
 //! Criterion benches of core on the reference workload at 100k rows (in memory, no files):
-//! decode, fingerprint, content root and the keyed diff. Sized so that `cargo bench -p
-//! pipeproof-benches` finishes in a few minutes on 2 cores.
+//! decode (Parquet, Arrow, CSV), fingerprint, content root and the keyed diff. Sized so that
+//! `cargo bench -p pipeproof-benches` finishes in a few minutes on 2 cores.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -9,7 +9,7 @@ use arrow_array::RecordBatch;
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use parquet::arrow::ArrowWriter;
-use pipeproof_benches::workload::{DEFAULT_SEED, KEY, Side, Workload, schema};
+use pipeproof_benches::workload::{DEFAULT_SEED, KEY, Side, Workload, for_csv, schema};
 use pipeproof_core::decode::{Format, decode};
 use pipeproof_core::fingerprint::content_root;
 use pipeproof_core::{DiffConfig, Table, diff, fingerprint};
@@ -39,6 +39,17 @@ fn arrow_bytes(batches: &[RecordBatch]) -> Bytes {
     Bytes::from(w.into_inner().expect("arrow bytes"))
 }
 
+/// The batches as CSV, written as `pipeproof-gen --csv` writes them.
+fn csv_bytes(batches: &[RecordBatch]) -> Bytes {
+    let mut w = arrow_csv::WriterBuilder::new()
+        .with_header(true)
+        .build(Vec::new());
+    for b in batches {
+        w.write(&for_csv(b).expect("csv batch")).expect("write csv");
+    }
+    Bytes::from(w.into_inner())
+}
+
 fn benches(c: &mut Criterion) {
     let w = Workload::new(ROWS, DEFAULT_SEED);
     let before = table(&w, Side::Before);
@@ -58,6 +69,12 @@ fn benches(c: &mut Criterion) {
     });
     g.bench_function("decode arrow ipc file", |b| {
         b.iter(|| decode(black_box(arrow.clone()), Format::ArrowFile).expect("decode"))
+    });
+    // CSV is read by the spec's own rules (fingerprint-v1.md section 13), types inferred
+    // from every value, and checked for an open quote first.
+    let csv = csv_bytes(before.batches());
+    g.bench_function("decode csv", |b| {
+        b.iter(|| decode(black_box(csv.clone()), Format::Csv).expect("decode"))
     });
 
     g.bench_function("fingerprint", |b| {

@@ -19,7 +19,7 @@ use arrow_array::builder::{
     BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder,
     TimestampMicrosecondBuilder,
 };
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use rand::RngExt;
 use rand::SeedableRng;
@@ -554,6 +554,35 @@ impl Builders {
         ];
         RecordBatch::try_new(schema(), columns).expect("columns match the schema")
     }
+}
+
+/// The batch with its timestamps' zone written as the offset `+00:00`: arrow-csv formats
+/// named zones only with chrono-tz, and the instants are the same.
+pub fn for_csv(batch: &RecordBatch) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let mut fields = Vec::new();
+    let mut columns = Vec::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        match column
+            .as_any()
+            .downcast_ref::<arrow_array::TimestampMicrosecondArray>()
+        {
+            Some(ts) => {
+                let ts = ts.clone().with_timezone("+00:00");
+                fields.push(
+                    field
+                        .as_ref()
+                        .clone()
+                        .with_data_type(ts.data_type().clone()),
+                );
+                columns.push(Arc::new(ts) as ArrayRef);
+            }
+            None => {
+                fields.push(field.as_ref().clone());
+                columns.push(Arc::clone(column));
+            }
+        }
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
 }
 
 #[cfg(test)]

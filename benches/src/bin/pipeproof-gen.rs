@@ -12,15 +12,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, RecordBatch, TimestampMicrosecondArray};
-use arrow_schema::Schema;
+use arrow_array::RecordBatch;
 use clap::Parser;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
-use pipeproof_benches::workload::{DEFAULT_SEED, Side, Workload, schema};
+use pipeproof_benches::workload::{DEFAULT_SEED, Side, Workload, for_csv, schema};
 
 /// Rows per generated batch (and per Arrow IPC record batch).
 const BATCH_ROWS: usize = 64 * 1024;
@@ -162,35 +160,6 @@ impl SideWriters {
         }
         Ok(done)
     }
-}
-
-/// The batch with its timestamps' zone written as the offset `+00:00`: arrow-csv formats
-/// named zones only with chrono-tz, and the instants are the same.
-fn for_csv(batch: &RecordBatch) -> Result<RecordBatch> {
-    let mut fields = Vec::new();
-    let mut columns = Vec::new();
-    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-        match column.as_any().downcast_ref::<TimestampMicrosecondArray>() {
-            Some(ts) => {
-                let ts = ts.clone().with_timezone("+00:00");
-                fields.push(
-                    field
-                        .as_ref()
-                        .clone()
-                        .with_data_type(ts.data_type().clone()),
-                );
-                columns.push(Arc::new(ts) as ArrayRef);
-            }
-            None => {
-                fields.push(field.as_ref().clone());
-                columns.push(Arc::clone(column));
-            }
-        }
-    }
-    Ok(RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns,
-    )?)
 }
 
 fn run(args: Args) -> Result<()> {
