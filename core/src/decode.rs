@@ -731,23 +731,37 @@ impl Quoting {
         let ends_field = |b: u8| matches!(b, b',' | b'\n' | b'\r');
         while let Some(&b) = bytes.get(i) {
             use QuoteState::*;
-            // Within a field, only the byte that ends it matters: skip to it.
             let (state, next) = match self.state {
-                Quoted => match find(&bytes[i..], |b| b == b'"') {
+                // In a quoted field, only a quote matters: skip to the next.
+                Quoted => match memchr::memchr(b'"', &bytes[i..]) {
                     Some(n) => (QuoteInQuoted, i + n + 1),
                     None => (Quoted, bytes.len()),
                 },
-                Unquoted => match find(&bytes[i..], ends_field) {
-                    Some(n) => (FieldStart, i + n + 1),
-                    None => (Unquoted, bytes.len()),
-                },
-                FieldStart if b == b'"' => {
-                    self.opened = start + i as u64;
-                    (Quoted, i + 1)
-                }
                 QuoteInQuoted if b == b'"' => (Quoted, i + 1),
-                FieldStart | QuoteInQuoted if ends_field(b) => (FieldStart, i + 1),
-                FieldStart | QuoteInQuoted => (Unquoted, i + 1),
+                QuoteInQuoted if ends_field(b) => (FieldStart, i + 1),
+                QuoteInQuoted => (Unquoted, i + 1),
+                // Outside quotes, a quote opens a field only where a field starts, and the
+                // bytes before the next quote hold none: skip to it, and look at the byte
+                // before it (most files have few quotes, or none).
+                FieldStart | Unquoted => match memchr::memchr(b'"', &bytes[i..]) {
+                    Some(n) => {
+                        let at = i + n;
+                        let field_starts = match n {
+                            0 => self.state == FieldStart,
+                            _ => ends_field(bytes[at - 1]),
+                        };
+                        if field_starts {
+                            self.opened = start + at as u64;
+                            (Quoted, at + 1)
+                        } else {
+                            (Unquoted, at + 1)
+                        }
+                    }
+                    None => match ends_field(bytes[bytes.len() - 1]) {
+                        true => (FieldStart, bytes.len()),
+                        false => (Unquoted, bytes.len()),
+                    },
+                },
             };
             (self.state, i) = (state, next);
         }
@@ -757,19 +771,6 @@ impl Quoting {
     fn open_at(&self) -> Option<u64> {
         (self.state == QuoteState::Quoted).then_some(self.opened)
     }
-}
-
-/// Where the first byte of `bytes` that is a `hit` is. Blocks of bytes without one are
-/// passed over whole, which the compiler makes a few vector instructions.
-fn find(bytes: &[u8], hit: impl Fn(u8) -> bool) -> Option<usize> {
-    const BLOCK: usize = 32;
-    let clear = bytes
-        .chunks_exact(BLOCK)
-        .take_while(|block| block.iter().fold(0u8, |any, &b| any | u8::from(hit(b))) == 0)
-        .count();
-    let from = clear * BLOCK;
-    let n = bytes[from..].iter().position(|&b| hit(b))?;
-    Some(from + n)
 }
 
 /// The line (counted from 1) that the byte at `offset` of a reader is on: one more than the
