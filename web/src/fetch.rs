@@ -25,6 +25,7 @@ pub enum FetchState<T> {
 pub struct Fetch<T> {
     state: UseStateHandle<FetchState<Rc<T>>>,
     attempt: UseStateHandle<u64>,
+    retrying: UseStateHandle<bool>,
 }
 
 impl<T> Fetch<T> {
@@ -32,6 +33,13 @@ impl<T> Fetch<T> {
     pub fn retry<E>(&self) -> Callback<E> {
         let attempt = self.attempt.clone();
         Callback::from(move |_: E| attempt.set(*attempt + 1))
+    }
+
+    /// Whether the request is being sent again. Meanwhile the state stays `Failed`, so that
+    /// the error (and its Retry button, which may have the focus) stays in place until the
+    /// answer comes.
+    pub fn retrying(&self) -> bool {
+        *self.retrying
     }
 }
 
@@ -55,13 +63,22 @@ where
 {
     let state = use_state(|| FetchState::Loading);
     let attempt = use_state(|| 0u64);
+    let retrying = use_state(|| false);
     let generation = use_memo((), |_| Cell::new(0u64));
+    // The attempt the last request was sent for: another one with the same inputs is a retry.
+    let sent_for = use_memo((), |_| Cell::new(0u64));
     {
-        let state = state.clone();
-        use_effect_with((deps, *attempt), move |(deps, _)| {
+        let (state, retrying) = (state.clone(), retrying.clone());
+        use_effect_with((deps, *attempt), move |(deps, attempt)| {
             let this = generation.get() + 1;
             generation.set(this);
-            state.set(FetchState::Loading);
+            let retry = sent_for.get() != *attempt && matches!(*state, FetchState::Failed(_));
+            sent_for.set(*attempt);
+            if retry {
+                retrying.set(true);
+            } else {
+                state.set(FetchState::Loading);
+            }
             let fut = load(deps.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 let result = fut.await;
@@ -70,9 +87,14 @@ where
                         Ok(v) => FetchState::Ready(Rc::new(v)),
                         Err(e) => FetchState::Failed(e),
                     });
+                    retrying.set(false);
                 }
             });
         });
     }
-    Fetch { state, attempt }
+    Fetch {
+        state,
+        attempt,
+        retrying,
+    }
 }

@@ -376,7 +376,7 @@ pub fn DetailsTable(props: &DetailsProps) -> Html {
     let body = match &*page {
         FetchState::Loading => html! { <Loading what="Loading detail rows…" /> },
         FetchState::Failed(e) => {
-            html! { <ErrorBox error={e.clone()} doing="Could not load the detail rows" retry={page.retry()} /> }
+            html! { <ErrorBox error={e.clone()} doing="Could not load the detail rows" retry={page.retry()} retrying={page.retrying()} /> }
         }
         FetchState::Ready(p) => {
             let go = |to: u64| {

@@ -35,6 +35,10 @@ pub struct ErrorProps {
     /// server, or a failure of the server's own).
     #[prop_or_default]
     pub retry: Option<Callback<MouseEvent>>,
+    /// Whether the request is being sent again: the button stays (it may have the focus) and
+    /// says so.
+    #[prop_or_default]
+    pub retrying: bool,
 }
 
 /// Whether asking again may succeed: the server did not answer (it is down or unreachable),
@@ -56,7 +60,13 @@ pub fn ErrorBox(props: &ErrorProps) -> Html {
                 {" "}<Link<Route> to={Route::Runs}>{"Go to the runs"}</Link<Route>>
             }
             if let (Some(retry), true) = (&props.retry, retryable(e)) {
-                <p class="retry"><button type="button" onclick={retry.clone()}>{"Retry"}</button></p>
+                <p class="retry">
+                    if props.retrying {
+                        <button type="button" aria-disabled="true">{"Retrying…"}</button>
+                    } else {
+                        <button type="button" onclick={retry.clone()}>{"Retry"}</button>
+                    }
+                </p>
             }
             if let Some(p) = &e.problem {
                 <details class="problem">

@@ -231,7 +231,11 @@ fn LogStatus(props: &LogProps) -> Html {
             return html! {
                 <li class="fail">
                     <strong>{"✘ "}{s.what}{": "}</strong>{s.detail}{" "}
-                    <button type="button" class="secondary" onclick={proof.retry()}>{"Retry"}</button>
+                    if proof.retrying() {
+                        <button type="button" class="secondary" aria-disabled="true">{"Retrying…"}</button>
+                    } else {
+                        <button type="button" class="secondary" onclick={proof.retry()}>{"Retry"}</button>
+                    }
                 </li>
             };
         }
@@ -563,7 +567,7 @@ fn RunView(props: &RunProps) -> Html {
             return html! { <main id="main"><Loading what="Loading the run…" /></main> };
         }
         FetchState::Failed(e) => {
-            return html! { <main id="main"><h1>{"Run "}{props.id.clone()}</h1><ErrorBox error={e.clone()} doing="Could not load the run" retry={detail.retry()} /></main> };
+            return html! { <main id="main"><h1>{"Run "}{props.id.clone()}</h1><ErrorBox error={e.clone()} doing="Could not load the run" retry={detail.retry()} retrying={detail.retrying()} /></main> };
         }
         FetchState::Ready(d) => Rc::clone(d),
     };

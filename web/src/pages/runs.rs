@@ -148,7 +148,7 @@ fn RunsList() -> Html {
                     runs.emit(e);
                 })
             };
-            html! { <ErrorBox error={e.clone()} doing="Could not list the runs" {retry} /> }
+            html! { <ErrorBox error={e.clone()} doing="Could not list the runs" {retry} retrying={runs.retrying()} /> }
         }
         FetchState::Ready(page) => {
             let go = |to: u64| {

@@ -244,7 +244,7 @@ fn StepView(props: &StepProps) -> Html {
     let body = match &*detail {
         FetchState::Loading => html! { <Loading what="Loading the step…" /> },
         FetchState::Failed(e) => {
-            html! { <ErrorBox error={e.clone()} doing="Could not load the step" retry={detail.retry()} /> }
+            html! { <ErrorBox error={e.clone()} doing="Could not load the step" retry={detail.retry()} retrying={detail.retrying()} /> }
         }
         FetchState::Ready(d) => match d.steps.get(props.index as usize) {
             None => {

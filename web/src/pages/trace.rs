@@ -63,7 +63,7 @@ fn TraceView(props: &TraceProps) -> Html {
     let body = match &*detail {
         FetchState::Loading => html! { <Loading what="Loading the run…" /> },
         FetchState::Failed(e) => {
-            html! { <ErrorBox error={e.clone()} doing="Could not load the run" retry={detail.retry()} /> }
+            html! { <ErrorBox error={e.clone()} doing="Could not load the run" retry={detail.retry()} retrying={detail.retrying()} /> }
         }
         FetchState::Ready(d) => {
             if trace_key(&d.steps).is_some() {
@@ -152,7 +152,7 @@ fn TraceForm(props: &TraceFormProps) -> Html {
     let result = match &*trace {
         FetchState::Loading => html! { <Loading what="Tracing…" /> },
         FetchState::Failed(e) => {
-            html! { <ErrorBox error={e.clone()} doing="Could not trace the key" retry={trace.retry()} /> }
+            html! { <ErrorBox error={e.clone()} doing="Could not trace the key" retry={trace.retry()} retrying={trace.retrying()} /> }
         }
         FetchState::Ready(t) => match &**t {
             None => {
