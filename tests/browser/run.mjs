@@ -1108,7 +1108,7 @@ async function main() {
     await alert.waitFor();
     check(/Could not load the run: the server did not answer/.test(await alert.innerText()),
       `a run page whose request got no answer says so: "${(await alert.innerText()).trim()}"`);
-    const retry = alert.getByRole('button', { name: 'Retry' });
+    const retry = alert.getByRole('button', { name: 'Retry', exact: true });
     check(await retry.count() === 1, 'a request that got no answer offers Retry');
     await p.screenshot({ path: join(shots, '18-outage-retry.png'), fullPage: true });
     await p.setViewportSize({ width: 375, height: 800 });
@@ -1116,16 +1116,24 @@ async function main() {
     check(narrow <= 375, `at 375 px wide the error with Retry fits the screen (${narrow} px)`);
     await p.screenshot({ path: join(shots, '18b-outage-retry-narrow.png'), fullPage: true });
     await p.setViewportSize({ width: 1366, height: 900 });
-    // Still down: Retry asks again, and says so again.
+    // Still down: Retry asks again, says it is at it, and says the error again, the focus
+    // staying on the button all along.
     let asked = 0;
+    let release;
+    const held = new Promise((r) => (release = r));
     await p.unroute(apiPath);
-    await p.route(apiPath, (r) => { asked++; return r.abort('connectionrefused'); });
-    await alert.getByRole('button', { name: 'Retry' }).click();
-    await alert.getByRole('button', { name: 'Retry' }).waitFor();
-    check(asked === 1, `Retry sends the request again (${asked} request)`);
+    await p.route(apiPath, async (r) => { asked++; await held; await r.abort('connectionrefused'); });
+    await alert.getByRole('button', { name: 'Retry', exact: true }).focus();
+    await p.keyboard.press('Enter');
+    await alert.getByRole('button', { name: 'Retrying…' }).waitFor();
+    const focused = () => p.evaluate(() => document.activeElement?.textContent);
+    check(await focused() === 'Retrying…', 'while the request is sent again, the button says so and keeps the focus');
+    release();
+    await alert.getByRole('button', { name: 'Retry', exact: true }).waitFor();
+    check(asked === 1 && await focused() === 'Retry', `Retry sent the request again (${asked} request); failed again, the focus is still on Retry`);
     // Back up: Retry shows the run.
     await p.unroute(apiPath);
-    await alert.getByRole('button', { name: 'Retry' }).click();
+    await alert.getByRole('button', { name: 'Retry', exact: true }).click();
     await p.locator('table.steps').waitFor();
     check(await p.getByRole('heading', { name: `Run ${run.id}` }).count() === 1, 'once the server is back, Retry shows the run');
 
@@ -1136,7 +1144,7 @@ async function main() {
     await dAlert.waitFor();
     check(/Could not load the detail rows: the server answered 503/.test(await dAlert.innerText()), 'a 5xx on the detail rows is said');
     await p.unroute('**/details?*');
-    await dAlert.getByRole('button', { name: 'Retry' }).click();
+    await dAlert.getByRole('button', { name: 'Retry', exact: true }).click();
     await p.getByText(`Rows 1–50 of ${changedRows}`).waitFor();
     check(true, 'after a 5xx, Retry loads the detail rows');
     // A refused request (4xx) is not retried: asking again would get the same answer.
@@ -1156,7 +1164,7 @@ async function main() {
       && await p.evaluate(() => sessionStorage.getItem('pipeproof.token')) !== null,
       `a reload during an outage keeps the token and says the server did not answer: "${tText.trim()}"`);
     await p.unroute(apiPath);
-    await tAlert.getByRole('button', { name: 'Retry' }).click();
+    await tAlert.getByRole('button', { name: 'Retry', exact: true }).click();
     await p.locator('table.steps').waitFor();
     check(await p.getByText('Signed in as').isVisible(), 'once the server is back, Retry checks the token and shows the page');
     await done(p);
