@@ -327,7 +327,8 @@ pub struct DetailQuery {
     /// Only changed cells of this column (kind `changed`).
     #[serde(default)]
     pub column: Option<String>,
-    /// Only rows whose key (the first key column, as text) equals this.
+    /// Only rows with this key, compared as a value of the key columns' types (`007` finds
+    /// the key 7); for a key of several columns, their values joined with `|` (`EU|7`).
     #[serde(default)]
     pub key: Option<String>,
     /// Page offset (default 0).

@@ -15,6 +15,7 @@ pub mod fingerprint;
 pub mod hash;
 mod lanes;
 pub mod log;
+pub mod lookup;
 pub mod merkle;
 mod par;
 pub mod record;

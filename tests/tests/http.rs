@@ -405,6 +405,65 @@ fn kept_data_comes_back_as_posted() {
     get(a, &format!("/api/v1/runs/{run}/steps/0/artifact"), None).problem(401);
 }
 
+/// The detail rows' key search compares a key as a value of its columns' types, on every
+/// key column, as the trace does: `EU|007` finds region EU, id 7; a value missing a key
+/// column's part, or not of its type, finds nothing.
+#[test]
+fn detail_rows_are_searched_by_every_key_column_as_values() {
+    let (_dir, s) = started();
+    let a = &s.addr;
+    let run = create_run(a, "regions");
+    let batch = |amounts: &[f64]| {
+        RecordBatch::try_from_iter(vec![
+            (
+                "region",
+                Arc::new(StringArray::from(vec!["EU", "US", "EU"])) as ArrayRef,
+            ),
+            ("id", Arc::new(Int64Array::from(vec![7, 7, 70]))),
+            ("amount", Arc::new(Float64Array::from(amounts.to_vec()))),
+        ])
+        .unwrap()
+    };
+    for (step, body) in [
+        ("load", batch(&[1.0, 2.0, 3.0])),
+        ("fix", batch(&[1.5, 2.5, 3.5])),
+    ] {
+        let r = post(
+            a,
+            &step_path(&run, step, "region,id"),
+            ADMIN,
+            ARROW,
+            &ipc_stream(&body),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    let found = |key: &str| -> Vec<(String, i64)> {
+        let page = get(
+            a,
+            &format!("/api/v1/runs/{run}/steps/1/details?kind=changed&key={key}"),
+            Some(ADMIN),
+        )
+        .json();
+        let rows = page["rows"].as_array().unwrap();
+        assert_eq!(page["total"], rows.len(), "{page}");
+        rows.iter()
+            .map(|r| {
+                (
+                    r["region"].as_str().unwrap().into(),
+                    r["id"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(found("EU%7C7"), [("EU".to_string(), 7)]);
+    assert_eq!(found("EU%7C007"), [("EU".to_string(), 7)]);
+    assert_eq!(found("US%7C7"), [("US".to_string(), 7)]);
+    assert_eq!(found("EU%7C70"), [("EU".to_string(), 70)]);
+    for nothing in ["EU", "7", "EU%7Cseven", "EU%7C7%7Cx", "eu%7C7"] {
+        assert_eq!(found(nothing), [], "{nothing}");
+    }
+}
+
 /// A key of two columns whose values contain `|`: traced with one `key` per column; a
 /// single joined value is split at every `|`, and the count that does not fit is named.
 #[test]

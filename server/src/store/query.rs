@@ -2,19 +2,16 @@
 //! (filtered by column and key), and the trace of one key through a run. Blocking: call
 //! from `web::block`.
 
-use std::sync::Arc;
-
-use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, UInt32Array};
+use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
-use arrow_schema::{Field, Schema};
 use pipeproof_core::api::{
     CellChange, DetailKind, DetailPage, DetailQuery, LogEntries, LogEntry, LogInclusion, Page,
     Redaction, Run, RunDetail, RunQuery, Step, Trace, TraceState, TraceStep,
 };
 use pipeproof_core::bundle::{RowTable, batch_from_ipc};
-use pipeproof_core::fingerprint::RowHasher;
 use pipeproof_core::hash::Hash;
 use pipeproof_core::log::{self, ConsistencyProof, TreeHead};
+use pipeproof_core::lookup::{self, key_hash, key_parts};
 use serde_json::{Map, Value};
 
 use super::Store;
@@ -120,25 +117,6 @@ fn texts(col: &ArrayRef) -> Result<Vec<Option<String>>, ApiError> {
         .collect())
 }
 
-/// Each row's key as text: the key columns' values joined by `|`.
-fn key_texts(batch: &RecordBatch, key: &[String]) -> Result<Vec<Option<String>>, ApiError> {
-    let mut cols = Vec::new();
-    for k in key {
-        let Some(col) = batch.column_by_name(k) else {
-            return Ok(vec![None; batch.num_rows()]);
-        };
-        cols.push(texts(col)?);
-    }
-    Ok((0..batch.num_rows())
-        .map(|i| {
-            cols.iter()
-                .map(|c| c[i].clone())
-                .collect::<Option<Vec<_>>>()
-                .map(|v| v.join("|"))
-        })
-        .collect())
-}
-
 fn take(batch: &RecordBatch, rows: &[u32]) -> Result<RecordBatch, ApiError> {
     let idx = UInt32Array::from(rows.to_vec());
     let cols = batch
@@ -234,14 +212,16 @@ pub fn details(
         keep.retain(|&i| names[i as usize].as_deref() == Some(column));
     }
     if let Some(value) = q.key.as_deref() {
-        let Some(first) = key.first() else {
+        if key.is_empty() {
             return Err(ApiError::bad_request(
                 "invalid-query",
                 format!("step {index} was diffed without a key, so `key` cannot filter it"),
             ));
-        };
-        let keys = key_texts(&batch, std::slice::from_ref(first))?;
-        keep.retain(|&i| keys[i as usize].as_deref() == Some(value));
+        }
+        let rows = lookup::rows_with_key(&batch, key, value)
+            .map_err(|e| ApiError::internal(format!("the key of a detail table: {e}")))?;
+        let rows: std::collections::HashSet<u32> = rows.into_iter().map(|i| i as u32).collect();
+        keep.retain(|i| rows.contains(i));
     }
     let total = keep.len() as u64;
     let from = (offset.min(total)) as usize;
@@ -264,55 +244,12 @@ pub fn details(
     })
 }
 
-/// A key's value as asked: one text per key column, in the key's order. A single text
-/// for a key of several columns is split at `|` (values that contain `|` are asked one per
-/// column instead).
-fn key_parts<'a>(key: &[String], value: &'a [String]) -> Vec<&'a str> {
-    match value {
-        [one] if key.len() > 1 => one.split('|').collect(),
-        _ => value.iter().map(String::as_str).collect(),
-    }
-}
-
-/// The key hash of a value given as text, one per key column, typed as the key columns of
-/// a step's schema; `None` when the texts are not a value of those types.
-fn key_hash(schema: &Schema, key: &[String], parts: &[&str]) -> Option<Hash> {
-    if parts.len() != key.len() {
-        return None;
-    }
-    let mut fields = Vec::new();
-    let mut cols: Vec<ArrayRef> = Vec::new();
-    for (k, &v) in key.iter().zip(parts) {
-        let field = schema.field_with_name(k).ok()?;
-        let text: ArrayRef = Arc::new(StringArray::from(vec![v]));
-        let col = arrow_cast::cast::cast(&text, field.data_type()).ok()?;
-        if col.is_null(0) {
-            return None;
-        }
-        fields.push(Field::new(k, field.data_type().clone(), true));
-        cols.push(col);
-    }
-    let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(Arc::clone(&schema), cols).ok()?;
-    let hasher = RowHasher::keys(&schema, key).ok()?;
-    let mut out = Vec::new();
-    hasher.hash_batch(&batch, &mut out).ok()?;
-    out.pop()
-}
-
 /// The rows of a detail batch whose key hashes to `kh` (compared as values, so `007` finds
 /// the row of key 7, as the row tables did).
 fn rows_for_key(batch: &RecordBatch, key: &[String], kh: Hash) -> Result<RecordBatch, ApiError> {
-    let hasher = RowHasher::keys(&batch.schema(), key)
+    let rows = lookup::rows_with_key_hash(batch, key, kh)
         .map_err(|e| ApiError::internal(format!("the key of a detail table: {e}")))?;
-    let mut hashes = Vec::with_capacity(batch.num_rows());
-    hasher
-        .hash_batch(batch, &mut hashes)
-        .map_err(|e| ApiError::internal(format!("hashing the keys of a detail table: {e}")))?;
-    let rows: Vec<u32> = (0..batch.num_rows() as u32)
-        .filter(|&i| hashes[i as usize] == kh)
-        .collect();
-    take(batch, &rows)
+    take(batch, &rows.iter().map(|&i| i as u32).collect::<Vec<_>>())
 }
 
 /// Follows one key through every step of a run. `value` is the key's value as text, one

@@ -57,7 +57,8 @@ impl PartialEq for DetailSource {
 }
 
 /// A page of details cut from a bundle's batches: filter by `column` (changed cells) and by
-/// the first key column's text, then take `offset..offset + limit`.
+/// key (as the server does: core's [`pipeproof_core::lookup::rows_with_key`]), then take
+/// `offset..offset + limit`.
 pub fn local_page(details: &Details, q: &DetailQuery, key: &[String]) -> ApiResult<DetailPage> {
     let batch: &RecordBatch = match q.kind {
         DetailKind::Added => &details.added,
@@ -81,12 +82,12 @@ pub fn local_page(details: &Details, q: &DetailQuery, key: &[String]) -> ApiResu
         keep.retain(|&r| names[r].as_deref() == Some(col.as_str()));
     }
     if let Some(k) = &q.key {
-        match key.first() {
-            Some(first) => match text_of(first)? {
-                Some(values) => keep.retain(|&r| values[r].as_deref() == Some(k.as_str())),
-                None => keep.clear(),
-            },
-            None => keep.clear(),
+        match key.is_empty() {
+            true => keep.clear(),
+            false => {
+                let found = pipeproof_core::lookup::rows_with_key(batch, key, k).map_err(fail)?;
+                keep.retain(|r| found.binary_search(r).is_ok());
+            }
         }
     }
     let offset = q.offset.unwrap_or(0);
@@ -128,7 +129,7 @@ pub fn local_page(details: &Details, q: &DetailQuery, key: &[String]) -> ApiResu
 pub struct DetailsProps {
     /// Where the rows come from.
     pub source: DetailSource,
-    /// The key columns (the search matches the first).
+    /// The key columns (the search matches every one).
     pub key_columns: Vec<String>,
     /// The compared columns, for the column filter.
     pub columns: Vec<String>,
@@ -457,7 +458,7 @@ pub fn DetailsTable(props: &DetailsProps) -> Html {
                 }
                 if !props.key_columns.is_empty() {
                     <form class="inline" onsubmit={on_search}>
-                        <label for="key-search">{format!("Key ({}) ", props.key_columns[0])}</label>
+                        <label for="key-search" title={(props.key_columns.len() > 1).then_some("The key's values in the order of its columns, joined with |")}>{format!("Key ({}) ", props.key_columns.join(" | "))}</label>
                         <input id="key-search" type="search" ref={search_ref} />
                         <button type="submit">{"Search"}</button>
                         if search.is_some() { <button type="button" onclick={clear_search}>{"Clear"}</button> }
@@ -610,6 +611,11 @@ mod tests {
         let by_key = local_page(&d, &query(None, Some("1"), 0, 10), &key).unwrap();
         assert_eq!(by_key.total, 2);
         assert_eq!(by_key.rows[1]["column"], Value::String("b".into()));
+        // As a value of the key's type, as the server compares it.
+        let padded = local_page(&d, &query(None, Some("001"), 0, 10), &key).unwrap();
+        assert_eq!(padded.total, 2);
+        let not_a_number = local_page(&d, &query(None, Some("one"), 0, 10), &key).unwrap();
+        assert_eq!(not_a_number.total, 0);
 
         let both = local_page(&d, &query(Some("a"), Some("3"), 0, 10), &key).unwrap();
         assert_eq!(both.total, 1);
