@@ -4,7 +4,9 @@
 
 use std::rc::Rc;
 
-use pipeproof_core::api::{LogInclusion, RedactRun, Redacted, RunDetail, RunStatus, Scope};
+use pipeproof_core::api::{
+    LogInclusion, MAX_REASON, RedactRun, Redacted, RunDetail, RunStatus, Scope,
+};
 use pipeproof_core::bundle::RunInfo;
 use pipeproof_core::log::{self, TreeHead};
 use pipeproof_core::sign::{KeyHandover, Seal, keys_from, pick_key, verify_seal};
@@ -326,9 +328,6 @@ struct RedactProps {
     on_done: Callback<Redacted>,
 }
 
-/// The longest reason the server keeps, in bytes (UTF-8).
-const MAX_REASON: usize = 1000;
-
 /// "Redact…": asks for a reason and whether the column statistics go too, says what will be
 /// removed and what stays, and redacts every step of the run once confirmed.
 #[component]
@@ -418,7 +417,8 @@ fn RedactControl(props: &RedactProps) -> Html {
                 }
                 return;
             }
-            // The server keeps at most 1,000 bytes of plain text on one line.
+            // The server keeps at most MAX_REASON bytes of plain text on one line (the rule
+            // of core's check_text, said here in the words of the form).
             let refused = if reason.chars().any(char::is_control) {
                 Some("the reason holds a line break or another control character: write it on one line, as plain text".to_string())
             } else if reason.len() > MAX_REASON {
@@ -498,7 +498,7 @@ fn RedactControl(props: &RedactProps) -> Html {
             } }</p>
             <label for="redact-reason">{"Reason (required: kept with each step and shown in the run's bundles)"}</label>
             <input id="redact-reason" type="text" required=true ref={reason_ref} value={(*reason).clone()} oninput={on_input} placeholder="erasure request 2026-118" aria-describedby="redact-reason-limit" />
-            <p class="muted" id="redact-reason-limit">{"One line of plain text, at most 1,000 bytes."}</p>
+            <p class="muted" id="redact-reason-limit">{format!("One line of plain text, at most {} bytes.", count(MAX_REASON as u64))}</p>
             <p class="actions">
                 <button type="submit" class="danger" disabled={*busy}>{ match (*busy, *statistics) {
                     (true, _) => "Redacting…",
