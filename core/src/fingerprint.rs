@@ -11,7 +11,7 @@ use arrow_schema::Schema;
 use crate::canon::{self, EncodedColumn, Family, OVERRUN, copy_cell};
 use crate::error::{Error, Result};
 use crate::hash::{FINGERPRINT_SPEC, Hash, HashBytes, Keyed, context, names_material, put_str};
-use crate::lanes::{LANES, Lanes, MAX_LEN, Slots};
+use crate::lanes::{Lanes, MAX_LANES, MAX_LEN, Slots};
 use crate::merkle;
 use crate::par;
 use crate::table::BatchSource;
@@ -223,8 +223,9 @@ impl RowHasher {
                         .sum::<usize>()
                         <= MAX_LEN;
                     if all_fit {
-                        for first in (from..to).step_by(LANES) {
-                            let n = LANES.min(to - first);
+                        let width = self.lanes.width();
+                        for first in (from..to).step_by(width) {
+                            let n = width.min(to - first);
                             gather_rows(&columns, first, n, slots);
                             let out = &mut chunk[first..first + n];
                             self.lanes.hash(self.key.key(), slots, n, out);
@@ -254,9 +255,10 @@ impl RowHasher {
         long: &mut Vec<u8>,
         out: &mut [Hash],
     ) {
-        let mut in_lanes = [0usize; LANES];
+        let width = self.lanes.width();
+        let mut in_lanes = [0usize; MAX_LANES];
         let mut lane = 0;
-        let mut hashes = [Hash::default(); LANES];
+        let mut hashes = [Hash::default(); MAX_LANES];
         for i in rows {
             let len = row_len(columns, i);
             if len > MAX_LEN {
@@ -271,7 +273,7 @@ impl RowHasher {
             slots.set_len(lane, len);
             in_lanes[lane] = i;
             lane += 1;
-            if lane == LANES {
+            if lane == width {
                 self.lanes.hash(self.key.key(), slots, lane, &mut hashes);
                 for (&row, h) in in_lanes[..lane].iter().zip(&hashes) {
                     out[row] = *h;
@@ -331,12 +333,12 @@ fn gather_row(columns: &[EncodedColumn], i: usize, row: &mut [u8]) -> usize {
     pos
 }
 
-/// Copies rows `first..first + n` (`n <= LANES`) of a task's columns, in hashing order, to
+/// Copies rows `first..first + n` (`n <= MAX_LANES`) of a task's columns, in hashing order, to
 /// the lanes' slots, one row to a lane: column by column, each column's cells of the rows
 /// read in one run. Every row fits its slot.
 #[inline]
 fn gather_rows(columns: &[EncodedColumn], first: usize, n: usize, slots: &mut Slots) {
-    let mut pos = [0usize; LANES];
+    let mut pos = [0usize; MAX_LANES];
     for column in columns {
         let mut from = column.start(first);
         for (lane, &end) in column.ends[first..first + n].iter().enumerate() {
