@@ -341,15 +341,12 @@ fn gather_rows(columns: &[EncodedColumn], first: usize, n: usize, slots: &mut Sl
     let mut pos = [0usize; MAX_LANES];
     for column in columns {
         let mut from = column.start(first);
-        for (lane, &end) in column.ends[first..first + n].iter().enumerate() {
+        let ends = &column.ends[first..first + n];
+        // Each lane's slot by iteration, not by index: no slicing of the slots per cell.
+        for ((slot, &end), pos) in slots.each_mut().zip(ends).zip(&mut pos) {
             let to = end as usize;
-            copy_cell(
-                &column.bytes,
-                from,
-                to,
-                &mut slots.slot_mut(lane)[pos[lane]..],
-            );
-            pos[lane] += to - from;
+            copy_cell(&column.bytes, from, to, &mut slot[*pos..]);
+            *pos += to - from;
             from = to;
         }
     }

@@ -67,6 +67,12 @@ impl Slots {
         &mut self.bytes[lane * SLOT..(lane + 1) * SLOT]
     }
 
+    /// Every slot, in lane order, to write messages into from their starts.
+    #[inline]
+    pub(crate) fn each_mut(&mut self) -> std::slice::ChunksExactMut<'_, u8> {
+        self.bytes.chunks_exact_mut(SLOT)
+    }
+
     /// Records that slot `lane` holds a message of `len` bytes (`len <= MAX_LEN`), and zeros
     /// the rest of its last block.
     #[inline]
