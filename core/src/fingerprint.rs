@@ -156,7 +156,7 @@ impl RowHasher {
 
     /// Hashes every row into `out`. Each parallel task takes its rows a block at a time:
     /// encodes the block column by column (one monomorphic loop per column), then gathers
-    /// each row's cells and hashes them, eight rows at a time where the CPU can ([`Lanes`]).
+    /// each row's cells and hashes them, 16 or 8 rows at a time where the CPU can ([`Lanes`]).
     /// Tasks encode into buffers taken from `spare` (those of earlier tasks, whose memory is
     /// already faulted in), and each task's encoded columns (in hashing order), which are
     /// exactly the bytes the column digests need, go to `consume` with the task's row

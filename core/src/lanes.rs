@@ -1,18 +1,18 @@
-//! Keyed BLAKE3 of eight or sixteen short messages at once. A row hash is a keyed BLAKE3 of one short
-//! message (a row of a dozen cells is two or three 64-byte blocks), as are the leaves (1025
-//! bytes) and nodes (65 bytes) of the content trees, and the single-message compression
-//! cannot use more than one 128-bit lane of the CPU: with AVX2, eight messages' blocks are
-//! compressed side by side, one message per 32-bit lane of 256-bit vectors, as BLAKE3's own
-//! `hash_many` does for the chunks of one long input; with AVX-512, sixteen, in 512-bit
-//! vectors. The result is exactly `blake3::keyed_hash` of each
-//! message (a test holds them equal on random lengths and keys).
+//! Keyed BLAKE3 of eight or sixteen short messages at once. A row hash is a keyed BLAKE3 of
+//! one short message (a row of a dozen cells is two or three 64-byte blocks), as are the
+//! leaves (1025 bytes) and nodes (65 bytes) of the content trees, and the single-message
+//! compression cannot use more than one 128-bit lane of the CPU: with AVX2, eight messages'
+//! blocks are compressed side by side, one message per 32-bit lane of 256-bit vectors, as
+//! BLAKE3's own `hash_many` does for the chunks of one long input; with AVX-512, sixteen, in
+//! 512-bit vectors. The result is exactly `blake3::keyed_hash` of each message (a test holds
+//! them equal on random lengths and keys).
 //!
 //! Messages of up to two chunks (2048 bytes) only: longer rows take the one-at-a-time path.
 //! One compression code serves both widths (generic over the vector); AVX-512 also rotates
 //! each word in one instruction (`vprord`) where AVX2 takes a shuffle or two shifts and an
-//! or. How many messages a call hashes is [`Lanes::width`]. Without AVX2 (checked once at run time, through pulp, which keeps
-//! this crate free of `unsafe`), or off x86-64, [`Lanes::hash`] hashes each message on its
-//! own.
+//! or. How many messages a call hashes is [`Lanes::width`]. Without AVX2 (checked once at
+//! run time, through pulp, which keeps this crate free of `unsafe`), or off x86-64,
+//! [`Lanes::hash`] hashes each message on its own.
 
 use crate::hash::Hash;
 
