@@ -218,10 +218,9 @@ pub fn details(
                 format!("step {index} was diffed without a key, so `key` cannot filter it"),
             ));
         }
-        let rows = lookup::rows_with_key(&batch, key, value)
+        let found = lookup::rows_with_key(&batch, key, value)
             .map_err(|e| ApiError::internal(format!("the key of a detail table: {e}")))?;
-        let rows: std::collections::HashSet<u32> = rows.into_iter().map(|i| i as u32).collect();
-        keep.retain(|i| rows.contains(i));
+        keep.retain(|&i| found.binary_search(&(i as usize)).is_ok());
     }
     let total = keep.len() as u64;
     let from = (offset.min(total)) as usize;
