@@ -483,16 +483,29 @@ pub fn read_batches<R: Read + Seek + Send + 'static>(
         }
         Format::Csv => {
             let schema = infer_csv_schema(&mut reader)?;
-            let r = arrow_csv::ReaderBuilder::new(Arc::clone(&schema))
-                .with_header(true)
-                .with_batch_size(DEFAULT_BATCH_ROWS)
-                .build(std::io::BufReader::new(reader))
-                .map_err(|e| format.error(e))?;
-            Ok((schema, Guarded::batches(r, format)))
+            Ok((Arc::clone(&schema), read_csv(reader, schema)?))
         }
         Format::Parquet => Err(Error::InvalidConfig(
             "Parquet needs random access: use parquet_batches".into(),
         )),
+    })
+}
+
+/// Streams the batches of a CSV input whose columns' types are known: those that
+/// [`read_batches`] inferred from the same input, which is read again without inferring
+/// them again (a pass over the whole input, the costliest of the three).
+pub fn read_csv<R: Read + Send + 'static>(
+    reader: R,
+    schema: SchemaRef,
+) -> Result<BatchIter<'static>> {
+    let format = Format::Csv;
+    guarded(format, || {
+        let r = arrow_csv::ReaderBuilder::new(schema)
+            .with_header(true)
+            .with_batch_size(DEFAULT_BATCH_ROWS)
+            .build(std::io::BufReader::new(reader))
+            .map_err(|e| format.error(e))?;
+        Ok(Guarded::batches(r, format))
     })
 }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use arrow_schema::SchemaRef;
 use pipeproof_core::decode::{
-    arrow_file_rows, parquet_batches, read_arrow_file_text_as_bytes, read_batches,
+    arrow_file_rows, parquet_batches, read_arrow_file_text_as_bytes, read_batches, read_csv,
 };
 use pipeproof_core::table::BatchIter;
 use pipeproof_core::{BatchSource, Format};
@@ -121,12 +121,17 @@ impl BatchSource for FileSource {
     }
 
     fn scan(&self) -> pipeproof_core::Result<BatchIter<'_>> {
-        let (_, iter) =
-            open_batches(&self.path, self.format).map_err(|e| pipeproof_core::Error::Decode {
-                format: self.format,
-                message: format!("{}: {e:#}", self.path.display()),
-            })?;
-        Ok(iter)
+        let scanned = match self.format {
+            // The columns' types were inferred when the file was opened: not again.
+            Format::Csv => File::open(&self.path)
+                .with_context(|| format!("cannot open {}", self.path.display()))
+                .and_then(|file| Ok(read_csv(file, self.schema.clone())?)),
+            format => open_batches(&self.path, format).map(|(_, batches)| batches),
+        };
+        scanned.map_err(|e| pipeproof_core::Error::Decode {
+            format: self.format,
+            message: format!("{}: {e:#}", self.path.display()),
+        })
     }
 
     fn num_rows_hint(&self) -> Option<u64> {
