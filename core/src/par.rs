@@ -5,6 +5,14 @@
 #[cfg(feature = "parallel")]
 use rayon::prelude::*;
 
+/// How many threads the helpers below share work among (one without rayon).
+pub(crate) fn threads() -> usize {
+    #[cfg(feature = "parallel")]
+    return rayon::current_num_threads().max(1);
+    #[cfg(not(feature = "parallel"))]
+    return 1;
+}
+
 /// Maps `f` over `items`, keeping their order.
 pub(crate) fn map<T, R, F>(items: &[T], f: F) -> Vec<R>
 where

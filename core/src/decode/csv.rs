@@ -1,38 +1,556 @@
 //! CSV input: the quoting check, the inference of the columns' types, and the read (section
 //! 13 of the fingerprint v1 spec).
 
+use std::collections::VecDeque;
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
 
-use arrow_schema::{DataType, Schema, SchemaRef};
+use arrow_array::RecordBatch;
+use arrow_schema::{ArrowError, DataType, Schema, SchemaRef, TimeUnit};
 
-use super::{DEFAULT_BATCH_ROWS, Format, Guarded, guarded};
+use super::{DEFAULT_BATCH_ROWS, Format, Guarded};
 use crate::error::Result;
+use crate::par;
 use crate::table::BatchIter;
 
+/// About how many bytes of a CSV input each thread reads at a time (the piece ends at the
+/// end of the record this many bytes in).
+const PIECE: usize = 4 << 20;
+
 /// Streams the batches of a CSV input whose columns' types are known: those that
-/// [`read_batches`] inferred from the same input, which is read again without inferring
-/// them again (a pass over the whole input, the costliest of the three).
-pub fn read_csv<R: Read + Send + 'static>(
+/// [`super::read_batches`] inferred from the same input, which is read again without
+/// inferring them again. Its pieces are read in parallel ([`Pieces`]); an error is the
+/// one reading the input from its start in one pass finds, the line it names counted from
+/// the input's start.
+pub fn read_csv<R: Read + Seek + Send + 'static>(
     reader: R,
     schema: SchemaRef,
 ) -> Result<BatchIter<'static>> {
+    read_csv_in(reader, schema, PIECE)
+}
+
+fn read_csv_in<R: Read + Seek + Send + 'static>(
+    mut reader: R,
+    schema: SchemaRef,
+    piece: usize,
+) -> Result<BatchIter<'static>> {
     let format = Format::Csv;
-    guarded(format, || {
-        let r = arrow_csv::ReaderBuilder::new(schema)
-            .with_header(true)
-            .with_batch_size(DEFAULT_BATCH_ROWS)
-            .build(std::io::BufReader::new(reader))
-            .map_err(|e| format.error(e))?;
-        Ok(Guarded::batches(r, format))
-    })
+    let start = reader.stream_position().map_err(|e| format.error(e))?;
+    Ok(Guarded::batches(
+        PieceBatches {
+            pieces: Pieces::new(reader, piece),
+            start,
+            schema,
+            ready: VecDeque::new(),
+            error: None,
+            done: false,
+        },
+        format,
+    ))
+}
+
+/// Reads the records of one piece with the given types: the header row too if it is the
+/// first piece.
+fn read_piece(
+    piece: &[u8],
+    schema: &SchemaRef,
+    first: bool,
+) -> std::result::Result<Vec<RecordBatch>, ArrowError> {
+    arrow_csv::ReaderBuilder::new(Arc::clone(schema))
+        .with_header(first)
+        .with_batch_size(DEFAULT_BATCH_ROWS)
+        .build(piece)?
+        .collect()
+}
+
+/// The batches of a CSV input's pieces, as many pieces read at once as there are threads,
+/// in order.
+struct PieceBatches<R> {
+    pieces: Pieces<R>,
+    /// Where the input starts in the reader.
+    start: u64,
+    schema: SchemaRef,
+    ready: VecDeque<RecordBatch>,
+    /// The error to give once the batches before it are given.
+    error: Option<String>,
+    done: bool,
+}
+
+impl<R: Read + Seek> PieceBatches<R> {
+    /// Reads the next pieces into batches; their error, if any, in `self.error`.
+    fn read_more(&mut self) {
+        let first = self.pieces.taken == 0;
+        let pieces = match self.pieces.take(par::threads()) {
+            Ok(pieces) => pieces,
+            Err(e) => {
+                self.error = Some(e.to_string());
+                self.done = true;
+                return;
+            }
+        };
+        self.done = pieces.is_empty();
+        let read = par::map(&pieces, |(i, piece)| {
+            read_piece(piece, &self.schema, first && *i == 0)
+        });
+        for batches in read {
+            match batches {
+                Ok(batches) => self.ready.extend(batches),
+                Err(e) => {
+                    self.error = Some(self.error_from_start(e));
+                    self.done = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The first error that reading the input from its start in one pass finds: the same
+    /// as `e`, found in a piece, but with its line counted from the input's start.
+    fn error_from_start(&mut self, e: ArrowError) -> String {
+        let reader = &mut self.pieces.reader;
+        let whole = reader.seek(SeekFrom::Start(self.start)).and_then(|_| {
+            arrow_csv::ReaderBuilder::new(Arc::clone(&self.schema))
+                .with_header(true)
+                .with_batch_size(DEFAULT_BATCH_ROWS)
+                .build(std::io::BufReader::new(&mut *reader))
+                .map_err(std::io::Error::other)
+        });
+        match whole {
+            Ok(mut batches) => batches.find_map(|b| b.err()).unwrap_or(e).to_string(),
+            Err(_) => e.to_string(),
+        }
+    }
+}
+
+impl<R: Read + Seek> Iterator for PieceBatches<R> {
+    type Item = std::result::Result<RecordBatch, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(batch) = self.ready.pop_front() {
+                return Some(Ok(batch));
+            }
+            if let Some(e) = self.error.take() {
+                return Some(Err(e));
+            }
+            if self.done {
+                return None;
+            }
+            self.read_more();
+        }
+    }
+}
+
+/// A CSV input cut into pieces of whole records, read one after another: each piece but
+/// the last ends at the first line break after about `size` bytes that is not inside a
+/// quoted field ([`Quoting`]), so that the records of each can be read on their own, in
+/// parallel. The first piece holds the header row.
+struct Pieces<R> {
+    reader: R,
+    size: usize,
+    /// The quoting of the bytes of the pieces so far.
+    quoting: Quoting,
+    /// Bytes read past the end of the last piece: the start of the next.
+    carry: Vec<u8>,
+    ended: bool,
+    /// How many pieces were taken.
+    taken: usize,
+}
+
+impl<R: Read> Pieces<R> {
+    fn new(reader: R, size: usize) -> Pieces<R> {
+        Pieces {
+            reader,
+            size: size.max(1),
+            quoting: Quoting::default(),
+            carry: Vec::new(),
+            ended: false,
+            taken: 0,
+        }
+    }
+
+    /// The next piece, or `None` at the end of the input.
+    fn next_piece(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        // Enough to find the end of the record `size` bytes in, mostly, in one read.
+        let more = self.size.min(64 * 1024);
+        let mut buf = std::mem::take(&mut self.carry);
+        self.fill(&mut buf, self.size + more)?;
+        // The bytes of `buf` the quoting has followed.
+        let mut fed = self.size.min(buf.len());
+        self.quoting.feed(&buf[..fed]);
+        loop {
+            match memchr::memchr(b'\n', &buf[fed..]) {
+                Some(n) => {
+                    let end = fed + n + 1;
+                    self.quoting.feed(&buf[fed..end]);
+                    fed = end;
+                    if self.quoting.at_field_start() {
+                        self.carry = buf.split_off(end);
+                        break;
+                    }
+                }
+                None if !self.ended => {
+                    let len = buf.len() + more;
+                    self.fill(&mut buf, len)?;
+                }
+                None => {
+                    self.quoting.feed(&buf[fed..]);
+                    break;
+                }
+            }
+        }
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        self.taken += 1;
+        Ok(Some(buf))
+    }
+
+    /// Reads the input into `buf` until it holds `len` bytes, or the input ends.
+    fn fill(&mut self, buf: &mut Vec<u8>, len: usize) -> std::io::Result<()> {
+        let want = len.saturating_sub(buf.len());
+        if want == 0 || self.ended {
+            return Ok(());
+        }
+        buf.reserve_exact(want);
+        if (&mut self.reader).take(want as u64).read_to_end(buf)? < want {
+            self.ended = true;
+        }
+        Ok(())
+    }
+
+    /// Up to `n` next pieces, each with its number among those taken this call.
+    fn take(&mut self, n: usize) -> std::io::Result<Vec<(usize, Vec<u8>)>> {
+        let mut pieces = Vec::new();
+        while pieces.len() < n.max(1) {
+            match self.next_piece()? {
+                Some(piece) => pieces.push((pieces.len(), piece)),
+                None => break,
+            }
+        }
+        Ok(pieces)
+    }
 }
 
 /// Infers the types of a CSV input's columns, leaving the reader where it found it. An
-/// input that ends inside a quoted field is an error ([`Quoting`]).
+/// input that ends inside a quoted field is an error ([`Quoting`]). The input's pieces are
+/// inferred in parallel ([`infer_in_pieces`]); where that cannot answer, the input is read
+/// in one pass, whose answer or error is the input's.
 pub(super) fn infer_csv_schema<R: Read + Seek>(reader: &mut R) -> Result<SchemaRef> {
+    infer_csv_schema_in(reader, PIECE)
+}
+
+fn infer_csv_schema_in<R: Read + Seek>(reader: &mut R, piece: usize) -> Result<SchemaRef> {
     let format = Format::Csv;
     let start = reader.stream_position().map_err(|e| format.error(e))?;
+    if let Some(schema) = infer_in_pieces(reader, start, piece) {
+        reader
+            .seek(SeekFrom::Start(start))
+            .map_err(|e| format.error(e))?;
+        return Ok(schema);
+    }
+    reader
+        .seek(SeekFrom::Start(start))
+        .map_err(|e| format.error(e))?;
+    infer_in_one_pass(reader, start)
+}
+
+/// The columns' types inferred piece by piece, as many pieces at once as there are
+/// threads, and the types of the pieces merged as one pass over the input would have
+/// merged those of its values; then the text columns, piece by piece again. `None` where
+/// one pass would find an error, or might: a piece that cannot be read, or whose records
+/// have another number of fields than the header; a quoted field still open at the end; no
+/// header.
+fn infer_in_pieces<R: Read + Seek>(reader: &mut R, start: u64, size: usize) -> Option<SchemaRef> {
+    let threads = par::threads();
+    let mut names: Option<Vec<String>> = None;
+    let mut types: Vec<Inferred> = Vec::new();
+    let mut pieces = Pieces::new(&mut *reader, size);
+    loop {
+        let first = names.is_none();
+        let group = pieces.take(threads).ok()?;
+        if group.is_empty() {
+            break;
+        }
+        let inferred = par::map(&group, |(i, piece)| infer_piece(piece, first && *i == 0));
+        for inferred in inferred {
+            let (header, piece_types) = inferred?;
+            if let Some(header) = header {
+                types = vec![Inferred::default(); header.len()];
+                names = Some(header);
+            }
+            if piece_types.is_empty() {
+                continue; // no records
+            }
+            if piece_types.len() != types.len() {
+                return None;
+            }
+            for (t, piece) in types.iter_mut().zip(piece_types) {
+                t.0 |= piece.0;
+            }
+        }
+    }
+    if pieces.quoting.open_at().is_some() {
+        return None;
+    }
+    let names = names.filter(|n| !n.is_empty())?;
+    let inferred = Schema::new(
+        (names.iter().zip(&types))
+            .map(|(name, t)| arrow_schema::Field::new(name, t.data_type(), true))
+            .collect::<Vec<_>>(),
+    );
+    reader.seek(SeekFrom::Start(start)).ok()?;
+    let mut text = vec![false; names.len()];
+    let mut pieces = Pieces::new(&mut *reader, size);
+    loop {
+        let first = pieces.taken == 0;
+        let group = pieces.take(threads).ok()?;
+        if group.is_empty() {
+            break;
+        }
+        let found = par::map(&group, |(i, piece)| {
+            text_columns(&inferred, &piece[..], first && *i == 0).ok()
+        });
+        for found in found {
+            for (text, found) in text.iter_mut().zip(found?) {
+                *text |= found;
+            }
+        }
+        let settled = (inferred.fields().iter().zip(&text))
+            .all(|(f, &text)| text || matches!(f.data_type(), DataType::Utf8 | DataType::Null));
+        if settled {
+            break; // every column is text already, or has only one way to be read
+        }
+    }
+    Some(with_text(&inferred, &text))
+}
+
+/// The header's names (of the first piece) and the types of the columns of one piece's
+/// records (none if it has none), read as arrow's inference reads them; `None` where its
+/// reading finds an error (its records' numbers of fields differ, a record is not UTF-8).
+#[allow(clippy::type_complexity)]
+fn infer_piece(piece: &[u8], header: bool) -> Option<(Option<Vec<String>>, Vec<Inferred>)> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(header)
+        .from_reader(piece);
+    // Without a header, the first record, not consumed, tells the number of fields.
+    let first = reader.headers().ok()?;
+    let names = header.then(|| first.iter().map(String::from).collect::<Vec<_>>());
+    let mut types = vec![Inferred::default(); first.len()];
+    let mut record = csv::StringRecord::new();
+    let mut records = 0;
+    while reader.read_record(&mut record).ok()? {
+        records += 1;
+        for (t, value) in types.iter_mut().zip(record.iter()) {
+            // Empty is null, and text stays text whatever comes after.
+            if !value.is_empty() && !t.is_text() {
+                t.add(value);
+            }
+        }
+    }
+    if records == 0 {
+        types.clear();
+    }
+    Some((names, types))
+}
+
+/// The types that all the values of a column so far can be read as, one bit each, kept as
+/// arrow's CSV inference keeps them (sections 13.3 and 13.4 of the spec): 0 Boolean, 1 Int64,
+/// 2 Float64, 3 Date32, 4 to 7 Timestamp in seconds, milliseconds, microseconds and
+/// nanoseconds, 8 Utf8. The bits of all of a column's values, however they are grouped,
+/// give its type.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Inferred(u16);
+
+impl Inferred {
+    const TEXT: u16 = 1 << 8;
+
+    /// The type the values make: integers widened to numbers, times to the finest unit,
+    /// anything else mixed is text.
+    fn data_type(self) -> DataType {
+        match self.0 {
+            0 => DataType::Null,
+            1 => DataType::Boolean,
+            2 => DataType::Int64,
+            4 | 6 => DataType::Float64,
+            b if self.only_times() => match 15 - b.leading_zeros() {
+                7 => DataType::Timestamp(TimeUnit::Nanosecond, None),
+                6 => DataType::Timestamp(TimeUnit::Microsecond, None),
+                5 => DataType::Timestamp(TimeUnit::Millisecond, None),
+                4 => DataType::Timestamp(TimeUnit::Second, None),
+                _ => DataType::Date32,
+            },
+            _ => DataType::Utf8,
+        }
+    }
+
+    /// Dates and timestamps only.
+    fn only_times(self) -> bool {
+        self.0 != 0 && self.0 & !0b1111_1000 == 0
+    }
+
+    /// Whether the values are text, which no value to come can change.
+    fn is_text(self) -> bool {
+        !matches!(self.0, 0 | 1 | 2 | 4 | 6) && !self.only_times()
+    }
+
+    /// Adds a value (not empty: empty is null).
+    fn add(&mut self, value: &str) {
+        self.0 |= Inferred::bit_of(value);
+    }
+
+    /// The bit of one value: what the first of arrow's inference patterns that matches it
+    /// says, in their order (boolean, integer, decimal, date, then timestamps by the digits
+    /// of their fraction); an integer too large for Int64, `NaN`, `nan`, `inf` and `-inf`
+    /// as arrow takes them; else text. A value with characters other than ASCII (digits of
+    /// other scripts, a long s in `falſe`) is left to arrow's own inference.
+    fn bit_of(value: &str) -> u16 {
+        let b = value.as_bytes();
+        if value.starts_with('"') {
+            return Inferred::TEXT;
+        }
+        if !value.is_ascii() {
+            return Inferred::bit_by_arrow(value);
+        }
+        if value.eq_ignore_ascii_case("true") || value.eq_ignore_ascii_case("false") {
+            return 1;
+        }
+        let unsigned = b.strip_prefix(b"+").or(b.strip_prefix(b"-")).unwrap_or(b);
+        if !unsigned.is_empty() && unsigned.iter().all(u8::is_ascii_digit) {
+            return match b.len() >= 19 && value.parse::<i64>().is_err() {
+                true => Inferred::TEXT,
+                false => 1 << 1,
+            };
+        }
+        if is_decimal(unsigned) {
+            return 1 << 2;
+        }
+        if let Some(bit) = time_bit(b) {
+            return bit;
+        }
+        match value {
+            "NaN" | "nan" | "inf" | "-inf" => 1 << 2,
+            _ => Inferred::TEXT,
+        }
+    }
+
+    /// The bit of one value, as arrow's inference finds it, asked about a column of that
+    /// one value.
+    fn bit_by_arrow(value: &str) -> u16 {
+        let csv = format!("c\n\"{}\"\n", value.replace('"', "\"\""));
+        let inferred = arrow_csv::reader::Format::default()
+            .with_header(true)
+            .infer_schema(csv.as_bytes(), None);
+        let Ok((schema, _)) = inferred else {
+            return Inferred::TEXT;
+        };
+        match schema.field(0).data_type() {
+            DataType::Boolean => 1,
+            DataType::Int64 => 1 << 1,
+            DataType::Float64 => 1 << 2,
+            DataType::Date32 => 1 << 3,
+            DataType::Timestamp(TimeUnit::Second, _) => 1 << 4,
+            DataType::Timestamp(TimeUnit::Millisecond, _) => 1 << 5,
+            DataType::Timestamp(TimeUnit::Microsecond, _) => 1 << 6,
+            DataType::Timestamp(TimeUnit::Nanosecond, _) => 1 << 7,
+            _ => Inferred::TEXT,
+        }
+    }
+}
+
+/// Whether an unsigned ASCII number is a decimal as arrow's inference reads one: digits
+/// with a point somewhere among them and at least one digit (`1.`, `.5`, `1.5`), or
+/// digits alone, followed by an exponent (`e5`, `E-3`), which digits alone need.
+fn is_decimal(b: &[u8]) -> bool {
+    let digits = |from: usize| b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let whole = digits(0);
+    let mut at = whole;
+    let mut point = false;
+    if b.get(at) == Some(&b'.') {
+        point = true;
+        at += 1 + digits(at + 1);
+    }
+    let mantissa = at - usize::from(point);
+    if mantissa == 0 {
+        return false;
+    }
+    if at == b.len() {
+        return point;
+    }
+    if !matches!(b[at], b'e' | b'E') {
+        return false;
+    }
+    at += 1;
+    if matches!(b.get(at), Some(b'+' | b'-')) {
+        at += 1;
+    }
+    let exponent = digits(at.min(b.len()));
+    exponent > 0 && at + exponent == b.len()
+}
+
+/// The bit of an ASCII date (`2024-01-31`) or timestamp (`2024-01-31T10:00:00`, a space for
+/// the `T`) as arrow's inference reads them: a timestamp's unit is the finest its fraction's
+/// digits need (at most nine); after the seconds, or the fraction, anything else may follow
+/// that does not begin with a digit (or, after the seconds, a point) and holds no line
+/// break past its first character.
+fn time_bit(b: &[u8]) -> Option<u16> {
+    let digits = |from: usize, to: usize| {
+        b.get(from..to)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+    };
+    let is = |at: usize, c: &[u8]| b.get(at).is_some_and(|b| c.contains(b));
+    let date = digits(0, 4) && is(4, b"-") && digits(5, 7) && is(7, b"-") && digits(8, 10);
+    if !date {
+        return None;
+    }
+    if b.len() == 10 {
+        return Some(1 << 3);
+    }
+    let time = is(10, b"T ")
+        && digits(11, 13)
+        && is(13, b":")
+        && digits(14, 16)
+        && is(16, b":")
+        && digits(17, 19);
+    if !time {
+        return None;
+    }
+    // What follows may not hold a line break past its first character.
+    let tail_ok = |tail: &[u8]| tail.len() < 2 || !tail[1..].contains(&b'\n');
+    let rest = &b[19..];
+    match rest.first() {
+        None => Some(1 << 4),
+        Some(b'.') => {
+            let fraction = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+            let bit = match fraction {
+                1..=3 => 1 << 5,
+                4..=6 => 1 << 6,
+                7..=9 => 1 << 7,
+                _ => return None,
+            };
+            tail_ok(&rest[1 + fraction..]).then_some(bit)
+        }
+        Some(c) if c.is_ascii_digit() => None,
+        Some(_) => tail_ok(rest).then_some(1 << 4),
+    }
+}
+
+/// The inferred schema with the columns marked read as text.
+fn with_text(inferred: &Schema, text: &[bool]) -> SchemaRef {
+    let fields: Vec<arrow_schema::Field> = (inferred.fields().iter())
+        .zip(text)
+        .map(|(field, &text)| match text {
+            true => field.as_ref().clone().with_data_type(DataType::Utf8),
+            false => field.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// [`infer_csv_schema`] in one pass over the input for the types, and one for the text
+/// columns.
+fn infer_in_one_pass<R: Read + Seek>(reader: &mut R, start: u64) -> Result<SchemaRef> {
+    let format = Format::Csv;
     // The inference reads every record, so the quoting is checked as it reads; what an
     // error leaves unread is read after it, and a field left open is the error to report:
     // a file that ends inside one is misread whole (its fields miscounted, say).
@@ -64,18 +582,9 @@ pub(super) fn infer_csv_schema<R: Read + Seek>(reader: &mut R) -> Result<SchemaR
             .map_err(|e| format.error(e))
     };
     rewind(reader)?;
-    let text = text_columns(&schema, &mut *reader)?;
+    let text = text_columns(&schema, &mut *reader, true)?;
     rewind(reader)?;
-    let fields: Vec<arrow_schema::Field> = schema
-        .fields()
-        .iter()
-        .zip(text)
-        .map(|(field, text)| match text {
-            true => field.as_ref().clone().with_data_type(DataType::Utf8),
-            false => field.as_ref().clone(),
-        })
-        .collect();
-    Ok(Arc::new(Schema::new(fields)))
+    Ok(with_text(&schema, &text))
 }
 
 /// The quoting of a CSV input (section 13.1 of the fingerprint v1 spec), followed as its
@@ -170,6 +679,12 @@ impl Quoting {
         }
     }
 
+    /// Whether the bytes so far end where a field starts (so, after a line break, where a
+    /// record starts).
+    fn at_field_start(&self) -> bool {
+        self.past_bom && self.state == QuoteState::FieldStart
+    }
+
     /// Where the quoted field the bytes so far end in opened, counted in bytes, if they do.
     fn open_at(&self) -> Option<u64> {
         (self.state == QuoteState::Quoted).then_some(self.opened)
@@ -213,8 +728,9 @@ impl<R: Read> Read for Scanned<R> {
 /// and all): a numeric column holding a zero-padded value, and any column holding a value
 /// that its inferred type cannot read (`2024-02-30` among dates, a timestamp with a zone's
 /// name or out of the range of nanoseconds, digits of other scripts), which would otherwise
-/// fail the whole file. No pass is made when no column is of these types.
-fn text_columns<R: Read>(inferred: &Schema, reader: R) -> Result<Vec<bool>> {
+/// fail the whole file. No pass is made when no column is of these types. The reader's
+/// first record is the header row if `header`.
+fn text_columns<R: Read>(inferred: &Schema, reader: R, header: bool) -> Result<Vec<bool>> {
     let format = Format::Csv;
     let checked: Vec<usize> = (inferred.fields().iter().enumerate())
         .filter(|(_, f)| {
@@ -239,7 +755,7 @@ fn text_columns<R: Read>(inferred: &Schema, reader: R) -> Result<Vec<bool>> {
             .collect::<Vec<_>>(),
     );
     let batches = arrow_csv::ReaderBuilder::new(Arc::new(as_text))
-        .with_header(true)
+        .with_header(header)
         .with_batch_size(DEFAULT_BATCH_ROWS)
         .with_projection(checked.clone())
         .build(std::io::BufReader::new(reader))
@@ -327,6 +843,331 @@ mod tests {
 
     fn csv(text: &str) -> Table {
         decode(Bytes::from(text.to_owned()), Format::Csv).unwrap()
+    }
+
+    /// A CSV text of random values: each column mostly of one kind (integers, numbers,
+    /// dates, timestamps of several precisions, booleans, text), now and then a value of
+    /// another, null, zero-padded, quoted across lines or not readable as its kind; LF or
+    /// CR LF line ends.
+    fn random_csv(seed: u64) -> String {
+        const KINDS: [&[&str]; 7] = [
+            &["1", "-7", "42", "+3", "0", "-0"],
+            &["1.5", "-0.25", "1e3", "2.", ".5", "NaN", "inf", "7"],
+            &["2024-01-31", "1999-12-01", "2000-02-29"],
+            &[
+                "2024-01-31T10:00:00",
+                "2024-01-31 10:00:00.123",
+                "2024-01-31",
+            ],
+            &[
+                "2024-01-31T10:00:00.123456Z",
+                "2024-01-31T10:00:00.123456789+02:00",
+            ],
+            &["true", "FALSE", "True"],
+            &[
+                "x",
+                "a b",
+                "\"q,uote\"",
+                "\"multi\nline\"",
+                "\"say \"\"hi\"\"\"",
+                "é",
+            ],
+        ];
+        const ODD: [&str; 8] = [
+            "",
+            "007",
+            "2024-02-30",
+            "99999999999999999999",
+            "-",
+            "\"1\"",
+            "x",
+            "1",
+        ];
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let columns = 1 + next(5);
+        let kinds: Vec<usize> = (0..columns).map(|_| next(KINDS.len())).collect();
+        let end = if next(3) == 0 { "\r\n" } else { "\n" };
+        let mut text = (0..columns)
+            .map(|i| format!("c{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        text.push_str(end);
+        for _ in 0..next(40) {
+            let row: Vec<&str> = (kinds.iter())
+                .map(|&k| match next(12) {
+                    0 => ODD[next(ODD.len())],
+                    _ => KINDS[k][next(KINDS[k].len())],
+                })
+                .collect();
+            text.push_str(&row.join(","));
+            text.push_str(end);
+        }
+        if next(4) == 0 {
+            text.truncate(text.len() - end.len()); // no line break at the end
+        }
+        text
+    }
+
+    /// The batches of a CSV text read in one pass with the given types, as one batch.
+    fn read_in_one_pass(text: &str, schema: &SchemaRef) -> RecordBatch {
+        let batches = arrow_csv::ReaderBuilder::new(Arc::clone(schema))
+            .with_header(true)
+            .build(text.as_bytes())
+            .unwrap()
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .unwrap();
+        arrow_select::concat::concat_batches(schema, &batches).unwrap()
+    }
+
+    fn read_in_pieces(text: &str, schema: &SchemaRef, piece: usize) -> Result<RecordBatch> {
+        let reader = std::io::Cursor::new(text.as_bytes().to_vec());
+        let batches =
+            read_csv_in(reader, Arc::clone(schema), piece)?.collect::<Result<Vec<_>>>()?;
+        Ok(arrow_select::concat::concat_batches(schema, &batches).unwrap())
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn pieces_are_whole_records_that_make_up_the_input() {
+        for seed in 0..200 {
+            let text = random_csv(seed);
+            for size in [1, 2, 7, 30, 100, 1000] {
+                let mut pieces = Pieces::new(text.as_bytes(), size);
+                let mut all = Vec::new();
+                while let Some(piece) = pieces.next_piece().unwrap() {
+                    assert!(!piece.is_empty());
+                    all.push(piece);
+                }
+                assert_eq!(all.concat(), text.as_bytes(), "seed {seed}, size {size}");
+                // Each piece but the last ends with a record: with a line break outside
+                // quotes (in these inputs, quotes come in pairs: a quoted field's two and
+                // the doubled ones inside it).
+                let mut upto = 0;
+                for piece in &all[..all.len().saturating_sub(1)] {
+                    upto += piece.len();
+                    assert!(
+                        piece.len() >= size.min(text.len()),
+                        "seed {seed}, size {size}"
+                    );
+                    assert_eq!(piece.last(), Some(&b'\n'));
+                    let quotes = text[..upto].matches('"').count();
+                    assert!(
+                        quotes.is_multiple_of(2),
+                        "seed {seed}, size {size}: {piece:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn pieces_infer_and_read_as_one_pass_does() {
+        let mut inferred_in_pieces = 0;
+        for seed in 0..120 {
+            let text = random_csv(seed);
+            let mut reader = std::io::Cursor::new(text.as_bytes());
+            let one_pass = infer_in_one_pass(&mut reader, 0);
+            for piece in [1, 20, 1 << 20] {
+                let mut reader = std::io::Cursor::new(text.as_bytes());
+                let in_pieces = infer_in_pieces(&mut reader, 0, piece);
+                let Ok(schema) = &one_pass else {
+                    // Where one pass fails, pieces must not answer.
+                    assert!(in_pieces.is_none(), "seed {seed}, piece {piece}");
+                    continue;
+                };
+                let in_pieces = in_pieces.unwrap_or_else(|| panic!("seed {seed}, piece {piece}"));
+                assert_eq!(in_pieces, *schema, "seed {seed}, piece {piece}\n{text}");
+                inferred_in_pieces += 1;
+                assert_eq!(
+                    read_in_pieces(&text, schema, piece).unwrap(),
+                    read_in_one_pass(&text, schema),
+                    "seed {seed}, piece {piece}"
+                );
+            }
+        }
+        // The random inputs are mostly well-formed.
+        assert!(inferred_in_pieces > 200, "{inferred_in_pieces}");
+    }
+
+    /// The type arrow's inference gives a column of these values.
+    fn arrow_type(values: &[&str]) -> DataType {
+        let quoted: Vec<String> = (values.iter())
+            .map(|v| format!("\"{}\"", v.replace('"', "\"\"")))
+            .collect();
+        let text = format!("c\n{}\n", quoted.join("\n"));
+        let (schema, _) = arrow_csv::reader::Format::default()
+            .with_header(true)
+            .infer_schema(text.as_bytes(), None)
+            .unwrap();
+        schema.field(0).data_type().clone()
+    }
+
+    /// A value of each bit's type alone, by bit.
+    const OF_BIT: [&str; 9] = [
+        "true",
+        "1",
+        "1.5",
+        "2000-01-01",
+        "2000-01-01T00:00:00",
+        "2000-01-01T00:00:00.000",
+        "2000-01-01T00:00:00.000000",
+        "2000-01-01T00:00:00.000000000",
+        "x",
+    ];
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn every_set_of_types_makes_the_type_arrow_makes_of_their_values() {
+        for (bit, value) in OF_BIT.iter().enumerate() {
+            assert_eq!(Inferred::bit_of(value), 1 << bit, "{value}");
+        }
+        for set in 0u16..1 << OF_BIT.len() {
+            let values: Vec<&str> = (0..OF_BIT.len())
+                .filter(|bit| set & (1 << bit) != 0)
+                .map(|bit| OF_BIT[bit])
+                .collect();
+            let expected = match values.is_empty() {
+                true => DataType::Null,
+                false => arrow_type(&values),
+            };
+            let inferred = Inferred(set);
+            assert_eq!(inferred.data_type(), expected, "{values:?}");
+            assert_eq!(inferred.is_text(), expected == DataType::Utf8, "{values:?}");
+        }
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn each_value_is_typed_as_arrow_types_it() {
+        // Pieces of values that make, and nearly make, each type.
+        const BITS: [&str; 40] = [
+            "0",
+            "1",
+            "9",
+            "12",
+            "007",
+            "-",
+            "+",
+            ".",
+            "e",
+            "E",
+            "T",
+            " ",
+            ":",
+            "2024",
+            "-01",
+            "-31",
+            "10",
+            "00",
+            "Z",
+            "+02:00",
+            "\n",
+            "\r",
+            "x",
+            "true",
+            "FALSE",
+            "nan",
+            "NaN",
+            "inf",
+            "-inf",
+            "\u{661}",
+            "\u{17F}",
+            "é",
+            "\"",
+            "1234567890",
+            "9223372036854775807",
+            "2024-01-31",
+            "2024-01-31T10:00:00",
+            ".123",
+            ".1234567",
+            "e-3",
+        ];
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let mut values: Vec<String> = (0..6000)
+            .map(|_| (0..1 + next(5)).map(|_| BITS[next(BITS.len())]).collect())
+            .collect();
+        // Timestamps with every length of fraction, and what may follow them.
+        for fraction in 0..12 {
+            for tail in ["", "Z", "+02:00", " UTC", "\n", "Z\n", "\nZ", "1", ".", "é"] {
+                for sep in ["T", " "] {
+                    let digits = "123456789012"[..fraction].to_string();
+                    let point = if fraction > 0 { "." } else { "" };
+                    values.push(format!("2024-01-31{sep}10:00:00{point}{digits}{tail}"));
+                }
+            }
+        }
+        values.extend(
+            [
+                "-9223372036854775808",
+                "9223372036854775808",
+                "+9223372036854775807",
+            ]
+            .map(String::from),
+        );
+        for value in values.iter().filter(|v| !v.is_empty()) {
+            let arrow = arrow_type(&[value]);
+            assert_eq!(
+                Inferred(Inferred::bit_of(value)).data_type(),
+                arrow,
+                "{value:?}"
+            );
+        }
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn an_error_in_a_piece_is_the_one_of_one_pass_with_its_line() {
+        let rows: String = (0..50).map(|i| format!("{i},{i}.5\n")).collect();
+        // A record with a field too many, a quoted field never closed, bytes that are not
+        // UTF-8, far from the first piece.
+        for bad in [&b"1,2,3\n"[..], b"7,\"open\n", b"1,\xFF\n"] {
+            let text = [b"id,amount\n", rows.as_bytes(), bad, rows.as_bytes()].concat();
+            let one_pass = infer_in_one_pass(&mut std::io::Cursor::new(&text), 0)
+                .unwrap_err()
+                .to_string();
+            assert!(one_pass.contains("line"), "{one_pass}");
+            for piece in [1, 10, 1 << 20] {
+                let mut reader = std::io::Cursor::new(&text);
+                assert!(infer_in_pieces(&mut reader, 0, piece).is_none());
+                let mut reader = std::io::Cursor::new(&text);
+                let got = infer_csv_schema_in(&mut reader, piece).unwrap_err();
+                assert_eq!(got.to_string(), one_pass);
+            }
+        }
+        // A value its column's type cannot read, given the types (as a re-scan is), far
+        // into the input: the line is counted from the input's start.
+        let text = format!("id,amount\n{rows}x,1\n{rows}");
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            arrow_schema::Field::new("id", DataType::Int64, true),
+            arrow_schema::Field::new("amount", DataType::Float64, true),
+        ]));
+        let one_pass = arrow_csv::ReaderBuilder::new(Arc::clone(&schema))
+            .with_header(true)
+            .build(text.as_bytes())
+            .unwrap()
+            .find_map(|b| b.err())
+            .unwrap()
+            .to_string();
+        assert!(one_pass.contains("line 51"), "{one_pass}");
+        for piece in [1, 10, 1 << 20] {
+            let got = read_in_pieces(&text, &schema, piece)
+                .unwrap_err()
+                .to_string();
+            assert!(got.ends_with(&one_pass), "{got}");
+        }
     }
 
     fn types(t: &Table) -> Vec<(String, DataType)> {
