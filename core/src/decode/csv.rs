@@ -243,7 +243,7 @@ pub(super) fn infer_csv_schema<R: Read + Seek>(reader: &mut R) -> Result<SchemaR
 fn infer_csv_schema_in<R: Read + Seek>(reader: &mut R, piece: usize) -> Result<SchemaRef> {
     let format = Format::Csv;
     let start = reader.stream_position().map_err(|e| format.error(e))?;
-    if let Some(schema) = infer_in_pieces(reader, start, piece) {
+    if let Some(schema) = infer_in_pieces(reader, piece) {
         reader
             .seek(SeekFrom::Start(start))
             .map_err(|e| format.error(e))?;
@@ -256,15 +256,14 @@ fn infer_csv_schema_in<R: Read + Seek>(reader: &mut R, piece: usize) -> Result<S
 }
 
 /// The columns' types inferred piece by piece, as many pieces at once as there are
-/// threads, and the types of the pieces merged as one pass over the input would have
-/// merged those of its values; then the text columns, piece by piece again. `None` where
-/// one pass would find an error, or might: a piece that cannot be read, or whose records
-/// have another number of fields than the header; a quoted field still open at the end; no
-/// header.
-fn infer_in_pieces<R: Read + Seek>(reader: &mut R, start: u64, size: usize) -> Option<SchemaRef> {
+/// threads, and the pieces' columns merged as one pass over the input would have merged
+/// their values ([`Column`]). `None` where one pass would find an error, or might: a piece
+/// that cannot be read, or whose records have another number of fields than the header; a
+/// quoted field still open at the end; no header.
+fn infer_in_pieces<R: Read + Seek>(reader: &mut R, size: usize) -> Option<SchemaRef> {
     let threads = par::threads();
     let mut names: Option<Vec<String>> = None;
-    let mut types: Vec<Inferred> = Vec::new();
+    let mut columns: Vec<Column> = Vec::new();
     let mut pieces = Pieces::new(&mut *reader, size);
     loop {
         let first = names.is_none();
@@ -274,19 +273,19 @@ fn infer_in_pieces<R: Read + Seek>(reader: &mut R, start: u64, size: usize) -> O
         }
         let inferred = par::map(&group, |(i, piece)| infer_piece(piece, first && *i == 0));
         for inferred in inferred {
-            let (header, piece_types) = inferred?;
+            let (header, piece_columns) = inferred?;
             if let Some(header) = header {
-                types = vec![Inferred::default(); header.len()];
+                columns = vec![Column::default(); header.len()];
                 names = Some(header);
             }
-            if piece_types.is_empty() {
+            if piece_columns.is_empty() {
                 continue; // no records
             }
-            if piece_types.len() != types.len() {
+            if piece_columns.len() != columns.len() {
                 return None;
             }
-            for (t, piece) in types.iter_mut().zip(piece_types) {
-                t.0 |= piece.0;
+            for (column, piece) in columns.iter_mut().zip(piece_columns) {
+                column.merge(piece);
             }
         }
     }
@@ -294,64 +293,117 @@ fn infer_in_pieces<R: Read + Seek>(reader: &mut R, start: u64, size: usize) -> O
         return None;
     }
     let names = names.filter(|n| !n.is_empty())?;
-    let inferred = Schema::new(
-        (names.iter().zip(&types))
-            .map(|(name, t)| arrow_schema::Field::new(name, t.data_type(), true))
-            .collect::<Vec<_>>(),
-    );
-    reader.seek(SeekFrom::Start(start)).ok()?;
-    let mut text = vec![false; names.len()];
-    let mut pieces = Pieces::new(&mut *reader, size);
-    loop {
-        let first = pieces.taken == 0;
-        let group = pieces.take(threads).ok()?;
-        if group.is_empty() {
-            break;
-        }
-        let found = par::map(&group, |(i, piece)| {
-            text_columns(&inferred, &piece[..], first && *i == 0).ok()
-        });
-        for found in found {
-            for (text, found) in text.iter_mut().zip(found?) {
-                *text |= found;
-            }
-        }
-        let settled = (inferred.fields().iter().zip(&text))
-            .all(|(f, &text)| text || matches!(f.data_type(), DataType::Utf8 | DataType::Null));
-        if settled {
-            break; // every column is text already, or has only one way to be read
-        }
-    }
-    Some(with_text(&inferred, &text))
+    let fields: Vec<_> = (names.iter().zip(&columns))
+        .map(|(name, column)| arrow_schema::Field::new(name, column.data_type(), true))
+        .collect();
+    Some(Arc::new(Schema::new(fields)))
 }
 
-/// The header's names (of the first piece) and the types of the columns of one piece's
-/// records (none if it has none), read as arrow's inference reads them; `None` where its
-/// reading finds an error (its records' numbers of fields differ, a record is not UTF-8).
+/// The header's names (of the first piece) and the columns of one piece's records (none if
+/// it has none), read as arrow's inference reads them; `None` where its reading finds an
+/// error (its records' numbers of fields differ, a record is not UTF-8).
 #[allow(clippy::type_complexity)]
-fn infer_piece(piece: &[u8], header: bool) -> Option<(Option<Vec<String>>, Vec<Inferred>)> {
+fn infer_piece(piece: &[u8], header: bool) -> Option<(Option<Vec<String>>, Vec<Column>)> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(header)
         .from_reader(piece);
     // Without a header, the first record, not consumed, tells the number of fields.
     let first = reader.headers().ok()?;
     let names = header.then(|| first.iter().map(String::from).collect::<Vec<_>>());
-    let mut types = vec![Inferred::default(); first.len()];
+    let mut columns = vec![Column::default(); first.len()];
     let mut record = csv::StringRecord::new();
     let mut records = 0;
     while reader.read_record(&mut record).ok()? {
         records += 1;
-        for (t, value) in types.iter_mut().zip(record.iter()) {
+        for (column, value) in columns.iter_mut().zip(record.iter()) {
             // Empty is null, and text stays text whatever comes after.
-            if !value.is_empty() && !t.is_text() {
-                t.add(value);
+            if !value.is_empty() && !column.kinds.is_text() {
+                column.add(value);
             }
         }
     }
     if records == 0 {
-        types.clear();
+        columns.clear();
     }
-    Some((names, types))
+    Some((names, columns))
+}
+
+/// What the values of one column so far make: their kinds, and the types (by the bit of
+/// their kind) that one of them cannot be read as. The column is text if its kinds make
+/// one of those types (13.4); a value is checked only against the types its kind can end
+/// in, which are those that [`text_columns`] checks it against, once the type is known.
+#[derive(Debug, Default, Clone, Copy)]
+struct Column {
+    kinds: Inferred,
+    unreadable: u16,
+}
+
+impl Column {
+    /// Adds a value (not empty: empty is null).
+    fn add(&mut self, value: &str) {
+        let kind = Inferred::bit_of(value);
+        self.kinds.0 |= kind;
+        if kind != Inferred::TEXT {
+            self.unreadable |= unreadable_as(kind, value);
+        }
+    }
+
+    fn merge(&mut self, other: Column) {
+        self.kinds.0 |= other.kinds.0;
+        self.unreadable |= other.unreadable;
+    }
+
+    /// The column's type: what its kinds make, unless a value cannot be read as that.
+    fn data_type(self) -> DataType {
+        let inferred = self.kinds.data_type();
+        match kind_bit(&inferred) {
+            Some(bit) if self.unreadable & bit != 0 => DataType::Utf8,
+            _ => inferred,
+        }
+    }
+}
+
+/// The bit of the kind whose values alone make this type.
+fn kind_bit(data_type: &DataType) -> Option<u16> {
+    Some(match data_type {
+        DataType::Boolean => 1,
+        DataType::Int64 => 1 << 1,
+        DataType::Float64 => 1 << 2,
+        DataType::Date32 => 1 << 3,
+        DataType::Timestamp(TimeUnit::Second, None) => 1 << 4,
+        DataType::Timestamp(TimeUnit::Millisecond, None) => 1 << 5,
+        DataType::Timestamp(TimeUnit::Microsecond, None) => 1 << 6,
+        DataType::Timestamp(TimeUnit::Nanosecond, None) => 1 << 7,
+        _ => return None,
+    })
+}
+
+/// Of the types a value of kind `kind` (one bit) can end up in, the bits of those it
+/// cannot be read as ([`reads_as`]): an int's column may be int64 or float64; a date's,
+/// date32 or a timestamp of any unit; a timestamp's, one of its unit or finer.
+fn unreadable_as(kind: u16, value: &str) -> u16 {
+    let may_be: u16 = match kind {
+        0b1000 => 0b1111_1000,
+        0b10 => 0b110,
+        k if k >= 1 << 4 => !(k - 1) & 0b1111_0000,
+        k => k,
+    };
+    let mut unreadable = 0;
+    // Timestamps of every unit read alike, but for the range of nanoseconds.
+    let mut timestamp = None;
+    for bit in (0..8).map(|b| 1 << b).filter(|b| may_be & b != 0) {
+        let reads = match Inferred(bit).data_type() {
+            DataType::Timestamp(unit, None) => {
+                let fits_ns = *timestamp.get_or_insert_with(|| reads_as_timestamp(value));
+                fits_ns.is_some_and(|fits_ns| unit != TimeUnit::Nanosecond || fits_ns)
+            }
+            data_type => reads_as(&data_type, value),
+        };
+        if !reads {
+            unreadable |= bit;
+        }
+    }
+    unreadable
 }
 
 /// The types that all the values of a column so far can be read as, one bit each, kept as
@@ -392,11 +444,6 @@ impl Inferred {
     /// Whether the values are text, which no value to come can change.
     fn is_text(self) -> bool {
         !matches!(self.0, 0 | 1 | 2 | 4 | 6) && !self.only_times()
-    }
-
-    /// Adds a value (not empty: empty is null).
-    fn add(&mut self, value: &str) {
-        self.0 |= Inferred::bit_of(value);
     }
 
     /// The bit of one value: what the first of arrow's inference patterns that matches it
@@ -444,17 +491,7 @@ impl Inferred {
         let Ok((schema, _)) = inferred else {
             return Inferred::TEXT;
         };
-        match schema.field(0).data_type() {
-            DataType::Boolean => 1,
-            DataType::Int64 => 1 << 1,
-            DataType::Float64 => 1 << 2,
-            DataType::Date32 => 1 << 3,
-            DataType::Timestamp(TimeUnit::Second, _) => 1 << 4,
-            DataType::Timestamp(TimeUnit::Millisecond, _) => 1 << 5,
-            DataType::Timestamp(TimeUnit::Microsecond, _) => 1 << 6,
-            DataType::Timestamp(TimeUnit::Nanosecond, _) => 1 << 7,
-            _ => Inferred::TEXT,
-        }
+        kind_bit(schema.field(0).data_type()).unwrap_or(Inferred::TEXT)
     }
 }
 
@@ -794,20 +831,19 @@ fn reads_as(data_type: &DataType, value: &str) -> bool {
         DataType::Int64 => !is_zero_padded(value) && Int64Type::parse(value).is_some(),
         DataType::Float64 => !is_zero_padded(value) && Float64Type::parse(value).is_some(),
         DataType::Date32 => Date32Type::parse(value).is_some(),
-        DataType::Timestamp(unit, None) => {
-            // The reader reads a timestamp with no zone as UTC, a fixed offset of zero.
-            let utc: arrow_array::timezone::Tz = "+00:00".parse().expect("a fixed offset");
-            match arrow_cast::parse::string_to_datetime(&utc, value) {
-                Ok(t) => {
-                    has_fixed_offset(value)
-                        && (*unit != arrow_schema::TimeUnit::Nanosecond
-                            || t.timestamp_nanos_opt().is_some())
-                }
-                Err(_) => false,
-            }
-        }
+        DataType::Timestamp(unit, None) => reads_as_timestamp(value)
+            .is_some_and(|fits_ns| *unit != TimeUnit::Nanosecond || fits_ns),
         _ => true,
     }
+}
+
+/// Whether the CSV reader reads `value` as a timestamp of every unit: `None` if it does not
+/// read it as one, else whether the instant fits the range of nanoseconds.
+fn reads_as_timestamp(value: &str) -> Option<bool> {
+    // The reader reads a timestamp with no zone as UTC, a fixed offset of zero.
+    let utc: arrow_array::timezone::Tz = "+00:00".parse().expect("a fixed offset");
+    let t = arrow_cast::parse::string_to_datetime(&utc, value).ok()?;
+    has_fixed_offset(value).then(|| t.timestamp_nanos_opt().is_some())
 }
 
 /// Whether a timestamp that arrow reads has no zone, `Z`, or a fixed offset (`+02:00`),
@@ -858,10 +894,12 @@ mod tests {
                 "2024-01-31T10:00:00",
                 "2024-01-31 10:00:00.123",
                 "2024-01-31",
+                "1600-01-01",
             ],
             &[
                 "2024-01-31T10:00:00.123456Z",
                 "2024-01-31T10:00:00.123456789+02:00",
+                "2300-01-01T00:00:00.5",
             ],
             &["true", "FALSE", "True"],
             &[
@@ -873,7 +911,7 @@ mod tests {
                 "é",
             ],
         ];
-        const ODD: [&str; 8] = [
+        const ODD: [&str; 10] = [
             "",
             "007",
             "2024-02-30",
@@ -882,6 +920,8 @@ mod tests {
             "\"1\"",
             "x",
             "1",
+            "2024-01-31T10:00:00 Europe/Paris",
+            "2300-01-01T00:00:00.000000001",
         ];
         let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         let mut next = |n: usize| {
@@ -976,7 +1016,7 @@ mod tests {
             let one_pass = infer_in_one_pass(&mut reader, 0);
             for piece in [1, 20, 1 << 20] {
                 let mut reader = std::io::Cursor::new(text.as_bytes());
-                let in_pieces = infer_in_pieces(&mut reader, 0, piece);
+                let in_pieces = infer_in_pieces(&mut reader, piece);
                 let Ok(schema) = &one_pass else {
                     // Where one pass fails, pieces must not answer.
                     assert!(in_pieces.is_none(), "seed {seed}, piece {piece}");
@@ -1141,7 +1181,7 @@ mod tests {
             assert!(one_pass.contains("line"), "{one_pass}");
             for piece in [1, 10, 1 << 20] {
                 let mut reader = std::io::Cursor::new(&text);
-                assert!(infer_in_pieces(&mut reader, 0, piece).is_none());
+                assert!(infer_in_pieces(&mut reader, piece).is_none());
                 let mut reader = std::io::Cursor::new(&text);
                 let got = infer_csv_schema_in(&mut reader, piece).unwrap_err();
                 assert_eq!(got.to_string(), one_pass);
