@@ -456,7 +456,7 @@ pub fn arrow_file_rows<R: Read + Seek>(mut reader: R) -> Option<u64> {
 
 /// Streams the batches of an Arrow IPC or CSV input from a reader.
 ///
-/// CSV types are inferred from the whole input (one or two extra passes, hence `Seek`): a
+/// CSV types are inferred from the whole input (one extra pass, hence `Seek`): a
 /// column whose values all parse as integers is Int64, as numbers Float64, as ISO dates
 /// Date32, as ISO timestamps Timestamp (an offset is converted to UTC), `true`/`false`
 /// Boolean, else Utf8. A numeric column holding a zero-padded value (`007`, `-0012.5`) is

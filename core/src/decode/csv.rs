@@ -243,16 +243,14 @@ pub(super) fn infer_csv_schema<R: Read + Seek>(reader: &mut R) -> Result<SchemaR
 fn infer_csv_schema_in<R: Read + Seek>(reader: &mut R, piece: usize) -> Result<SchemaRef> {
     let format = Format::Csv;
     let start = reader.stream_position().map_err(|e| format.error(e))?;
-    if let Some(schema) = infer_in_pieces(reader, piece) {
-        reader
-            .seek(SeekFrom::Start(start))
-            .map_err(|e| format.error(e))?;
-        return Ok(schema);
-    }
+    let in_pieces = infer_in_pieces(reader, piece);
     reader
         .seek(SeekFrom::Start(start))
         .map_err(|e| format.error(e))?;
-    infer_in_one_pass(reader, start)
+    match in_pieces {
+        Some(schema) => Ok(schema),
+        None => infer_in_one_pass(reader, start),
+    }
 }
 
 /// The columns' types inferred piece by piece, as many pieces at once as there are
