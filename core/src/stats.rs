@@ -47,7 +47,7 @@ struct ColumnBuilder {
     nans: u64,
     min: Option<Extreme>,
     max: Option<Extreme>,
-    sum: f64,
+    sum: ExactSum,
     summed: u64,
 }
 
@@ -79,7 +79,7 @@ impl StatsBuilder {
                     nans: 0,
                     min: None,
                     max: None,
-                    sum: 0.0,
+                    sum: ExactSum::default(),
                     summed: 0,
                 })
                 .collect(),
@@ -115,7 +115,7 @@ struct Partial {
     nans: u64,
     min: Option<Extreme>,
     max: Option<Extreme>,
-    sum: f64,
+    sum: ExactSum,
     summed: u64,
 }
 
@@ -127,7 +127,7 @@ impl ColumnBuilder {
             nans: 0,
             min: None,
             max: None,
-            sum: 0.0,
+            sum: ExactSum::default(),
             summed: 0,
         };
         let Some(family) = self.family else {
@@ -141,7 +141,7 @@ impl ColumnBuilder {
                         p.nans += 1;
                         continue;
                     }
-                    p.sum += v;
+                    p.sum.add(v);
                     p.summed += 1;
                     let e = || Extreme {
                         key: Key::Number(v),
@@ -152,7 +152,7 @@ impl ColumnBuilder {
             }
             Family::Bool => {
                 for v in array.as_boolean().iter().flatten() {
-                    p.sum += v as u8 as f64;
+                    p.sum.add(v as u8 as f64);
                     p.summed += 1;
                     let e = || Extreme {
                         key: Key::Integer(v as i64),
@@ -236,7 +236,7 @@ impl ColumnBuilder {
         self.count += p.count;
         self.nulls += p.nulls;
         self.nans += p.nans;
-        self.sum += p.sum;
+        self.sum.merge(&p.sum);
         self.summed += p.summed;
         if let Some(m) = p.min
             && self.min.as_ref().is_none_or(|cur| m.key < cur.key)
@@ -260,8 +260,102 @@ impl ColumnBuilder {
             distinct: distinct.min(self.count - self.nulls),
             min: self.min.map(|e| e.shown),
             max: self.max.map(|e| e.shown),
-            mean: (self.summed > 0).then(|| self.sum / self.summed as f64),
+            mean: (self.summed > 0).then(|| self.sum.value() / self.summed as f64),
         }
+    }
+}
+
+/// A sum of numbers kept exact until it is read, as a list of partial sums that do not
+/// overlap (Shewchuk's, as Python's `math.fsum` keeps them): what is read is the exact sum
+/// rounded to the nearest float, whatever the order the numbers came in and however they
+/// were split into batches. A mean of the same values is then the same whether they came
+/// as one batch or many (a plain float sum differs in its last digits).
+#[derive(Debug, Default, Clone)]
+struct ExactSum {
+    /// Nonzero, in increasing magnitude; their exact sum is the finite numbers' sum.
+    partials: Vec<f64>,
+    /// Whether a +inf or a -inf was added, or the finite sum overflowed that way.
+    pos_inf: bool,
+    neg_inf: bool,
+}
+
+impl ExactSum {
+    /// Adds a number (not NaN).
+    fn add(&mut self, v: f64) {
+        if v.is_infinite() {
+            self.pos_inf |= v > 0.0;
+            self.neg_inf |= v < 0.0;
+            return;
+        }
+        let mut x = v;
+        let mut kept = 0;
+        for i in 0..self.partials.len() {
+            let mut y = self.partials[i];
+            if x.abs() < y.abs() {
+                std::mem::swap(&mut x, &mut y);
+            }
+            let hi = x + y;
+            let lo = y - (hi - x);
+            if lo != 0.0 {
+                self.partials[kept] = lo;
+                kept += 1;
+            }
+            x = hi;
+        }
+        self.partials.truncate(kept);
+        if x.is_infinite() {
+            // The finite sum overflowed.
+            self.pos_inf |= x > 0.0;
+            self.neg_inf |= x < 0.0;
+            self.partials.clear();
+        } else {
+            self.partials.push(x);
+        }
+    }
+
+    /// Adds another sum.
+    fn merge(&mut self, other: &ExactSum) {
+        for &p in &other.partials {
+            self.add(p);
+        }
+        self.pos_inf |= other.pos_inf;
+        self.neg_inf |= other.neg_inf;
+    }
+
+    /// The sum, rounded to the nearest float (ties to even); NaN if it holds both
+    /// infinities.
+    fn value(&self) -> f64 {
+        match (self.pos_inf, self.neg_inf) {
+            (true, true) => return f64::NAN,
+            (true, false) => return f64::INFINITY,
+            (false, true) => return f64::NEG_INFINITY,
+            (false, false) => {}
+        }
+        // From the largest partial down, until the rest cannot change the rounding; then
+        // a half-way case rounds the way the rest says.
+        let p = &self.partials;
+        let Some(mut n) = p.len().checked_sub(1) else {
+            return 0.0;
+        };
+        let mut hi = p[n];
+        let mut lo = 0.0;
+        while n > 0 {
+            n -= 1;
+            let (x, y) = (hi, p[n]);
+            hi = x + y;
+            lo = y - (hi - x);
+            if lo != 0.0 {
+                break;
+            }
+        }
+        if n > 0 && ((lo < 0.0 && p[n - 1] < 0.0) || (lo > 0.0 && p[n - 1] > 0.0)) {
+            let y = lo * 2.0;
+            let x = hi + y;
+            if y == x - hi {
+                hi = x;
+            }
+        }
+        hi
     }
 }
 
@@ -405,6 +499,57 @@ fn hll_estimate(registers: &[u8]) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn an_exact_sum_is_the_same_however_its_numbers_come() {
+        let sum = |values: &[f64]| {
+            let mut s = ExactSum::default();
+            values.iter().for_each(|&v| s.add(v));
+            s.value()
+        };
+        // Where adding in order rounds at each step (Python's math.fsum agrees).
+        assert_eq!(sum(&[0.1; 10]), 1.0);
+        assert_eq!(sum(&[1.0, 1e-16, 1e-16]), 1.0000000000000002);
+        assert_eq!(sum(&[1e16, 1.0, 1e-16]), 1.0000000000000002e16);
+        assert_eq!(sum(&[1e100, 1.0, -1e100, 1e-100]), 1.0);
+        assert_eq!(sum(&[]), 0.0);
+        assert_eq!(sum(&[f64::MAX, f64::MAX]), f64::INFINITY);
+        assert_eq!(sum(&[f64::INFINITY, 1.0]), f64::INFINITY);
+        assert!(sum(&[f64::INFINITY, f64::NEG_INFINITY]).is_nan());
+        // Numbers of every magnitude and sign, in any order, split into batches anyhow.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let values: Vec<f64> = (0..2000)
+            .map(|_| {
+                let r = next();
+                let mantissa = (r >> 11) as f64 / (1u64 << 53) as f64;
+                let sign = if r & 1 == 0 { 1.0 } else { -1.0 };
+                sign * mantissa * 10f64.powi((r % 61) as i32 - 30)
+            })
+            .collect();
+        let whole = sum(&values);
+        for round in 0..20 {
+            let mut shuffled = values.clone();
+            for i in (1..shuffled.len()).rev() {
+                shuffled.swap(i, next() as usize % (i + 1));
+            }
+            let mut total = ExactSum::default();
+            for batch in shuffled.chunks(1 + round * 37) {
+                let mut part = ExactSum::default();
+                batch.iter().for_each(|&v| part.add(v));
+                total.merge(&part);
+            }
+            assert_eq!(total.value().to_bits(), whole.to_bits(), "round {round}");
+        }
+        let naive: f64 = values.iter().sum();
+        assert!((whole - naive).abs() <= naive.abs() * 1e-12);
+    }
+
     use super::*;
     use std::sync::Arc;
 
