@@ -617,7 +617,7 @@ fn infer_in_one_pass<R: Read + Seek>(reader: &mut R, start: u64) -> Result<Schem
             .map_err(|e| format.error(e))
     };
     rewind(reader)?;
-    let text = text_columns(&schema, &mut *reader, true)?;
+    let text = text_columns(&schema, &mut *reader)?;
     rewind(reader)?;
     Ok(with_text(&schema, &text))
 }
@@ -763,9 +763,8 @@ impl<R: Read> Read for Scanned<R> {
 /// and all): a numeric column holding a zero-padded value, and any column holding a value
 /// that its inferred type cannot read (`2024-02-30` among dates, a timestamp with a zone's
 /// name or out of the range of nanoseconds, digits of other scripts), which would otherwise
-/// fail the whole file. No pass is made when no column is of these types. The reader's
-/// first record is the header row if `header`.
-fn text_columns<R: Read>(inferred: &Schema, reader: R, header: bool) -> Result<Vec<bool>> {
+/// fail the whole file. No pass is made when no column is of these types.
+fn text_columns<R: Read>(inferred: &Schema, reader: R) -> Result<Vec<bool>> {
     let format = Format::Csv;
     let checked: Vec<usize> = (inferred.fields().iter().enumerate())
         .filter(|(_, f)| {
@@ -790,7 +789,7 @@ fn text_columns<R: Read>(inferred: &Schema, reader: R, header: bool) -> Result<V
             .collect::<Vec<_>>(),
     );
     let batches = arrow_csv::ReaderBuilder::new(Arc::new(as_text))
-        .with_header(header)
+        .with_header(true)
         .with_batch_size(DEFAULT_BATCH_ROWS)
         .with_projection(checked.clone())
         .build(std::io::BufReader::new(reader))
